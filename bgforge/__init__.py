@@ -1,0 +1,3 @@
+"""bgforge: build spurious-background datasets (Waterbirds, Hard-Spurious-ImageNet, ...)."""
+
+__version__ = "0.1.0"

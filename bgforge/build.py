@@ -1,0 +1,119 @@
+"""Build a dataset: recipe -> planner -> plan -> executor -> shards -> finalize.
+
+This is the library entry point behind `bgforge build`; the CLI only resolves options.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__, planners
+from .errors import BgforgeError
+from .execution import plan as planmod
+from .execution.local import execute
+from .io import metadata
+from .io.preview import write_previews
+from .progress import Progress
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = ("shards", "folder", "both")
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    total_samples: int
+    ran_shards: int = 0
+    ran_samples: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    pending_shards: int = 0
+    finalized: bool = False
+    summary: dict = field(default_factory=dict)   # groups.json content once finalized
+    notes: list = field(default_factory=list)
+
+
+def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="shards", overwrite=False,
+          shard_index=0, num_shards=1, progress=True) -> BuildResult:
+    t0 = time.monotonic()
+    out = Path(out)
+    if layout not in LAYOUTS:
+        raise BgforgeError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if shard_size < 1:
+        raise BgforgeError(f"--shard-size must be >= 1, got {shard_size}")
+    planner = planners.get(recipe.planner)
+    if seed is not None:
+        recipe.params["seed"] = int(seed)
+    if hasattr(planner, "validate"):
+        planner.validate(recipe.params)
+    if overwrite:
+        _clear(out)
+    planned = planner.plan(recipe, ctx)
+    plan = planmod.make_plan(recipe, planned, int(recipe.params["seed"]), shard_size, layout)
+    out.mkdir(parents=True, exist_ok=True)
+    planmod.save_or_check_plan(out, plan, overwrite)
+    planmod.clean_partial(out)
+
+    mine = planmod.select_slice(plan, shard_index, num_shards)
+    pending = [s for s in mine if not planmod.is_committed(out, s.name)]
+    bar = Progress(sum(len(s.samples) for s in pending), f"build {recipe.name}", enabled=progress)
+    try:
+        stats = execute(out, pending, planner.make_chain, recipe.params, workers=workers, layout=layout, progress=bar)
+    finally:
+        bar.close()
+    result = BuildResult(out=out, total_samples=plan.num_samples, ran_shards=stats.shards, ran_samples=stats.samples,
+                         errors=stats.errors, seconds=time.monotonic() - t0, notes=planned.notes)
+    result.pending_shards = sum(not planmod.is_committed(out, s.name) for s in plan.shards)
+    if result.pending_shards == 0:
+        result.summary = finalize(out, wall_seconds=result.seconds)
+        result.finalized = True
+    return result
+
+
+def _clear(out: Path) -> None:
+    if not out.exists():
+        return
+    if any(out.iterdir()) and not planmod.plan_path(out).exists():
+        raise BgforgeError(f"--overwrite refuses to delete {out}: it is not a bgforge output (no plan.json)")
+    shutil.rmtree(out)
+
+
+def finalize(out, wall_seconds: float | None = None) -> dict:
+    """Write metadata.csv, groups.json, errors.jsonl, manifest.json and previews from the committed shards."""
+    out = Path(out)
+    plan = planmod.load_plan(out)
+    missing = [s.name for s in plan.shards if not planmod.is_committed(out, s.name)]
+    if missing:
+        raise BgforgeError(f"{len(missing)} shard(s) of {out} are not committed yet (e.g. {missing[0]}); "
+                           "run the remaining slices first")
+    planner = planners.get(plan.recipe["planner"])
+    rows, errors, shard_seconds, shards_by_split = [], [], 0.0, {}
+    for entry in plan.shards:
+        st = json.loads(planmod.shard_stats(out, entry.name).read_text())
+        rows.extend(st["rows"])
+        errors.extend(st["error_records"])
+        shard_seconds += st["seconds"]
+        shards_by_split.setdefault(entry.split, []).append(planmod.shard_tar(out, entry.name))
+    metadata.write_metadata_csv(out / "metadata.csv", rows, getattr(planner, "METADATA_COLUMNS", []))
+    groups = metadata.group_summary(rows, getattr(planner, "LABEL_FIELD", None), getattr(planner, "ATTR_FIELD", None))
+    metadata.write_json(out / "groups.json", groups)
+    metadata.write_errors(out / "errors.jsonl", errors)
+    if plan.layout in ("folder", "both"):
+        # WILDS treats <root>/waterbirds_v1.0 as present only when this file exists.
+        (out / "RELEASE_v1.0.txt").write_text(f"built by bgforge {__version__} from recipe {plan.recipe['name']}\n")
+    previews = write_previews(out, shards_by_split)
+    metadata.write_json(out / "manifest.json", {
+        "bgforge_version": __version__, "recipe": plan.recipe, "recipe_sha": plan.recipe_sha, "seed": plan.seed,
+        "inputs": plan.inputs, "layout": plan.layout,
+        "counts": {split: g["total"] for split, g in groups.items()}, "samples": len(rows), "errors": len(errors),
+        "shards": [f"shards/{s.name}.tar" for s in plan.shards],
+        "previews": [str(p.relative_to(out)) for p in previews],
+        "timings": {"shard_seconds": round(shard_seconds, 3),
+                    "last_run_wall_seconds": None if wall_seconds is None else round(wall_seconds, 3)}})
+    return groups

@@ -1,0 +1,1 @@
+"""Execution: the plan and its commit protocol, and the executors that run shard entries."""

@@ -1,0 +1,136 @@
+"""The plan (OUT/plan.json) and the shard commit protocol.
+
+A run first writes the deterministic list of shards derived from recipe, inputs and seed.
+Executing a shard is a pure function of its plan entry. A shard is committed when
+`shards/<name>.stats.json` exists: it is written (atomically) only after the tar was renamed
+into place, so a resumed run skips committed shards and redoes everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..errors import BgforgeError
+from ..io.shards import json_bytes, write_atomic
+from ..records import Sample
+
+PLAN_FORMAT = 1
+
+
+@dataclass
+class ShardEntry:
+    name: str
+    split: str
+    samples: list  # list[Sample]
+
+    def to_dict(self):
+        return {"name": self.name, "split": self.split, "samples": [s.to_dict() for s in self.samples]}
+
+
+@dataclass
+class Plan:
+    recipe: dict
+    recipe_sha: str
+    seed: int
+    inputs: dict
+    inputs_sha: str
+    layout: str
+    shards: list  # list[ShardEntry]
+
+    def to_dict(self):
+        return {"format": PLAN_FORMAT, "bgforge_version": __version__, "recipe": self.recipe,
+                "recipe_sha": self.recipe_sha, "seed": self.seed, "inputs": self.inputs,
+                "inputs_sha": self.inputs_sha, "layout": self.layout,
+                "shards": [s.to_dict() for s in self.shards]}
+
+    @classmethod
+    def from_dict(cls, d):
+        shards = [ShardEntry(s["name"], s["split"], [Sample.from_dict(x) for x in s["samples"]]) for s in d["shards"]]
+        return cls(d["recipe"], d["recipe_sha"], d["seed"], d["inputs"], d["inputs_sha"], d.get("layout", "shards"), shards)
+
+    @property
+    def num_samples(self) -> int:
+        return sum(len(s.samples) for s in self.shards)
+
+
+def inputs_fingerprint(planned) -> str:
+    """Changes when the raw input set changes (files scanned, or the samples' keys), not with the seed."""
+    h = hashlib.sha256()
+    h.update(json.dumps(planned.inputs, sort_keys=True).encode())
+    for name in sorted(planned.source_files) or sorted(s.key for s in planned.samples):
+        h.update(name.encode() + b"\n")
+    return h.hexdigest()[:16]
+
+
+def make_plan(recipe, planned, seed: int, shard_size: int, layout: str) -> Plan:
+    shards, by_split = [], {}
+    for s in planned.samples:
+        by_split.setdefault(s.split, []).append(s)
+    for split, items in by_split.items():
+        for n, start in enumerate(range(0, len(items), shard_size)):
+            shards.append(ShardEntry(f"{split}-{n:05d}", split, items[start:start + shard_size]))
+    return Plan(recipe.to_dict(), recipe.sha(), seed, planned.inputs, inputs_fingerprint(planned), layout, shards)
+
+
+def plan_path(out) -> Path:
+    return Path(out) / "plan.json"
+
+
+def load_plan(out) -> Plan:
+    path = plan_path(out)
+    if not path.exists():
+        raise BgforgeError(f"{path} not found: {out} is not a bgforge output folder (run `bgforge build` first)")
+    return Plan.from_dict(json.loads(path.read_text()))
+
+
+def save_or_check_plan(out, plan: Plan, overwrite: bool) -> Plan:
+    """Write plan.json, or refuse one line if an existing plan was made differently."""
+    path = plan_path(out)
+    if path.exists() and not overwrite:
+        old = json.loads(path.read_text())
+        changed = [what for what, a, b in (("recipe", old["recipe_sha"], plan.recipe_sha), ("seed", old["seed"], plan.seed),
+                                           ("input set", old["inputs_sha"], plan.inputs_sha), ("layout", old.get("layout"), plan.layout))
+                   if a != b]
+        if changed:
+            raise BgforgeError(f"{out} holds a run with a different {', '.join(changed)}; "
+                               "use another --out, or --overwrite to start fresh")
+        if len(old["shards"]) != len(plan.shards):
+            raise BgforgeError(f"{out} was planned with a different --shard-size; use the same value or --overwrite")
+        return plan
+    write_atomic(path, json_bytes(plan.to_dict()))
+    return plan
+
+
+def shard_tar(out, name: str) -> Path:
+    return Path(out) / "shards" / f"{name}.tar"
+
+
+def shard_stats(out, name: str) -> Path:
+    return Path(out) / "shards" / f"{name}.stats.json"
+
+
+def is_committed(out, name: str) -> bool:
+    return shard_stats(out, name).exists() and shard_tar(out, name).exists()
+
+
+def commit(out, name: str, stats: dict) -> None:
+    write_atomic(shard_stats(out, name), json_bytes(stats))
+
+
+def clean_partial(out) -> int:
+    """Remove temporary files left by killed runs; returns how many."""
+    n = 0
+    for p in Path(out).rglob(".*.tmp*"):
+        p.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def select_slice(plan: Plan, index: int, count: int) -> list:
+    if count < 1 or not 0 <= index < count:
+        raise BgforgeError(f"--shard-index must be in [0, --num-shards), got {index} of {count}")
+    return [s for i, s in enumerate(plan.shards) if i % count == index]

@@ -1,0 +1,95 @@
+"""Recipes: YAML data naming a planner and its parameters.
+
+A recipe file has `name`, `description`, `planner` (a module in bgforge/planners), `sources`
+(the raw datasets it reads) and `params`. `--set key=value` overrides a param (values are
+parsed as YAML, dotted keys reach nested dicts). The resolved recipe is stored in plan.json
+and manifest.json so a dataset always says how it was made.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import BgforgeError
+
+REQUIRED_KEYS = ("name", "planner", "params")
+
+
+def recipes_dir() -> Path:
+    """The shipped recipes: $BGFORGE_RECIPES_DIR, else recipes/ beside the package."""
+    env = os.environ.get("BGFORGE_RECIPES_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "recipes"
+
+
+@dataclass
+class Recipe:
+    name: str
+    planner: str
+    params: dict
+    description: str = ""
+    sources: list = field(default_factory=list)
+    path: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "planner": self.planner, "description": self.description,
+                "sources": list(self.sources), "params": copy.deepcopy(self.params)}
+
+    def sha(self) -> str:
+        """Identity of the recipe apart from its seed (the seed is compared on its own)."""
+        d = self.to_dict()
+        d["params"].pop("seed", None)
+        text = json.dumps(d, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def available() -> dict[str, Path]:
+    folder = recipes_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def load(name_or_path: str) -> Recipe:
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        known = available()
+        if name_or_path not in known:
+            names = ", ".join(known) or "(none found in %s)" % recipes_dir()
+            raise BgforgeError(f"unknown recipe {name_or_path!r}; available: {names} (or pass a path to a .yaml file)")
+        path = known[name_or_path]
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise BgforgeError(f"recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise BgforgeError(f"recipe {path} lacks the key(s) {', '.join(missing)}; a recipe needs {', '.join(REQUIRED_KEYS)}")
+    return Recipe(name=data["name"], planner=data["planner"], params=dict(data["params"] or {}),
+                  description=str(data.get("description", "")).strip(), sources=list(data.get("sources", [])),
+                  path=str(path))
+
+
+def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
+    """Apply `key=value` strings; an unknown top-level key is an error, not a silent no-op."""
+    out = copy.deepcopy(recipe)
+    for item in assignments or []:
+        if "=" not in item:
+            raise BgforgeError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if parts[0] not in out.params:
+            raise BgforgeError(f"--set {key}: recipe {out.name} has no parameter {parts[0]!r}; "
+                               f"known: {', '.join(sorted(out.params))}")
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        target = out.params
+        for p in parts[:-1]:
+            target = target.setdefault(p, {})
+        target[parts[-1]] = value
+    return out

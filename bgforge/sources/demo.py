@@ -1,0 +1,36 @@
+"""The embedded demo: small synthetic CUB and Places365 trees, generated once and cached."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from .. import __version__
+from . import synthetic
+
+log = logging.getLogger(__name__)
+
+DEMO_VERSION = "1"  # bump when the generator changes, so stale caches are not reused
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("BGFORGE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "bgforge")
+    return Path(base) / f"demo-v{DEMO_VERSION}"
+
+
+def demo_roots() -> dict[str, Path]:
+    """Roots of the demo trees, generating them atomically on first use."""
+    root = cache_dir()
+    if not (root / "COMPLETE").exists():
+        log.info("generating the demo dataset in %s (once)", root)
+        tmp = root.with_name(root.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        synthetic.make_cub(tmp / "CUB_200_2011", per_species=16, seed=2026)
+        synthetic.make_places(tmp / "places365", per_category=110, size=(512, 384), seed=2026)
+        (tmp / "COMPLETE").write_text(f"bgforge {__version__}\n")
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    return {"cub": root / "CUB_200_2011", "places": root / "places365"}

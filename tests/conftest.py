@@ -1,0 +1,47 @@
+"""Shared fixtures: small synthetic CUB / Places365 trees in the real on-disk layouts."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bgforge.sources import synthetic
+
+# A mix of reference water birds, land birds and the three "tern" substring false positives.
+SPECIES = ["001.Black_footed_Albatross", "059.California_Gull", "100.Brown_Pelican",
+           "009.Brewer_Blackbird", "073.Blue_Jay", "147.Eastern_Towhee"]
+
+
+@pytest.fixture(scope="session")
+def cub_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cub") / "CUB_200_2011"
+    counts = {s: n for s, n in zip(SPECIES, [9, 7, 8, 10, 11, 6])}
+    return synthetic.make_cub(root, species=SPECIES, per_species=counts, size=(160, 120), seed=7)
+
+
+@pytest.fixture(scope="session")
+def places_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("places") / "places365"
+    return synthetic.make_places(root, per_category=30, size=(200, 150), seed=7)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path_factory):
+    for var in ("BGFORGE_CUB_ROOT", "BGFORGE_PLACES_ROOT", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("BGFORGE_CACHE", str(tmp_path_factory.getbasetemp() / "bgforge-cache"))
+    yield
+
+
+def read_tree(folder: Path) -> dict:
+    """Every file under a folder as bytes, for byte-identity checks (manifest timings excluded)."""
+    skip = {"manifest.json"}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in skip and not p.name.endswith(".stats.json")}
+
+
+def shard_bytes(folder: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted((folder / "shards").glob("*.tar"))}
+
+
+os.environ.setdefault("PYTHONHASHSEED", "0")

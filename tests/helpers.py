@@ -1,0 +1,34 @@
+"""Helpers shared by tests: a straightforward re-implementation of the reference generator."""
+
+import numpy as np
+from PIL import Image
+
+
+def reference_crop_and_resize(source, target_w, target_h):
+    """group_DRO's generate_waterbirds.crop_and_resize, as published (float64, PIL Lanczos)."""
+    sw, sh = source.size
+    if sw < target_w or sh < target_h:
+        wr = (target_w, int((target_w / sw) * sh))
+        if wr[0] >= target_w and wr[1] >= target_h:
+            source = source.resize(wr, Image.LANCZOS)
+        else:
+            source = source.resize((int((target_h / sh) * sw), target_h), Image.LANCZOS)
+        return reference_crop_and_resize(source, target_w, target_h)
+    if sw / sh > target_w / target_h:
+        nw = int(target_w / target_h * sh)
+        off = (sw - nw) // 2
+        box = (off, 0, sw - off, sh)
+    else:
+        nh = int(sw / (target_w / target_h))
+        off = (sh - nh) // 2
+        box = (0, off, sw, sh - off)
+    return source.crop(box).resize((target_w, target_h), Image.LANCZOS)
+
+
+def reference_composite(bird_path, seg_path, place_path):
+    img = np.asarray(Image.open(bird_path).convert("RGB"))
+    seg = np.asarray(Image.open(seg_path).convert("RGB")) / 255
+    black = np.around(img * seg).astype(np.uint8)
+    place = reference_crop_and_resize(Image.open(place_path).convert("RGB"), img.shape[1], img.shape[0])
+    masked = np.around(np.asarray(place) * (1 - seg)).astype(np.uint8)
+    return black + masked

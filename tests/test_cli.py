@@ -1,0 +1,59 @@
+"""The command line as a user (or cron) meets it: help, exit codes, summary lines."""
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from bgforge.cli import app
+
+runner = CliRunner()
+
+
+def test_recipes_lists_shipped_recipes():
+    res = runner.invoke(app, ["recipes"])
+    assert res.exit_code == 0
+    assert "waterbirds-95" in res.output and "waterbirds-100" in res.output
+
+
+def test_help_reads_like_documentation():
+    res = runner.invoke(app, ["build", "--help"])
+    assert res.exit_code == 0
+    for flag in ("--demo", "--cub-root", "--places-root", "--workers", "--set", "--layout", "--shard-index"):
+        assert flag in res.output
+
+
+def test_unknown_recipe_is_one_line_exit_2():
+    proc = subprocess.run([sys.executable, "-m", "bgforge", "build", "nope", "--out", "x"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "unknown recipe 'nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_demo_build_summary_and_outputs(tmp_path):
+    out = tmp_path / "demo"
+    res = runner.invoke(app, ["build", "waterbirds-100", "--demo", "--out", str(out), "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    last = res.output.strip().splitlines()[-1]
+    assert last.startswith("bgforge: built waterbirds-100: 320 samples") and "0 errors" in last
+    for name in ("metadata.csv", "groups.json", "manifest.json", "errors.jsonl", "preview/train.png", "preview/test.png"):
+        assert (out / name).exists(), name
+    groups = json.loads((out / "groups.json").read_text())
+    assert groups["train"]["correlation"]["aligned_fraction"] == 1.0
+    assert set(groups["test"]["groups"]) == {"landbird_land", "landbird_water", "waterbird_land", "waterbird_water"}
+    status = runner.invoke(app, ["status", str(out)])
+    assert "3/3 shards committed, 0 pending" in status.output
+
+
+def test_sample_errors_exit_3(tmp_path, cub_root, places_root):
+    import shutil
+
+    bad = tmp_path / "CUB"
+    shutil.copytree(cub_root, bad)
+    first = sorted((bad / "images").rglob("*.jpg"))[0]
+    first.write_bytes(b"garbage")
+    res = runner.invoke(app, ["build", "waterbirds-95", "--cub-root", str(bad), "--places-root", str(places_root),
+                              "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 3
+    assert "1 errors" in res.output.strip().splitlines()[-1]
