@@ -40,9 +40,11 @@ class BuildResult:
 
 
 def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="shards", overwrite=False,
-          shard_index=0, num_shards=1, progress=True) -> BuildResult:
+          shard_index=0, num_shards=1, progress=True, devices=None, batch_size=8) -> BuildResult:
     t0 = time.monotonic()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BgforgeError(f"--out {out} is a file; pass a folder (it is created if missing)")
     if layout not in LAYOUTS:
         raise BgforgeError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if shard_size < 1:
@@ -55,7 +57,7 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
     if overwrite:
         _clear(out)
     planned = planner.plan(recipe, ctx)
-    plan = planmod.make_plan(recipe, planned, int(recipe.params["seed"]), shard_size, layout)
+    plan = planmod.make_plan(recipe, planned, int(recipe.params.get("seed", 0)), shard_size, layout)
     out.mkdir(parents=True, exist_ok=True)
     planmod.save_or_check_plan(out, plan, overwrite)
     planmod.clean_partial(out)
@@ -64,7 +66,8 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
     pending = [s for s in mine if not planmod.is_committed(out, s.name)]
     bar = Progress(sum(len(s.samples) for s in pending), f"build {recipe.name}", enabled=progress)
     try:
-        stats = execute(out, pending, planner.make_chain, recipe.params, workers=workers, layout=layout, progress=bar)
+        stats = execute(out, pending, planner.make_chain, recipe.params, workers=workers, layout=layout, progress=bar,
+                        devices=devices, chunk=batch_size)
     finally:
         bar.close()
     result = BuildResult(out=out, total_samples=plan.num_samples, ran_shards=stats.shards, ran_samples=stats.samples,

@@ -19,6 +19,7 @@ from .errors import BgforgeError
 
 app = typer.Typer(
     name="bgforge", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     help="Build spurious-background datasets: segment objects, rebuild backgrounds, composite them at "
          "chosen sizes and positions, and label every image with its group. Run `bgforge recipes` to see "
          "the published benchmarks it can rebuild, and `bgforge build NAME --demo --out DIR` to try one.")
@@ -165,6 +166,11 @@ def status_cmd(out: Path = typer.Argument(..., help="Output folder of a build.")
     rate = f", {samples / seconds:.1f} img/s per worker" if seconds else ""
     typer.echo(f"{out}: recipe {plan.recipe['name']} seed {plan.seed}: {done}/{len(plan.shards)} shards committed, "
                f"{len(plan.shards) - done} pending; {samples}/{plan.num_samples} samples written, {errors} errors{rate}")
+
+
+from .cli_stages import register as _register_stage_commands  # noqa: E402
+
+_register_stage_commands(app)
 
 
 def run():

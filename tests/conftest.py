@@ -45,3 +45,5 @@ def shard_bytes(folder: Path) -> dict:
 
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
+
+from standins import *  # noqa: E402,F401,F403 - model stand-in fixtures for every test folder

@@ -9,6 +9,7 @@ and the output bytes do not depend on the worker count.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +21,32 @@ from . import plan as planmod
 CHUNK = 8  # samples per task: small enough to balance, large enough to amortise IPC
 
 _CHAIN = None
+_INIT_ERROR = None
 
 
-def _init_worker(chain_factory, params):
-    global _CHAIN
-    _CHAIN = chain_factory(params)
+def _init_worker(chain_factory, params, devices=None):
+    """Build the stage chain once per worker (models load here, never per sample).
+
+    With `devices`, each worker takes one device from the queue and pins itself to it with
+    CUDA_VISIBLE_DEVICES before anything touches CUDA. An error is kept and raised on the first
+    task: a Pool whose initializer raises would respawn workers forever.
+    """
+    global _CHAIN, _INIT_ERROR
+    try:
+        if devices is not None:
+            device = devices.get(timeout=60)
+            if device.startswith("cuda"):
+                os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1] if ":" in device else "0"
+                device = "cuda"
+            params = {**params, "device": device}
+        _CHAIN = chain_factory(params)
+    except BaseException as exc:  # noqa: BLE001 - reported by _run_chunk
+        _INIT_ERROR = exc
 
 
 def _run_chunk(task):
+    if _INIT_ERROR is not None:
+        raise _INIT_ERROR
     shard_index, samples = task
     t0 = time.perf_counter()
     results = _CHAIN(samples)
@@ -43,21 +62,34 @@ class RunStats:
     errors_by_stage: dict = field(default_factory=dict)
 
 
-def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = "shards", progress=None) -> RunStats:
-    """Run the given (pending) shard entries and commit each one."""
+def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = "shards", progress=None,
+            devices=None, chunk: int = CHUNK) -> RunStats:
+    """Run the given (pending) shard entries and commit each one.
+
+    devices: e.g. ["cuda:0", "cuda:1"]: one worker process per device (spawned, so CUDA starts
+    clean in each); otherwise `workers` forked CPU processes (1 = in this process).
+    """
     out = Path(out)
     stats = RunStats()
     if not shards:
         return stats
-    tasks = [(i, entry.samples[j:j + CHUNK]) for i, entry in enumerate(shards) for j in range(0, len(entry.samples), CHUNK)]
-    remaining = [-(-len(e.samples) // CHUNK) for e in shards]  # chunks left per shard
+    tasks = [(i, entry.samples[j:j + chunk]) for i, entry in enumerate(shards) for j in range(0, len(entry.samples), chunk)]
+    remaining = [-(-len(e.samples) // chunk) for e in shards]  # chunks left per shard
     state = {}
-    if workers <= 1:
+    pool = None
+    if devices:
+        ctx = mp.get_context("spawn")
+        queue = ctx.Manager().Queue()
+        for d in devices:
+            queue.put(d)
+        pool = ctx.Pool(len(devices), initializer=_init_worker, initargs=(chain_factory, params, queue))
+    elif workers > 1:
+        pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(chain_factory, params))
+    if pool is None:
         _init_worker(chain_factory, params)
         results = map(_run_chunk, tasks)
-        pool = None
     else:
-        pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(chain_factory, params))
+        # imap keeps results in task order, so bytes do not depend on which worker ran what.
         results = pool.imap(_run_chunk, tasks, chunksize=1)
     try:
         for shard_index, outputs, seconds in results:

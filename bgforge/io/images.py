@@ -14,9 +14,9 @@ from ..errors import SampleError
 def open_image(path, stage: str = "read", mode: str = "RGB") -> Image.Image:
     """Fully decoded PIL image; a missing or corrupt file raises SampleError."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert(mode) if im.mode != mode else im.copy()
+        im = Image.open(path)
+        im.load()  # decodes and closes the file (single-frame images); no copy needed
+        return im.convert(mode) if im.mode != mode else im
     except FileNotFoundError:
         raise SampleError(stage, f"file not found: {path}") from None
     except Exception as exc:  # PIL raises many types for corrupt data
@@ -55,3 +55,50 @@ def decode(data: bytes, mode: str = "RGB") -> np.ndarray:
 
 def ensure_parent(path: Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+IMAGE_EXTS = ("jpg", "png", "jpeg", "webp")
+
+
+def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, bytes, str]:
+    """(RGB array, the raw encoded bytes, their extension) of a record from a folder or a shard."""
+    if "image" in inputs:
+        path = Path(inputs["image"])
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise SampleError(stage, f"file not found: {path}") from None
+        ext = path.suffix.lower().lstrip(".").replace("jpeg", "jpg")
+    else:
+        from ..sources.shards import read_member
+
+        ext = next((e for e in IMAGE_EXTS if e in inputs.get("members", {})), None)
+        if ext is None:
+            raise SampleError(stage, f"no image member ({'/'.join(IMAGE_EXTS)}) in {inputs.get('shard')}")
+        raw = read_member(inputs, ext, stage)
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            arr = np.asarray(im.convert("RGB"))
+    except Exception as exc:
+        raise SampleError(stage, f"cannot decode {inputs.get('image', inputs.get('shard'))}: {exc}") from None
+    if ext not in ("jpg", "png"):
+        raw, ext = encode(arr, "png"), "png"  # keep shards readable by every WebDataset decoder
+    return arr, raw, ext
+
+
+def sample_mask(inputs: dict, shape, stage: str = "read_mask") -> np.ndarray | None:
+    """A provided mask (file or shard member `mask.png`) as bool (H, W), checked against the image size."""
+    if "mask" in inputs:
+        arr = open_mask(inputs["mask"], stage)
+        where = inputs["mask"]
+    elif "mask.png" in inputs.get("members", {}):
+        from ..sources.shards import read_member
+
+        arr = decode(read_member(inputs, "mask.png", stage), "L")
+        where = f"{inputs['shard']} member mask.png"
+    else:
+        return None
+    arr = arr if arr.ndim == 2 else arr.max(axis=2)
+    if arr.shape[:2] != tuple(shape[:2]):
+        raise SampleError(stage, f"mask {where} is {arr.shape[1]}x{arr.shape[0]} but its image is {shape[1]}x{shape[0]}")
+    return arr > 127

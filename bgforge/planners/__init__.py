@@ -16,6 +16,8 @@ from ..errors import BgforgeError
 
 PLANNERS = {
     "waterbirds": "bgforge.planners.waterbirds",
+    "segment": "bgforge.planners.segment",
+    "inpaint": "bgforge.planners.inpaint",
 }
 
 

@@ -130,3 +130,23 @@ def make_places(root, categories=LAND + WATER, per_category=100, size=(683, 512)
             rng = rng_for(seed, "places", cat, j)
             _save_jpeg(folder / f"{j + 1:08d}.jpg", scene_image(rng, cat, *size))
     return root
+
+
+def make_object_folder(root, n=12, size=(160, 120), seed=0, labels=("bird", "boat")):
+    """A plain image folder + manifest.jsonl (path, label, boxes, text, mask) + masks/."""
+    root = Path(root)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for j in range(n):
+        rng = rng_for(seed, "objects", j)
+        img, soft = bird_image(rng, j % 7, *size)
+        ys, xs = np.nonzero(soft > 127)
+        box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+        label = labels[j % len(labels)]
+        _save_jpeg(root / "images" / f"img_{j:04d}.jpg", img, quality=95)
+        Image.fromarray(((soft > 127) * 255).astype(np.uint8)).save(root / "masks" / f"img_{j:04d}.png")
+        lines.append({"path": f"images/img_{j:04d}.jpg", "label": label, "boxes": [box], "text": label,
+                      "mask": f"masks/img_{j:04d}.png"})
+    import json
+    (root / "manifest.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return root

@@ -1,0 +1,90 @@
+"""`make bench`: build waterbirds-95 on 2,000 synthetic CUB-sized birds.
+
+Compares bgforge (1 and 2 workers) with a straightforward single-threaded PIL + float64 numpy
+implementation of the same spec (the reference generator's arithmetic) at the same JPEG
+quality, and reports images/s and peak RSS. Data is generated once into .bench/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from bgforge.sources import synthetic  # noqa: E402
+
+
+def data(n_birds: int) -> tuple[Path, Path]:
+    base = ROOT / ".bench" / f"wb-{n_birds}"
+    cub, places = base / "CUB_200_2011", base / "places365"
+    if not (base / "COMPLETE").exists():
+        per = -(-n_birds // len(synthetic.DEMO_SPECIES))
+        print(f"generating {per * len(synthetic.DEMO_SPECIES)} birds and backgrounds in {base} (once)...", flush=True)
+        synthetic.make_cub(cub, per_species=per, size=(500, 375), seed=1)
+        synthetic.make_places(places, per_category=per * len(synthetic.DEMO_SPECIES) * 3 // 10, size=(683, 512), seed=1)
+        (base / "COMPLETE").write_text("ok\n")
+    return cub, places
+
+
+def baseline(out: Path, plan_path: Path, quality: int) -> tuple[float, int]:
+    """Single-threaded PIL + float64 numpy over the same plan (same birds, masks, backgrounds)."""
+    code = f"""
+import json, sys, time, resource
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from pathlib import Path
+from PIL import Image
+from helpers import reference_composite
+plan = json.loads(Path({str(plan_path)!r}).read_text())
+out = Path({str(out)!r}); out.mkdir(parents=True, exist_ok=True)
+t = time.perf_counter(); n = 0
+for shard in plan["shards"]:
+    for s in shard["samples"]:
+        img = reference_composite(s["inputs"]["image"], s["inputs"]["mask"], s["inputs"]["background"])
+        Image.fromarray(img).save(out / (s["key"] + ".jpg"), quality={quality})
+        n += 1
+print(json.dumps({{"seconds": time.perf_counter() - t, "n": n,
+                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+    res = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    return res["n"] / res["seconds"], res["rss_mb"]
+
+
+def bgforge_run(cub, places, out: Path, workers: int) -> dict:
+    cmd = [sys.executable, "-m", "bgforge", "build", "waterbirds-95", "--cub-root", str(cub), "--places-root",
+           str(places), "--out", str(out), "--workers", str(workers), "--overwrite", "--quiet"]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    seconds = time.perf_counter() - t
+    n = json.loads((out / "manifest.json").read_text())["samples"]
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # max over children so far
+    return {"n": n, "seconds": seconds, "img_s": n / seconds, "peak_rss_mb": rss}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--birds", type=int, default=2000)
+    args = ap.parse_args()
+    cub, places = data(args.birds)
+    work = ROOT / ".bench" / "runs"
+    results = {}
+    for workers in (1, 2):
+        results[f"bgforge_{workers}w"] = bgforge_run(cub, places, work / f"w{workers}", workers)
+        print(f"bgforge --workers {workers}: {results[f'bgforge_{workers}w']['img_s']:.1f} img/s "
+              f"({results[f'bgforge_{workers}w']['n']} images, wall incl. planning and finalize)", flush=True)
+    rate, rss = baseline(work / "baseline", work / "w1" / "plan.json", quality=95)
+    results["baseline_1thread"] = {"img_s": rate, "peak_rss_mb": rss}
+    print(f"baseline (PIL + float64 numpy, 1 thread): {rate:.1f} img/s, peak RSS {rss:.0f} MB")
+    for w in (1, 2):
+        print(f"speed-up {w} worker(s): {results[f'bgforge_{w}w']['img_s'] / rate:.2f}x (target >= 5x with 2 workers)")
+    (ROOT / ".bench" / "waterbirds.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

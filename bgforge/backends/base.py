@@ -1,0 +1,165 @@
+"""Backend interfaces: segmenters (image + prompt -> object masks) and inpainters.
+
+All arrays at this boundary are numpy so the pipeline never needs to know whether a
+backend is classical (OpenCV) or neural (torch).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bgforge.errors import BgforgeError
+
+
+@dataclass
+class SegmentRequest:
+    """The prompt for one image."""
+
+    boxes: np.ndarray | None = None  # (N,4) float xyxy, pixel coords; may be empty
+    text: str | None = None  # text prompt for grounded-sam, e.g. "bird . dog"
+    mask: np.ndarray | None = None  # (H,W) uint8 0..255 for `provided`
+
+
+@dataclass
+class SegmentResult:
+    masks: np.ndarray  # (N,H,W) bool, one per object
+    boxes: np.ndarray  # (N,4) float32 xyxy at image scale
+    scores: np.ndarray  # (N,) float32; 1.0 for classical backends
+    backend: str
+    phrases: list[str] = field(default_factory=list)  # grounded-sam only: matched words
+
+    def union(self) -> np.ndarray:
+        """(H,W) bool: pixels covered by any object."""
+        if self.masks.shape[0] == 0:
+            return np.zeros(self.masks.shape[1:], dtype=bool)
+        return self.masks.any(axis=0)
+
+    @staticmethod
+    def empty(height: int, width: int, backend: str) -> "SegmentResult":
+        return SegmentResult(
+            masks=np.zeros((0, height, width), dtype=bool),
+            boxes=np.zeros((0, 4), dtype=np.float32),
+            scores=np.zeros((0,), dtype=np.float32),
+            backend=backend,
+        )
+
+
+class Segmenter(ABC):
+    name: str = "segmenter"
+
+    @abstractmethod
+    def segment(
+        self, images: list[np.ndarray], requests: list[SegmentRequest]
+    ) -> list[SegmentResult]:
+        """images: HxWx3 uint8 RGB; one request per image; returns one result per image."""
+
+
+class Inpainter(ABC):
+    name: str = "inpainter"
+
+    @abstractmethod
+    def inpaint(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
+        """masks: HxW bool, already dilated; returns HxWx3 uint8 of the input size."""
+
+
+# ---------------------------------------------------------------- input checks
+def check_batch(images: list[np.ndarray], others: list, what: str) -> None:
+    """Fail early with a clear message instead of deep inside a model."""
+    if len(images) != len(others):
+        raise BgforgeError(
+            f"got {len(images)} images but {len(others)} {what}; pass exactly one per image"
+        )
+    for i, img in enumerate(images):
+        if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3
+                and img.dtype == np.uint8):
+            shape = getattr(img, "shape", None)
+            dtype = getattr(img, "dtype", type(img).__name__)
+            raise BgforgeError(
+                f"image {i} must be an HxWx3 uint8 RGB array, got shape {shape} dtype {dtype}"
+            )
+
+
+def as_boxes(boxes) -> np.ndarray:
+    """(N,4) float32 view of a request's boxes (None -> empty)."""
+    if boxes is None:
+        return np.zeros((0, 4), dtype=np.float32)
+    b = np.asarray(boxes, dtype=np.float32)
+    if b.size == 0:
+        return np.zeros((0, 4), dtype=np.float32)
+    if b.ndim == 1 and b.shape[0] == 4:
+        b = b[None]
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise BgforgeError(f"boxes must have shape (N,4) xyxy, got {b.shape}")
+    return b
+
+
+def clip_boxes_int(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Integer pixel rectangles [x0,y0,x1,y1) clipped to the image.
+
+    Box coords are continuous xyxy, so pixel i is inside when x0 <= i < x1; floor/ceil
+    keeps any partially covered pixel (better to remove a sliver too much than leave one).
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0 = np.clip(np.floor(b[:, 0]), 0, width).astype(int)
+    y0 = np.clip(np.floor(b[:, 1]), 0, height).astype(int)
+    x1 = np.clip(np.ceil(b[:, 2]), 0, width).astype(int)
+    y1 = np.clip(np.ceil(b[:, 3]), 0, height).astype(int)
+    return np.stack([x0, y0, x1, y1], axis=1)
+
+
+def mask_bbox(mask: np.ndarray) -> np.ndarray:
+    """float32 xyxy of a bool mask's bounding box (pixel-edge convention); zeros if empty."""
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return np.zeros(4, dtype=np.float32)
+    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
+
+
+# ---------------------------------------------------------------- mask helpers
+def dilate(mask: np.ndarray, kernel: int = 15) -> np.ndarray:
+    """Grow a bool mask by a kernel x kernel square (k//2 pixels each side).
+
+    Inpainting needs a margin: segmentation edges are soft and the object's halo/shadow
+    would otherwise be copied into the fill.
+    """
+    import cv2
+
+    m = np.asarray(mask).astype(bool)
+    if kernel is None or int(kernel) <= 1:
+        return m.copy()
+    k = np.ones((int(kernel), int(kernel)), dtype=np.uint8)
+    return cv2.dilate(m.astype(np.uint8), k, iterations=1).astype(bool)
+
+
+def remove_objects(
+    inpainter: Inpainter,
+    image: np.ndarray,
+    masks: np.ndarray,
+    kernel: int = 15,
+    one_by_one: bool = False,
+) -> np.ndarray:
+    """Remove every object in `masks` ((N,H,W) or (H,W) bool) from `image`.
+
+    Default: one inpaint of the dilated union. one_by_one=True inpaints each dilated mask
+    in turn, feeding the result on (as in "Corner Cases"), which lets a large inpainter
+    fill each hole with context that no longer contains the other objects' borders.
+    """
+    m = np.asarray(masks).astype(bool)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3 or m.shape[1:] != image.shape[:2]:
+        raise BgforgeError(
+            f"masks of shape {m.shape} do not match image {image.shape[:2]}; expected (N,H,W)"
+        )
+    if m.shape[0] == 0 or not m.any():
+        return image.copy()
+    if not one_by_one:
+        return inpainter.inpaint([image], [dilate(m.any(axis=0), kernel)])[0]
+    out = image
+    for single in m:
+        if single.any():
+            out = inpainter.inpaint([out], [dilate(single, kernel)])[0]
+    return out if out is not image else image.copy()

@@ -1,0 +1,76 @@
+"""Device and precision helpers shared by the model backends.
+
+Kept free of model code so the classical backends never need more than `import torch`
+lazily, and so every neural backend interprets `device` / `precision` the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from bgforge.errors import BgforgeError
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def resolve_device(device=None):
+    """Return a torch.device: None/"auto" -> cuda if available else cpu.
+
+    Asking for CUDA on a machine without it is a user error, not a silent CPU fallback:
+    a run planned for a GPU would otherwise take hours without saying why.
+    """
+    import torch
+
+    if device is None or (isinstance(device, str) and device.strip().lower() in ("", "auto")):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise BgforgeError(
+            f"unknown device {device!r}: expected cpu, cuda, cuda:N or auto ({exc})"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BgforgeError(
+                f"device {device!r} requested but CUDA is not available here; use --device cpu"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise BgforgeError(
+                f"device {device!r} requested but only {torch.cuda.device_count()} CUDA "
+                f"device(s) exist; use cuda:0..cuda:{torch.cuda.device_count() - 1}"
+            )
+    elif dev.type not in ("cpu", "mps"):
+        raise BgforgeError(f"unsupported device {device!r}: expected cpu, cuda, cuda:N or auto")
+    return dev
+
+
+def check_precision(precision: str | None) -> str:
+    """Normalise a precision name; None means fp32."""
+    p = "fp32" if precision is None else str(precision).lower()
+    if p not in PRECISIONS:
+        raise BgforgeError(
+            f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}"
+        )
+    return p
+
+
+@contextlib.contextmanager
+def autocast(device, precision: str | None) -> Iterator[None]:
+    """Autocast context for `precision` on `device`.
+
+    fp32 -> no autocast. CPU + fp16 -> no autocast either: CPU fp16 kernels are missing or
+    slower than fp32 for most ops, so it is not worth the accuracy loss. CPU + bf16 and
+    CUDA + bf16/fp16 use torch.autocast.
+    """
+    import torch
+
+    p = check_precision(precision)
+    dev = resolve_device(device) if not isinstance(device, torch.device) else device
+    if p == "fp32" or (dev.type == "cpu" and p == "fp16") or dev.type not in ("cpu", "cuda"):
+        with contextlib.nullcontext():
+            yield
+        return
+    dtype = torch.bfloat16 if p == "bf16" else torch.float16
+    with torch.autocast(device_type=dev.type, dtype=dtype):
+        yield

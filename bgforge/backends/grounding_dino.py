@@ -1,0 +1,224 @@
+"""`grounded-sam` segmenter: text prompt -> GroundingDINO boxes -> SAM masks.
+
+groundingdino's own `predict()` handles one image, defaults to CUDA and preprocesses PIL
+images; here preprocessing runs on tensors and images whose resized shapes are equal run
+as one batch (no padding, so a result never depends on which images share its batch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+
+import numpy as np
+
+from bgforge.errors import BgforgeError
+
+from .base import Segmenter, check_batch
+from .device import autocast, check_precision, resolve_device
+from .sam import SamSegmenter
+from .weights import (
+    load_checkpoint,
+    resolve_checkpoint,
+    resolve_gdino_config,
+    resolve_text_encoder,
+)
+
+log = logging.getLogger("bgforge")
+
+_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, as groundingdino.datasets.transforms
+_STD = (0.229, 0.224, 0.225)
+
+
+def cxcywh_to_xyxy(boxes, width: int, height: int, clip: bool = True) -> np.ndarray:
+    """(N,4) normalised cx,cy,w,h -> (N,4) float32 x0,y0,x1,y1 in pixels of a WxH image."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    cx, cy, bw, bh = b[:, 0] * width, b[:, 1] * height, b[:, 2] * width, b[:, 3] * height
+    out = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+    if clip:
+        out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
+        out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
+    return out.astype(np.float32)
+
+
+def resized_shape(h: int, w: int, size: int = 800, max_size: int | None = 1333) -> tuple[int, int]:
+    """(h, w) after RandomResize([size], max_size): groundingdino's get_size_with_aspect_ratio."""
+    if max_size is not None:
+        lo, hi = float(min(w, h)), float(max(w, h))
+        if hi / lo * size > max_size:
+            size = int(round(max_size * lo / hi))
+    if (w <= h and w == size) or (h <= w and h == size):
+        return h, w
+    if w < h:
+        return int(size * h / w), size
+    return size, int(size * w / h)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Hide groundingdino/timm/transformers deprecation chatter (not errors) from the CLI."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*meshgrid.*", category=UserWarning)
+        yield
+
+
+def preprocess_caption(caption: str) -> str:
+    c = caption.lower().strip()
+    return c if c.endswith(".") else c + "."
+
+
+def build_grounding_dino(config=None, checkpoint=None, text_encoder=None):
+    """GroundingDINO from a config file + checkpoint, loaded on the CPU."""
+    try:
+        with _quiet():
+            from groundingdino.models import build_model
+            from groundingdino.util.misc import clean_state_dict
+            from groundingdino.util.slconfig import SLConfig
+    except ImportError as exc:
+        raise BgforgeError(
+            f"grounded-sam needs groundingdino-py (`pip install groundingdino-py`): {exc}"
+        ) from None
+    cfg_path = resolve_gdino_config(config)
+    ckpt_path = resolve_checkpoint("groundingdino_swint", checkpoint)
+    args = SLConfig.fromfile(str(cfg_path))
+    args.device = "cpu"
+    args.text_encoder_type = resolve_text_encoder(text_encoder, args.text_encoder_type)
+    # gradient checkpointing only matters for training, and torch.utils.checkpoint warns
+    # (or refuses) when called in inference mode
+    args.use_checkpoint = False
+    args.use_transformer_ckpt = False
+    try:
+        # build_model prints "final text_encoder_type: ..." to stdout
+        with contextlib.redirect_stdout(io.StringIO()), _quiet():
+            model = build_model(args)
+    except OSError as exc:  # transformers cannot find bert-base-uncased offline
+        raise BgforgeError(
+            f"GroundingDINO text encoder {args.text_encoder_type!r} is not available offline "
+            f"({' '.join(str(exc).split())[:120]}); run `bgforge models fetch bert-base-uncased`"
+        ) from None
+    sd = load_checkpoint(ckpt_path, "groundingdino_swint")
+    if isinstance(sd, dict) and isinstance(sd.get("model"), dict):
+        sd = sd["model"]
+    sd = clean_state_dict(sd)
+    try:
+        res = model.load_state_dict(sd, strict=False)
+    except RuntimeError:
+        raise BgforgeError(
+            f"checkpoint {ckpt_path} does not fit the GroundingDINO config {cfg_path} "
+            "(tensor shape mismatch); use the config that matches the checkpoint"
+        ) from None
+    # upstream loads with strict=False; tolerate a few missing buffers but not a wrong file
+    missing = [k for k in res.missing_keys if not k.endswith("position_ids")]
+    if len(missing) > 0.5 * len(model.state_dict()):
+        raise BgforgeError(
+            f"checkpoint {ckpt_path} does not look like a GroundingDINO checkpoint "
+            f"({len(missing)} of {len(model.state_dict())} weights missing)"
+        )
+    if missing:
+        log.warning("GroundingDINO checkpoint %s lacks %d weights, e.g. %s",
+                    ckpt_path, len(missing), missing[0])
+    return model.eval()
+
+
+class GroundingDinoDetector:
+    """Text-prompted boxes; loaded once, reused for every batch."""
+
+    def __init__(self, model, device, precision="fp32", box_threshold=0.35,
+                 text_threshold=0.25, min_size=800, max_size=1333):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.precision = precision
+        self.box_threshold = float(box_threshold)
+        self.text_threshold = float(text_threshold)
+        self.min_size = int(min_size)
+        self.max_size = None if max_size is None else int(max_size)
+
+    def _prepare(self, img: np.ndarray):
+        import torch
+        import torchvision.transforms.functional as TF
+
+        h, w = img.shape[:2]
+        t = torch.as_tensor(img, device=self.device).permute(2, 0, 1).float().div_(255.0)
+        size = resized_shape(h, w, self.min_size, self.max_size)
+        if size != (h, w):
+            t = TF.resize(t, list(size), antialias=True)  # bilinear, like the PIL path
+        mean = torch.tensor(_MEAN, device=self.device).view(3, 1, 1)
+        std = torch.tensor(_STD, device=self.device).view(3, 1, 1)
+        return (t - mean) / std
+
+    def _phrase(self, token_logits, ids: list[int]) -> str:
+        """Caption words whose token score passes text_threshold (as upstream's
+        get_phrases_from_posmap, minus [CLS]/[SEP]/'.' which it would also return)."""
+        tok = self.model.tokenizer
+        special = set(tok.all_special_ids)
+        picked = [ids[j] for j in (token_logits[: len(ids)] > self.text_threshold).nonzero()[:, 0]
+                  if ids[j] not in special]
+        return tok.decode(picked).replace(".", "").strip()
+
+    def detect(self, images: list[np.ndarray], captions: list[str]):
+        """Per image: (boxes xyxy float32 (N,4), scores (N,), phrases list[str])."""
+        import torch
+
+        captions = [preprocess_caption(c) for c in captions]
+        results: list = [None] * len(images)
+        buckets: dict[tuple, list[int]] = {}
+        for i, img in enumerate(images):
+            key = resized_shape(*img.shape[:2], self.min_size, self.max_size)
+            buckets.setdefault(key, []).append(i)
+        tok = self.model.tokenizer
+        with torch.inference_mode():
+            for idx in buckets.values():
+                batch = torch.stack([self._prepare(images[i]) for i in idx])
+                with autocast(self.device, self.precision), _quiet():
+                    out = self.model(batch, captions=[captions[i] for i in idx])
+                logits_b = out["pred_logits"].float().sigmoid().cpu()  # (B, nq, 256)
+                boxes_b = out["pred_boxes"].float().cpu()  # (B, nq, 4) cxcywh in [0,1]
+                for j, i in enumerate(idx):
+                    logits, boxes = logits_b[j], boxes_b[j]
+                    keep = logits.max(dim=1).values > self.box_threshold
+                    logits, boxes = logits[keep], boxes[keep]
+                    ids = tok(captions[i])["input_ids"]
+                    phrases = [self._phrase(lg, ids) for lg in logits]
+                    h, w = images[i].shape[:2]
+                    results[i] = (
+                        cxcywh_to_xyxy(boxes.numpy(), w, h),
+                        logits.max(dim=1).values.numpy().astype(np.float32),
+                        phrases,
+                    )
+        return results
+
+
+class GroundedSamSegmenter(Segmenter):
+    name = "grounded-sam"
+
+    def __init__(self, device=None, precision="fp32", gdino_config=None, gdino_checkpoint=None,
+                 gdino_text_encoder=None, box_threshold=0.35, text_threshold=0.25,
+                 gdino_min_size=800, gdino_max_size=1333, gdino_model_obj=None, **sam_options):
+        self.device = resolve_device(device)
+        self.precision = check_precision(precision)
+        model = gdino_model_obj if gdino_model_obj is not None else build_grounding_dino(
+            gdino_config, gdino_checkpoint, gdino_text_encoder)
+        self.detector = GroundingDinoDetector(
+            model, self.device, self.precision, box_threshold, text_threshold,
+            gdino_min_size, gdino_max_size)
+        self.sam = SamSegmenter(device=self.device, precision=self.precision, **sam_options)
+
+    def segment(self, images, requests):
+        check_batch(images, requests, "requests")
+        for i, r in enumerate(requests):
+            if not r.text or not r.text.strip(". "):
+                raise BgforgeError(
+                    f"grounded-sam needs a text prompt for image {i} (e.g. 'bird . dog'); "
+                    "set the source's class names or use --segmenter sam with boxes"
+                )
+        dets = self.detector.detect(images, [r.text for r in requests])
+        results = self.sam.segment_boxes(images, [d[0] for d in dets])
+        for res, (boxes, scores, phrases) in zip(results, dets):
+            res.backend = self.name
+            res.boxes = boxes
+            res.scores = scores  # detector confidence: what the thresholds were applied to
+            res.phrases = list(phrases)
+        return results

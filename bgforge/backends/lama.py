@@ -1,0 +1,160 @@
+"""`lama` inpainter: Big-LaMa TorchScript (big-lama.pt from simple-lama-inpainting).
+
+Loading: simple-lama's own loader when it is installed (it reads the file named by the
+LAMA_MODEL env var; Python < 3.12 only), else torch.jit.load on the same file.
+Inference is ours, not simple-lama's __call__: that one handles one image and returns the
+padded size (it never crops back).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+
+import numpy as np
+
+from bgforge.errors import BgforgeError
+
+from .base import Inpainter, check_batch
+from .device import autocast, check_precision, resolve_device
+from .weights import CATALOGUE, corrupt_message, load_torchscript, resolve_checkpoint
+
+LOADERS = ("auto", "simple-lama", "torchscript")
+
+
+def has_simple_lama() -> bool:
+    return importlib.util.find_spec("simple_lama_inpainting") is not None
+
+
+def _load_with_simple_lama(path, device):
+    try:
+        from simple_lama_inpainting import SimpleLama
+    except ImportError as exc:
+        raise BgforgeError(
+            f"simple-lama-inpainting is installed but does not import ({exc}); "
+            "use loader 'torchscript'"
+        ) from None
+
+    old = os.environ.get("LAMA_MODEL")
+    os.environ["LAMA_MODEL"] = str(path)  # SimpleLama downloads unless this is set
+    try:
+        # device passed explicitly: its default is fixed when the module is imported
+        with warnings.catch_warnings():  # TorchScript deprecation noise from torch.jit.load
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")
+            return SimpleLama(device=device).model
+    except Exception as exc:  # noqa: BLE001 - torch.jit.load raises several types
+        raise BgforgeError(corrupt_message(path, CATALOGUE["lama"], exc)) from None
+    finally:
+        if old is None:
+            os.environ.pop("LAMA_MODEL", None)
+        else:
+            os.environ["LAMA_MODEL"] = old
+
+
+def _pad_mode(h: int, w: int, ph: int, pw: int) -> str:
+    # reflect needs the pad to be smaller than the side; tiny images fall back to replicate
+    return "reflect" if ph < h and pw < w else "replicate"
+
+
+class LamaInpainter(Inpainter):
+    name = "lama"
+
+    def __init__(self, lama_checkpoint=None, device=None, precision="fp32", loader="auto",
+                 batch_size: int = 4, pad_multiple: int = 8, lama_model_obj=None):
+        self.device = resolve_device(device)
+        # LaMa's FFT blocks have no bf16 kernels: fp32 is the default; another precision
+        # autocasts and any failure is reported, not hidden.
+        self.precision = check_precision(precision)
+        self.batch_size = max(1, int(batch_size))
+        self.mod = max(1, int(pad_multiple))
+        if loader not in LOADERS:
+            raise BgforgeError(
+                f"unknown LaMa loader {loader!r}: expected one of {', '.join(LOADERS)}")
+        if lama_model_obj is not None:
+            self.loader, model = "object", lama_model_obj
+        else:
+            path = resolve_checkpoint("lama", lama_checkpoint)
+            if loader == "simple-lama" and not has_simple_lama():
+                raise BgforgeError(
+                    "loader 'simple-lama' requested but simple-lama-inpainting is not installed "
+                    "(it needs Python < 3.12); use loader 'torchscript'"
+                )
+            use_sl = loader == "simple-lama" or (loader == "auto" and has_simple_lama())
+            self.loader = "simple-lama" if use_sl else "torchscript"
+            model = (_load_with_simple_lama(path, self.device) if use_sl
+                     else load_torchscript(path, self.device, "lama"))
+        self.model = model.to(self.device).eval()
+
+    def _padded(self, h: int, w: int) -> tuple[int, int]:
+        return h + (-h) % self.mod, w + (-w) % self.mod
+
+    def _prep(self, image: np.ndarray, mask: np.ndarray):
+        """(1,3,Hp,Wp) image in [0,1] and (1,1,Hp,Wp) {0,1} mask, padded to the multiple."""
+        import torch
+        import torch.nn.functional as F
+
+        h, w = image.shape[:2]
+        if not image.flags.writeable:  # decoded PIL buffers are read-only; torch wants writable memory
+            image = image.copy()
+        img = torch.as_tensor(image, device=self.device).permute(2, 0, 1)[None].float() / 255.0
+        msk = torch.as_tensor(mask, device=self.device)[None, None].float()
+        hp, wp = self._padded(h, w)
+        if (hp, wp) != (h, w):
+            mode = _pad_mode(h, w, hp - h, wp - w)
+            # pad the mask the same way: a reflected hole must stay a hole, otherwise the
+            # model sees the object's mirror image as known context next to the hole
+            img = F.pad(img, (0, wp - w, 0, hp - h), mode=mode)
+            msk = F.pad(msk, (0, wp - w, 0, hp - h), mode=mode)
+        return img, msk
+
+    def _run(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
+        """One model call for images whose padded sizes are equal."""
+        import torch
+
+        pairs = [self._prep(i, m) for i, m in zip(images, masks)]
+        img = torch.cat([p[0] for p in pairs])
+        msk = torch.cat([p[1] for p in pairs])
+        try:
+            with autocast(self.device, self.precision):
+                pred = self.model(img, msk)
+        except RuntimeError as exc:
+            if self.precision == "fp32":
+                raise
+            raise BgforgeError(
+                f"LaMa failed under {self.precision} autocast "
+                f"({' '.join(str(exc).split())[:120]}); run the inpainter in fp32"
+            ) from None
+        out = torch.where(msk > 0.5, pred.float(), img)  # never touch pixels outside the mask
+        out = (out * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+        out = out.permute(0, 2, 3, 1).cpu().numpy()  # one host copy per batch
+        # crop each image back to its own size (simple-lama returns the padded size)
+        return [o[: im.shape[0], : im.shape[1]].copy() for o, im in zip(out, images)]
+
+    def inpaint(self, images, masks):
+        import torch
+
+        check_batch(images, masks, "masks")
+        ms = []
+        for i, (img, m) in enumerate(zip(images, masks)):
+            m = np.asarray(m).astype(bool)
+            if m.shape != img.shape[:2]:
+                raise BgforgeError(
+                    f"mask {i} is {m.shape} but its image is {img.shape[:2]}; sizes must match"
+                )
+            ms.append(m)
+        out: list = [None] * len(images)
+        buckets: dict[tuple, list[int]] = {}  # same padded size -> one batch
+        for i, (img, m) in enumerate(zip(images, ms)):
+            if m.any():
+                buckets.setdefault(self._padded(*img.shape[:2]), []).append(i)
+            else:
+                out[i] = img.copy()
+        with torch.inference_mode():
+            for idx in buckets.values():
+                for s in range(0, len(idx), self.batch_size):
+                    part = idx[s:s + self.batch_size]
+                    res = self._run([images[i] for i in part], [ms[i] for i in part])
+                    for i, r in zip(part, res):
+                        out[i] = r
+        return out

@@ -1,0 +1,157 @@
+"""`sam` segmenter: Segment Anything prompted with boxes.
+
+Batched: one image-encoder pass for a chunk of images, then one prompt-decoder call per
+image with all of its boxes. Masks move to the CPU once per image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bgforge.errors import BgforgeError
+
+from .base import SegmentResult, Segmenter, as_boxes, check_batch
+from .device import autocast, check_precision, resolve_device
+from .weights import load_checkpoint, resolve_checkpoint
+
+SAM_MODELS = ("vit_h", "vit_l", "vit_b")
+
+
+def _state_dict(obj) -> dict:
+    # official files are a bare state dict; tolerate the common {"model": ...} wrapper
+    for key in ("model", "state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict):
+        raise BgforgeError(f"SAM checkpoint holds a {type(obj).__name__}, not a state dict")
+    return obj
+
+
+def build_sam(sam_model: str = "vit_h", checkpoint=None):
+    """Build a SAM of type `sam_model` and load its checkpoint on the CPU."""
+    import torch
+    from segment_anything import sam_model_registry
+
+    if sam_model not in SAM_MODELS:
+        raise BgforgeError(
+            f"unknown SAM model {sam_model!r}: expected one of {', '.join(SAM_MODELS)}")
+    path = resolve_checkpoint(f"sam_{sam_model}", checkpoint)
+    # build_sam() would torch.load without map_location (CUDA-saved files fail on CPU),
+    # so build empty and load ourselves.
+    sd = _state_dict(load_checkpoint(path, f"sam_{sam_model}"))
+    # Skeleton on the meta device: random init of ViT-H costs ~8 s of CPU for weights we
+    # overwrite anyway; assign=True then adopts the loaded tensors.
+    with torch.device("meta"):
+        model = sam_model_registry[sam_model](checkpoint=None)
+    try:
+        model.load_state_dict(sd, strict=True, assign=True)
+    except RuntimeError as exc:
+        missing = sum(k not in sd for k in model.state_dict())
+        unexpected = sum(k not in model.state_dict() for k in sd)
+        raise BgforgeError(
+            f"checkpoint {path} does not fit SAM {sam_model} ({missing} missing, {unexpected} "
+            f"unexpected keys{', shape mismatch' if 'size mismatch' in str(exc) else ''}); "
+            "check that --sam-model matches the checkpoint"
+        ) from None
+    if any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
+        # a non-persistent buffer was left uninitialised: take the slow, safe path
+        model = sam_model_registry[sam_model](checkpoint=None)
+        model.load_state_dict(sd, strict=True)
+    return model.eval()
+
+
+class SamSegmenter(Segmenter):
+    name = "sam"
+
+    def __init__(
+        self,
+        sam_model: str = "vit_h",
+        sam_checkpoint=None,
+        device=None,
+        precision: str = "fp32",
+        multimask: bool = True,
+        encoder_batch: int = 4,
+        sam_model_obj=None,
+    ):
+        from segment_anything import SamPredictor
+
+        self.device = resolve_device(device)
+        self.precision = check_precision(precision)
+        self.multimask = bool(multimask)
+        self.encoder_batch = max(1, int(encoder_batch))
+        model = sam_model_obj if sam_model_obj is not None else build_sam(sam_model, sam_checkpoint)
+        self.model = model.to(self.device).eval()
+        # SamPredictor only for its ResizeLongestSide transform (matching the model's
+        # img_size); we drive the model directly to batch the encoder.
+        self.transform = SamPredictor(self.model).transform
+
+    # ------------------------------------------------------------------ helpers
+    def _encode(self, images: list[np.ndarray]):
+        """Image embeddings (B,C,h,w) plus each image's resized input size."""
+        import torch
+
+        inputs, input_sizes = [], []
+        for img in images:
+            resized = self.transform.apply_image(img)  # HxWx3 uint8, long side = img_size
+            t = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()
+            input_sizes.append(tuple(t.shape[-2:]))
+            inputs.append(self.model.preprocess(t[None].float())[0])  # normalise + pad
+        with autocast(self.device, self.precision):
+            emb = self.model.image_encoder(torch.stack(inputs))
+        return emb, input_sizes
+
+    def _decode(self, emb, input_size, img: np.ndarray, boxes: np.ndarray) -> SegmentResult:
+        import torch
+
+        h, w = img.shape[:2]
+        n = boxes.shape[0]
+        if n == 0:
+            return SegmentResult.empty(h, w, self.name)
+        m = self.model
+        box_t = torch.as_tensor(boxes, dtype=torch.float32, device=self.device)
+        box_t = self.transform.apply_boxes_torch(box_t, (h, w))
+        with autocast(self.device, self.precision):
+            sparse, dense = m.prompt_encoder(points=None, boxes=box_t, masks=None)
+            low_res, iou = m.mask_decoder(
+                image_embeddings=emb[None],
+                image_pe=m.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=self.multimask,
+            )
+        low_res, iou = low_res.float(), iou.float()
+        if low_res.shape[1] > 1:  # several candidates per box: keep the best-scored one
+            best = iou.argmax(dim=1)
+            idx = torch.arange(n, device=best.device)
+            low_res, iou = low_res[idx, best][:, None], iou[idx, best][:, None]
+        masks = m.postprocess_masks(low_res, input_size, (h, w))[:, 0] > m.mask_threshold
+        return SegmentResult(
+            masks=masks.cpu().numpy(),  # the one host copy for this image
+            boxes=boxes.astype(np.float32),
+            scores=iou[:, 0].cpu().numpy().astype(np.float32),
+            backend=self.name,
+        )
+
+    # ------------------------------------------------------------------ API
+    def segment_boxes(
+        self, images: list[np.ndarray], boxes: list[np.ndarray]
+    ) -> list[SegmentResult]:
+        """Like segment(), with plain (N,4) xyxy box arrays (grounded-sam uses this)."""
+        import torch
+
+        out: list[SegmentResult] = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.encoder_batch):
+                chunk = images[start:start + self.encoder_batch]
+                chunk_boxes = boxes[start:start + self.encoder_batch]
+                if all(b.shape[0] == 0 for b in chunk_boxes):  # nothing to segment: skip encoder
+                    out.extend(SegmentResult.empty(*i.shape[:2], self.name) for i in chunk)
+                    continue
+                emb, sizes = self._encode(chunk)
+                for j, (img, b) in enumerate(zip(chunk, chunk_boxes)):
+                    out.append(self._decode(emb[j], sizes[j], img, b))
+        return out
+
+    def segment(self, images, requests):
+        check_batch(images, requests, "requests")
+        return self.segment_boxes(images, [as_boxes(r.boxes) for r in requests])

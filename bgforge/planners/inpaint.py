@@ -1,0 +1,4 @@
+"""`bgforge inpaint`: see planners/stage.py."""
+
+from .stage import METADATA_COLUMNS, plan, validate  # noqa: F401
+from .stage import make_inpaint_chain as make_chain  # noqa: F401

@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+
+from bgforge.backends import SegmentRequest, get_segmenter
+from bgforge.backends.grounding_dino import (
+    GroundingDinoDetector,
+    cxcywh_to_xyxy,
+    preprocess_caption,
+    resized_shape,
+)
+from bgforge.errors import BgforgeError
+
+
+def test_box_conversion_exact_numbers():
+    boxes = np.array([[0.5, 0.5, 0.2, 0.4], [0.1, 0.9, 0.4, 0.4], [0.25, 0.75, 0.5, 0.5]])
+    got = cxcywh_to_xyxy(boxes, width=200, height=100)
+    np.testing.assert_array_equal(got, np.array(
+        [[80, 30, 120, 70],  # centre (100,50), size 40x40
+         [0, 70, 60, 100],  # (-20,70,60,110) clipped to the 200x100 image
+         [0, 50, 100, 100]], np.float32))
+    assert got.dtype == np.float32
+    unclipped = cxcywh_to_xyxy(boxes[1:2], 200, 100, clip=False)
+    np.testing.assert_array_equal(unclipped, [[-20, 70, 60, 110]])
+    assert cxcywh_to_xyxy(np.zeros((0, 4)), 10, 10).shape == (0, 4)
+
+
+@pytest.mark.parametrize("hw", [(224, 224), (480, 640), (640, 427), (300, 2000), (1000, 999)])
+def test_resized_shape_matches_groundingdino_transform(hw):
+    from PIL import Image
+
+    import groundingdino.datasets.transforms as T
+
+    h, w = hw
+    pil = Image.new("RGB", (w, h))
+    resized, _ = T.RandomResize([800], max_size=1333)(pil, None)
+    assert resized_shape(h, w, 800, 1333) == (resized.size[1], resized.size[0])
+
+
+def test_tensor_preprocessing_matches_the_official_pil_transform(gdino_model):
+    """Our on-device resize+normalise vs groundingdino's PIL pipeline (load_image)."""
+    import torch
+    from PIL import Image
+
+    import groundingdino.datasets.transforms as T
+
+    rng = np.random.default_rng(0)
+    small = np.clip(rng.normal(128, 40, (30, 40, 3)), 0, 255).astype(np.uint8)
+    img = np.array(Image.fromarray(small).resize((200, 150), Image.BILINEAR))
+    official = T.Compose([T.RandomResize([800], max_size=1333), T.ToTensor(),
+                          T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    ref, _ = official(Image.fromarray(img), None)
+    ours = GroundingDinoDetector(gdino_model, torch.device("cpu"))._prepare(img)
+    assert ours.shape == ref.shape == (3, 800, 1066)
+    # PIL rounds the resized image to uint8: at most ~1 grey level = 1/255/0.224 = 0.0175
+    assert (ours - ref).abs().max().item() < 0.03
+    assert (ours - ref).abs().mean().item() < 0.01
+
+
+def test_caption_preprocessing():
+    assert preprocess_caption("  Bird . Dog ") == "bird . dog."
+    assert preprocess_caption("bird .") == "bird ."
+
+
+@pytest.fixture(scope="module")
+def image224():
+    # 224x224 on the CPU; the model sees it at 128 (gdino_min_size) to keep tests fast
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 255, (224, 224, 3), dtype=np.uint8)
+
+
+def test_grounded_sam_shapes_through_the_real_loaders(
+        gdino_config, gdino_checkpoint, gdino_model, tiny_sam, image224):
+    seg = get_segmenter(
+        "grounded-sam", device="cpu", gdino_config=str(gdino_config),
+        gdino_checkpoint=str(gdino_checkpoint), sam_model_obj=tiny_sam,
+        box_threshold=0.0, text_threshold=0.0, gdino_min_size=128)
+    # the file's weights (with "module." prefixes stripped) are the ones in use
+    loaded = seg.detector.model.state_dict()
+    for k, v in list(gdino_model.state_dict().items())[::50]:
+        assert np.array_equal(loaded[k].numpy(), v.numpy()), k
+
+    (res,) = seg.segment([image224], [SegmentRequest(text="bird . dog")])
+    n = res.masks.shape[0]
+    assert n == 20  # threshold 0: every query (num_queries=20) passes
+    assert res.masks.shape == (n, 224, 224) and res.masks.dtype == bool
+    assert res.boxes.shape == (n, 4) and res.scores.shape == (n,) and len(res.phrases) == n
+    assert res.backend == "grounded-sam"
+    assert (res.boxes >= 0).all() and (res.boxes <= 224).all()
+    assert (res.boxes[:, 2] >= res.boxes[:, 0]).all() and (res.boxes[:, 3] >= res.boxes[:, 1]).all()
+    assert all(set(p.split()) <= {"bird", "dog"} for p in res.phrases)
+
+
+def test_detector_batches_by_size_without_changing_results(gdino_model, image224):
+    import torch
+
+    det = GroundingDinoDetector(gdino_model, torch.device("cpu"), box_threshold=0.3,
+                                min_size=64, max_size=1333)
+    other = image224[:, ::-1].copy()  # same size: batched with image224
+    small = image224[:160]  # resizes to another shape: its own batch
+    images, caps = [image224, small, other], ["bird", "dog . cat", "water"]
+    batch = det.detect(images, caps)
+    assert [len(b[2]) for b in batch] == [b[0].shape[0] for b in batch]
+    for img, cap, got in list(zip(images, caps, batch))[:2]:
+        (single,) = det.detect([img], [cap])
+        np.testing.assert_allclose(single[0], got[0], atol=1e-3)
+        np.testing.assert_allclose(single[1], got[1], atol=1e-4)
+        assert single[2] == got[2]
+        assert (got[1] > 0.3).all()  # the box threshold was applied
+
+
+def test_high_threshold_gives_no_objects(gdino_model, tiny_sam, image224):
+    seg = get_segmenter("grounded-sam", device="cpu", gdino_model_obj=gdino_model,
+                        sam_model_obj=tiny_sam, box_threshold=1.0, gdino_min_size=128)
+    (res,) = seg.segment([image224], [SegmentRequest(text="bird")])
+    assert res.masks.shape == (0, 224, 224) and res.phrases == []
+
+
+def test_missing_text_and_missing_checkpoint(gdino_model, tiny_sam, image224, tmp_path):
+    seg = get_segmenter("grounded-sam", device="cpu", gdino_model_obj=gdino_model,
+                        sam_model_obj=tiny_sam, gdino_min_size=128)
+    with pytest.raises(BgforgeError, match="needs a text prompt"):
+        seg.segment([image224], [SegmentRequest(boxes=np.array([[0, 0, 5, 5]]))])
+    with pytest.raises(BgforgeError) as e:
+        get_segmenter("grounded-sam", device="cpu", sam_model_obj=tiny_sam)
+    assert str(tmp_path / "models" / "groundingdino_swint_ogc.pth") in str(e.value)
+    assert "bgforge models fetch groundingdino_swint" in str(e.value)
