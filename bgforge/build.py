@@ -40,7 +40,7 @@ class BuildResult:
 
 
 def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="shards", overwrite=False,
-          shard_index=0, num_shards=1, progress=True, devices=None, batch_size=8) -> BuildResult:
+          shard_index=0, num_shards=1, progress=True, devices=None, batch_size=8, planned=None) -> BuildResult:
     t0 = time.monotonic()
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -56,9 +56,25 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
         planner.validate(recipe.params)
     if overwrite:
         _clear(out)
-    planned = planner.plan(recipe, ctx)
+    if planned is None:
+        planned = planner.plan(recipe, ctx)
+    exec_kw = dict(workers=workers, shard_size=shard_size, layout="shards", shard_index=shard_index,
+                   num_shards=num_shards, progress=progress, devices=devices, batch_size=batch_size)
+    for folder, sub_planner, params, samples in planned.prerequisites:
+        from .planners import Planned
+        from .recipe import Recipe
+
+        sub = Recipe(name=f"{recipe.name}/{folder}", planner=sub_planner, params=params)
+        log.info("phase %s: %d samples -> %s", folder, len(samples), out / folder)
+        res = build(sub, ctx, out / folder, planned=Planned(samples=samples, inputs=planned.inputs,
+                                                            source_files=[s.key for s in samples]), **exec_kw)
+        if not res.finalized:  # another slice still works on this phase; re-run to continue
+            return BuildResult(out=out, total_samples=len(planned.samples), ran_shards=res.ran_shards,
+                               ran_samples=res.ran_samples, errors=res.errors, seconds=time.monotonic() - t0,
+                               pending_shards=res.pending_shards, notes=[f"waiting for phase {folder}"])
     plan = planmod.make_plan(recipe, planned, int(recipe.params.get("seed", 0)), shard_size, layout)
     out.mkdir(parents=True, exist_ok=True)
+    plan.skipped = planned.skipped
     planmod.save_or_check_plan(out, plan, overwrite)
     planmod.clean_partial(out)
 
@@ -66,7 +82,8 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
     pending = [s for s in mine if not planmod.is_committed(out, s.name)]
     bar = Progress(sum(len(s.samples) for s in pending), f"build {recipe.name}", enabled=progress)
     try:
-        stats = execute(out, pending, planner.make_chain, recipe.params, workers=workers, layout=layout, progress=bar,
+        params = {**recipe.params, "_out": str(out)}  # where a chain finds earlier phases; not part of the plan
+        stats = execute(out, pending, planner.make_chain, params, workers=workers, layout=layout, progress=bar,
                         devices=devices, chunk=batch_size)
     finally:
         bar.close()
@@ -96,7 +113,7 @@ def finalize(out, wall_seconds: float | None = None) -> dict:
         raise BgforgeError(f"{len(missing)} shard(s) of {out} are not committed yet (e.g. {missing[0]}); "
                            "run the remaining slices first")
     planner = planners.get(plan.recipe["planner"])
-    rows, errors, shard_seconds, shards_by_split = [], [], 0.0, {}
+    rows, errors, shard_seconds, shards_by_split = [], list(plan.skipped), 0.0, {}
     for entry in plan.shards:
         st = json.loads(planmod.shard_stats(out, entry.name).read_text())
         rows.extend(st["rows"])

@@ -80,6 +80,7 @@ def build_cmd(
     demo: bool = typer.Option(False, "--demo", help="Use the embedded synthetic CUB/Places365 trees (generated once, cached)."),
     cub_root: Optional[Path] = typer.Option(None, "--cub-root", help="CUB_200_2011 folder (holds images.txt, images/, segmentations/). Env: BGFORGE_CUB_ROOT."),
     places_root: Optional[Path] = typer.Option(None, "--places-root", help="Places365 folder (data_large/, data_256/, places365_standard/ or train/). Env: BGFORGE_PLACES_ROOT."),
+    imagenet_root: Optional[Path] = typer.Option(None, "--imagenet-root", help="ILSVRC-2012 folder (train/, val/, Annotation/ or LOC_*_solution.csv; or the Kaggle ILSVRC/ layout). Env: BGFORGE_IMAGENET_ROOT."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override the recipe's seed."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes. Output bytes do not depend on it."),
     set_: List[str] = typer.Option([], "--set", help="Override a recipe parameter, e.g. --set train_strength=0.9 (repeatable)."),
@@ -89,6 +90,8 @@ def build_cmd(
     shard_index: int = typer.Option(None, "--shard-index", help="Run only slice i of --num-shards (array jobs). Env: SLURM_ARRAY_TASK_ID."),
     num_shards: int = typer.Option(None, "--num-shards", help="Number of slices the run is split into. Env: SLURM_ARRAY_TASK_COUNT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; only the final summary line."),
+    devices: Optional[str] = typer.Option(None, "--devices", help="GPUs for model phases (e.g. HSI backgrounds), one worker each: '0,1'; 'cpu' forces CPU workers."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per worker task / model batch."),
 ):
     """Build a dataset from a recipe and write shards, metadata.csv, groups.json, a manifest and previews.
 
@@ -102,6 +105,7 @@ def build_cmd(
 
     from . import recipe as recipemod
     from .build import build
+    from .cli_stages import needs_gpu, parse_devices
     from .planners import BuildContext
 
     try:
@@ -109,9 +113,10 @@ def build_cmd(
         if shard_index is None and os.environ.get("SLURM_ARRAY_TASK_ID"):
             shard_index = int(os.environ["SLURM_ARRAY_TASK_ID"])
             num_shards = num_shards or int(os.environ.get("SLURM_ARRAY_TASK_COUNT", "1"))
-        ctx = BuildContext(roots={"cub": cub_root, "places": places_root}, demo=demo)
+        ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root}, demo=demo)
         result = build(recipe, ctx, out, seed=seed, workers=workers, shard_size=shard_size, layout=layout,
-                       overwrite=overwrite, shard_index=shard_index or 0, num_shards=num_shards or 1, progress=not quiet)
+                       overwrite=overwrite, shard_index=shard_index or 0, num_shards=num_shards or 1, progress=not quiet,
+                       devices=parse_devices(devices, needs_gpu(recipe)), batch_size=batch_size)
     except BgforgeError as exc:
         _fail(str(exc))
     rate = result.ran_samples / max(result.seconds, 1e-9)

@@ -30,6 +30,12 @@ def parse_devices(devices: Optional[str], needs_torch: bool) -> Optional[list]:
         raise BgforgeError(f"--devices expects GPU indices like 0,1 or 'cpu', got {devices!r}") from None
 
 
+def needs_gpu(recipe) -> bool:
+    """Whether a recipe's model phases would run on GPUs if present."""
+    p = recipe.params
+    return p.get("segmenter") in ("auto", "sam", "grounded-sam") or p.get("inpainter") in ("auto", "lama")
+
+
 def run_stage(kind: str, params: dict, out: Path, *, workers: int, devices: Optional[str], batch_size: int,
               shard_size: int, overwrite: bool, quiet: bool, uses_torch: bool):
     from .build import build

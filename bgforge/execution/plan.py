@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
@@ -40,17 +40,19 @@ class Plan:
     inputs_sha: str
     layout: str
     shards: list  # list[ShardEntry]
+    skipped: list = field(default_factory=list)  # error records from planning (e.g. bad boxes)
 
     def to_dict(self):
         return {"format": PLAN_FORMAT, "bgforge_version": __version__, "recipe": self.recipe,
                 "recipe_sha": self.recipe_sha, "seed": self.seed, "inputs": self.inputs,
                 "inputs_sha": self.inputs_sha, "layout": self.layout,
-                "shards": [s.to_dict() for s in self.shards]}
+                "shards": [s.to_dict() for s in self.shards], "skipped": self.skipped}
 
     @classmethod
     def from_dict(cls, d):
         shards = [ShardEntry(s["name"], s["split"], [Sample.from_dict(x) for x in s["samples"]]) for s in d["shards"]]
-        return cls(d["recipe"], d["recipe_sha"], d["seed"], d["inputs"], d["inputs_sha"], d.get("layout", "shards"), shards)
+        return cls(d["recipe"], d["recipe_sha"], d["seed"], d["inputs"], d["inputs_sha"], d.get("layout", "shards"), shards,
+                   d.get("skipped", []))
 
     @property
     def num_samples(self) -> int:

@@ -18,6 +18,7 @@ PLANNERS = {
     "waterbirds": "bgforge.planners.waterbirds",
     "segment": "bgforge.planners.segment",
     "inpaint": "bgforge.planners.inpaint",
+    "hard_spurious": "bgforge.planners.hard_spurious",
 }
 
 
@@ -33,6 +34,10 @@ class Planned:
     inputs: dict                     # resolved input roots, recorded in plan.json and the manifest
     source_files: list = field(default_factory=list)  # every raw file considered: a changed input set is detected
     notes: list = field(default_factory=list)
+    # (folder, planner, params, samples): outputs another phase must build first, e.g. the
+    # inpainted backgrounds that Hard-Spurious-ImageNet composites are pasted on
+    prerequisites: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)   # error records found while planning (bad boxes)
 
 
 def get(name: str):

@@ -34,3 +34,18 @@ def demo_roots() -> dict[str, Path]:
             shutil.rmtree(root)
         os.replace(tmp, root)
     return {"cub": root / "CUB_200_2011", "places": root / "places365"}
+
+
+def demo_imagenet_root() -> Path:
+    """A synthetic ILSVRC tree with the Hard-Spurious-ImageNet-10 classes, big enough for its quotas."""
+    root = cache_dir() / "imagenet"
+    if not (root / "COMPLETE").exists():
+        log.info("generating the demo ImageNet tree in %s (once)", root)
+        tmp = root.with_name(root.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        synthetic.make_imagenet(tmp, n_train=132, n_val=5, size=(160, 120), seed=2026)
+        (tmp / "COMPLETE").write_text(f"bgforge {__version__}\n")
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    return root

@@ -38,7 +38,8 @@ SPLITS = ("train", "val")
 WNID_RE = re.compile(r"^n\d{8}$")
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
-# Hard-Spurious-ImageNet-10 (PAPERS §4), wnids and full names as in LOC_synset_mapping.txt.
+# Hard-Spurious-ImageNet-10 (PAPERS §4): wnids and full names exactly as in the public
+# LOC_synset_mapping.txt (checked line by line against two published copies).
 HSI10_SYNSETS = {
     "n02088632": "bluetick",
     "n01669191": "box turtle, box tortoise",
@@ -135,7 +136,8 @@ def _has_xml(folder: Path) -> bool:
         if e.name.lower().endswith(".xml"):
             return True
         if e.is_dir() and WNID_RE.match(e.name):
-            return any(x.name.lower().endswith(".xml") for x in _scan(Path(e.path)))
+            if any(x.name.lower().endswith(".xml") for x in _scan(Path(e.path))):
+                return True
     return False
 
 
@@ -202,8 +204,8 @@ class ImageNetSource:
             raise BgforgeError(f"ImageNet root {self.root} ({self.layout} layout) has no bounding boxes: expected "
                                "Annotation/<wnid>/*.xml (ILSVRC/Annotations/CLS-LOC/ for Kaggle) or "
                                "LOC_train_solution.csv / LOC_val_solution.csv in the root")
-        described = ", ".join(f"{s} boxes from {src[1].name if src else 'nowhere'}"
-                              + (f" ({src[0]})" if src else "") for s, src in self.box_source.items())
+        described = ", ".join(f"{s} boxes from " + (f"{os.path.relpath(src[1], self.root)} ({src[0]})" if src else
+                                                     "nowhere") for s, src in self.box_source.items())
         log.info("ImageNet %s layout found at %s; %s", self.layout, self.root, described)
         self.problems: list[tuple[str, str]] = []
         self._reported = 0
@@ -258,10 +260,12 @@ class ImageNetSource:
         if matches:
             listed = "; ".join(f"{w} ({', '.join(table[w])})" for w in sorted(matches))
             raise BgforgeError(f"class name {name!r} is ambiguous: {listed}; pass the wnid instead")
-        every = {norm(s): w for w, ns in table.items() for s in ns}
+        every = {norm(s): (w, s) for w, ns in table.items() for s in ns}
         close = difflib.get_close_matches(want, list(every), n=5, cutoff=0.6)
-        hint = ("close matches: " + ", ".join(f"{c!r} ({every[c]})" for c in close)) if close else "no close match"
-        raise BgforgeError(f"no ImageNet class named {name!r} in {source}; {hint}; pass a name or a wnid like n01440764")
+        hint = ("close matches: " + ", ".join(f"{every[c][1]!r} ({every[c][0]})" for c in close)
+                if close else "no close match")
+        raise BgforgeError(f"no ImageNet class named {name!r} in {source}; {hint}; "
+                           "pass a name or a wnid like n01440764")
 
     # -- listing -----------------------------------------------------------------------------
 
@@ -277,6 +281,8 @@ class ImageNetSource:
                            else "Annotation/val/, val_annotations/ or XMLs next to the val images"))
             raise BgforgeError(f"ImageNet {split} images at {self.data[split]} have no boxes: expected {where} "
                                f"or {self.root / f'LOC_{split}_solution.csv'}")
+        if isinstance(wnids, str):
+            wnids = [wnids]
         wanted = None if wnids is None else [self.wnid_for(w) for w in wnids]
         if split == "val":
             if self._val is None:

@@ -150,3 +150,115 @@ def make_object_folder(root, n=12, size=(160, 120), seed=0, labels=("bird", "boa
     import json
     (root / "manifest.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     return root
+
+
+def _voc_xml(folder: str, key: str, width: int, height: int, objects) -> str:
+    """A PASCAL-VOC annotation as ILSVRC ships it (tabs, <size>, one <object> per box)."""
+    objs = "".join(
+        f"\t<object>\n\t\t<name>{name}</name>\n\t\t<pose>Unspecified</pose>\n\t\t<truncated>0</truncated>\n"
+        f"\t\t<difficult>0</difficult>\n\t\t<bndbox>\n\t\t\t<xmin>{b[0]}</xmin>\n\t\t\t<ymin>{b[1]}</ymin>\n"
+        f"\t\t\t<xmax>{b[2]}</xmax>\n\t\t\t<ymax>{b[3]}</ymax>\n\t\t</bndbox>\n\t</object>\n"
+        for name, b in objects)
+    return (f"<annotation>\n\t<folder>{folder}</folder>\n\t<filename>{key}</filename>\n"
+            f"\t<source>\n\t\t<database>ILSVRC_2012</database>\n\t</source>\n"
+            f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n\t\t<depth>3</depth>\n\t</size>\n"
+            f"\t<segmented>0</segmented>\n{objs}</annotation>\n")
+
+
+def imagenet_image(rng, class_idx: int, width: int, height: int):
+    """A class-coloured textured scene with 1-2 textured ellipse/rectangle objects and their boxes."""
+    bg_hue = (class_idx * 53 + 90) % 180
+    base = cv2.cvtColor(np.uint8([[[bg_hue, 90, 150]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+    stripes = np.sin(np.linspace(0, 6 + class_idx % 5 * 4, width, dtype=np.float32))[None, :, None] * 20
+    arr = base * (0.7 + 0.6 * _smooth_noise(rng, height, width, 12)) + stripes
+    arr += 30 * _smooth_noise(rng, height, width, 3) - 15
+    colour = cv2.cvtColor(np.uint8([[[(class_idx * 37) % 180, 220, 230]]]), cv2.COLOR_HSV2RGB)[0, 0]
+    n_obj = 1 + int(rng.random() < 0.4)
+    boxes = []
+    for k in range(n_obj):
+        # Two objects go to the left and right halves so that their boxes stay distinct.
+        lo, hi = ((0.3, 0.7) if n_obj == 1 else ((0.22, 0.32) if k == 0 else (0.68, 0.78)))
+        cx, cy = int(width * rng.uniform(lo, hi)), int(height * rng.uniform(0.3, 0.7))
+        ax = int(width * rng.uniform(0.08, 0.2 if n_obj == 1 else 0.14))
+        ay = int(height * rng.uniform(0.1, 0.25))
+        mask = np.zeros((height, width), np.uint8)
+        if rng.random() < 0.5:
+            cv2.ellipse(mask, (cx, cy), (ax, ay), 0, 0, 360, 255, -1)
+        else:
+            cv2.rectangle(mask, (cx - ax, cy - ay), (cx + ax, cy + ay), 255, -1)
+        texture = (_smooth_noise(rng, height, width, 4, 1)[..., 0] * 70 - 35)[..., None]
+        arr = np.where(mask[..., None] > 0, np.float32(colour)[None, None] + texture, arr)
+        ys, xs = np.nonzero(mask)
+        boxes.append((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+    return np.clip(arr, 0, 255).astype(np.uint8), boxes
+
+
+def make_imagenet(root, classes=None, n_train=12, n_val=6, size=(250, 200), seed=0, box_format="xml",
+                  layout="classic", bad_boxes=False, val_per_wnid=False, jitter=0.15):
+    """Write a tiny ILSVRC-2012 CLS-LOC tree (JPEGs, XML and/or LOC CSV boxes, synset mapping).
+
+    classes: wnid -> "name, synonym" (default: the 21 Hard-Spurious-ImageNet-10 classes).
+    layout "classic" (train/, val/, Annotation/) or "kaggle" (ILSVRC/Data|Annotations/CLS-LOC/);
+    box_format "xml", "csv" (LOC_*_solution.csv) or "both"; val_per_wnid puts val/<wnid>/ folders.
+    Train images are <wnid>_<j> (j = 1..n_train), val images ILSVRC2012_val_<8 digits> in a
+    seed-shuffled class order. With bad_boxes the first class gets two more train images:
+    <wnid>_<n_train+1> with one good, one zero-area and one outside-the-image box, and
+    <wnid>_<n_train+2> whose only box has zero area; the first val image gets an extra
+    outside-the-image box. (CSV carries no image size, so there the outside box survives listing.)
+    """
+    from .imagenet import HSI10_SYNSETS
+
+    if box_format not in ("xml", "csv", "both") or layout not in ("classic", "kaggle"):
+        raise ValueError(f"box_format {box_format!r} / layout {layout!r} unknown")
+    root = Path(root)
+    classes = dict(classes or HSI10_SYNSETS)
+    wnids = list(classes)
+    if layout == "kaggle":
+        data, ann = root / "ILSVRC" / "Data" / "CLS-LOC", root / "ILSVRC" / "Annotations" / "CLS-LOC"
+        train_xml, val_xml = ann / "train", ann / "val"
+    else:
+        data = root
+        train_xml, val_xml = root / "Annotation", root / "Annotation" / "val"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "LOC_synset_mapping.txt").write_text("".join(f"{w} {classes[w]}\n" for w in sorted(wnids)))
+    rows = {"train": [], "val": []}
+
+    def emit(split, folder, key, path, w, h, img, objects):
+        _save_jpeg(path, img)
+        if box_format in ("xml", "both"):
+            xml_dir = (train_xml / folder) if split == "train" else val_xml
+            xml_dir.mkdir(parents=True, exist_ok=True)
+            (xml_dir / f"{key}.xml").write_text(_voc_xml(folder, key, w, h, objects))
+        rows[split].append((key, " ".join(f"{n} {b[0]} {b[1]} {b[2]} {b[3]}" for n, b in objects)))
+
+    def draw(split, wnid, j):
+        rng = rng_for(seed, "imagenet", split, wnid, j)
+        w = int(size[0] * rng.uniform(1 - jitter, 1))
+        h = int(size[1] * rng.uniform(1 - jitter, 1))
+        img, boxes = imagenet_image(rng, wnids.index(wnid), w, h)
+        return w, h, img, [(wnid, b) for b in boxes]
+
+    for wnid in wnids:
+        for j in range(1, n_train + 1 + (2 if bad_boxes and wnid == wnids[0] else 0)):
+            w, h, img, objects = draw("train", wnid, j)
+            if j == n_train + 1:
+                objects += [(wnid, (5, 5, 5, 40)), (wnid, (w + 50, 10, w + 150, 80))]
+            elif j == n_train + 2:
+                objects = [(wnid, (20, 30, 60, 30))]
+            key = f"{wnid}_{j}"
+            emit("train", wnid, key, data / "train" / wnid / f"{key}.JPEG", w, h, img, objects)
+    order = [(w, j) for w in wnids for j in range(n_val)]
+    perm = rng_for(seed, "imagenet", "val-order").permutation(len(order))
+    for k, idx in enumerate(perm, 1):
+        wnid, j = order[idx]
+        w, h, img, objects = draw("val", wnid, j)
+        if bad_boxes and k == 1:
+            objects.append((wnid, (w + 10, h + 10, w + 60, h + 40)))
+        key = f"ILSVRC2012_val_{k:08d}"
+        folder = data / "val" / wnid if val_per_wnid else data / "val"
+        emit("val", "val", key, folder / f"{key}.JPEG", w, h, img, objects)
+    if box_format in ("csv", "both"):
+        for split, lines in rows.items():
+            (root / f"LOC_{split}_solution.csv").write_text(
+                "ImageId,PredictionString\n" + "".join(f"{k},{p} \n" for k, p in sorted(lines)))
+    return root

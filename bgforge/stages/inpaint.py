@@ -62,6 +62,14 @@ def inpaint_batch(inpainter, segmenter, samples, params) -> list:
             img = np.asarray(Image.fromarray(img).resize((int(size), int(size)), Image.LANCZOS))
         files = {fmt: encode(img, fmt, quality=params.get("jpeg_quality", 95)),
                  "mask.png": encode(hole.astype(np.uint8) * 255, "png", png_level=1)}
+        if params.get("object_mask") and len(m):  # the largest object, undilated, at source size (mask pastes)
+            boxes = s.meta.get("boxes") or []
+            if len(boxes) == len(m):  # the object of the largest box: the one a box-crop composite pastes
+                idx = int(np.argmax([(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]))
+            else:
+                idx = int(np.argmax(m.reshape(len(m), -1).sum(1)))
+            largest = m[idx]
+            files["object.png"] = encode(largest.astype(np.uint8) * 255, "png", png_level=1)
         meta = {**s.meta, "key": s.key, "split_name": s.split, "inpainter": inpainter.name,
                 "segmenter": None if segmenter is None else segmenter.name, "num_objects": int(len(m)),
                 "dilation": kernel, "one_by_one": one_by_one, "hole_frac": round(float(hole.mean()), 6),

@@ -1,0 +1,42 @@
+"""One Hard-Spurious-ImageNet composite: crop the largest box, resize, paste on a stored background."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ..errors import SampleError
+from ..io.images import decode, encode, open_image
+from ..records import Failure, Output
+from .paste import crop_box, fg_size, paste, paste_origin
+
+
+def render(sample, store, params):
+    stage = "read_image"
+    try:
+        image = open_image(sample.inputs["image"], stage)
+        box = sample.inputs["box"]
+        if box[2] > image.width + 1 or box[3] > image.height + 1:
+            raise SampleError("read_image", f"box {box} lies outside the {image.width}x{image.height} image")
+        stage = "read_background"
+        bg = store.image(sample.inputs["bg_key"])
+        stage = "composite"
+        m = sample.meta
+        fg = crop_box(image, box)
+        alpha = None
+        if params.get("fg_mode", "box") == "mask":
+            obj = Image.fromarray(decode(store.read(m["fg_key"], "object.png"), "L"))
+            alpha = crop_box(obj, box)
+        w, h = fg_size(box[2] - box[0], box[3] - box[1], m["size"], bool(params.get("ar_preserve")), bg.shape[1])
+        origin = paste_origin(w, h, m["position"], m.get("corner", "top-right"), bg.shape[1])
+        out, paste_box = paste(bg, fg, (w, h), origin, alpha)
+        stage = "encode"
+        fmt = params.get("image_format", "jpg")
+        data = encode(out, fmt, quality=params.get("jpeg_quality", 95))
+    except SampleError as exc:
+        return Failure(sample.key, exc.stage, "SampleError", str(exc))
+    except Exception as exc:
+        return Failure(sample.key, stage, type(exc).__name__, str(exc))
+    meta = {**sample.meta, "paste_box": paste_box, "fg_box": [round(float(v), 2) for v in box],
+            "fg_mode": params.get("fg_mode", "box"), "ar_preserve": bool(params.get("ar_preserve"))}
+    return Output(key=sample.key, files={fmt: data, "cls": str(meta["label"]).encode()}, meta=meta)

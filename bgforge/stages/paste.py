@@ -1,0 +1,60 @@
+"""Pasting a foreground onto a background at an exact size and position (PAPERS §4).
+
+Geometry on a 224 x 224 canvas:
+  center        top-left at (x, y) = (112 - w // 2, 112 - h // 2)
+  corner        top-right: x = 224 - w, y = 0
+  corner-random one of the four corners, drawn per sample by the planner
+The foreground is the rectangular crop of a ground-truth box resized to s x s (the
+reference), or, with `ar_preserve`, its shorter side resized to s keeping the aspect ratio
+(then scaled down so the longer side is at most 224).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+CANVAS = 224
+CORNERS = ("top-right", "top-left", "bottom-left", "bottom-right")
+
+
+def fg_size(box_w: float, box_h: float, s: int, ar_preserve: bool, canvas: int = CANVAS) -> tuple[int, int]:
+    if not ar_preserve:
+        return s, s
+    scale = s / min(box_w, box_h)
+    w, h = box_w * scale, box_h * scale
+    if max(w, h) > canvas:
+        shrink = canvas / max(w, h)
+        w, h = w * shrink, h * shrink
+    return max(1, int(round(w))), max(1, int(round(h)))
+
+
+def paste_origin(w: int, h: int, position: str, corner: str = "top-right", canvas: int = CANVAS) -> tuple[int, int]:
+    """Top-left (x, y) of a w x h foreground."""
+    half = canvas // 2
+    if position == "center":
+        return half - w // 2, half - h // 2
+    if position in ("corner", "corner-random"):
+        x = canvas - w if corner in ("top-right", "bottom-right") else 0
+        y = 0 if corner in ("top-right", "top-left") else canvas - h
+        return x, y
+    raise ValueError(f"position must be center, corner or corner-random, got {position!r}")
+
+
+def crop_box(image: Image.Image, box) -> Image.Image:
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    return image.crop((x0, y0, x1, y1))
+
+
+def paste(bg: np.ndarray, fg: Image.Image, size: tuple[int, int], origin: tuple[int, int],
+          alpha: Image.Image | None = None) -> tuple[np.ndarray, list]:
+    """Resize fg (and its alpha) to size with Lanczos and paste at origin; returns (image, paste box)."""
+    w, h = size
+    x, y = origin
+    out = Image.fromarray(bg)
+    fg = fg.resize((w, h), Image.LANCZOS)
+    if alpha is None:
+        out.paste(fg, (x, y))
+    else:
+        out.paste(fg, (x, y), alpha.resize((w, h), Image.LANCZOS))
+    return np.asarray(out), [x, y, x + w, y + h]
