@@ -40,7 +40,8 @@ class BuildResult:
 
 
 def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="shards", overwrite=False,
-          shard_index=0, num_shards=1, progress=True, devices=None, batch_size=8, planned=None) -> BuildResult:
+          shard_index=0, num_shards=1, progress=True, devices=None, batch_size=8, planned=None,
+          executor="local", ray_address=None) -> BuildResult:
     t0 = time.monotonic()
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -59,7 +60,8 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
     if planned is None:
         planned = planner.plan(recipe, ctx)
     exec_kw = dict(workers=workers, shard_size=shard_size, layout="shards", shard_index=shard_index,
-                   num_shards=num_shards, progress=progress, devices=devices, batch_size=batch_size)
+                   num_shards=num_shards, progress=progress, devices=devices, batch_size=batch_size,
+                   executor=executor, ray_address=ray_address)
     for folder, sub_planner, params, samples in planned.prerequisites:
         from .planners import Planned
         from .recipe import Recipe
@@ -83,8 +85,16 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
     bar = Progress(sum(len(s.samples) for s in pending), f"build {recipe.name}", enabled=progress)
     try:
         params = {**recipe.params, "_out": str(out)}  # where a chain finds earlier phases; not part of the plan
-        stats = execute(out, pending, planner.make_chain, params, workers=workers, layout=layout, progress=bar,
-                        devices=devices, chunk=batch_size)
+        if executor == "ray":
+            from .execution.ray import execute as ray_execute
+
+            stats = ray_execute(out, pending, planner.make_chain, params, layout=layout, progress=bar,
+                                address=ray_address, gpus_per_task=1 if devices else 0, chunk=batch_size)
+        elif executor == "local":
+            stats = execute(out, pending, planner.make_chain, params, workers=workers, layout=layout, progress=bar,
+                            devices=devices, chunk=batch_size)
+        else:
+            raise BgforgeError(f"--executor must be local or ray, got {executor!r}")
     finally:
         bar.close()
     result = BuildResult(out=out, total_samples=plan.num_samples, ran_shards=stats.shards, ran_samples=stats.samples,

@@ -92,6 +92,8 @@ def build_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; only the final summary line."),
     devices: Optional[str] = typer.Option(None, "--devices", help="GPUs for model phases (e.g. HSI backgrounds), one worker each: '0,1'; 'cpu' forces CPU workers."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per worker task / model batch."),
+    executor: str = typer.Option("local", "--executor", help="local (process pools on this machine) or ray (one task per shard on a Ray cluster; pip install 'bgforge[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)."),
 ):
     """Build a dataset from a recipe and write shards, metadata.csv, groups.json, a manifest and previews.
 
@@ -116,7 +118,8 @@ def build_cmd(
         ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root}, demo=demo)
         result = build(recipe, ctx, out, seed=seed, workers=workers, shard_size=shard_size, layout=layout,
                        overwrite=overwrite, shard_index=shard_index or 0, num_shards=num_shards or 1, progress=not quiet,
-                       devices=parse_devices(devices, needs_gpu(recipe)), batch_size=batch_size)
+                       devices=parse_devices(devices, needs_gpu(recipe)), batch_size=batch_size,
+                       executor=executor, ray_address=ray_address)
     except BgforgeError as exc:
         _fail(str(exc))
     rate = result.ran_samples / max(result.seconds, 1e-9)
@@ -173,9 +176,10 @@ def status_cmd(out: Path = typer.Argument(..., help="Output folder of a build.")
                f"{len(plan.shards) - done} pending; {samples}/{plan.num_samples} samples written, {errors} errors{rate}")
 
 
-from .cli_stages import register as _register_stage_commands  # noqa: E402
+# Each command family lives in its own module and registers itself on the app.
+from . import cli_stages  # noqa: E402
 
-_register_stage_commands(app)
+cli_stages.register(app)
 
 
 def run():

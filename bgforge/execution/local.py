@@ -61,6 +61,16 @@ class RunStats:
     seconds: float = 0.0
     errors_by_stage: dict = field(default_factory=dict)
 
+    def add(self, shard_stats: dict) -> None:
+        self.shards += 1
+        self.samples += shard_stats["samples"]
+        self.errors += shard_stats["errors"]
+        self.seconds += shard_stats["seconds"]
+        for stage, types in shard_stats["errors_by_stage"].items():
+            for t, n in types.items():
+                key = f"{stage}/{t}"
+                self.errors_by_stage[key] = self.errors_by_stage.get(key, 0) + n
+
 
 def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = "shards", progress=None,
             devices=None, chunk: int = CHUNK) -> RunStats:
@@ -75,7 +85,7 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
         return stats
     tasks = [(i, entry.samples[j:j + chunk]) for i, entry in enumerate(shards) for j in range(0, len(entry.samples), chunk)]
     remaining = [-(-len(e.samples) // chunk) for e in shards]  # chunks left per shard
-    state = {}
+    open_shards = {}
     pool = None
     if devices:
         ctx = mp.get_context("spawn")
@@ -94,48 +104,68 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
     try:
         for shard_index, outputs, seconds in results:
             entry = shards[shard_index]
-            st = state.get(shard_index)
-            if st is None:
-                st = state[shard_index] = {"writer": ShardWriter(planmod.shard_tar(out, entry.name)), "rows": [],
-                                           "errors": [], "seconds": 0.0}
-            st["seconds"] += seconds
-            for o in outputs:
-                if isinstance(o, Failure):
-                    st["errors"].append(o.to_dict())
-                    continue
-                st["writer"].write(o.key, {**o.files, "json": o.meta})
-                st["rows"].append({**o.meta, "key": o.key, "shard": f"shards/{entry.name}.tar"})
-                if layout in ("folder", "both") and o.folder_path:
-                    write_atomic(out / o.folder_path, next(iter(o.files.values())))
+            committer = open_shards.get(shard_index)
+            if committer is None:
+                committer = open_shards[shard_index] = ShardCommitter(out, entry, layout)
+            committer.add(outputs, seconds)
             if progress is not None:
                 progress.update(len(outputs))
             remaining[shard_index] -= 1
             if remaining[shard_index] == 0:
-                _commit(out, entry, state.pop(shard_index), stats)
+                stats.add(open_shards.pop(shard_index).commit())
     finally:
-        for st in state.values():
-            st["writer"].abort()
+        for committer in open_shards.values():
+            committer.abort()
         if pool is not None:
             pool.terminate()
             pool.join()
     return stats
 
 
-def _commit(out, entry, st, stats: RunStats) -> None:
-    st["writer"].commit()
-    by_stage = {}
-    for e in st["errors"]:
-        by_stage.setdefault(e["stage"], {}).setdefault(e["error_type"], 0)
-        by_stage[e["stage"]][e["error_type"]] += 1
-    planmod.commit(out, entry.name, {
-        "shard": entry.name, "split": entry.split, "samples": len(st["rows"]), "errors": len(st["errors"]),
-        "errors_by_stage": by_stage, "seconds": round(st["seconds"], 3),
-        "rows": st["rows"], "error_records": st["errors"]})
-    stats.shards += 1
-    stats.samples += len(st["rows"])
-    stats.errors += len(st["errors"])
-    stats.seconds += st["seconds"]
-    for stage, types in by_stage.items():
-        for t, n in types.items():
-            key = f"{stage}/{t}"
-            stats.errors_by_stage[key] = stats.errors_by_stage.get(key, 0) + n
+class ShardCommitter:
+    """Collects one shard's outputs in plan order and commits it (tar rename, then stats marker)."""
+
+    def __init__(self, out, entry, layout: str = "shards"):
+        self.out, self.entry, self.layout = Path(out), entry, layout
+        self.writer = ShardWriter(planmod.shard_tar(out, entry.name))
+        self.rows, self.errors, self.seconds = [], [], 0.0
+
+    def add(self, outputs, seconds: float = 0.0) -> None:
+        self.seconds += seconds
+        for o in outputs:
+            if isinstance(o, Failure):
+                self.errors.append(o.to_dict())
+                continue
+            self.writer.write(o.key, {**o.files, "json": o.meta})
+            self.rows.append({**o.meta, "key": o.key, "shard": f"shards/{self.entry.name}.tar"})
+            if self.layout in ("folder", "both") and o.folder_path:
+                write_atomic(self.out / o.folder_path, next(iter(o.files.values())))
+
+    def commit(self) -> dict:
+        self.writer.commit()
+        by_stage = {}
+        for e in self.errors:
+            by_stage.setdefault(e["stage"], {}).setdefault(e["error_type"], 0)
+            by_stage[e["stage"]][e["error_type"]] += 1
+        stats = {"shard": self.entry.name, "split": self.entry.split, "samples": len(self.rows),
+                 "errors": len(self.errors), "errors_by_stage": by_stage, "seconds": round(self.seconds, 3),
+                 "rows": self.rows, "error_records": self.errors}
+        planmod.commit(self.out, self.entry.name, stats)
+        return stats
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+
+def run_shard(out, entry, chain, layout: str = "shards", chunk: int = CHUNK) -> dict:
+    """Execute and commit one plan entry in this process (the unit a Ray task runs)."""
+    committer = ShardCommitter(out, entry, layout)
+    try:
+        for j in range(0, len(entry.samples), chunk):
+            t0 = time.perf_counter()
+            outputs = chain(entry.samples[j:j + chunk])
+            committer.add(outputs, time.perf_counter() - t0)
+        return committer.commit()
+    except BaseException:
+        committer.abort()
+        raise

@@ -19,6 +19,7 @@ PLANNERS = {
     "segment": "bgforge.planners.segment",
     "inpaint": "bgforge.planners.inpaint",
     "hard_spurious": "bgforge.planners.hard_spurious",
+    "composite": "bgforge.planners.composite",
 }
 
 
