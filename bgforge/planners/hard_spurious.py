@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 METADATA_COLUMNS = ["key", "label", "wnid", "class_name", "split", "group", "difficulty", "size", "position",
                     "background", "fg_key", "bg_key", "bg_class"]
 SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
+LABEL_FIELD, ATTR_FIELD = "label", "bg_class"  # for `bgforge inspect`: how much the background class tells
 
 
 def group_names(params) -> list[str]:

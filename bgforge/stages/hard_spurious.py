@@ -6,20 +6,28 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError
-from ..io.images import decode, encode, open_image
+from ..io.images import decode, encode, sample_image
 from ..records import Failure, Output
+from ..sources.imagenet import clip_box
 from .paste import crop_box, fg_size, paste, paste_origin
 
 
 def render(sample, store, params):
+    """Also the chain of `bgforge composite`: inputs hold the image (path or shard member), box and bg_key."""
     stage = "read_image"
     try:
-        image = open_image(sample.inputs["image"], stage)
-        box = sample.inputs["box"]
-        if box[2] > image.width + 1 or box[3] > image.height + 1:
-            raise SampleError("read_image", f"box {box} lies outside the {image.width}x{image.height} image")
+        arr, _, _ = sample_image(sample.inputs, stage)
+        image = Image.fromarray(arr)
+        box = sample.inputs.get("box") or [0, 0, image.width, image.height]
+        # Boxes from LOC CSV files were never checked against the image size: do it here.
+        box, problem = clip_box(box, image.width, image.height)
+        if box is None:
+            raise SampleError("read_image", problem)
         stage = "read_background"
         bg = store.image(sample.inputs["bg_key"])
+        canvas = int(params.get("canvas", 224))
+        if bg.shape[:2] != (canvas, canvas):
+            bg = np.asarray(Image.fromarray(bg).resize((canvas, canvas), Image.LANCZOS))
         stage = "composite"
         m = sample.meta
         fg = crop_box(image, box)

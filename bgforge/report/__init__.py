@@ -1,0 +1,1 @@
+"""Reports written after a build: dataset inspection, spurious-feature rankings."""

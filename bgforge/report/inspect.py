@@ -1,0 +1,154 @@
+"""`bgforge inspect`: does a generated dataset break the correlation it was built to break?
+
+Per split: the label x attribute matrix, the achieved correlation (for two binary variables
+P(attribute = label) and phi; otherwise Cramér's V) and the mutual information I(label; attribute)
+in bits, computed from the empirical joint distribution of metadata.csv. 0 bits means the
+background attribute tells a classifier nothing about the label in that split.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+from ..errors import BgforgeError
+from ..io.metadata import correlation
+
+
+def mutual_information(pairs) -> float:
+    """I(X; Y) in bits of the empirical joint distribution of (x, y) pairs."""
+    n = len(pairs)
+    if n == 0:
+        return 0.0
+    joint = Counter(pairs)
+    px = Counter(x for x, _ in pairs)
+    py = Counter(y for _, y in pairs)
+    return sum(c / n * math.log2(c * n / (px[x] * py[y])) for (x, y), c in joint.items())
+
+
+def cramers_v(pairs) -> float | None:
+    n = len(pairs)
+    xs, ys = sorted({x for x, _ in pairs}), sorted({y for _, y in pairs})
+    if n == 0 or len(xs) < 2 or len(ys) < 2:
+        return None
+    joint, px, py = Counter(pairs), Counter(x for x, _ in pairs), Counter(y for _, y in pairs)
+    chi2 = sum((joint[(x, y)] - px[x] * py[y] / n) ** 2 / (px[x] * py[y] / n) for x in xs for y in ys)
+    return math.sqrt(chi2 / (n * (min(len(xs), len(ys)) - 1)))
+
+
+def _numbers(rows, field):
+    vals = []
+    for r in rows:
+        try:
+            vals.append(float(r[field]))
+        except (KeyError, TypeError, ValueError):
+            pass
+    return vals
+
+
+def _describe(vals):
+    if not vals:
+        return None
+    vals = sorted(vals)
+    return {"n": len(vals), "mean": round(sum(vals) / len(vals), 6), "min": vals[0], "median": vals[len(vals) // 2],
+            "max": vals[-1]}
+
+
+def default_fields(out: Path):
+    from .. import planners
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    module = planners.get(manifest["recipe"]["planner"])
+    split_names = {str(code): name for name, code in getattr(module, "SPLITS", {}).items()}  # Waterbirds: 0 -> train
+    return getattr(module, "LABEL_FIELD", "label"), getattr(module, "ATTR_FIELD", None), manifest, split_names
+
+
+def inspect_output(out, label=None, attribute=None) -> dict:
+    out = Path(out)
+    if not (out / "metadata.csv").exists() or not (out / "manifest.json").exists():
+        raise BgforgeError(f"{out} has no metadata.csv/manifest.json: not a finished bgforge output "
+                           "(run `bgforge status` / `bgforge finalize` first)")
+    d_label, d_attr, manifest, split_names = default_fields(out)
+    label, attribute = label or d_label, attribute or d_attr
+    with open(out / "metadata.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if rows and label not in rows[0]:
+        raise BgforgeError(f"metadata.csv has no column {label!r}; pass --label with one of {', '.join(rows[0])}")
+    if attribute and rows and attribute not in rows[0]:
+        raise BgforgeError(f"metadata.csv has no column {attribute!r}; pass --attribute with one of {', '.join(rows[0])}")
+    splits = {}
+    for r in rows:
+        split = r.get("split_name") or r.get("split") or "all"
+        splits.setdefault(split_names.get(split, split), []).append(r)
+    report = {"out": str(out), "recipe": manifest["recipe"]["name"], "label": label, "attribute": attribute,
+              "errors": manifest.get("errors", 0), "splits": {}}
+    for split, items in splits.items():
+        entry = {"samples": len(items), "groups": dict(sorted(Counter(r.get("group", "") for r in items).items()))}
+        if attribute:
+            pairs = [(r[label], r[attribute]) for r in items]
+            entry["matrix"] = {f"{x}|{y}": c for (x, y), c in sorted(Counter(pairs).items())}
+            entry["mutual_information_bits"] = round(mutual_information(pairs), 6)
+            entry["cramers_v"] = None if (v := cramers_v(pairs)) is None else round(v, 6)
+            values = {v for p in pairs for v in p}
+            if values <= {"0", "1"}:
+                entry["correlation"] = correlation([(int(x), int(y)) for x, y in pairs])
+        for field in ("area_frac", "hole_frac", "size"):
+            stats = _describe(_numbers(items, field))
+            if stats:
+                entry[field] = stats
+        report["splits"][split] = entry
+    report["previews"] = sorted(str(p.relative_to(out)) for p in (out / "preview").glob("*.png")) if (out / "preview").is_dir() else []
+    return report
+
+
+def render_text(report: dict) -> str:
+    lines = [f"{report['out']}: recipe {report['recipe']}, label {report['label']!r}"
+             + (f" vs attribute {report['attribute']!r}" if report["attribute"] else "") + f", {report['errors']} errors"]
+    for split, e in report["splits"].items():
+        line = f"  {split}: {e['samples']} samples"
+        if "mutual_information_bits" in e:
+            line += f", I(label; attribute) = {e['mutual_information_bits']:.4f} bits"
+            if e.get("cramers_v") is not None:
+                line += f", Cramér's V = {e['cramers_v']:.3f}"
+            if e.get("correlation", {}).get("aligned_fraction") is not None:
+                line += f", P(attribute = label) = {e['correlation']['aligned_fraction']:.3f}"
+        lines.append(line)
+        if "matrix" in e:
+            lines.append("    label|attribute: " + ", ".join(f"{k}={v}" for k, v in e["matrix"].items()))
+        for field in ("area_frac", "hole_frac", "size"):
+            if field in e:
+                s = e[field]
+                lines.append(f"    {field}: mean {s['mean']:.4g}, min {s['min']:.4g}, median {s['median']:.4g}, max {s['max']:.4g}")
+    return "\n".join(lines)
+
+
+def render_html(report: dict, out) -> str:
+    """One self-contained page: tables plus the contact sheets inlined as data URIs."""
+    esc = html.escape
+    parts = [f"<!doctype html><meta charset='utf-8'><title>bgforge inspect: {esc(report['recipe'])}</title>",
+             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0}"
+             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}</style>",
+             f"<h1>{esc(report['recipe'])}</h1><p>{esc(report['out'])}: label <b>{esc(str(report['label']))}</b>, "
+             f"attribute <b>{esc(str(report['attribute']))}</b>, {report['errors']} errors</p>"]
+    for split, e in report["splits"].items():
+        parts.append(f"<h2>{esc(split)}: {e['samples']} samples</h2>")
+        if "mutual_information_bits" in e:
+            parts.append(f"<p>I(label; attribute) = {e['mutual_information_bits']:.4f} bits"
+                         + (f", Cramér's V = {e['cramers_v']:.3f}" if e.get("cramers_v") is not None else "") + "</p>")
+            cells = {tuple(k.split("|", 1)): v for k, v in e["matrix"].items()}
+            xs, ys = sorted({x for x, _ in cells}), sorted({y for _, y in cells})
+            parts.append("<table><tr><th>label \\ attribute</th>" + "".join(f"<th>{esc(y)}</th>" for y in ys) + "</tr>")
+            for x in xs:
+                parts.append(f"<tr><th>{esc(x)}</th>" + "".join(f"<td>{cells.get((x, y), 0)}</td>" for y in ys) + "</tr>")
+            parts.append("</table>")
+        parts.append("<table><tr><th>group</th><th>samples</th></tr>" + "".join(
+            f"<tr><td>{esc(g)}</td><td>{n}</td></tr>" for g, n in e["groups"].items()) + "</table>")
+    for rel in report["previews"]:
+        data = base64.b64encode((Path(out) / rel).read_bytes()).decode()
+        parts.append(f"<h2>{esc(rel)}</h2><img alt='{esc(rel)}' src='data:image/png;base64,{data}'>")
+    return "\n".join(parts)
