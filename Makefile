@@ -22,6 +22,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_waterbirds.py
+	$(BIN)/python benchmarks/bench_stages.py
+	$(BIN)/python benchmarks/bench_memory.py
 
 clean:
 	rm -rf out .bench
