@@ -66,7 +66,9 @@ def format_groups(summary: dict) -> str:
     for split in sorted(summary, key=lambda s: {"train": 0, "val": 1, "test": 2}.get(s, 9)):
         entry = summary[split]
         corr = entry.get("correlation") or {}
-        extra = f"  aligned={corr['aligned_fraction']:.3f}" if corr.get("aligned_fraction") is not None else ""
+        extra = f"  I(label;attr)={corr['mutual_information_bits']:.3f} bits" if "mutual_information_bits" in corr else ""
+        if corr.get("aligned_fraction") is not None:
+            extra += f"  aligned={corr['aligned_fraction']:.3f}"
         lines.append(f"  {split:6s} {entry['total']:7d}{extra}")
         for group, n in entry["groups"].items():
             lines.append(f"      {group:24s} {n:7d}")
@@ -183,6 +185,7 @@ from . import cli_data, cli_stages  # noqa: E402
 
 cli_stages.register(app)
 cli_data.register(app)
+from . import cli_edit; cli_edit.register(app)  # noqa: E402,E702
 
 
 def run():

@@ -1,7 +1,6 @@
 """Determinism, slices, resume and the commit protocol."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bgforge.cli import app
-from bgforge.report.inspect import cramers_v, inspect_output, mutual_information
+from bgforge.io.metadata import cramers_v, mutual_information
+from bgforge.report.inspect import inspect_output
 
 
 def test_mutual_information_hand_computed():

@@ -36,6 +36,38 @@ def correlation(pairs: list[tuple[int, int]]) -> dict:
     return {"aligned_fraction": round(aligned, 6), "phi": round(cov / math.sqrt(var), 6) if var > 0 else None}
 
 
+def mutual_information(pairs) -> float:
+    """I(X; Y) in bits of the empirical joint distribution of (x, y) pairs."""
+    n = len(pairs)
+    if n == 0:
+        return 0.0
+    joint = Counter(pairs)
+    px = Counter(x for x, _ in pairs)
+    py = Counter(y for _, y in pairs)
+    return sum(c / n * math.log2(c * n / (px[x] * py[y])) for (x, y), c in joint.items())
+
+
+def cramers_v(pairs) -> float | None:
+    n = len(pairs)
+    xs, ys = sorted({x for x, _ in pairs}), sorted({y for _, y in pairs})
+    if n == 0 or len(xs) < 2 or len(ys) < 2:
+        return None
+    joint, px, py = Counter(pairs), Counter(x for x, _ in pairs), Counter(y for _, y in pairs)
+    chi2 = sum((joint[(x, y)] - px[x] * py[y] / n) ** 2 / (px[x] * py[y] / n) for x in xs for y in ys)
+    return math.sqrt(chi2 / (n * (min(len(xs), len(ys)) - 1)))
+
+
+def association(pairs) -> dict:
+    """How much the attribute tells about the label: MI in bits, Cramér's V, and for two
+    binary variables P(attr = label) and phi."""
+    out = {"mutual_information_bits": round(mutual_information(pairs), 6)}
+    v = cramers_v(pairs)
+    out["cramers_v"] = None if v is None else round(v, 6)
+    if {str(x) for p in pairs for x in p} <= {"0", "1"}:
+        out.update(correlation([(int(x), int(y)) for x, y in pairs]))
+    return out
+
+
 def group_summary(rows: list[dict], label_field=None, attr_field=None) -> dict:
     by_split = defaultdict(list)
     for r in rows:
@@ -45,7 +77,7 @@ def group_summary(rows: list[dict], label_field=None, attr_field=None) -> dict:
         counts = Counter(r.get("group_name", str(r.get("group"))) for r in items)
         entry = {"total": len(items), "groups": dict(sorted(counts.items()))}
         if label_field and attr_field:
-            entry["correlation"] = correlation([(int(r[label_field]), int(r[attr_field])) for r in items])
+            entry["correlation"] = association([(r[label_field], r[attr_field]) for r in items])
         out[split] = entry
     return out
 
@@ -58,4 +90,5 @@ def write_json(path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode() + b"\n")
 
 
-__all__ = ["write_metadata_csv", "group_summary", "write_errors", "write_json", "json_bytes", "correlation"]
+__all__ = ["write_metadata_csv", "group_summary", "write_errors", "write_json", "json_bytes", "correlation",
+           "association", "mutual_information", "cramers_v"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 
 from ..errors import BgforgeError
 from ..records import Sample

@@ -44,7 +44,7 @@ def _choose(rng: np.random.Generator, items: list, k: int) -> set:
     return set(rng.choice(np.array(items, dtype=object), size=k, replace=False).tolist()) if k else set()
 
 
-def plan(recipe, ctx) -> "Planned":
+def plan(recipe, ctx):
     from . import Planned
 
     p = recipe.params

@@ -12,33 +12,11 @@ import base64
 import csv
 import html
 import json
-import math
 from collections import Counter
 from pathlib import Path
 
 from ..errors import BgforgeError
-from ..io.metadata import correlation
-
-
-def mutual_information(pairs) -> float:
-    """I(X; Y) in bits of the empirical joint distribution of (x, y) pairs."""
-    n = len(pairs)
-    if n == 0:
-        return 0.0
-    joint = Counter(pairs)
-    px = Counter(x for x, _ in pairs)
-    py = Counter(y for _, y in pairs)
-    return sum(c / n * math.log2(c * n / (px[x] * py[y])) for (x, y), c in joint.items())
-
-
-def cramers_v(pairs) -> float | None:
-    n = len(pairs)
-    xs, ys = sorted({x for x, _ in pairs}), sorted({y for _, y in pairs})
-    if n == 0 or len(xs) < 2 or len(ys) < 2:
-        return None
-    joint, px, py = Counter(pairs), Counter(x for x, _ in pairs), Counter(y for _, y in pairs)
-    chi2 = sum((joint[(x, y)] - px[x] * py[y] / n) ** 2 / (px[x] * py[y] / n) for x in xs for y in ys)
-    return math.sqrt(chi2 / (n * (min(len(xs), len(ys)) - 1)))
+from ..io.metadata import association
 
 
 def _numbers(rows, field):
@@ -92,11 +70,10 @@ def inspect_output(out, label=None, attribute=None) -> dict:
         if attribute:
             pairs = [(r[label], r[attribute]) for r in items]
             entry["matrix"] = {f"{x}|{y}": c for (x, y), c in sorted(Counter(pairs).items())}
-            entry["mutual_information_bits"] = round(mutual_information(pairs), 6)
-            entry["cramers_v"] = None if (v := cramers_v(pairs)) is None else round(v, 6)
-            values = {v for p in pairs for v in p}
-            if values <= {"0", "1"}:
-                entry["correlation"] = correlation([(int(x), int(y)) for x, y in pairs])
+            assoc = association(pairs)
+            entry["mutual_information_bits"], entry["cramers_v"] = assoc["mutual_information_bits"], assoc["cramers_v"]
+            if "aligned_fraction" in assoc:
+                entry["correlation"] = {"aligned_fraction": assoc["aligned_fraction"], "phi": assoc["phi"]}
         for field in ("area_frac", "hole_frac", "size"):
             stats = _describe(_numbers(items, field))
             if stats:
