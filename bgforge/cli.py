@@ -83,6 +83,7 @@ def build_cmd(
     cub_root: Optional[Path] = typer.Option(None, "--cub-root", help="CUB_200_2011 folder (holds images.txt, images/, segmentations/). Env: BGFORGE_CUB_ROOT."),
     places_root: Optional[Path] = typer.Option(None, "--places-root", help="Places365 folder (data_large/, data_256/, places365_standard/ or train/). Env: BGFORGE_PLACES_ROOT."),
     coco_root: Optional[Path] = typer.Option(None, "--coco-root", help="COCO 2017 folder (annotations/instances_*.json, train2017/). Env: BGFORGE_COCO_ROOT."),
+    textures_root: Optional[Path] = typer.Option(None, "--textures-root", help="Texture images folder (e.g. dtd/images) for bap-coco-vehicles. Env: BGFORGE_TEXTURES_ROOT."),
     imagenet_root: Optional[Path] = typer.Option(None, "--imagenet-root", help="ILSVRC-2012 folder (train/, val/, Annotation/ or LOC_*_solution.csv; or the Kaggle ILSVRC/ layout). Env: BGFORGE_IMAGENET_ROOT."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override the recipe's seed."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes. Output bytes do not depend on it."),
@@ -118,7 +119,8 @@ def build_cmd(
         if shard_index is None and os.environ.get("SLURM_ARRAY_TASK_ID"):
             shard_index = int(os.environ["SLURM_ARRAY_TASK_ID"])
             num_shards = num_shards or int(os.environ.get("SLURM_ARRAY_TASK_COUNT", "1"))
-        ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root, "coco": coco_root},
+        ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root, "coco": coco_root,
+                                  "textures": textures_root},
                            demo=demo)
         result = build(recipe, ctx, out, seed=seed, workers=workers, shard_size=shard_size, layout=layout,
                        overwrite=overwrite, shard_index=shard_index or 0, num_shards=num_shards or 1, progress=not quiet,

@@ -27,7 +27,8 @@ def places_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path_factory):
-    for var in ("BGFORGE_CUB_ROOT", "BGFORGE_PLACES_ROOT", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"):
+    for var in ("BGFORGE_CUB_ROOT", "BGFORGE_PLACES_ROOT", "BGFORGE_IMAGENET_ROOT", "BGFORGE_COCO_ROOT",
+                "BGFORGE_TEXTURES_ROOT", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("BGFORGE_CACHE", str(tmp_path_factory.getbasetemp() / "bgforge-cache"))
     yield

@@ -69,6 +69,10 @@ def inputs_fingerprint(planned) -> str:
 
 
 def make_plan(recipe, planned, seed: int, shard_size: int, layout: str) -> Plan:
+    # Runs of samples that must share a shard (BAP: one foreground's K + M composites) round
+    # the shard size down to whole runs, at least one run.
+    multiple = max(1, int(planned.shard_multiple))
+    shard_size = max(multiple, shard_size // multiple * multiple)
     shards, by_split = [], {}
     for s in planned.samples:
         by_split.setdefault(s.split, []).append(s)

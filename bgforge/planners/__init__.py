@@ -20,6 +20,8 @@ PLANNERS = {
     "inpaint": "bgforge.planners.inpaint",
     "hard_spurious": "bgforge.planners.hard_spurious",
     "composite": "bgforge.planners.composite",
+    "bap": "bgforge.planners.bap",
+    "edit": "bgforge.planners.edit",
 }
 
 
@@ -39,6 +41,7 @@ class Planned:
     # inpainted backgrounds that Hard-Spurious-ImageNet composites are pasted on
     prerequisites: list = field(default_factory=list)
     skipped: list = field(default_factory=list)   # error records found while planning (bad boxes)
+    shard_multiple: int = 1   # shards hold whole runs of this many consecutive samples
 
 
 def get(name: str):

@@ -1,0 +1,358 @@
+"""BAP anchor and alignment composites (PAPERS §3): recipes bap-waterbirds, bap-coco-vehicles,
+bap-coco-person.
+
+Every foreground is pasted on K anchor and M alignment backgrounds, all distinct within the
+foreground. Two phases: each foreground is cropped tight to its mask once (OUT/foregrounds),
+then every composite pastes that crop on its background (stages/bap.py).
+
+Foregrounds: CUB images minus every image of a Waterbirds val/test split (leakage rule: read
+from a Waterbirds metadata.csv, or derived by planning the Waterbirds recipe with the same
+seed), or COCO objects of named categories whose box is large enough. Backgrounds: Places365
+categories, plus a texture folder when asked. A background is drawn by picking a category
+uniformly (among those with unused images), then an unused image of it: every listed category
+is equally likely whatever its image count. With `test_fraction`, each background category's
+images and the foregrounds' source images are split (1 - f) / f between train and test, so
+test scenes and test objects are unseen in train.
+
+Samples are planned foreground by foreground (anchors 0..K-1, then alignments 0..M-1), and the
+planner asks for shard sizes that are multiples of K + M (`Planned.shard_multiple`) so one
+foreground's composites never straddle two shards: a trainer can average a foreground's
+anchors without a global shuffle.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BgforgeError
+from ..records import Sample
+from ..rng import rng_for
+from ..sources import resolve_root
+
+METADATA_COLUMNS = ["key", "fg_id", "role", "index", "label", "class_name", "split", "bg_category", "bg_filename",
+                    "scale"]
+SPLIT_ORDER = {"train": 0, "test": 1}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+WATERBIRDS_SPLITS = {"train": 0, "val": 1, "test": 2}
+
+
+def roles(anchors: int, alignments: int) -> list[tuple[str, int]]:
+    """The composites of one foreground in output order."""
+    return [("anchor", i) for i in range(anchors)] + [("align", j) for j in range(alignments)]
+
+
+def plan(recipe, ctx):
+    from . import Planned
+
+    p = recipe.params
+    seed = int(p["seed"])
+    if ctx.demo:
+        raise BgforgeError(f"recipe {recipe.name} has no embedded demo; pass the dataset roots "
+                           "(--cub-root/--coco-root and --places-root)")
+    # backgrounds first: listing folders is cheaper than reading a COCO instances file
+    pools, bg_inputs, bg_notes, bg_scanned = background_pools(p, ctx, seed)
+    if p["foreground_source"] == "cub":
+        fgs, inputs, notes, scanned = _cub_foregrounds(recipe, ctx, seed)
+    else:
+        fgs, inputs, notes, scanned = _coco_foregrounds(p, ctx)
+    fgs = _limit(fgs, p.get("max_foregrounds"), seed)
+    fgs = _split_foregrounds(fgs, p.get("test_fraction"), seed)
+    inputs.update(bg_inputs)
+    notes += bg_notes
+
+    k, m = int(p["anchors"]), int(p["alignments"])
+    per_fg = k + m
+    for split, pool in pools.items():
+        have = sum(len(files) for _, files in pool)
+        if have < per_fg and any(fg.split == split for fg in fgs):
+            raise BgforgeError(f"{split} backgrounds: {have} images, but each foreground needs {per_fg} distinct "
+                               "ones (anchors + alignments); add Places365 categories/images or lower them")
+    samples = []
+    fgs.sort(key=lambda s: (SPLIT_ORDER[s.split], s.key))
+    for fg in fgs:
+        rng = rng_for(seed, "backgrounds", fg.key)
+        picks = draw_backgrounds(rng, pools[fg.split], per_fg)
+        lo_hi = p.get("scale_range")
+        fractions = rng.uniform(float(lo_hi[0]), float(lo_hi[1]), per_fg) if lo_hi else [None] * per_fg
+        for (role, index), (category, name, path), frac in zip(roles(k, m), picks, fractions):
+            samples.append(Sample(
+                key=f"{fg.key}-{role}-{index:02d}", split=fg.split, inputs={"background": str(path)},
+                meta={"fg_id": fg.meta["fg_id"], "fg_key": fg.key, "role": role, "index": index,
+                      "label": fg.meta["label"], "class_name": fg.meta["class_name"], "split": fg.split,
+                      "split_name": fg.split, "group": role, "group_name": role, "bg_category": category,
+                      "bg_filename": name,
+                      "scale": None if frac is None else round(float(frac), 6), "source": p["foreground_source"],
+                      "recipe": recipe.name, "seed": seed}))
+    fg_params = {"phase": "foregrounds", "mask_threshold": int(p["mask_threshold"]), "seed": seed,
+                 "image_format": "png", "source": p["foreground_source"]}
+    planned = Planned(samples=samples, inputs=inputs, source_files=scanned + bg_scanned + [s.key for s in samples],
+                      notes=notes + [f"{len(fgs)} foregrounds x ({k} anchors + {m} alignments) = {len(samples)} "
+                                     "composites"],
+                      prerequisites=[("foregrounds", "bap", fg_params, fgs)])
+    # read by execution.plan.make_plan: shard sizes are rounded down to a multiple of this
+    planned.shard_multiple = per_fg
+    return planned
+
+
+# ---------------------------------------------------------------- foregrounds
+
+def _cub_label(class_dir: str, classes: list[str]) -> int:
+    """`001.Black_footed_Albatross` -> 0 (CUB's class id - 1); the sorted position otherwise."""
+    head = class_dir.split(".", 1)[0]
+    return int(head) - 1 if head.isdigit() else classes.index(class_dir)
+
+
+def _cub_foregrounds(recipe, ctx, seed):
+    from ..sources.cub import CubSource
+
+    p = recipe.params
+    cub = CubSource(resolve_root(ctx.roots.get("cub"), "BGFORGE_CUB_ROOT", "--cub-root", "CUB-200-2011"))
+    images = cub.images()
+    if not images:
+        raise BgforgeError(f"CUB root {cub.root} lists no images in images.txt")
+    excluded, note = excluded_cub_ids(p, ctx, seed, {im.img_id for im in images})
+    classes = sorted({im.class_dir for im in images})
+    fgs = [Sample(key=f"cub_{im.img_id:06d}", split="train",
+                  inputs={"image": str(cub.image_path(im)), "mask": str(cub.mask_path(im))},
+                  meta={"fg_id": im.img_id, "label": _cub_label(im.class_dir, classes), "class_name": im.class_dir,
+                        "group": "foreground", "group_name": "foreground", "split": "train",
+                        "split_name": "train", "source": "cub", "img_filename": im.rel_path})
+           for im in images if im.img_id not in excluded]
+    scanned = [str(cub.image_path(im)) for im in images] + [f"excluded:{i}" for i in sorted(excluded)]
+    return fgs, {"cub": str(cub.root)}, [note, f"{len(fgs)} CUB foregrounds kept of {len(images)}"], scanned
+
+
+def excluded_cub_ids(p, ctx, seed, cub_ids: set) -> tuple[set, str]:
+    """CUB ids of the Waterbirds val/test split (PAPERS §3 leakage rule) and a note saying whence."""
+    codes = {WATERBIRDS_SPLITS.get(str(s), s) for s in p.get("exclude_splits") or [1, 2]}
+    codes = {int(c) for c in codes}
+    if p.get("exclude_metadata"):
+        path = Path(str(p["exclude_metadata"])).expanduser()
+        ids = _ids_from_metadata(path, codes)
+        if ids and not ids & cub_ids:
+            raise BgforgeError(f"exclude_metadata {path} names no image id of this CUB root: is it a Waterbirds "
+                               "metadata.csv built from this CUB-200-2011?")
+        return ids, f"excluded {len(ids & cub_ids)} CUB images of splits {sorted(codes)} listed in {path}"
+    name = p.get("exclude_from_recipe")
+    if not name:
+        return set(), "no exclusion: foregrounds may appear in a downstream val/test split (leakage rule off)"
+    from .. import recipe as recipemod
+    from . import waterbirds
+
+    wb = recipemod.load(str(name))
+    if wb.planner != "waterbirds":
+        raise BgforgeError(f"exclude_from_recipe {name} uses planner {wb.planner}; name a Waterbirds recipe "
+                           "(waterbirds-95, waterbirds-100) or pass --set exclude_metadata=metadata.csv")
+    wb_seed = seed if p.get("exclude_seed") is None else int(p["exclude_seed"])
+    wb.params["seed"] = wb_seed
+    try:
+        planned = waterbirds.plan(wb, ctx)
+    except BgforgeError as exc:
+        raise BgforgeError(f"deriving the Waterbirds split ({name}, seed {wb_seed}) failed: {exc} "
+                           "(or pass --set exclude_metadata=<waterbirds>/metadata.csv)") from None
+    ids = {s.meta["img_id"] for s in planned.samples if int(s.meta["split"]) in codes}
+    return ids, f"excluded {len(ids)} CUB images of splits {sorted(codes)} of {name} with seed {wb_seed}"
+
+
+def _ids_from_metadata(path: Path, codes: set) -> set:
+    if not path.is_file():
+        raise BgforgeError(f"exclude_metadata {path} not found; pass a Waterbirds metadata.csv (img_id,split,...)")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("img_id", "split") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise BgforgeError(f"exclude_metadata {path} lacks column(s) {', '.join(missing)}; "
+                               "a Waterbirds metadata.csv has img_id,img_filename,y,split,place,place_filename")
+        ids = set()
+        for n, row in enumerate(reader, 2):
+            raw = row["split"].strip()
+            try:
+                split = WATERBIRDS_SPLITS[raw] if raw in WATERBIRDS_SPLITS else int(raw)
+                img_id = int(row["img_id"])
+            except ValueError:
+                raise BgforgeError(f"{path}:{n}: img_id and split must be integers, got {row['img_id']!r}, {raw!r}") from None
+            if split in codes:
+                ids.add(img_id)
+    return ids
+
+
+def _coco_foregrounds(p, ctx):
+    from ..sources.coco import CocoSource, coco_root
+
+    src = CocoSource(coco_root(ctx.roots.get("coco")), p.get("coco_split", "train2017"))
+    cats, withheld = list(p["categories"]), list(p.get("withheld_categories") or [])
+    both = sorted(set(cats) & set(withheld))
+    if both:
+        raise BgforgeError(f"categor{'ies' if len(both) > 1 else 'y'} {', '.join(both)} both used and withheld; "
+                           "remove them from `categories` or from `withheld_categories`")
+    objects = src.objects(cats, min_box=float(p["min_box"]), include_crowd=bool(p.get("include_crowd")))
+    fgs = [Sample(key=o.key, split="train",
+                  inputs={"image": str(src.image_path(o)), "segmentation": o.segmentation},
+                  meta={"fg_id": o.ann_id, "image_id": o.image_id, "label": cats.index(o.category),
+                        "class_name": o.category, "group": "foreground", "group_name": "foreground",
+                        "split": "train", "split_name": "train", "source": "coco",
+                        "bbox": [round(v, 2) for v in o.bbox], "file_name": o.file_name})
+           for o in objects]
+    counts = {c: sum(o.category == c for o in objects) for c in cats}
+    notes = [f"COCO {src.split}: {len(objects)} objects ({', '.join(f'{c} {n}' for c, n in counts.items())}); "
+             f"dropped {src.dropped['small']} boxes under {p['min_box']} px and {src.dropped['crowd']} crowd regions"
+             + (f"; withheld: {', '.join(withheld)}" if withheld else "")]
+    return fgs, {"coco": str(src.root)}, notes, [str(src.annotations)] + [o.key for o in objects]
+
+
+def _limit(fgs: list, limit, seed: int) -> list:
+    """At most `limit` foregrounds, a seeded choice (kept in id order)."""
+    if limit is None or int(limit) >= len(fgs):
+        return fgs
+    idx = rng_for(seed, "foregrounds").choice(len(fgs), size=int(limit), replace=False)
+    return [fgs[i] for i in sorted(idx)]
+
+
+def _split_foregrounds(fgs: list, test_fraction, seed: int) -> list:
+    """round(f * n) source images (COCO image / CUB image) -> test; all of one image's objects together."""
+    if not test_fraction:
+        return fgs
+    sources = sorted({fg.meta.get("image_id", fg.meta["fg_id"]) for fg in fgs})
+    n_test = int(np.round(float(test_fraction) * len(sources)))
+    test = set(rng_for(seed, "fg-split").choice(np.array(sources, dtype=object), size=n_test, replace=False).tolist()) \
+        if n_test else set()
+    for fg in fgs:
+        split = "test" if fg.meta.get("image_id", fg.meta["fg_id"]) in test else "train"
+        fg.split = fg.meta["split"] = fg.meta["split_name"] = split
+    return fgs
+
+
+# ---------------------------------------------------------------- backgrounds
+
+def _texture_dir(p, ctx) -> Path:
+    raw = p.get("texture_dir") or ctx.roots.get("textures") or os.environ.get("BGFORGE_TEXTURES_ROOT")
+    if not raw:
+        raise BgforgeError("this recipe pastes on textures too: pass --set texture_dir=DIR (e.g. dtd/images) "
+                           "or set BGFORGE_TEXTURES_ROOT")
+    root = Path(str(raw)).expanduser()
+    if not root.is_dir():
+        raise BgforgeError(f"texture_dir {root} does not exist or is not a folder")
+    return root
+
+
+def texture_categories(root: Path) -> list[tuple[str, list]]:
+    """Images under root grouped by their folder: `textures/<folder>` (DTD: images/<texture>/*.jpg)."""
+    groups = {}
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            rel = path.relative_to(root)
+            folder = rel.parent.as_posix()
+            groups.setdefault("textures" if folder == "." else f"textures/{folder}", []).append(
+                (f"textures/{rel.as_posix()}", path))
+    if not groups:
+        raise BgforgeError(f"texture_dir {root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return sorted(groups.items())
+
+
+def background_pools(p, ctx, seed: int):
+    """{split: [(category, [(bg_filename, path), ...]), ...]}, inputs, notes, scanned file names."""
+    from ..sources.places365 import PlacesSource
+
+    categories, inputs, notes = [], {}, []
+    if p.get("places_categories"):
+        places = PlacesSource(resolve_root(ctx.roots.get("places"), "BGFORGE_PLACES_ROOT", "--places-root", "Places365"))
+        for c in p["places_categories"]:
+            files = places.files(c)
+            if not files:
+                raise BgforgeError(f"Places365 category {c} has no images in {places.category_dir(c)}")
+            categories.append((c, files))
+        inputs["places"] = str(places.root)
+        notes.append(f"Places365 layout: {places.layout}, {len(categories)} categories")
+    if p.get("use_textures"):
+        tex = _texture_dir(p, ctx)
+        groups = texture_categories(tex)
+        categories += groups
+        inputs["textures"] = str(tex)
+        notes.append(f"textures: {sum(len(f) for _, f in groups)} images in {len(groups)} folders of {tex}")
+    if not categories:
+        raise BgforgeError("no backgrounds: list places_categories and/or set use_textures=true")
+    scanned = [str(path) for _, files in categories for _, path in files]
+    tf = p.get("test_fraction")
+    if not tf:
+        return {"train": categories}, inputs, notes, scanned
+    pools = {"train": [], "test": []}
+    for cat, files in categories:
+        n_test = int(np.round(float(tf) * len(files)))
+        order = rng_for(seed, "bg-split", cat).permutation(len(files))
+        test = set(order[:n_test].tolist())
+        for split, part in (("train", [f for i, f in enumerate(files) if i not in test]),
+                            ("test", [f for i, f in enumerate(files) if i in test])):
+            if part:
+                pools[split].append((cat, part))
+    notes.append(f"backgrounds split {1 - float(tf):g}/{float(tf):g} per category: "
+                 f"{sum(len(f) for _, f in pools['train'])} train, {sum(len(f) for _, f in pools['test'])} test")
+    return pools, inputs, notes, scanned
+
+
+def draw_backgrounds(rng: np.random.Generator, pool: list, n: int) -> list[tuple[str, str, Path]]:
+    """n distinct (category, bg_filename, path): a category uniformly among those with unused
+    images, then an unused image of it uniformly. The caller checks that the pool holds n images."""
+    used: dict[int, set] = {}
+    out = []
+    for _ in range(n):
+        open_cats = [c for c, (_, files) in enumerate(pool) if len(used.get(c, ())) < len(files)]
+        c = open_cats[int(rng.integers(len(open_cats)))]
+        files, taken = pool[c][1], used.setdefault(c, set())
+        while True:  # rejection: the category still has an unused image, so this ends
+            j = int(rng.integers(len(files)))
+            if j not in taken:
+                break
+        taken.add(j)
+        out.append((pool[c][0], *files[j]))
+    return out
+
+
+# ---------------------------------------------------------------- execution
+
+def make_chain(params: dict):
+    from ..stages import bap
+
+    if params.get("phase") == "foregrounds":
+        return lambda batch: [bap.extract_foreground(s, params) for s in batch]
+    from ..io.store import ShardStore
+
+    store = ShardStore(Path(params["_out"]) / "foregrounds")  # index once per worker
+    return lambda batch: [bap.render_composite(s, store, params) for s in batch]
+
+
+def validate(params: dict) -> None:
+    if params.get("phase") == "foregrounds":
+        return
+    if params.get("foreground_source") not in ("cub", "coco"):
+        raise BgforgeError(f"foreground_source must be cub or coco, got {params.get('foreground_source')!r}")
+    for name, low in (("anchors", 1), ("alignments", 0)):
+        v = params.get(name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise BgforgeError(f"{name} must be an integer >= {low}, got {v!r}")
+    canvas = params.get("canvas", 224)
+    if not isinstance(canvas, int) or canvas < 8:
+        raise BgforgeError(f"canvas must be an integer >= 8, got {canvas!r}")
+    sr, ms = params.get("scale_range"), params.get("max_side")
+    if bool(sr) == bool(ms):
+        raise BgforgeError("set exactly one of scale_range ([lo, hi] fraction of the canvas) and max_side (pixels)")
+    if sr and not (isinstance(sr, (list, tuple)) and len(sr) == 2 and 0 < float(sr[0]) <= float(sr[1]) <= 1):
+        raise BgforgeError(f"scale_range must be [lo, hi] with 0 < lo <= hi <= 1, got {sr!r}")
+    if ms and not (isinstance(ms, int) and 0 < ms <= canvas):
+        raise BgforgeError(f"max_side must be an integer in [1, canvas={canvas}], got {ms!r}")
+    t = params.get("mask_threshold")
+    if not isinstance(t, int) or not 0 <= t < 255:
+        raise BgforgeError(f"mask_threshold must be an integer in [0, 254], got {t!r}")
+    if float(params.get("blur_radius", 1)) < 0:
+        raise BgforgeError(f"blur_radius must be >= 0, got {params.get('blur_radius')}")
+    tf = params.get("test_fraction")
+    if tf is not None and not 0 <= float(tf) < 1:
+        raise BgforgeError(f"test_fraction must be in [0, 1) or null, got {tf}")
+    if params.get("image_format") not in ("jpg", "png"):
+        raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
+    limit = params.get("max_foregrounds")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise BgforgeError(f"max_foregrounds must be a positive integer or null, got {limit!r}")
