@@ -38,11 +38,15 @@ def needs_gpu(recipe) -> bool:
 
 def run_stage(kind: str, params: dict, out: Path, *, workers: int, devices: Optional[str], batch_size: int,
               shard_size: int, overwrite: bool, quiet: bool, uses_torch: bool):
+    import logging
+
     from .build import build
     from .cli import _fail, format_groups
     from .planners import BuildContext
     from .recipe import Recipe
 
+    if quiet:
+        logging.getLogger().setLevel(logging.WARNING)
     try:
         recipe = Recipe(name=kind, planner=kind, params=params, description=f"bgforge {kind}")
         result = build(recipe, BuildContext(), out, workers=workers, shard_size=shard_size, overwrite=overwrite,
