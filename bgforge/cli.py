@@ -114,6 +114,8 @@ def build_cmd(
     from .cli_stages import needs_gpu, parse_devices
     from .planners import BuildContext
 
+    if quiet:
+        logging.getLogger().setLevel(logging.WARNING)
     try:
         recipe = recipemod.apply_overrides(recipemod.load(name), set_)
         if shard_index is None and os.environ.get("SLURM_ARRAY_TASK_ID"):
@@ -183,11 +185,10 @@ def status_cmd(out: Path = typer.Argument(..., help="Output folder of a build.")
 
 
 # Each command family lives in its own module and registers itself on the app.
-from . import cli_data, cli_stages  # noqa: E402
+from . import cli_data, cli_edit, cli_patchnet, cli_stages, cli_variants  # noqa: E402
 
-cli_stages.register(app)
-cli_data.register(app)
-from . import cli_edit; cli_edit.register(app)  # noqa: E402,E702
+for _family in (cli_stages, cli_data, cli_variants, cli_patchnet, cli_edit):
+    _family.register(app)
 
 
 def run():

@@ -9,7 +9,9 @@ import typer
 
 from .errors import BgforgeError
 
-SEGMENTER_HELP = "provided (mask files), box (box rectangles), grabcut (CPU, from boxes), sam (box prompts), grounded-sam (text prompts)"
+SEGMENTER_HELP = ("provided (mask files), box (box rectangles), grabcut (CPU, from boxes), sam (box prompts), "
+                  "grounded-sam (text prompts), patchnet (a detector trained with `bgforge patchnet train`)")
+TORCH_SEGMENTERS = ("sam", "grounded-sam", "patchnet")
 INPAINTER_HELP = "lama (LaMa, GPU or CPU), telea or ns (OpenCV, CPU)"
 
 
@@ -33,7 +35,7 @@ def parse_devices(devices: Optional[str], needs_torch: bool) -> Optional[list]:
 def needs_gpu(recipe) -> bool:
     """Whether a recipe's model phases would run on GPUs if present."""
     p = recipe.params
-    return p.get("segmenter") in ("auto", "sam", "grounded-sam") or p.get("inpainter") in ("auto", "lama")
+    return p.get("segmenter") in ("auto",) + TORCH_SEGMENTERS or p.get("inpainter") in ("auto", "lama")
 
 
 def run_stage(kind: str, params: dict, out: Path, *, workers: int, devices: Optional[str], batch_size: int,
@@ -63,8 +65,8 @@ def run_stage(kind: str, params: dict, out: Path, *, workers: int, devices: Opti
 
 
 def model_options(sam_model, sam_checkpoint, gdino_config, gdino_checkpoint, lama_checkpoint, precision,
-                  box_threshold=None, text_threshold=None, multimask=None) -> dict:
-    return {"sam_model": sam_model, "sam_checkpoint": _s(sam_checkpoint), "gdino_config": _s(gdino_config),
+                  box_threshold=None, text_threshold=None, multimask=None, patchnet_model=None) -> dict:
+    return {"patchnet_model": _s(patchnet_model), "sam_model": sam_model, "sam_checkpoint": _s(sam_checkpoint), "gdino_config": _s(gdino_config),
             "gdino_checkpoint": _s(gdino_checkpoint), "lama_checkpoint": _s(lama_checkpoint), "precision": precision,
             "box_threshold": box_threshold, "text_threshold": text_threshold, "multimask": multimask,
             # LaMa's Fourier convolutions need fp32 FFTs (bf16 FFT is unsupported), whatever SAM runs in
@@ -92,6 +94,7 @@ SAM_CKPT = O(None, "--sam-checkpoint", help="SAM weights (.pth). Env: BGFORGE_SA
 GDINO_CFG = O(None, "--gdino-config", help="GroundingDINO config .py (default: the SwinT config shipped with groundingdino-py).")
 GDINO_CKPT = O(None, "--gdino-checkpoint", help="GroundingDINO weights. Env: BGFORGE_GDINO_CHECKPOINT.")
 LAMA_CKPT = O(None, "--lama-checkpoint", help="big-lama.pt (TorchScript). Env: BGFORGE_LAMA_CHECKPOINT.")
+PATCHNET = O(None, "--patchnet-model", help="Patch detector checkpoint (M.pt from `bgforge patchnet train`) for the patchnet segmenter.")
 
 
 def register(app: typer.Typer) -> None:
@@ -106,7 +109,7 @@ def register(app: typer.Typer) -> None:
         multimask: bool = typer.Option(True, "--multimask/--single-mask", help="SAM: predict 3 masks per box and keep the best-scoring one."),
         dilation: int = typer.Option(0, "--dilation", help="Also store a mask dilated by this kernel size (e.g. 15) as dilated.png."),
         sam_model: str = SAM_MODEL, sam_checkpoint: Optional[Path] = SAM_CKPT, gdino_config: Optional[Path] = GDINO_CFG,
-        gdino_checkpoint: Optional[Path] = GDINO_CKPT, precision: str = PRECISION,
+        gdino_checkpoint: Optional[Path] = GDINO_CKPT, precision: str = PRECISION, patchnet_model: Optional[Path] = PATCHNET,
         workers: int = WORKERS, devices: Optional[str] = DEVICES, batch_size: int = BATCH, shard_size: int = SHARD,
         overwrite: bool = OVERWRITE, quiet: bool = QUIET,
     ):
@@ -117,9 +120,9 @@ def register(app: typer.Typer) -> None:
         params = {"input": _s(input), "manifest": _s(manifest), "segmenter": backend, "prompt": prompt,
                   "prompt_from_label": prompt_from_label, "dilation": dilation,
                   "backend_options": model_options(sam_model, sam_checkpoint, gdino_config, gdino_checkpoint, None,
-                                                   precision, box_threshold, text_threshold, multimask)}
+                                                   precision, box_threshold, text_threshold, multimask, patchnet_model)}
         run_stage("segment", params, out, workers=workers, devices=devices, batch_size=batch_size, shard_size=shard_size,
-                  overwrite=overwrite, quiet=quiet, uses_torch=backend in ("sam", "grounded-sam"))
+                  overwrite=overwrite, quiet=quiet, uses_torch=backend in TORCH_SEGMENTERS)
 
     @app.command("inpaint")
     def inpaint_cmd(
@@ -133,7 +136,7 @@ def register(app: typer.Typer) -> None:
         image_format: str = typer.Option("jpg", "--format", help="jpg or png."),
         sam_model: str = SAM_MODEL, sam_checkpoint: Optional[Path] = SAM_CKPT, gdino_config: Optional[Path] = GDINO_CFG,
         gdino_checkpoint: Optional[Path] = GDINO_CKPT, lama_checkpoint: Optional[Path] = LAMA_CKPT, precision: str = PRECISION,
-        workers: int = WORKERS, devices: Optional[str] = DEVICES, batch_size: int = BATCH, shard_size: int = SHARD,
+        patchnet_model: Optional[Path] = PATCHNET, workers: int = WORKERS, devices: Optional[str] = DEVICES, batch_size: int = BATCH, shard_size: int = SHARD,
         overwrite: bool = OVERWRITE, quiet: bool = QUIET,
     ):
         """Remove the foreground and fill the hole: write clean backgrounds (and the dilated mask used).
@@ -150,9 +153,9 @@ def register(app: typer.Typer) -> None:
         params = {"input": _s(input), "manifest": _s(manifest), "inpainter": backend, "segmenter": seg, "prompt": prompt,
                   "dilation": dilation, "one_by_one": one_by_one, "resize": resize, "image_format": image_format,
                   "backend_options": model_options(sam_model, sam_checkpoint, gdino_config, gdino_checkpoint,
-                                                   lama_checkpoint, precision)}
+                                                   lama_checkpoint, precision, patchnet_model=patchnet_model)}
         run_stage("inpaint", params, out, workers=workers, devices=devices, batch_size=batch_size, shard_size=shard_size,
-                  overwrite=overwrite, quiet=quiet, uses_torch=backend == "lama" or seg in ("sam", "grounded-sam"))
+                  overwrite=overwrite, quiet=quiet, uses_torch=backend == "lama" or seg in TORCH_SEGMENTERS)
 
     models = typer.Typer(help="Model weights: what each backend needs, where it looks, and how to fetch it.",
                          no_args_is_help=False, invoke_without_command=True)

@@ -20,6 +20,7 @@ KNOWN_OPTIONS = {
     "multimask", "sam_model_obj", "gdino_model_obj", "lama_model_obj", "loader",
     "encoder_batch", "gdino_min_size", "gdino_max_size", "lama_batch", "lama_precision",
     "grabcut_iters",
+    "patchnet_model", "patchnet_threshold",
 }
 
 
@@ -61,6 +62,11 @@ def _grounded_sam(o):
         "text_threshold", "gdino_min_size", "gdino_max_size", "gdino_model_obj"))
 
 
+def _patchnet(o):
+    from .patchnet import PatchNetSegmenter
+    return PatchNetSegmenter(**_pick(o, "device", model_path="patchnet_model", threshold="patchnet_threshold"))
+
+
 def _cv(method):
     def make(o):
         from .classical import CvInpainter
@@ -81,7 +87,7 @@ def _lama(o):
 
 SEGMENTERS: dict[str, Callable[[dict], Segmenter]] = {
     "provided": _provided, "box": _box, "grabcut": _grabcut, "sam": _sam,
-    "grounded-sam": _grounded_sam,
+    "grounded-sam": _grounded_sam, "patchnet": _patchnet,
 }
 INPAINTERS: dict[str, Callable[[dict], Inpainter]] = {
     "telea": _cv("telea"), "ns": _cv("ns"), "lama": _lama,

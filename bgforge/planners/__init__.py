@@ -22,6 +22,8 @@ PLANNERS = {
     "composite": "bgforge.planners.composite",
     "bap": "bgforge.planners.bap",
     "edit": "bgforge.planners.edit",
+    "autobackswap": "bgforge.planners.autobackswap",
+    "variants": "bgforge.planners.variants",
 }
 
 

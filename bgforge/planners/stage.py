@@ -85,3 +85,8 @@ def check_weights(params: dict) -> None:
         resolve_checkpoint("groundingdino_swint", opts.get("gdino_checkpoint"))
     if "lama" in names:
         resolve_checkpoint("lama", opts.get("lama_checkpoint"))
+    if "patchnet" in names:
+        model = opts.get("patchnet_model")
+        if not model or not Path(model).is_file():
+            raise BgforgeError(f"patchnet model {model or '(none)'} not found: pass --patchnet-model M.pt "
+                               "(train one with `bgforge patchnet train`)")

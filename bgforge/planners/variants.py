@@ -1,0 +1,125 @@
+"""`bgforge variants`: the eight ImageNet-9 background-challenge variants of a labelled dataset.
+
+Input: an image folder with a manifest (label, and mask and/or boxes per image) or the shards
+of an earlier stage (e.g. `bgforge segment`, whose mask.png and boxes are used). Each variant
+is written as its own split (shards `<variant>-NNNNN.tar`), grouped by class; every sample's
+json says which variant, which source image, and for the mixed variants which background
+image (and its class) it was built from. See docs/variants.md.
+
+Mixed backgrounds are drawn per sample from rng_for(seed, key, variant) among the images of
+the same source split: mixed_same from the image's own class (another image when the class
+has one), mixed_rand from a class drawn uniformly (then an image, never the image itself),
+mixed_next from class (y + 1) mod C, classes ordered by sorted label (numerically when every
+label is an integer).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import BgforgeError
+from ..records import Sample
+from ..rng import rng_for
+from ..stages.variants import MIXED, VARIANTS
+from .stage import load_input
+
+METADATA_COLUMNS = ["key", "variant", "label", "class_index", "source_key", "source_split", "bg_key", "bg_label"]
+
+
+def class_order(labels) -> list[str]:
+    """Distinct labels as strings, sorted numerically when all are integers, else as text."""
+    names = sorted({str(v) for v in labels})
+    try:
+        return sorted(names, key=int)
+    except ValueError:
+        return names
+
+
+def labelled_input(params: dict) -> tuple[list, list[str]]:
+    """The input samples (folder + manifest, or shards), each with a label, and the sorted class list."""
+    samples = load_input(params)
+    unlabelled = [s.key for s in samples if s.meta.get("label") in (None, "")]
+    if unlabelled:
+        raise BgforgeError(f"{len(unlabelled)} input image(s) have no label (e.g. {unlabelled[0]}); give every image "
+                           "a `label` in the manifest")
+    return samples, class_order(s.meta["label"] for s in samples)
+
+
+def parse_variants(spec) -> list[str]:
+    """`all`, a comma-separated string or a list -> variant names in the canonical order."""
+    if spec in (None, "", "all"):
+        return list(VARIANTS)
+    names = [v.strip() for v in (spec.split(",") if isinstance(spec, str) else spec) if str(v).strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown or not names:
+        raise BgforgeError(f"unknown variant(s) {', '.join(unknown) or '(none given)'}; choose from "
+                           f"{', '.join(VARIANTS)} or all")
+    return [v for v in VARIANTS if v in names]
+
+
+def validate(params: dict) -> None:
+    parse_variants(params.get("variants"))
+    if params.get("image_format", "png") not in ("png", "jpg"):
+        raise BgforgeError(f"image format must be png or jpg, got {params.get('image_format')!r}")
+
+
+def _pick(pool: list, exclude: str, rng):
+    """A uniform pick from pool, never `exclude` unless it is the only member."""
+    choices = [s for s in pool if s.key != exclude] or pool
+    return choices[int(rng.integers(len(choices)))]
+
+
+def background_for(variant: str, src, pools: dict, classes: list[str], seed: int):
+    """(class, image) whose only_bg_t a mixed variant of `src` uses; image is None when the class has none."""
+    label = str(src.meta["label"])
+    rng = rng_for(seed, src.key, variant)
+    present = [c for c in classes if pools.get((src.split, c))]
+    if variant == "mixed_same":
+        cls = label
+    elif variant == "mixed_rand":
+        cls = present[int(rng.integers(len(present)))]
+    else:
+        cls = classes[(classes.index(label) + 1) % len(classes)]
+    pool = pools.get((src.split, cls))
+    return cls, (_pick(pool, src.key, rng) if pool else None)
+
+
+def plan(recipe, ctx):
+    from . import Planned
+
+    p = recipe.params
+    seed = int(p.get("seed", 0))
+    variants = parse_variants(p.get("variants"))
+    samples, classes = labelled_input(p)
+    pools = {}
+    for s in sorted(samples, key=lambda s: s.key):
+        pools.setdefault((s.split, str(s.meta["label"])), []).append(s)
+    out, skipped = [], []
+    for variant in variants:
+        for src in samples:
+            label = str(src.meta["label"])
+            inputs = dict(src.inputs)
+            meta = {**src.meta, "variant": variant, "label": src.meta["label"], "class_index": classes.index(label),
+                    "source_key": src.key, "source_split": src.split, "split_name": variant, "group": label,
+                    "group_name": label,
+                    "bg_key": src.key, "bg_label": src.meta["label"], "seed": seed}
+            if variant in MIXED:
+                bg_class, bg = background_for(variant, src, pools, classes, seed)
+                if bg is None:
+                    skipped.append({"key": f"{src.key}-{variant}", "stage": "plan", "error_type": "NoBackground",
+                                    "message": f"no image of class {bg_class} in split {src.split} to take a background from"})
+                    continue
+                inputs.update(bg=dict(bg.inputs), bg_boxes=bg.meta.get("boxes"))
+                meta.update(bg_key=bg.key, bg_label=bg.meta["label"])
+            out.append(Sample(key=f"{src.key}-{variant}", split=variant, inputs=inputs, meta=meta))
+    src_dir = Path(p["input"]).resolve()
+    files = [s.inputs.get("image") or f"{s.inputs['shard']}#{s.key}" for s in samples]
+    return Planned(samples=out, inputs={"input": str(src_dir), "manifest": p.get("manifest")}, source_files=files,
+                   notes=[f"{len(samples)} images, {len(classes)} classes, variants: {', '.join(variants)}"],
+                   skipped=skipped)
+
+
+def make_chain(params: dict):
+    from ..stages.variants import render
+
+    return lambda batch: [render(s, params) for s in batch]
