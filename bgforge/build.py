@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -75,13 +76,19 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
                                ran_samples=res.ran_samples, errors=res.errors, seconds=time.monotonic() - t0,
                                pending_shards=res.pending_shards, notes=[f"waiting for phase {folder}"])
     plan = planmod.make_plan(recipe, planned, int(recipe.params.get("seed", 0)), shard_size, layout)
+    plan.skipped, notes = planned.skipped, planned.notes
+    del planned  # the plan entries hold the samples now; nothing else should keep them alive
     out.mkdir(parents=True, exist_ok=True)
-    plan.skipped = planned.skipped
     planmod.save_or_check_plan(out, plan, overwrite)
-    planmod.clean_partial(out)
 
     mine = planmod.select_slice(plan, shard_index, num_shards)
     pending = [s for s in mine if not planmod.is_committed(out, s.name)]
+    planmod.clean_partial(out, {s.name for s in pending})
+    total_samples = plan.num_samples
+    running = {id(e) for e in pending}
+    for entry in plan.shards:  # keep only the samples this run executes (the rest live in plan.json)
+        if id(entry) not in running:
+            entry.samples = []
     bar = Progress(sum(len(s.samples) for s in pending), f"build {recipe.name}", enabled=progress)
     try:
         params = {**recipe.params, "_out": str(out)}  # where a chain finds earlier phases; not part of the plan
@@ -97,11 +104,13 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
             raise BgforgeError(f"--executor must be local or ray, got {executor!r}")
     finally:
         bar.close()
-    result = BuildResult(out=out, total_samples=plan.num_samples, ran_shards=stats.shards, ran_samples=stats.samples,
-                         errors=stats.errors, seconds=time.monotonic() - t0, notes=planned.notes)
+    for entry in pending:
+        entry.samples = []
+    result = BuildResult(out=out, total_samples=total_samples, ran_shards=stats.shards, ran_samples=stats.samples,
+                         errors=stats.errors, seconds=time.monotonic() - t0, notes=notes)
     result.pending_shards = sum(not planmod.is_committed(out, s.name) for s in plan.shards)
     if result.pending_shards == 0:
-        result.summary = finalize(out, wall_seconds=result.seconds)
+        result.summary = finalize(out, wall_seconds=result.seconds, plan=plan)
         result.finalized = True
     return result
 
@@ -114,26 +123,37 @@ def _clear(out: Path) -> None:
     shutil.rmtree(out)
 
 
-def finalize(out, wall_seconds: float | None = None) -> dict:
-    """Write metadata.csv, groups.json, errors.jsonl, manifest.json and previews from the committed shards."""
+def finalize(out, wall_seconds: float | None = None, plan=None) -> dict:
+    """Write metadata.csv, groups.json, errors.jsonl, manifest.json and previews from the committed shards.
+
+    Streams one shard's stats at a time: memory does not grow with the number of samples.
+    """
     out = Path(out)
-    plan = planmod.load_plan(out)
+    plan = plan or planmod.load_plan(out)
     missing = [s.name for s in plan.shards if not planmod.is_committed(out, s.name)]
     if missing:
         raise BgforgeError(f"{len(missing)} shard(s) of {out} are not committed yet (e.g. {missing[0]}); "
                            "run the remaining slices first")
     planner = planners.get(plan.recipe["planner"])
-    rows, errors, shard_seconds, shards_by_split = [], list(plan.skipped), 0.0, {}
-    for entry in plan.shards:
-        st = json.loads(planmod.shard_stats(out, entry.name).read_text())
-        rows.extend(st["rows"])
-        errors.extend(st["error_records"])
-        shard_seconds += st["seconds"]
-        shards_by_split.setdefault(entry.split, []).append(planmod.shard_tar(out, entry.name))
-    metadata.write_metadata_csv(out / "metadata.csv", rows, getattr(planner, "METADATA_COLUMNS", []))
-    groups = metadata.group_summary(rows, getattr(planner, "LABEL_FIELD", None), getattr(planner, "ATTR_FIELD", None))
+    table = metadata.MetadataWriter(out / "metadata.csv", getattr(planner, "METADATA_COLUMNS", []),
+                                    getattr(planner, "LABEL_FIELD", None), getattr(planner, "ATTR_FIELD", None))
+    errors_tmp = out / f".errors.jsonl.tmp{os.getpid()}"
+    n_errors, shard_seconds, shards_by_split = 0, 0.0, {}
+    with open(errors_tmp, "w") as errors:
+        for e in plan.skipped:
+            errors.write(json.dumps(e, sort_keys=True) + "\n")
+            n_errors += 1
+        for entry in plan.shards:
+            st = json.loads(planmod.shard_stats(out, entry.name).read_text())
+            table.add(st["rows"])
+            for e in st["error_records"]:
+                errors.write(json.dumps(e, sort_keys=True) + "\n")
+                n_errors += 1
+            shard_seconds += st["seconds"]
+            shards_by_split.setdefault(entry.split, []).append(planmod.shard_tar(out, entry.name))
+    os.replace(errors_tmp, out / "errors.jsonl")
+    groups = table.close()
     metadata.write_json(out / "groups.json", groups)
-    metadata.write_errors(out / "errors.jsonl", errors)
     if plan.layout in ("folder", "both"):
         # WILDS treats <root>/waterbirds_v1.0 as present only when this file exists.
         (out / "RELEASE_v1.0.txt").write_text(f"built by bgforge {__version__} from recipe {plan.recipe['name']}\n")
@@ -141,7 +161,7 @@ def finalize(out, wall_seconds: float | None = None) -> dict:
     metadata.write_json(out / "manifest.json", {
         "bgforge_version": __version__, "recipe": plan.recipe, "recipe_sha": plan.recipe_sha, "seed": plan.seed,
         "inputs": plan.inputs, "layout": plan.layout,
-        "counts": {split: g["total"] for split, g in groups.items()}, "samples": len(rows), "errors": len(errors),
+        "counts": {split: g["total"] for split, g in groups.items()}, "samples": table.rows, "errors": n_errors,
         "shards": [f"shards/{s.name}.tar" for s in plan.shards],
         "previews": [str(p.relative_to(out)) for p in previews],
         "timings": {"shard_seconds": round(shard_seconds, 3),

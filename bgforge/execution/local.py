@@ -8,6 +8,7 @@ and the output bytes do not depend on the worker count.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import time
@@ -94,7 +95,11 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
             queue.put(d)
         pool = ctx.Pool(len(devices), initializer=_init_worker, initargs=(chain_factory, params, queue))
     elif workers > 1:
+        # Objects alive now (the plan) move to a permanent generation, so the garbage collector
+        # in forked workers does not touch, and copy, their pages.
+        gc.freeze()
         pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(chain_factory, params))
+        gc.unfreeze()
     if pool is None:
         _init_worker(chain_factory, params)
         results = map(_run_chunk, tasks)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,11 +43,11 @@ class Plan:
     shards: list  # list[ShardEntry]
     skipped: list = field(default_factory=list)  # error records from planning (e.g. bad boxes)
 
-    def to_dict(self):
+    def header(self) -> dict:
         return {"format": PLAN_FORMAT, "bgforge_version": __version__, "recipe": self.recipe,
                 "recipe_sha": self.recipe_sha, "seed": self.seed, "inputs": self.inputs,
-                "inputs_sha": self.inputs_sha, "layout": self.layout,
-                "shards": [s.to_dict() for s in self.shards], "skipped": self.skipped}
+                "inputs_sha": self.inputs_sha, "layout": self.layout, "skipped": self.skipped,
+                "num_shards": len(self.shards)}
 
     @classmethod
     def from_dict(cls, d):
@@ -107,8 +108,21 @@ def save_or_check_plan(out, plan: Plan, overwrite: bool) -> Plan:
         if len(old["shards"]) != len(plan.shards):
             raise BgforgeError(f"{out} was planned with a different --shard-size; use the same value or --overwrite")
         return plan
-    write_atomic(path, json_bytes(plan.to_dict()))
+    write_plan(path, plan)
     return plan
+
+
+def write_plan(path: Path, plan: Plan) -> None:
+    """plan.json, written one shard entry at a time (no full copy of a million-sample plan in memory)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(json_bytes(plan.header())[:-1] + b',"shards":[')
+        for i, entry in enumerate(plan.shards):
+            fh.write((b"," if i else b"") + json_bytes(entry.to_dict()))
+        fh.write(b"]}")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def shard_tar(out, name: str) -> Path:
@@ -127,12 +141,22 @@ def commit(out, name: str, stats: dict) -> None:
     write_atomic(shard_stats(out, name), json_bytes(stats))
 
 
-def clean_partial(out) -> int:
-    """Remove temporary files left by killed runs; returns how many."""
+def _shard_of_tmp(path: Path) -> str:
+    """`.train-00003.tar.tmp123` or `.train-00003.stats.json.tmp123` -> `train-00003`."""
+    base = path.name[1:].rsplit(".tmp", 1)[0]
+    return base.removesuffix(".tar").removesuffix(".stats.json")
+
+
+def clean_partial(out, names) -> int:
+    """Remove temporary files that killed runs left for these shards; returns how many.
+
+    Only the given shards: other slices of an array job may be writing theirs right now.
+    """
     n = 0
-    for p in Path(out).rglob(".*.tmp*"):
-        p.unlink(missing_ok=True)
-        n += 1
+    for p in (Path(out) / "shards").glob(".*.tmp*"):
+        if _shard_of_tmp(p) in names:
+            p.unlink(missing_ok=True)
+            n += 1
     return n
 
 

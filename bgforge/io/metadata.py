@@ -1,94 +1,124 @@
-"""Dataset-level files written when the last shard commits: metadata.csv, groups.json, errors.jsonl."""
+"""Dataset-level files written when the last shard commits: metadata.csv, groups.json, errors.jsonl.
+
+Everything streams shard by shard, so finalising a million-sample run holds one shard's rows
+and a few counters in memory, never the whole table.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
+import os
 from collections import Counter, defaultdict
+from pathlib import Path
 
 from .shards import json_bytes, write_atomic
 
 
-def write_metadata_csv(path, rows: list[dict], leading: list[str]) -> None:
-    columns = list(leading) + [c for c in ("group", "shard", "key") if c not in leading]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, buf.getvalue().encode())
+def _joint(pairs) -> Counter:
+    return pairs if isinstance(pairs, Counter) else Counter(pairs)
 
 
-def correlation(pairs: list[tuple[int, int]]) -> dict:
+def correlation(pairs) -> dict:
     """How strongly a binary label predicts a binary attribute in one split.
 
     `aligned_fraction` = P(attr == label) (0.95 for Waterbirds train), `phi` = Pearson's
     correlation of the two 0/1 variables (0 means the attribute carries no label information).
+    `pairs`: (label, attr) tuples or a Counter of them.
     """
-    n = len(pairs)
+    joint = _joint(pairs)
+    n = sum(joint.values())
     if not n:
         return {"aligned_fraction": None, "phi": None}
-    aligned = sum(1 for y, a in pairs if y == a) / n
-    my, ma = sum(y for y, _ in pairs) / n, sum(a for _, a in pairs) / n
-    cov = sum((y - my) * (a - ma) for y, a in pairs) / n
+    aligned = sum(c for (y, a), c in joint.items() if y == a) / n
+    my = sum(y * c for (y, _), c in joint.items()) / n
+    ma = sum(a * c for (_, a), c in joint.items()) / n
+    cov = sum((y - my) * (a - ma) * c for (y, a), c in joint.items()) / n
     var = my * (1 - my) * ma * (1 - ma)
     return {"aligned_fraction": round(aligned, 6), "phi": round(cov / math.sqrt(var), 6) if var > 0 else None}
 
 
+def _marginals(joint: Counter):
+    px, py = Counter(), Counter()
+    for (x, y), c in joint.items():
+        px[x] += c
+        py[y] += c
+    return px, py
+
+
 def mutual_information(pairs) -> float:
-    """I(X; Y) in bits of the empirical joint distribution of (x, y) pairs."""
-    n = len(pairs)
+    """I(X; Y) in bits of the empirical joint distribution of (x, y) pairs (or their Counter)."""
+    joint = _joint(pairs)
+    n = sum(joint.values())
     if n == 0:
         return 0.0
-    joint = Counter(pairs)
-    px = Counter(x for x, _ in pairs)
-    py = Counter(y for _, y in pairs)
+    px, py = _marginals(joint)
     return sum(c / n * math.log2(c * n / (px[x] * py[y])) for (x, y), c in joint.items())
 
 
 def cramers_v(pairs) -> float | None:
-    n = len(pairs)
-    xs, ys = sorted({x for x, _ in pairs}), sorted({y for _, y in pairs})
-    if n == 0 or len(xs) < 2 or len(ys) < 2:
+    joint = _joint(pairs)
+    n = sum(joint.values())
+    px, py = _marginals(joint)
+    if n == 0 or len(px) < 2 or len(py) < 2:
         return None
-    joint, px, py = Counter(pairs), Counter(x for x, _ in pairs), Counter(y for _, y in pairs)
-    chi2 = sum((joint[(x, y)] - px[x] * py[y] / n) ** 2 / (px[x] * py[y] / n) for x in xs for y in ys)
-    return math.sqrt(chi2 / (n * (min(len(xs), len(ys)) - 1)))
+    chi2 = sum((joint[(x, y)] - px[x] * py[y] / n) ** 2 / (px[x] * py[y] / n) for x in px for y in py)
+    return math.sqrt(chi2 / (n * (min(len(px), len(py)) - 1)))
 
 
 def association(pairs) -> dict:
     """How much the attribute tells about the label: MI in bits, Cramér's V, and for two
     binary variables P(attr = label) and phi."""
-    out = {"mutual_information_bits": round(mutual_information(pairs), 6)}
-    v = cramers_v(pairs)
+    joint = _joint(pairs)
+    out = {"mutual_information_bits": round(mutual_information(joint), 6)}
+    v = cramers_v(joint)
     out["cramers_v"] = None if v is None else round(v, 6)
-    if {str(x) for p in pairs for x in p} <= {"0", "1"}:
-        out.update(correlation([(int(x), int(y)) for x, y in pairs]))
+    if {str(x) for p in joint for x in p} <= {"0", "1"}:
+        out.update(correlation(Counter({(int(x), int(y)): c for (x, y), c in joint.items()})))
     return out
 
 
-def group_summary(rows: list[dict], label_field=None, attr_field=None) -> dict:
-    by_split = defaultdict(list)
-    for r in rows:
-        by_split[r.get("split_name", r.get("split"))].append(r)
-    out = {}
-    for split, items in by_split.items():
-        counts = Counter(r.get("group_name", str(r.get("group"))) for r in items)
-        entry = {"total": len(items), "groups": dict(sorted(counts.items()))}
-        if label_field and attr_field:
-            entry["correlation"] = association([(r[label_field], r[attr_field]) for r in items])
-        out[split] = entry
-    return out
+class MetadataWriter:
+    """Streams rows into metadata.csv (atomically renamed on close) and keeps the group summary."""
 
+    def __init__(self, path, leading: list[str], label_field=None, attr_field=None):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+        self.label_field, self.attr_field = label_field, attr_field
+        columns = list(leading) + [c for c in ("group", "shard", "key") if c not in leading]
+        self._fh = open(self.tmp, "w", newline="")
+        self._csv = csv.DictWriter(self._fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        self._csv.writeheader()
+        self.groups = defaultdict(Counter)
+        self.pairs = defaultdict(Counter)
+        self.rows = 0
 
-def write_errors(path, errors: list[dict]) -> None:
-    write_atomic(path, b"".join(json.dumps(e, sort_keys=True).encode() + b"\n" for e in errors))
+    def add(self, rows: list[dict]) -> None:
+        self._csv.writerows(rows)
+        self.rows += len(rows)
+        for r in rows:
+            split = r.get("split_name", r.get("split"))
+            self.groups[split][r.get("group_name", str(r.get("group")))] += 1
+            if self.label_field and self.attr_field:
+                self.pairs[split][(r[self.label_field], r[self.attr_field])] += 1
+
+    def close(self) -> dict:
+        """Commit metadata.csv; returns the groups.json content."""
+        self._fh.close()
+        os.replace(self.tmp, self.path)
+        summary = {}
+        for split, counts in self.groups.items():
+            entry = {"total": sum(counts.values()), "groups": dict(sorted(counts.items()))}
+            if self.label_field and self.attr_field:
+                entry["correlation"] = association(self.pairs[split])
+            summary[split] = entry
+        return summary
 
 
 def write_json(path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode() + b"\n")
 
 
-__all__ = ["write_metadata_csv", "group_summary", "write_errors", "write_json", "json_bytes", "correlation",
-           "association", "mutual_information", "cramers_v"]
+__all__ = ["MetadataWriter", "write_json", "json_bytes", "correlation", "association",
+           "mutual_information", "cramers_v"]

@@ -1,0 +1,140 @@
+"""The Ray executor: same bytes as the local executor, retries, one-line errors."""
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bgforge import recipe as recipemod
+from bgforge.build import build
+from bgforge.errors import BgforgeError
+from bgforge.planners import BuildContext, waterbirds
+from conftest import read_tree
+
+TESTS = str(Path(__file__).resolve().parent)
+real_make_chain = waterbirds.make_chain
+
+
+def run(cub_root, places_root, out, **kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("shard_size", 7)
+    kw.setdefault("batch_size", 3)  # several chunks per shard, so a crash can land mid-shard
+    return build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}), out, **kw)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    # Workers inherit the environment at start: they import this module (the chains below) from tests/.
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, old]))
+    # "local": a fresh instance even where a cluster runs on this machine (num_cpus is refused there).
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+    if old is None:
+        os.environ.pop("PYTHONPATH")
+    else:
+        os.environ["PYTHONPATH"] = old
+
+
+@pytest.fixture(scope="module")
+def local_build(tmp_path_factory, cub_root, places_root):
+    out = tmp_path_factory.mktemp("local") / "o"
+    run(cub_root, places_root, out)
+    return out
+
+
+def key_in_shard(out, shard: int, position: int) -> str:
+    plan = json.loads((out / "plan.json").read_text())
+    return plan["shards"][shard]["samples"][position]["key"]
+
+
+def crash_once_chain(params, key, marker):
+    """The real chain, whose worker process dies (as on a lost node) the first time it meets `key`."""
+    chain = real_make_chain(params)
+
+    def run_batch(batch):
+        if any(s.key == key for s in batch) and not os.path.exists(marker):
+            Path(marker).touch()
+            os._exit(1)
+        return chain(batch)
+    return run_batch
+
+
+def always_failing_chain(params, key, attempts):
+    chain = real_make_chain(params)
+
+    def run_batch(batch):
+        if any(s.key == key for s in batch):
+            with open(attempts, "a") as fh:
+                fh.write("attempt\n")
+            raise RuntimeError(f"this node cannot process {key}")
+        return chain(batch)
+    return run_batch
+
+
+def misconfigured_chain(params, attempts):
+    with open(attempts, "a") as fh:
+        fh.write("attempt\n")
+    raise BgforgeError("sam checkpoint /models/sam.pth not found; pass --sam-checkpoint")
+
+
+def test_ray_output_is_byte_identical_to_local(ray_cluster, local_build, tmp_path, cub_root, places_root):
+    res = run(cub_root, places_root, tmp_path / "ray", executor="ray")
+    assert res.finalized and res.ran_shards == len(list((local_build / "shards").glob("*.tar"))) >= 6
+    assert res.ran_samples == json.loads((local_build / "manifest.json").read_text())["samples"]
+    assert read_tree(tmp_path / "ray") == read_tree(local_build)
+
+
+def test_crashed_worker_is_retried_and_leaves_no_debris(ray_cluster, local_build, tmp_path, cub_root, places_root,
+                                                        monkeypatch):
+    marker = tmp_path / "crashed"
+    monkeypatch.setattr(waterbirds, "make_chain", functools.partial(
+        crash_once_chain, key=key_in_shard(local_build, 1, 4), marker=str(marker)))
+    res = run(cub_root, places_root, tmp_path / "ray", executor="ray")
+    assert marker.exists(), "the worker should have died once"
+    assert res.finalized and res.errors == 0
+    assert not list((tmp_path / "ray").rglob(".*.tmp*"))
+    assert read_tree(tmp_path / "ray") == read_tree(local_build)
+
+
+def test_shard_failing_after_retries_is_one_error_naming_it(ray_cluster, local_build, tmp_path, cub_root,
+                                                            places_root, monkeypatch):
+    out = tmp_path / "ray"
+    monkeypatch.setattr(waterbirds, "make_chain", functools.partial(
+        always_failing_chain, key=key_in_shard(local_build, 2, 0), attempts=str(tmp_path / "attempts")))
+    with pytest.raises(BgforgeError) as info:
+        run(cub_root, places_root, out, executor="ray")
+    shard = json.loads((local_build / "plan.json").read_text())["shards"][2]["name"]
+    message = str(info.value)
+    assert "\n" not in message and f"first: {shard}: RuntimeError: this node cannot process" in message
+    assert message.startswith("1 of ") and "3 times" in message
+    assert (tmp_path / "attempts").read_text().count("attempt") == 3  # max_retries=2: a raising task is retried
+    # The other shards finished and committed; the failed one left nothing behind.
+    committed = {p.name.removesuffix(".stats.json") for p in (out / "shards").glob("*.stats.json")}
+    assert shard not in committed and len(committed) == len(list((local_build / "shards").glob("*.tar"))) - 1
+    assert not list(out.rglob(".*.tmp*")) and not (out / "metadata.csv").exists()
+    monkeypatch.undo()
+    assert run(cub_root, places_root, out).ran_shards == 1  # resume redoes only that shard
+    assert read_tree(out) == read_tree(local_build)
+
+
+def test_configuration_error_in_a_task_is_not_retried(ray_cluster, local_build, tmp_path, cub_root, places_root,
+                                                       monkeypatch):
+    attempts = tmp_path / "attempts"
+    monkeypatch.setattr(waterbirds, "make_chain", functools.partial(misconfigured_chain, attempts=str(attempts)))
+    with pytest.raises(BgforgeError, match=r"^(\d+) of \1 shard\(s\) failed on Ray, .*: sam checkpoint /models/sam.pth not found"):
+        run(cub_root, places_root, tmp_path / "ray", executor="ray")
+    assert attempts.read_text().count("attempt") == len(list((local_build / "shards").glob("*.tar")))
+
+
+def test_ray_missing_is_one_line_error(monkeypatch, tmp_path, cub_root, places_root):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(BgforgeError) as info:
+        run(cub_root, places_root, tmp_path / "o", executor="ray")
+    assert str(info.value) == "--executor ray needs Ray: pip install 'bgforge[ray]'"
+    assert not list((tmp_path / "o" / "shards").glob("*.tar"))
