@@ -51,3 +51,8 @@ class Failure:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def of(cls, key: str, exc: Exception, stage: str) -> "Failure":
+        """A SampleError names its own stage; anything else is charged to the stage that was running."""
+        return cls(key, getattr(exc, "stage", stage), type(exc).__name__, str(exc))

@@ -102,10 +102,8 @@ def extract_foreground(sample, params: dict):
         crop, mask_crop, box = tight_crop(image, mask, int(params.get("mask_threshold", 100)))
         files = {"png": encode(crop, "png"), "mask.png": encode(mask_crop, "png"),
                  "cls": str(sample.meta["label"]).encode()}
-    except SampleError as exc:
-        return Failure(sample.key, exc.stage, "SampleError", str(exc))
-    except Exception as exc:  # never let one sample stop the run
-        return Failure(sample.key, stage, type(exc).__name__, str(exc))
+    except Exception as exc:  # one bad sample is logged, never stops the run
+        return Failure.of(sample.key, exc, stage)
     return Output(key=sample.key, files=files, meta={**sample.meta, "crop_box": box})
 
 
@@ -126,9 +124,7 @@ def render_composite(sample, store, params: dict):
         stage = "encode"
         fmt = params.get("image_format", "jpg")
         data = encode(out, fmt, quality=params.get("jpeg_quality", 95))
-    except SampleError as exc:
-        return Failure(sample.key, exc.stage, "SampleError", str(exc))
-    except Exception as exc:
-        return Failure(sample.key, stage, type(exc).__name__, str(exc))
+    except Exception as exc:  # one bad sample is logged, never stops the run
+        return Failure.of(sample.key, exc, stage)
     meta = {**m, "paste_box": box, "longer_side": longer}
     return Output(key=sample.key, files={fmt: data, "cls": str(m["label"]).encode()}, meta=meta)

@@ -41,10 +41,8 @@ def render(sample, store, params):
         stage = "encode"
         fmt = params.get("image_format", "jpg")
         data = encode(out, fmt, quality=params.get("jpeg_quality", 95))
-    except SampleError as exc:
-        return Failure(sample.key, exc.stage, "SampleError", str(exc))
-    except Exception as exc:
-        return Failure(sample.key, stage, type(exc).__name__, str(exc))
+    except Exception as exc:  # one bad sample is logged, never stops the run
+        return Failure.of(sample.key, exc, stage)
     meta = {**sample.meta, "paste_box": paste_box, "fg_box": [round(float(v), 2) for v in box],
             "fg_mode": params.get("fg_mode", "box"), "ar_preserve": bool(params.get("ar_preserve"))}
     return Output(key=sample.key, files={fmt: data, "cls": str(meta["label"]).encode()}, meta=meta)

@@ -5,15 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends.base import SegmentRequest, dilate
-from ..errors import SampleError
 from ..io.images import encode, sample_image, sample_mask
 from ..records import Failure, Output
 
 
 def failure(sample, exc: Exception, stage: str) -> Failure:
-    if isinstance(exc, SampleError):
-        return Failure(sample.key, exc.stage, "SampleError", str(exc))
-    return Failure(sample.key, stage, type(exc).__name__, str(exc))
+    return Failure.of(sample.key, exc, stage)
 
 
 def request_for(sample, image: np.ndarray, params: dict) -> SegmentRequest:

@@ -33,10 +33,8 @@ def render(sample: Sample, params: dict):
         stage = "encode"
         fmt = params["image_format"]
         data = encode(out, fmt, quality=params.get("jpeg_quality", 95))
-    except SampleError as exc:
-        return Failure(sample.key, exc.stage, "SampleError", str(exc))
-    except Exception as exc:  # never let one sample stop the run
-        return Failure(sample.key, stage, type(exc).__name__, str(exc))
+    except Exception as exc:  # one bad sample is logged, never stops the run
+        return Failure.of(sample.key, exc, stage)
     meta = dict(sample.meta)
     meta["height"], meta["width"] = out.shape[:2]
     return Output(key=sample.key, files={fmt: data, "cls": str(meta["y"]).encode()}, meta=meta,
