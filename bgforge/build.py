@@ -158,6 +158,8 @@ def finalize(out, wall_seconds: float | None = None, plan=None) -> dict:
         # WILDS treats <root>/waterbirds_v1.0 as present only when this file exists.
         (out / "RELEASE_v1.0.txt").write_text(f"built by bgforge {__version__} from recipe {plan.recipe['name']}\n")
     previews = write_previews(out, shards_by_split)
+    if hasattr(planner, "on_finalize"):  # recipe-specific reports (e.g. edit flips per class)
+        planner.on_finalize(out, plan.recipe["params"])
     metadata.write_json(out / "manifest.json", {
         "bgforge_version": __version__, "recipe": plan.recipe, "recipe_sha": plan.recipe_sha, "seed": plan.seed,
         "inputs": plan.inputs, "layout": plan.layout,

@@ -141,6 +141,8 @@ class GroundingDinoDetector:
         import torchvision.transforms.functional as TF
 
         h, w = img.shape[:2]
+        if not img.flags.writeable:  # decoded PIL buffers are read-only; torch wants writable memory
+            img = img.copy()
         t = torch.as_tensor(img, device=self.device).permute(2, 0, 1).float().div_(255.0)
         size = resized_shape(h, w, self.min_size, self.max_size)
         if size != (h, w):

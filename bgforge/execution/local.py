@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ _CHAIN = None
 _INIT_ERROR = None
 
 
-def _init_worker(chain_factory, params, devices=None):
+def _init_worker(chain_factory, params, devices=None, forked=False):
     """Build the stage chain once per worker (models load here, never per sample).
 
     With `devices`, each worker takes one device from the queue and pins itself to it with
@@ -34,6 +35,12 @@ def _init_worker(chain_factory, params, devices=None):
     """
     global _CHAIN, _INIT_ERROR
     try:
+        if forked and "torch" in sys.modules:
+            # libgomp deadlocks when a forked child touches the OpenMP pool its parent started;
+            # one torch thread per CPU worker is also the fair share of the cores.
+            import torch
+
+            torch.set_num_threads(1)
         if devices is not None:
             device = devices.get(timeout=60)
             if device.startswith("cuda"):
@@ -98,7 +105,8 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
         # Objects alive now (the plan) move to a permanent generation, so the garbage collector
         # in forked workers does not touch, and copy, their pages.
         gc.freeze()
-        pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(chain_factory, params))
+        pool = mp.get_context("fork").Pool(workers, initializer=_init_worker,
+                                           initargs=(chain_factory, params, None, True))
         gc.unfreeze()
     if pool is None:
         _init_worker(chain_factory, params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,10 @@ def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, b
         with Image.open(io.BytesIO(raw)) as im:
             arr = np.asarray(im.convert("RGB"))
     except Exception as exc:
-        raise SampleError(stage, f"cannot decode {inputs.get('image', inputs.get('shard'))}: {exc}") from None
+        # PIL names the in-memory buffer ("<_io.BytesIO object at 0x..>"): drop the address so
+        # errors.jsonl is the same on every run
+        reason = re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc))
+        raise SampleError(stage, f"cannot decode {inputs.get('image', inputs.get('shard'))}: {reason}") from None
     if ext not in ("jpg", "png"):
         raw, ext = encode(arr, "png"), "png"  # keep shards readable by every WebDataset decoder
     return arr, raw, ext

@@ -1,0 +1,267 @@
+"""The spurious-feature report of `bgforge edit` (ASPIRE, PAPERS §6): OUT/spurious.json, .md, preview/flips.png.
+
+An edit that flips the classifier (right on the original, wrong on the edit) makes its phrase
+a candidate spurious feature of the image's class: the removed foreground phrase, or for a
+background swap the original background phrase. Per class, phrases are collapsed and the
+top-k most often flipping are reported with their flip rate and example keys.
+
+Collapsing, in two steps:
+1. normalize_phrase: lower case, punctuation to spaces, drop articles (a, an, the), numbers
+   (digits, ordinals such as 2nd, number words zero..twenty) and vague quantifiers (some,
+   several, many, few, multiple), then stem plurals with suffix rules (`stem`). "A red ball",
+   "red balls" and "2 red balls" all become "red ball".
+2. merge: difflib.SequenceMatcher ratio >= MERGE_THRESHOLD (0.85) between a normalised phrase
+   and a group's representative. What is left after step 1 differs in spelling, spacing or
+   hyphens ("grey cat" / "gray cat" 0.875, "living room" / "livingroom" 0.95, "t shirt" /
+   "tshirt" 0.92), which a character ratio catches and token Jaccard does not; different
+   attributes stay apart ("red ball" / "blue ball" 0.71, "ball" / "red ball" 0.67). The cost:
+   a one-letter difference in a phrase of 7+ letters also merges ("red ball" / "red bell").
+   Phrases are visited by decreasing flips, so representatives are the common forms, and each
+   phrase is compared with representatives only (no chaining: a ~ b ~ c does not pull c to a).
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+MERGE_THRESHOLD = 0.85
+ARTICLES = {"a", "an", "the"}
+NUMBER_WORDS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"}
+QUANTIFIERS = {"some", "several", "many", "few", "multiple"}
+IRREGULAR = {"men": "man", "women": "woman", "children": "child", "people": "person", "mice": "mouse",
+             "geese": "goose", "feet": "foot", "teeth": "tooth", "oxen": "ox"}
+_NUMBER = re.compile(r"^\d+(st|nd|rd|th|s)?$")
+EDIT_KINDS = ("remove", "background")
+
+
+def stem(word: str) -> str:
+    """Plural -> singular with suffix rules (no dictionary): puppies -> puppy, glasses -> glass,
+    boxes -> box, benches -> bench, balls -> ball; words ending in ss/us/is and short words stay."""
+    if word in IRREGULAR:
+        return IRREGULAR[word]
+    if len(word) <= 3:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("sses") or word.endswith(("xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def normalize_phrase(phrase: str) -> str:
+    text = re.sub(r"[^a-z0-9]+", " ", str(phrase).lower())
+    words = [stem(w) for w in text.split()
+             if w not in ARTICLES and w not in NUMBER_WORDS and w not in QUANTIFIERS and not _NUMBER.match(w)]
+    return " ".join(words) or " ".join(text.split())
+
+
+def similarity(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+# ---------------------------------------------------------------- building the report
+def _class_of(row) -> str:
+    if row.get("class_name") not in (None, ""):
+        return str(row["class_name"])
+    return str(row["label_index"]) if row.get("label_index") is not None else "unlabelled"
+
+
+def collapse(stats: dict, threshold: float = MERGE_THRESHOLD) -> list[dict]:
+    """stats: normalised phrase -> {edits, eligible, flips, variants, edit_types, flipped}; returns merged groups."""
+    order = sorted(stats, key=lambda n: (-stats[n]["flips"], -stats[n]["edits"], n))
+    groups: list[dict] = []
+    for norm in order:
+        s = stats[norm]
+        home = next((g for g in groups if similarity(norm, g["phrase"]) >= threshold), None)
+        if home is None:
+            home = {"phrase": norm, "edits": 0, "eligible": 0, "flips": 0, "variants": set(), "edit_types": set(),
+                    "flipped": []}
+            groups.append(home)
+        for k in ("edits", "eligible", "flips"):
+            home[k] += s[k]
+        home["variants"] |= s["variants"]
+        home["edit_types"] |= s["edit_types"]
+        home["flipped"] += s["flipped"]
+    return groups
+
+
+class Tally:
+    """Per class and normalised phrase: edits, flips and flipped keys, added one row at a time.
+
+    Only aggregates and the flipped rows (for the contact sheet) are kept, so memory does not
+    grow with the number of edits.
+    """
+
+    def __init__(self):
+        self.classes: dict = defaultdict(lambda: {"originals": 0, "originals_correct": 0, "edits": 0, "flips": 0,
+                                                  "label_index": None, "phrases": {}})
+        self.classifier = None
+        self.flipped: dict = {}   # key -> the row fields the contact sheet needs
+
+    def add(self, r: dict) -> None:
+        name = _class_of(r)
+        c = self.classes[name]
+        if r.get("label_index") is not None:
+            c["label_index"] = r["label_index"]
+        self.classifier = self.classifier or r.get("classifier")
+        if r.get("edit") == "original":
+            c["originals"] += 1
+            c["originals_correct"] += bool(r.get("correct_before"))
+            return
+        if r.get("edit") not in EDIT_KINDS:
+            return
+        phrase = str(r.get("phrase") or r["edit"])
+        flipped = r.get("flip") is True
+        c["edits"] += 1
+        c["flips"] += flipped
+        s = c["phrases"].setdefault(normalize_phrase(phrase), {"edits": 0, "eligible": 0, "flips": 0, "variants": set(),
+                                                               "edit_types": set(), "flipped": []})
+        s["edits"] += 1
+        s["eligible"] += bool(r.get("correct_before"))
+        s["flips"] += flipped
+        s["variants"].add(phrase)
+        s["edit_types"].add(r["edit"])
+        if flipped:
+            s["flipped"].append(r["key"])
+            self.flipped[r["key"]] = {"class": name, "phrase": phrase, "shard": r.get("shard"),
+                                      "pred_after_name": r.get("pred_after_name")}
+
+    def report(self, top_k: int = 3, examples: int = 3, threshold: float = MERGE_THRESHOLD) -> dict:
+        classes = {}
+        for name in sorted(self.classes):
+            c = self.classes[name]
+            groups = [g for g in collapse(c["phrases"], threshold) if g["flips"] > 0]
+            for g in groups:
+                g["flip_rate"] = round(g["flips"] / g["edits"], 4)
+            groups.sort(key=lambda g: (-g["flips"], -g["flip_rate"], g["phrase"]))
+            top = [{"phrase": g["phrase"], "flips": g["flips"], "edits": g["edits"], "eligible": g["eligible"],
+                    "flip_rate": g["flip_rate"], "edit_types": sorted(g["edit_types"]),
+                    "variants": sorted(g["variants"]), "examples": sorted(g["flipped"])[:examples],
+                    "flipped_keys": sorted(g["flipped"])} for g in groups]
+            classes[name] = {"label_index": c["label_index"], "images": c["originals"],
+                             "originals_correct": c["originals_correct"], "edits": c["edits"], "flips": c["flips"],
+                             "top": top[:top_k], "more_flipping_phrases": max(0, len(top) - top_k)}
+        return {"top_k": top_k, "classifier": self.classifier,
+                "merge": {"normalize": "lower case; drop articles, numbers, quantifiers; stem plurals",
+                          "similarity": "difflib.SequenceMatcher.ratio", "threshold": threshold},
+                "flip": "the original is predicted correctly and the edited image is not",
+                "flip_rate": "flips / edits of the phrase (eligible = edits whose original was right)",
+                "totals": {k: sum(c[k] for c in classes.values())
+                           for k in ("images", "originals_correct", "edits", "flips")},
+                "classes": classes}
+
+
+def build_report(rows, top_k: int = 3, examples: int = 3, threshold: float = MERGE_THRESHOLD) -> dict:
+    tally = Tally()
+    for r in rows:
+        tally.add(r)
+    return tally.report(top_k, examples, threshold)
+
+
+# ---------------------------------------------------------------- files
+def iter_rows(out):
+    """Every written sample's json (plus its shard), one committed shard's stats at a time."""
+    for path in sorted((Path(out) / "shards").glob("*.stats.json")):
+        yield from json.loads(path.read_text())["rows"]
+
+
+def write_report(out, top_k: int = 3) -> dict:
+    """OUT/spurious.json, OUT/spurious.md and OUT/preview/flips.png from a finished run."""
+    from ..io.metadata import write_json
+    from ..io.shards import write_atomic
+
+    out = Path(out)
+    tally = Tally()
+    for r in iter_rows(out):
+        tally.add(r)
+    report = tally.report(top_k)
+    sheet = flip_sheet(out, tally.flipped, report)
+    report["contact_sheet"] = None if sheet is None else str(sheet.relative_to(out))
+    write_json(out / "spurious.json", report)
+    write_atomic(out / "spurious.md", to_markdown(report).encode())
+    return report
+
+
+def to_markdown(report: dict) -> str:
+    t = report["totals"]
+    right = (lambda c: f" ({c['originals_correct']} predicted correctly)") if report["classifier"] else (lambda c: "")
+    lines = ["# Spurious-feature candidates", "",
+             f"Classifier: `{report['classifier'] or 'none'}`. A flip: {report['flip']}. "
+             f"{t['images']} images{right(t)}, {t['edits']} edits, {t['flips']} flips.",
+             "",
+             f"Phrases are collapsed ({report['merge']['normalize']}; then merged when "
+             f"{report['merge']['similarity']} >= {report['merge']['threshold']}). Top {report['top_k']} per class.", ""]
+    if not report["classifier"]:
+        lines += ["No classifier was given (`--classifier`), so no edit can flip; the edits are in the shards.", ""]
+    for name, c in report["classes"].items():
+        lines += [f"## {name}", "",
+                  f"{c['images']} images{right(c)}, {c['edits']} edits, {c['flips']} flips.", ""]
+        if not c["top"]:
+            lines += ["No flipping phrase.", ""]
+            continue
+        lines += ["| # | phrase | flips | edits | flip rate | edit | variants | examples |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for i, e in enumerate(c["top"], 1):
+            lines.append(f"| {i} | {e['phrase']} | {e['flips']} | {e['edits']} | {e['flip_rate']:.2f} | "
+                         f"{', '.join(e['edit_types'])} | {'; '.join(e['variants'])} | {', '.join(e['examples'])} |")
+        if c["more_flipping_phrases"]:
+            lines.append(f"\n{c['more_flipping_phrases']} more phrase(s) flipped this class (see spurious.json).")
+        lines.append("")
+    if report.get("contact_sheet"):
+        lines += [f"Flipped edits per class: `{report['contact_sheet']}`.", ""]
+    return "\n".join(lines)
+
+
+def flip_sheet(out, flipped: dict, report: dict, per_class: int = 8, thumb: int = 112):
+    """OUT/preview/flips.png: a row per class with its flipped edits (top phrases first), captioned
+    with the phrase and the wrong prediction. `flipped`: key -> {class, phrase, shard, pred_after_name}.
+    None when nothing flipped."""
+    from ..io.shards import iter_shard, write_atomic
+
+    picks = {}
+    for name, c in report["classes"].items():
+        keys = [k for e in c["top"] for k in e["flipped_keys"]]
+        keys += sorted(k for k, r in flipped.items() if r["class"] == name and k not in keys)
+        if keys:
+            picks[name] = keys[:per_class]
+    if not picks:
+        return None
+    wanted = {k for ks in picks.values() for k in ks}
+    images = {}
+    for shard in sorted({flipped[k]["shard"] for k in wanted if flipped[k]["shard"]}):
+        for key, files in iter_shard(Path(out) / shard):
+            ext = next((e for e in ("jpg", "png") if e in files), None)
+            if key in wanted and ext:
+                im = Image.open(io.BytesIO(files[ext])).convert("RGB")
+                im.thumbnail((thumb, thumb))
+                images[key] = im
+    label_w, cap, pad = 150, 26, 4
+    cell_w, cell_h = thumb + pad, thumb + cap + pad
+    sheet = Image.new("RGB", (label_w + per_class * cell_w, len(picks) * cell_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, (name, keys) in enumerate(picks.items()):
+        y = row * cell_h
+        draw.text((4, y + thumb // 2 - 6), name[:22], fill="black")
+        for col, key in enumerate(keys):
+            x = label_w + col * cell_w
+            if key in images:
+                im = images[key]
+                sheet.paste(im, (x + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
+            draw.text((x, y + thumb + 1), flipped[key]["phrase"][:18], fill="black")
+            draw.text((x, y + thumb + 13), f"-> {flipped[key]['pred_after_name']}"[:18], fill="firebrick")
+    path = Path(out) / "preview" / "flips.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
+    write_atomic(path, buf.getvalue())
+    return path
