@@ -135,19 +135,11 @@ def read_user_config() -> dict[str, str]:
     path = config_path()
     if not path.is_file():
         return {}
-    text = path.read_text(encoding="utf-8")
-    try:
-        import yaml  # optional: a flat mapping is also parsed without it
+    import yaml
 
-        data = yaml.safe_load(text) or {}
-    except ImportError:
-        data = {}
-        for line in text.splitlines():
-            line = line.split("#", 1)[0].strip()
-            if ":" in line:
-                k, v = line.split(":", 1)
-                data[k.strip()] = v.strip().strip("'\"")
-    except Exception as exc:  # yaml.YAMLError and friends
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
         raise BgforgeError(f"cannot parse model config {path}: {exc}".replace("\n", " ")) from None
     if not isinstance(data, dict):
         raise BgforgeError(f"model config {path} must be a mapping of `name: path` lines")
