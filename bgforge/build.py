@@ -34,9 +34,15 @@ class BuildResult:
     ran_samples: int = 0
     errors: int = 0
     seconds: float = 0.0
+    exec_seconds: float = 0.0   # executing shards only (no planning, demo generation or finalize)
     pending_shards: int = 0
     finalized: bool = False
     summary: dict = field(default_factory=dict)   # groups.json content once finalized
+
+    @property
+    def rate(self) -> float:
+        """Samples per second while executing shards in this run."""
+        return self.ran_samples / self.exec_seconds if self.exec_seconds > 0 else 0.0
     notes: list = field(default_factory=list)
 
 
@@ -90,6 +96,7 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
         if id(entry) not in running:
             entry.samples = []
     bar = Progress(sum(len(s.samples) for s in pending), f"build {recipe.name}", enabled=progress)
+    t_exec = time.monotonic()
     try:
         params = {**recipe.params, "_out": str(out)}  # where a chain finds earlier phases; not part of the plan
         if executor == "ray":
@@ -107,7 +114,8 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
     for entry in pending:
         entry.samples = []
     result = BuildResult(out=out, total_samples=total_samples, ran_shards=stats.shards, ran_samples=stats.samples,
-                         errors=stats.errors, seconds=time.monotonic() - t0, notes=notes)
+                         errors=stats.errors, seconds=time.monotonic() - t0, notes=notes,
+                         exec_seconds=time.monotonic() - t_exec)
     result.pending_shards = sum(not planmod.is_committed(out, s.name) for s in plan.shards)
     if result.pending_shards == 0:
         result.summary = finalize(out, wall_seconds=result.seconds, plan=plan)

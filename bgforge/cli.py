@@ -130,13 +130,13 @@ def build_cmd(
                        executor=executor, ray_address=ray_address)
     except BgforgeError as exc:
         _fail(str(exc))
-    rate = result.ran_samples / max(result.seconds, 1e-9)
+    rate = result.rate
     if result.finalized:
         if not quiet:
             typer.echo(f"groups ({out}/groups.json):\n{format_groups(result.summary)}")
         counts = " / ".join(f"{s} {g['total']}" for s, g in result.summary.items())
         typer.echo(f"bgforge: built {recipe.name}: {sum(g['total'] for g in result.summary.values())} samples ({counts}), "
-                   f"{_errors_total(out)} errors, {result.seconds:.1f} s ({rate:.1f} img/s this run) -> {out}")
+                   f"{_errors_total(out)} errors, {result.seconds:.1f} s ({rate:.1f} img/s while executing) -> {out}")
     else:
         typer.echo(f"bgforge: slice done: {result.ran_samples} samples in {result.ran_shards} shards, {result.errors} errors, "
                    f"{result.seconds:.1f} s; {result.pending_shards} shards still pending (finalised when the last one commits)")

@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
                 top = ", ".join(f"{e['phrase']} ({e['flips']}/{e['edits']})" for e in c["top"]) or "no flips"
                 typer.echo(f"  {name}: {top}")
         errors = _errors_total(out) if result.finalized else result.errors
-        rate = result.ran_samples / max(result.seconds, 1e-9)
+        rate = result.rate
         typer.echo(f"bgforge: edit: {result.total_samples} samples ({params['grounding']} grounding, {params['segmenter']} + "
                    f"{params['inpainter']}), {errors} errors, {result.seconds:.1f} s ({rate:.1f} img/s) -> {out}"
                    + (f"; report {Path(out) / 'spurious.md'}" if report is not None else ""))

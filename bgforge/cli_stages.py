@@ -57,7 +57,7 @@ def run_stage(kind: str, params: dict, out: Path, *, workers: int, devices: Opti
         _fail(str(exc))
     if not quiet:
         typer.echo(format_groups(result.summary))
-    rate = result.ran_samples / max(result.seconds, 1e-9)
+    rate = result.rate
     typer.echo(f"bgforge: {kind}: {result.total_samples} samples, {result.errors} errors this run, "
                f"{result.seconds:.1f} s ({rate:.1f} img/s) -> {out}")
     if result.errors:
