@@ -94,7 +94,7 @@ def build_cmd(
     shard_index: int = typer.Option(None, "--shard-index", help="Run only slice i of --num-shards (array jobs). Env: SLURM_ARRAY_TASK_ID."),
     num_shards: int = typer.Option(None, "--num-shards", help="Number of slices the run is split into. Env: SLURM_ARRAY_TASK_COUNT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; only the final summary line."),
-    devices: Optional[str] = typer.Option(None, "--devices", help="GPUs for model phases (e.g. HSI backgrounds), one worker each: '0,1'; 'cpu' forces CPU workers."),
+    devices: Optional[str] = typer.Option(None, "--devices", help="GPUs for model phases (e.g. HSI backgrounds), one worker per entry: '0,1' ('0,0,1,1': two each). Default: every visible GPU, two workers each; 'cpu' forces CPU workers."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per worker task / model batch."),
     executor: str = typer.Option("local", "--executor", help="local (process pools on this machine) or ray (one task per shard on a Ray cluster; pip install 'bgforge[ray]')."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)."),

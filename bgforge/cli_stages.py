@@ -15,15 +15,19 @@ TORCH_SEGMENTERS = ("sam", "grounded-sam", "patchnet")
 INPAINTER_HELP = "lama (LaMa, GPU or CPU), telea or ns (OpenCV, CPU)"
 
 
+WORKERS_PER_GPU = 2  # while one worker decodes/encodes on the CPU, the other keeps the GPU busy
+
+
 def parse_devices(devices: Optional[str], needs_torch: bool) -> Optional[list]:
-    """`0,1` -> one worker per GPU; `cpu` or no GPU -> None (CPU workers)."""
+    """`0,1` -> one worker per listed GPU (`0,0,1,1`: two each); default: every visible GPU, two
+    workers each; `cpu` or no GPU -> None (CPU workers)."""
     if devices in (None, "", "auto"):
         if not needs_torch:
             return None
         import torch
 
         n = torch.cuda.device_count()
-        return [f"cuda:{i}" for i in range(n)] or None
+        return [f"cuda:{i}" for i in range(n) for _ in range(WORKERS_PER_GPU)] or None
     if devices == "cpu":
         return None
     try:
@@ -83,7 +87,7 @@ INPUT = O(..., "--input", "-i", help="A folder of images, or the output folder o
 MANIFEST = O(None, "--manifest", "-m", help="JSONL or CSV with key, path, label, boxes, text, mask, split per image.")
 OUT = O(..., "--out", "-o", help="Output folder (shards/, metadata.csv, manifest.json, preview/). Re-running resumes.")
 WORKERS = O(1, "--workers", "-w", min=1, help="CPU worker processes (when not on GPUs).")
-DEVICES = O(None, "--devices", help="GPUs to use, one worker each: '0,1'. Default: all visible GPUs for model backends; 'cpu' forces CPU.")
+DEVICES = O(None, "--devices", help="GPUs to use, one worker per entry: '0,1' (or '0,0,1,1' for two each). Default: every visible GPU with two workers each (one decodes while the other infers); 'cpu' forces CPU.")
 BATCH = O(8, "--batch-size", min=1, help="Images per model call.")
 SHARD = O(1000, "--shard-size", min=1, help="Samples per output shard.")
 OVERWRITE = O(False, "--overwrite", help="Delete an earlier run in --out and start fresh.")
