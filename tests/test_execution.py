@@ -92,3 +92,11 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path, cub_root, place
     assert not (out / "metadata.csv").exists()
     subprocess.run(cmd + ["--out", str(out)], check=True, capture_output=True)
     assert read_tree(out) == read_tree(tmp_path / "clean")
+
+
+def test_device_pool_spawns_one_worker_per_entry_and_matches(tmp_path, cub_root, places_root):
+    # The GPU pool (spawned workers taking a device each from a queue) driven with CPU entries:
+    # everything but the CUDA pinning runs, and the bytes match the in-process run.
+    run(cub_root, places_root, tmp_path / "w1", workers=1)
+    run(cub_root, places_root, tmp_path / "dev", devices=["cpu", "cpu"])
+    assert read_tree(tmp_path / "w1") == read_tree(tmp_path / "dev")
