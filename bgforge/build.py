@@ -91,11 +91,9 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
     pending = [s for s in mine if not planmod.is_committed(out, s.name)]
     planmod.clean_partial(out, {s.name for s in pending})
     total_samples = plan.num_samples
-    running = {id(e) for e in pending}
-    for entry in plan.shards:  # keep only the samples this run executes (the rest live in plan.json)
-        if id(entry) not in running:
-            entry.samples = []
-    bar = Progress(sum(len(s.samples) for s in pending), f"build {recipe.name}", enabled=progress)
+    for entry in plan.shards:  # plan.json holds the samples; the executor reads them one shard at a time
+        entry.samples = []
+    bar = Progress(sum(s.size for s in pending), f"build {recipe.name}", enabled=progress)
     t_exec = time.monotonic()
     try:
         params = {**recipe.params, "_out": str(out)}  # where a chain finds earlier phases; not part of the plan
@@ -111,8 +109,6 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
             raise BgforgeError(f"--executor must be local or ray, got {executor!r}")
     finally:
         bar.close()
-    for entry in pending:
-        entry.samples = []
     result = BuildResult(out=out, total_samples=total_samples, ran_shards=stats.shards, ran_samples=stats.samples,
                          errors=stats.errors, seconds=time.monotonic() - t0, notes=notes,
                          exec_seconds=time.monotonic() - t_exec)

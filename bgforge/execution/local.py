@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,13 +53,12 @@ def _init_worker(chain_factory, params, devices=None, forked=False):
         _INIT_ERROR = exc
 
 
-def _run_chunk(task):
+def _run_chunk(samples):
     if _INIT_ERROR is not None:
         raise _INIT_ERROR
-    shard_index, samples = task
     t0 = time.perf_counter()
     results = _CHAIN(samples)
-    return shard_index, results, time.perf_counter() - t0
+    return results, time.perf_counter() - t0
 
 
 @dataclass
@@ -84,16 +84,16 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
             devices=None, chunk: int = CHUNK) -> RunStats:
     """Run the given (pending) shard entries and commit each one.
 
-    devices: e.g. ["cuda:0", "cuda:1"]: one worker process per device (spawned, so CUDA starts
+    `shards`: ShardEntry objects; those without loaded samples are read from plan.json one at a
+    time, so the parent never holds more than the shards in flight. At most a few chunks per
+    worker are queued (a bounded queue): memory does not grow with the dataset.
+    devices: e.g. ["cuda:0", "cuda:1"]: one worker process per entry (spawned, so CUDA starts
     clean in each); otherwise `workers` forked CPU processes (1 = in this process).
     """
     out = Path(out)
     stats = RunStats()
     if not shards:
         return stats
-    tasks = [(i, entry.samples[j:j + chunk]) for i, entry in enumerate(shards) for j in range(0, len(entry.samples), chunk)]
-    remaining = [-(-len(e.samples) // chunk) for e in shards]  # chunks left per shard
-    open_shards = {}
     pool = None
     if devices:
         ctx = mp.get_context("spawn")
@@ -102,37 +102,64 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
             queue.put(d)
         pool = ctx.Pool(len(devices), initializer=_init_worker, initargs=(chain_factory, params, queue))
     elif workers > 1:
-        # Objects alive now (the plan) move to a permanent generation, so the garbage collector
-        # in forked workers does not touch, and copy, their pages.
+        # Objects alive now move to a permanent generation, so the garbage collector in forked
+        # workers does not touch, and copy, their pages.
         gc.freeze()
         pool = mp.get_context("fork").Pool(workers, initializer=_init_worker,
                                            initargs=(chain_factory, params, None, True))
         gc.unfreeze()
-    if pool is None:
-        _init_worker(chain_factory, params)
-        results = map(_run_chunk, tasks)
     else:
-        # imap keeps results in task order, so bytes do not depend on which worker ran what.
-        results = pool.imap(_run_chunk, tasks, chunksize=1)
+        _init_worker(chain_factory, params)
+    in_flight = deque()  # (committer, last chunk of its shard?, result), consumed in submission order
+    limit = 2 * len(pool._pool) + 2 if pool is not None else 1
     try:
-        for shard_index, outputs, seconds in results:
-            entry = shards[shard_index]
-            committer = open_shards.get(shard_index)
-            if committer is None:
-                committer = open_shards[shard_index] = ShardCommitter(out, entry, layout)
-            committer.add(outputs, seconds)
-            if progress is not None:
-                progress.update(len(outputs))
-            remaining[shard_index] -= 1
-            if remaining[shard_index] == 0:
-                stats.add(open_shards.pop(shard_index).commit())
+        for entry in _loaded(out, shards):
+            committer = ShardCommitter(out, entry, layout)
+            starts = range(0, len(entry.samples), chunk)
+            for j in starts:
+                task = entry.samples[j:j + chunk]
+                result = pool.apply_async(_run_chunk, (task,)) if pool is not None else _Done(_run_chunk(task))
+                in_flight.append((committer, j == starts[-1], result))
+                while len(in_flight) >= limit:
+                    _collect(in_flight.popleft(), stats, progress)
+            entry.samples = []  # queued: the chunks hold what the workers need
+        while in_flight:
+            _collect(in_flight.popleft(), stats, progress)
     finally:
-        for committer in open_shards.values():
-            committer.abort()
+        for c, _, _ in in_flight:
+            c.abort()
         if pool is not None:
             pool.terminate()
             pool.join()
     return stats
+
+
+class _Done:
+    """The in-process stand-in for an AsyncResult."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
+
+
+def _loaded(out, shards):
+    """Entries with their samples: as given, or (when not loaded) read from plan.json one at a time."""
+    if all(e.samples or not e.size for e in shards):
+        yield from shards
+    else:
+        yield from planmod.iter_entries(out, {e.name for e in shards})
+
+
+def _collect(item, stats: RunStats, progress) -> None:
+    committer, last, result = item
+    outputs, seconds = result.get()
+    committer.add(outputs, seconds)
+    if progress is not None:
+        progress.update(len(outputs))
+    if last:
+        stats.add(committer.commit())
 
 
 class ShardCommitter:

@@ -26,10 +26,21 @@ PLAN_FORMAT = 1
 class ShardEntry:
     name: str
     split: str
-    samples: list  # list[Sample]
+    samples: list  # list[Sample]; empty when only the shard's identity was loaded
+    size: int = -1  # number of samples, known even when they are not loaded
+
+    def __post_init__(self):
+        if self.size < 0:
+            self.size = len(self.samples)
 
     def to_dict(self):
-        return {"name": self.name, "split": self.split, "samples": [s.to_dict() for s in self.samples]}
+        return {"name": self.name, "split": self.split, "size": self.size,
+                "samples": [s.to_dict() for s in self.samples]}
+
+    @classmethod
+    def from_dict(cls, d, with_samples: bool = True):
+        samples = [Sample.from_dict(x) for x in d["samples"]] if with_samples else []
+        return cls(d["name"], d["split"], samples, d.get("size", len(d["samples"])))
 
 
 @dataclass
@@ -50,14 +61,13 @@ class Plan:
                 "num_shards": len(self.shards)}
 
     @classmethod
-    def from_dict(cls, d):
-        shards = [ShardEntry(s["name"], s["split"], [Sample.from_dict(x) for x in s["samples"]]) for s in d["shards"]]
+    def from_header(cls, d, shards):
         return cls(d["recipe"], d["recipe_sha"], d["seed"], d["inputs"], d["inputs_sha"], d.get("layout", "shards"), shards,
                    d.get("skipped", []))
 
     @property
     def num_samples(self) -> int:
-        return sum(len(s.samples) for s in self.shards)
+        return sum(s.size for s in self.shards)
 
 
 def inputs_fingerprint(planned) -> str:
@@ -87,25 +97,53 @@ def plan_path(out) -> Path:
     return Path(out) / "plan.json"
 
 
-def load_plan(out) -> Plan:
+# plan.json is one JSON document laid out one shard entry per line, so the header and any
+# shard can be read without parsing (or holding) a million-sample plan.
+_SHARDS_OPEN = b',"shards":['
+
+
+def read_header(out) -> dict:
     path = plan_path(out)
     if not path.exists():
         raise BgforgeError(f"{path} not found: {out} is not a bgforge output folder (run `bgforge build` first)")
-    return Plan.from_dict(json.loads(path.read_text()))
+    with open(path, "rb") as fh:
+        first = fh.readline().rstrip(b"\n")
+    if not first.endswith(_SHARDS_OPEN):
+        raise BgforgeError(f"{path} was written by another bgforge version; re-run with --overwrite")
+    return json.loads(first[: -len(_SHARDS_OPEN)] + b"}")
+
+
+def iter_entries(out, names=None, with_samples: bool = True):
+    """Shard entries in plan order, one line at a time; `names` restricts to those shards."""
+    with open(plan_path(out), "rb") as fh:
+        fh.readline()
+        for line in fh:
+            line = line.strip().rstrip(b",")
+            if not line.startswith(b'{"name":"'):
+                continue
+            # keys are sorted, so the name comes first: skip other slices' shards without parsing them
+            if names is not None and line[9:line.index(b'"', 9)].decode() not in names:
+                continue
+            yield ShardEntry.from_dict(json.loads(line), with_samples)
+
+
+def load_plan(out, with_samples: bool = False) -> Plan:
+    """The plan; by default only each shard's name, split and size (not its samples)."""
+    return Plan.from_header(read_header(out), list(iter_entries(out, with_samples=with_samples)))
 
 
 def save_or_check_plan(out, plan: Plan, overwrite: bool) -> Plan:
     """Write plan.json, or refuse one line if an existing plan was made differently."""
     path = plan_path(out)
     if path.exists() and not overwrite:
-        old = json.loads(path.read_text())
+        old = read_header(out)
         changed = [what for what, a, b in (("recipe", old["recipe_sha"], plan.recipe_sha), ("seed", old["seed"], plan.seed),
                                            ("input set", old["inputs_sha"], plan.inputs_sha), ("layout", old.get("layout"), plan.layout))
                    if a != b]
         if changed:
             raise BgforgeError(f"{out} holds a run with a different {', '.join(changed)}; "
                                "use another --out, or --overwrite to start fresh")
-        if len(old["shards"]) != len(plan.shards):
+        if old["num_shards"] != len(plan.shards):
             raise BgforgeError(f"{out} was planned with a different --shard-size; use the same value or --overwrite")
         return plan
     write_plan(path, plan)
@@ -116,10 +154,10 @@ def write_plan(path: Path, plan: Plan) -> None:
     """plan.json, written one shard entry at a time (no full copy of a million-sample plan in memory)."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
-        fh.write(json_bytes(plan.header())[:-1] + b',"shards":[')
+        fh.write(json_bytes(plan.header())[:-1] + _SHARDS_OPEN + b"\n")
         for i, entry in enumerate(plan.shards):
-            fh.write((b"," if i else b"") + json_bytes(entry.to_dict()))
-        fh.write(b"]}")
+            fh.write((b",\n" if i else b"") + json_bytes(entry.to_dict()))
+        fh.write(b"\n]}\n")
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

@@ -43,8 +43,8 @@ def _connect(ray, address):
                            "check its auth token (docs/scaling.md), or pass --ray-address local") from None
 
 
-def _shard_task(out, entry, chain_factory, params, layout, chunk, use_gpu):
-    """Body of one Ray task: build the chain, execute and commit one plan entry.
+def _shard_task(out, name, chain_factory, params, layout, chunk, use_gpu):
+    """Body of one Ray task: build the chain, read its plan entry from plan.json, execute and commit it.
 
     Returns the shard's stats without its rows (they stay in the stats file; the driver only
     needs the counts), or {"task_error": ...} for a BgforgeError, which no retry would fix.
@@ -56,6 +56,7 @@ def _shard_task(out, entry, chain_factory, params, layout, chunk, use_gpu):
                                     "--out must be on a filesystem every Ray node mounts at the same path")
         if use_gpu:  # Ray pinned CUDA_VISIBLE_DEVICES to this task's GPU, as the local GPU pool does
             params = {**params, "device": "cuda"}
+        entry = next(planmod.iter_entries(out, {name}))  # samples travel through the shared filesystem
         stats = run_shard(out, entry, chain_factory(params), layout, chunk)
     except BgforgeError as exc:
         return {"task_error": str(exc)}
@@ -93,7 +94,7 @@ def execute(out, shards, chain_factory, params, layout: str = "shards", progress
     task = ray.remote(_shard_task).options(num_cpus=1, num_gpus=gpus_per_task, max_retries=max_retries,
                                             retry_exceptions=True, name="bgforge-shard")
     params_ref = ray.put(params)  # shared by every task instead of copied into each
-    running = {task.remote(str(out), entry, chain_factory, params_ref, layout, chunk, gpus_per_task > 0): entry
+    running = {task.remote(str(out), entry.name, chain_factory, params_ref, layout, chunk, gpus_per_task > 0): entry
                for entry in shards}
     failed = []
     try:
@@ -107,7 +108,7 @@ def execute(out, shards, chain_factory, params, layout: str = "shards", progress
                 except Exception as exc:  # noqa: BLE001 - the task's error, after Ray's retries
                     result = {"task_error": _describe(exc)}
                 if progress is not None:
-                    progress.update(len(entry.samples))
+                    progress.update(entry.size)
                 if "task_error" in result:
                     failed.append(f"{entry.name}: {result['task_error']}")
                 else:

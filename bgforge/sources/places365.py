@@ -7,6 +7,7 @@ keeps the reference form `/<letter>/<category>/<file>` whatever the layout on di
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from ..errors import BgforgeError
@@ -54,9 +55,11 @@ class PlacesSource:
                 return c
         raise BgforgeError(f"Places365 category {category} not found: expected {candidates[0]} ({self.layout} layout)")
 
-    def files(self, category: str) -> list[tuple[str, Path]]:
-        """Sorted (place_filename, path) pairs of one category."""
+    def files(self, category: str) -> list[tuple[str, str]]:
+        """Sorted (place_filename, path) pairs of one category (plain strings: categories hold
+        thousands of files, and Path objects would multiply the planner's memory)."""
         letter, name = _category_parts(category)
         folder = self.category_dir(category)
-        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        return [(f"/{letter}/{name}/{p.name}", p) for p in paths]
+        with os.scandir(folder) as it:
+            names = sorted(e.name for e in it if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file())
+        return [(f"/{letter}/{name}/{n}", os.path.join(folder, n)) for n in names]
