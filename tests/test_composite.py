@@ -40,3 +40,14 @@ def test_fit_background_small_source_upscales_like_reference():
         ours = np.asarray(fit_background(src, tw, th))
         assert ours.shape == (th, tw, 3)
         assert np.array_equal(ours, np.asarray(reference_crop_and_resize(src, tw, th)))
+
+
+def test_fast_resampling_stays_close_to_the_reference():
+    rng = np.random.default_rng(1)
+    smooth = np.asarray(Image.fromarray(rng.integers(0, 256, (32, 43, 3), dtype=np.uint8)).resize((683, 512), Image.BICUBIC))
+    src = Image.fromarray(smooth)
+    for tw, th in [(500, 375), (480, 360), (300, 400), (900, 700)]:
+        exact = np.asarray(fit_background(src, tw, th)).astype(int)
+        fast = np.asarray(fit_background(src, tw, th, "fast")).astype(int)
+        assert fast.shape == exact.shape == (th, tw, 3)
+        assert np.abs(fast - exact).mean() < 2.0   # a natural-ish image: resampling noise only

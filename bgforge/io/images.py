@@ -12,10 +12,15 @@ from PIL import Image
 from ..errors import SampleError
 
 
-def open_image(path, stage: str = "read", mode: str = "RGB") -> Image.Image:
-    """Fully decoded PIL image; a missing or corrupt file raises SampleError."""
+def open_image(path, stage: str = "read", mode: str = "RGB", draft=None) -> Image.Image:
+    """Fully decoded PIL image; a missing or corrupt file raises SampleError.
+
+    draft=(w, h): let a JPEG decode at a reduced DCT scale that still covers w x h (fast paths only).
+    """
     try:
         im = Image.open(path)
+        if draft is not None:
+            im.draft("RGB", draft)
         im.load()  # decodes and closes the file (single-frame images); no copy needed
         return im.convert(mode) if im.mode != mode else im
     except FileNotFoundError:

@@ -125,6 +125,8 @@ def validate(params: dict) -> None:
     size = params.get("output_size", "original")
     if size != "original" and not (isinstance(size, int) and size > 0):
         raise BgforgeError(f"output_size must be 'original' or a positive int, got {size!r}")
+    if params.get("resampling", "lanczos") not in ("lanczos", "fast"):
+        raise BgforgeError(f"resampling must be lanczos (reference) or fast, got {params.get('resampling')!r}")
     if params.get("image_format") not in ("jpg", "png"):
         raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
     for k in ("train_strength", "val_strength", "test_strength", "val_frac"):

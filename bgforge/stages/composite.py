@@ -13,8 +13,15 @@ from PIL import Image
 LANCZOS = Image.LANCZOS
 
 
-def fit_background(bg: Image.Image, width: int, height: int) -> Image.Image:
-    """Cover-crop-resize `bg` to exactly width x height with the reference's integer arithmetic."""
+def fit_background(bg: Image.Image, width: int, height: int, resampling: str = "lanczos") -> Image.Image:
+    """Cover-crop-resize `bg` to exactly width x height with the reference's integer arithmetic.
+
+    resampling: `lanczos` (the reference, pixel-exact) or `fast` (the same crop, resized by OpenCV
+    with area averaging when shrinking and bilinear when enlarging: a few grey levels from the
+    reference at edges, several times cheaper).
+    """
+    if resampling == "fast":
+        return _fit_fast(bg, width, height)
     w, h = bg.size
     if w < width or h < height:
         # Too small to cover: scale up (matching width first, as the reference does), then retry.
@@ -34,6 +41,28 @@ def fit_background(bg: Image.Image, width: int, height: int) -> Image.Image:
         off = (h - new_h) // 2
         box = (0, off, w, h - off)
     return bg.crop(box).resize((width, height), LANCZOS)
+
+
+def _fit_fast(bg: Image.Image, width: int, height: int) -> Image.Image:
+    w, h = bg.size
+    scale = max(width / w, height / h, 0)  # cover: the smaller side reaches the target
+    if scale > 1:
+        w, h = max(width, int(w * scale + 0.5)), max(height, int(h * scale + 0.5))
+    target_aspect = width / height
+    if w / h > target_aspect:
+        new_w = int(target_aspect * h)
+        off = (w - new_w) // 2
+        box = (off, 0, w - off, h)
+    else:
+        new_h = int(w / target_aspect)
+        off = (h - new_h) // 2
+        box = (0, off, w, h - off)
+    arr = np.asarray(bg)
+    if (w, h) != bg.size:  # enlarge first, as the reference does, then crop
+        arr = cv2.resize(arr, (w, h), interpolation=cv2.INTER_LINEAR)
+    crop = arr[box[1]:box[3], box[0]:box[2]]
+    shrinking = crop.shape[1] > width or crop.shape[0] > height
+    return Image.fromarray(cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR))
 
 
 def _as3(mask: np.ndarray) -> np.ndarray:

@@ -11,22 +11,23 @@ from ..records import Failure, Output, Sample
 from .composite import fit_background, soft_composite
 
 
-def composite_sample(sample: Sample) -> np.ndarray:
+def composite_sample(sample: Sample, resampling: str = "lanczos") -> np.ndarray:
     bird = np.asarray(open_image(sample.inputs["image"], stage="read_image"))
     mask = open_mask(sample.inputs["mask"], stage="read_mask")
     if mask.shape[:2] != bird.shape[:2]:
         raise SampleError("read_mask", f"mask {sample.inputs['mask']} is {mask.shape[1]}x{mask.shape[0]} "
                                        f"but its image is {bird.shape[1]}x{bird.shape[0]}")
-    bg = open_image(sample.inputs["background"], stage="read_background")
     height, width = bird.shape[:2]
-    bg = np.asarray(fit_background(bg, width, height))
+    bg = open_image(sample.inputs["background"], stage="read_background",
+                    draft=(width, height) if resampling == "fast" else None)
+    bg = np.asarray(fit_background(bg, width, height, resampling))
     return soft_composite(bird, mask, bg)
 
 
 def render(sample: Sample, params: dict):
     stage = "composite"
     try:
-        out = composite_sample(sample)
+        out = composite_sample(sample, params.get("resampling", "lanczos"))
         size = params.get("output_size", "original")
         if size != "original":
             out = np.asarray(Image.fromarray(out).resize((int(size), int(size)), Image.LANCZOS))
