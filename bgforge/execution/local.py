@@ -111,7 +111,8 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
     else:
         _init_worker(chain_factory, params)
     in_flight = deque()  # (committer, last chunk of its shard?, result), consumed in submission order
-    limit = 2 * len(pool._pool) + 2 if pool is not None else 1
+    # A bounded queue: two chunks per worker plus two keep everyone busy without reading ahead.
+    limit = 2 * (len(devices) if devices else workers) + 2 if pool is not None else 1
     try:
         for entry in _loaded(out, shards):
             committer = ShardCommitter(out, entry, layout)
