@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -19,11 +18,13 @@ from .execution import plan as planmod
 from .execution.local import execute
 from .io import metadata
 from .io.preview import write_previews
+from .io.shards import atomic_file
 from .progress import Progress
 
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("shards", "folder", "both")
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -38,12 +39,12 @@ class BuildResult:
     pending_shards: int = 0
     finalized: bool = False
     summary: dict = field(default_factory=dict)   # groups.json content once finalized
+    notes: list = field(default_factory=list)
 
     @property
     def rate(self) -> float:
         """Samples per second while executing shards in this run."""
         return self.ran_samples / self.exec_seconds if self.exec_seconds > 0 else 0.0
-    notes: list = field(default_factory=list)
 
 
 def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="shards", overwrite=False,
@@ -57,6 +58,8 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
         raise BgforgeError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if shard_size < 1:
         raise BgforgeError(f"--shard-size must be >= 1, got {shard_size}")
+    if executor not in EXECUTORS:  # before any planning or phase runs
+        raise BgforgeError(f"--executor must be local or ray, got {executor!r}")
     planner = planners.get(recipe.planner)
     if seed is not None:
         recipe.params["seed"] = int(seed)
@@ -102,11 +105,9 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
 
             stats = ray_execute(out, pending, planner.make_chain, params, layout=layout, progress=bar,
                                 address=ray_address, gpus_per_task=1 if devices else 0, chunk=batch_size)
-        elif executor == "local":
+        else:
             stats = execute(out, pending, planner.make_chain, params, workers=workers, layout=layout, progress=bar,
                             devices=devices, chunk=batch_size)
-        else:
-            raise BgforgeError(f"--executor must be local or ray, got {executor!r}")
     finally:
         bar.close()
     result = BuildResult(out=out, total_samples=total_samples, ran_shards=stats.shards, ran_samples=stats.samples,
@@ -139,24 +140,24 @@ def finalize(out, wall_seconds: float | None = None, plan=None) -> dict:
         raise BgforgeError(f"{len(missing)} shard(s) of {out} are not committed yet (e.g. {missing[0]}); "
                            "run the remaining slices first")
     planner = planners.get(plan.recipe["planner"])
-    table = metadata.MetadataWriter(out / "metadata.csv", getattr(planner, "METADATA_COLUMNS", []),
-                                    getattr(planner, "LABEL_FIELD", None), getattr(planner, "ATTR_FIELD", None))
-    errors_tmp = out / f".errors.jsonl.tmp{os.getpid()}"
     n_errors, shard_seconds, shards_by_split = 0, 0.0, {}
-    with open(errors_tmp, "w") as errors:
-        for e in plan.skipped:
-            errors.write(json.dumps(e, sort_keys=True) + "\n")
-            n_errors += 1
+    with atomic_file(out / "metadata.csv", "w") as table_fh, atomic_file(out / "errors.jsonl", "w") as errors:
+        table = metadata.MetadataWriter(table_fh, getattr(planner, "METADATA_COLUMNS", []),
+                                        getattr(planner, "LABEL_FIELD", None), getattr(planner, "ATTR_FIELD", None))
+
+        def log_errors(records):
+            for e in records:
+                errors.write(json.dumps(e, sort_keys=True) + "\n")
+            return len(records)
+
+        n_errors += log_errors(plan.skipped)
         for entry in plan.shards:
             st = json.loads(planmod.shard_stats(out, entry.name).read_text())
             table.add(st["rows"])
-            for e in st["error_records"]:
-                errors.write(json.dumps(e, sort_keys=True) + "\n")
-                n_errors += 1
+            n_errors += log_errors(st["error_records"])
             shard_seconds += st["seconds"]
             shards_by_split.setdefault(entry.split, []).append(planmod.shard_tar(out, entry.name))
-    os.replace(errors_tmp, out / "errors.jsonl")
-    groups = table.close()
+    groups = table.summary()
     metadata.write_json(out / "groups.json", groups)
     if plan.layout in ("folder", "both"):
         # WILDS treats <root>/waterbirds_v1.0 as present only when this file exists.

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .cli_stages import (BATCH, DEVICES, INPUT, LAMA_CKPT, MANIFEST, OUT, OVERWRITE, QUIET, SAM_CKPT, SAM_MODEL, SHARD,
-                         WORKERS, _s, run_stage)
+                         TORCH_SEGMENTERS, WORKERS, _s, run_stage)
 from .errors import BgforgeError
 
 O = typer.Option
@@ -95,6 +95,6 @@ def register(app: typer.Typer) -> None:
                       patchnet_threshold=threshold, inpainter=inpainter, ratio=ratio, include_originals=originals,
                       dilation=dilation, feather=feather, image_format=image_format, seed=seed,
                       backend_options={k: v for k, v in options.items() if v is not None})
-        uses_torch = segmenter in ("patchnet", "sam", "grounded-sam") or inpainter in ("auto", "lama")
+        uses_torch = segmenter in TORCH_SEGMENTERS or inpainter in ("auto", "lama")
         run_stage("autobackswap", params, out, workers=workers, devices=devices, batch_size=batch_size,
                   shard_size=shard_size, overwrite=overwrite, quiet=quiet, uses_torch=uses_torch)

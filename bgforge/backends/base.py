@@ -82,6 +82,18 @@ def check_batch(images: list[np.ndarray], others: list, what: str) -> None:
             )
 
 
+def check_masks(images: list[np.ndarray], masks: list) -> list[np.ndarray]:
+    """Inpainting masks as HxW bool, one per image and of its size (or a one-line error)."""
+    check_batch(images, masks, "masks")
+    out = []
+    for i, (img, m) in enumerate(zip(images, masks)):
+        m = np.asarray(m).astype(bool)
+        if m.shape != img.shape[:2]:
+            raise BgforgeError(f"mask {i} is {m.shape} but its image is {img.shape[:2]}; sizes must match")
+        out.append(m)
+    return out
+
+
 def as_boxes(boxes) -> np.ndarray:
     """(N,4) float32 view of a request's boxes (None -> empty)."""
     if boxes is None:

@@ -16,6 +16,7 @@ from .base import (
     Segmenter,
     as_boxes,
     check_batch,
+    check_masks,
     clip_boxes_int,
     mask_bbox,
 )
@@ -157,14 +158,8 @@ class CvInpainter(Inpainter):
     def inpaint(self, images, masks):
         import cv2
 
-        check_batch(images, masks, "masks")
         out = []
-        for i, (img, m) in enumerate(zip(images, masks)):
-            m = np.asarray(m).astype(bool)
-            if m.shape != img.shape[:2]:
-                raise BgforgeError(
-                    f"mask {i} is {m.shape} but its image is {img.shape[:2]}; sizes must match"
-                )
+        for img, m in zip(images, check_masks(images, masks)):
             if not m.any():
                 out.append(img.copy())
                 continue

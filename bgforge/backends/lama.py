@@ -16,7 +16,7 @@ import numpy as np
 
 from bgforge.errors import BgforgeError
 
-from .base import Inpainter, check_batch
+from .base import Inpainter, check_masks
 from .device import autocast, check_precision, resolve_device
 from .weights import CATALOGUE, corrupt_message, load_torchscript, resolve_checkpoint
 
@@ -134,15 +134,7 @@ class LamaInpainter(Inpainter):
     def inpaint(self, images, masks):
         import torch
 
-        check_batch(images, masks, "masks")
-        ms = []
-        for i, (img, m) in enumerate(zip(images, masks)):
-            m = np.asarray(m).astype(bool)
-            if m.shape != img.shape[:2]:
-                raise BgforgeError(
-                    f"mask {i} is {m.shape} but its image is {img.shape[:2]}; sizes must match"
-                )
-            ms.append(m)
+        ms = check_masks(images, masks)
         out: list = [None] * len(images)
         buckets: dict[tuple, list[int]] = {}  # same padded size -> one batch
         for i, (img, m) in enumerate(zip(images, ms)):

@@ -349,10 +349,10 @@ def _predict(model, images: np.ndarray, device, batch_size: int = 16) -> np.ndar
 def _save_atomic(obj, path: Path) -> None:
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from ..io.shards import atomic_file
+
+    with atomic_file(path) as fh:
+        torch.save(obj, fh)
 
 
 # ------------------------------------------------------------------ the segmenter

@@ -84,8 +84,8 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
             devices=None, chunk: int = CHUNK) -> RunStats:
     """Run the given (pending) shard entries and commit each one.
 
-    `shards`: ShardEntry objects; those without loaded samples are read from plan.json one at a
-    time, so the parent never holds more than the shards in flight. At most a few chunks per
+    `shards`: the pending entries; their samples are read back from OUT/plan.json one shard at a
+    time (as Ray tasks do), so the parent never holds more than the shards in flight. At most a few chunks per
     worker are queued (a bounded queue): memory does not grow with the dataset.
     devices: e.g. ["cuda:0", "cuda:1"]: one worker process per entry (spawned, so CUDA starts
     clean in each); otherwise `workers` forked CPU processes (1 = in this process).
@@ -114,7 +114,7 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
     # A bounded queue: two chunks per worker plus two keep everyone busy without reading ahead.
     limit = 2 * (len(devices) if devices else workers) + 2 if pool is not None else 1
     try:
-        for entry in _loaded(out, shards):
+        for entry in planmod.iter_entries(out, {e.name for e in shards}):
             committer = ShardCommitter(out, entry, layout)
             starts = range(0, len(entry.samples), chunk)
             for j in starts:
@@ -123,7 +123,6 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
                 in_flight.append((committer, j == starts[-1], result))
                 while len(in_flight) >= limit:
                     _collect(in_flight.popleft(), stats, progress)
-            entry.samples = []  # queued: the chunks hold what the workers need
         while in_flight:
             _collect(in_flight.popleft(), stats, progress)
     finally:
@@ -143,14 +142,6 @@ class _Done:
 
     def get(self):
         return self.value
-
-
-def _loaded(out, shards):
-    """Entries with their samples: as given, or (when not loaded) read from plan.json one at a time."""
-    if all(e.samples or not e.size for e in shards):
-        yield from shards
-    else:
-        yield from planmod.iter_entries(out, {e.name for e in shards})
 
 
 def _collect(item, stats: RunStats, progress) -> None:

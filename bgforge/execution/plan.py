@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
 from ..errors import BgforgeError
-from ..io.shards import json_bytes, write_atomic
+from ..io.shards import atomic_file, json_bytes, write_atomic
 from ..records import Sample
 
 PLAN_FORMAT = 1
@@ -152,15 +151,11 @@ def save_or_check_plan(out, plan: Plan, overwrite: bool) -> Plan:
 
 def write_plan(path: Path, plan: Plan) -> None:
     """plan.json, written one shard entry at a time (no full copy of a million-sample plan in memory)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         fh.write(json_bytes(plan.header())[:-1] + _SHARDS_OPEN + b"\n")
         for i, entry in enumerate(plan.shards):
             fh.write((b",\n" if i else b"") + json_bytes(entry.to_dict()))
         fh.write(b"\n]}\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def shard_tar(out, name: str) -> Path:

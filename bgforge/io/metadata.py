@@ -9,9 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from collections import Counter, defaultdict
-from pathlib import Path
 
 from .shards import json_bytes, write_atomic
 
@@ -80,15 +78,12 @@ def association(pairs) -> dict:
 
 
 class MetadataWriter:
-    """Streams rows into metadata.csv (atomically renamed on close) and keeps the group summary."""
+    """Streams rows into metadata.csv (an open text file) and keeps the group summary."""
 
-    def __init__(self, path, leading: list[str], label_field=None, attr_field=None):
-        self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+    def __init__(self, fh, leading: list[str], label_field=None, attr_field=None):
         self.label_field, self.attr_field = label_field, attr_field
         columns = list(leading) + [c for c in ("group", "shard", "key") if c not in leading]
-        self._fh = open(self.tmp, "w", newline="")
-        self._csv = csv.DictWriter(self._fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        self._csv = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         self._csv.writeheader()
         self.groups = defaultdict(Counter)
         self.pairs = defaultdict(Counter)
@@ -103,10 +98,8 @@ class MetadataWriter:
             if self.label_field and self.attr_field:
                 self.pairs[split][(r[self.label_field], r[self.attr_field])] += 1
 
-    def close(self) -> dict:
-        """Commit metadata.csv; returns the groups.json content."""
-        self._fh.close()
-        os.replace(self.tmp, self.path)
+    def summary(self) -> dict:
+        """The groups.json content."""
         summary = {}
         for split, counts in self.groups.items():
             entry = {"total": sum(counts.values()), "groups": dict(sorted(counts.items()))}

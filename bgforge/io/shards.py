@@ -11,6 +11,7 @@ import io
 import json
 import os
 import tarfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -54,15 +55,27 @@ class ShardWriter:
             self.tmp.unlink(missing_ok=True)
 
 
-def write_atomic(path, data: bytes) -> None:
+@contextmanager
+def atomic_file(path, mode: str = "wb"):
+    """Write through a hidden temporary file that replaces `path` only when the block succeeds;
+    a killed or failed writer leaves the old file (or none), never a truncated one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    try:
+        with open(tmp, mode, **({} if "b" in mode else {"newline": ""})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path, data: bytes) -> None:
+    with atomic_file(path) as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def iter_shard(path):

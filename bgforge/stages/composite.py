@@ -13,6 +13,16 @@ from PIL import Image
 LANCZOS = Image.LANCZOS
 
 
+def cover_crop_box(w: int, h: int, width: int, height: int) -> tuple:
+    """The reference's centred crop of a w x h image to the aspect of width x height (integer arithmetic)."""
+    target_aspect = width / height
+    if w / h > target_aspect:
+        off = (w - int(target_aspect * h)) // 2
+        return off, 0, w - off, h
+    off = (h - int(w / target_aspect)) // 2
+    return 0, off, w, h - off
+
+
 def fit_background(bg: Image.Image, width: int, height: int, resampling: str = "lanczos") -> Image.Image:
     """Cover-crop-resize `bg` to exactly width x height with the reference's integer arithmetic.
 
@@ -31,32 +41,15 @@ def fit_background(bg: Image.Image, width: int, height: int, resampling: str = "
         else:
             bg = bg.resize((int((height / h) * w), height), LANCZOS)
         return fit_background(bg, width, height)
-    target_aspect = width / height
-    if w / h > target_aspect:
-        new_w = int(target_aspect * h)
-        off = (w - new_w) // 2
-        box = (off, 0, w - off, h)
-    else:
-        new_h = int(w / target_aspect)
-        off = (h - new_h) // 2
-        box = (0, off, w, h - off)
-    return bg.crop(box).resize((width, height), LANCZOS)
+    return bg.crop(cover_crop_box(w, h, width, height)).resize((width, height), LANCZOS)
 
 
 def _fit_fast(bg: Image.Image, width: int, height: int) -> Image.Image:
     w, h = bg.size
-    scale = max(width / w, height / h, 0)  # cover: the smaller side reaches the target
+    scale = max(width / w, height / h)  # cover: the smaller side reaches the target
     if scale > 1:
         w, h = max(width, int(w * scale + 0.5)), max(height, int(h * scale + 0.5))
-    target_aspect = width / height
-    if w / h > target_aspect:
-        new_w = int(target_aspect * h)
-        off = (w - new_w) // 2
-        box = (off, 0, w - off, h)
-    else:
-        new_h = int(w / target_aspect)
-        off = (h - new_h) // 2
-        box = (0, off, w, h - off)
+    box = cover_crop_box(w, h, width, height)
     arr = np.asarray(bg)
     if (w, h) != bg.size:  # enlarge first, as the reference does, then crop
         arr = cv2.resize(arr, (w, h), interpolation=cv2.INTER_LINEAR)
