@@ -53,7 +53,7 @@ def wrap(module, name, label):
     setattr(module, name, wrapped)
 
 import bgforge.build as build, bgforge.execution.plan as plan, bgforge.planners.waterbirds as waterbirds
-wrap(waterbirds, "plan", "plan")
+wrap(waterbirds.WaterbirdsPlanner, "plan", "plan")
 wrap(plan, "save_or_check_plan", "plan.json")
 wrap(build, "execute", "execute")
 wrap(build, "finalize", "finalize")
@@ -144,7 +144,8 @@ def measure(cub: Path, places: Path, out: Path, workers: int, shard_size: int) -
     os.unlink(report_path)
     report["worker_mb"] = report["worker_mb"] if workers > 1 else 0.0  # 1 worker runs in the parent
     report["total_mb"] = report["parent_mb"] + workers * report["worker_mb"] if workers > 1 else report["parent_mb"]
-    report.update(pss_mb=sampler.peak if sampler else None, seconds=seconds, samples=json.loads((out / "manifest.json").read_text())["samples"])
+    samples = json.loads((out / "manifest.json").read_text())["samples"]
+    report.update(pss_mb=sampler.peak if sampler else None, seconds=seconds, samples=samples)
     return report
 
 

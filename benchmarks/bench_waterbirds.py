@@ -20,7 +20,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bgforge.sources import synthetic  # noqa: E402
 
-
 # Places365 backgrounds as users hold them: data_large (short side 512) and data_256 (256 x 256).
 PLACES_SIZES = {"data_large": (683, 512), "data_256": (256, 256)}
 

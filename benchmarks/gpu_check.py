@@ -69,7 +69,7 @@ def main():
             seg = SamSegmenter(sam_model_obj=model, device="cuda", precision=precision, encoder_batch=batch)
             torch.cuda.reset_peak_memory_stats()
 
-            def run():
+            def run(seg=seg, batch=batch):
                 for i in range(0, len(images), batch):
                     seg.segment(images[i:i + batch], requests[i:i + batch])
 

@@ -19,7 +19,9 @@ from .execution.local import execute
 from .io import metadata
 from .io.preview import write_previews
 from .io.shards import atomic_file
+from .planners import BuildContext, Planned
 from .progress import Progress
+from .recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +49,16 @@ class BuildResult:
         return self.ran_samples / self.exec_seconds if self.exec_seconds > 0 else 0.0
 
 
-def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="shards", overwrite=False,
-          shard_index=0, num_shards=1, progress=True, devices=None, batch_size=8, planned=None,
-          executor="local", ray_address=None) -> BuildResult:
+def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard_size=1000, layout="shards",
+          overwrite=False, shard_index=0, num_shards=1, progress=True, devices=None, batch_size=8,
+          planned: Planned | None = None, executor="local", ray_address=None) -> BuildResult:
     t0 = time.monotonic()
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise BgforgeError(f"--out {out} is a file; pass a folder (it is created if missing)")
-    if layout not in LAYOUTS:
-        raise BgforgeError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    if shard_size < 1:
-        raise BgforgeError(f"--shard-size must be >= 1, got {shard_size}")
-    if executor not in EXECUTORS:  # before any planning or phase runs
-        raise BgforgeError(f"--executor must be local or ray, got {executor!r}")
+    _check_options(out, layout, shard_size, executor)  # before any planning or phase runs
     planner = planners.get(recipe.planner)
     if seed is not None:
         recipe.params["seed"] = int(seed)
-    if hasattr(planner, "validate"):
-        planner.validate(recipe.params)
+    planner.validate(recipe.params)
     if overwrite:
         _clear(out)
     if planned is None:
@@ -72,18 +66,16 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
     exec_kw = dict(workers=workers, shard_size=shard_size, layout="shards", shard_index=shard_index,
                    num_shards=num_shards, progress=progress, devices=devices, batch_size=batch_size,
                    executor=executor, ray_address=ray_address)
-    for folder, sub_planner, params, samples in planned.prerequisites:
-        from .planners import Planned
-        from .recipe import Recipe
-
-        sub = Recipe(name=f"{recipe.name}/{folder}", planner=sub_planner, params=params)
-        log.info("phase %s: %d samples -> %s", folder, len(samples), out / folder)
-        res = build(sub, ctx, out / folder, planned=Planned(samples=samples, inputs=planned.inputs,
-                                                            source_files=[s.key for s in samples]), **exec_kw)
+    for phase in planned.prerequisites:
+        sub = Recipe(name=f"{recipe.name}/{phase.folder}", planner=phase.planner, params=phase.params)
+        log.info("phase %s: %d samples -> %s", phase.folder, len(phase.samples), out / phase.folder)
+        res = build(sub, ctx, out / phase.folder, planned=Planned(samples=phase.samples, inputs=planned.inputs,
+                                                                  source_files=[s.key for s in phase.samples]),
+                    **exec_kw)
         if not res.finalized:  # another slice still works on this phase; re-run to continue
             return BuildResult(out=out, total_samples=len(planned.samples), ran_shards=res.ran_shards,
                                ran_samples=res.ran_samples, errors=res.errors, seconds=time.monotonic() - t0,
-                               pending_shards=res.pending_shards, notes=[f"waiting for phase {folder}"])
+                               pending_shards=res.pending_shards, notes=[f"waiting for phase {phase.folder}"])
     plan = planmod.make_plan(recipe, planned, int(recipe.params.get("seed", 0)), shard_size, layout)
     plan.skipped, notes = planned.skipped, planned.notes
     del planned  # the plan entries hold the samples now; nothing else should keep them alive
@@ -99,15 +91,14 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
     bar = Progress(sum(s.size for s in pending), f"build {recipe.name}", enabled=progress)
     t_exec = time.monotonic()
     try:
-        params = {**recipe.params, "_out": str(out)}  # where a chain finds earlier phases; not part of the plan
         if executor == "ray":
             from .execution.ray import execute as ray_execute
 
-            stats = ray_execute(out, pending, planner.make_chain, params, layout=layout, progress=bar,
+            stats = ray_execute(out, pending, planner.make_chain, recipe.params, layout=layout, progress=bar,
                                 address=ray_address, gpus_per_task=1 if devices else 0, chunk=batch_size)
         else:
-            stats = execute(out, pending, planner.make_chain, params, workers=workers, layout=layout, progress=bar,
-                            devices=devices, chunk=batch_size)
+            stats = execute(out, pending, planner.make_chain, recipe.params, workers=workers, layout=layout,
+                            progress=bar, devices=devices, chunk=batch_size)
     finally:
         bar.close()
     result = BuildResult(out=out, total_samples=total_samples, ran_shards=stats.shards, ran_samples=stats.samples,
@@ -118,6 +109,17 @@ def build(recipe, ctx, out, *, seed=None, workers=1, shard_size=1000, layout="sh
         result.summary = finalize(out, wall_seconds=result.seconds, plan=plan)
         result.finalized = True
     return result
+
+
+def _check_options(out: Path, layout: str, shard_size: int, executor: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise BgforgeError(f"--out {out} is a file; pass a folder (it is created if missing)")
+    if layout not in LAYOUTS:
+        raise BgforgeError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if shard_size < 1:
+        raise BgforgeError(f"--shard-size must be >= 1, got {shard_size}")
+    if executor not in EXECUTORS:
+        raise BgforgeError(f"--executor must be local or ray, got {executor!r}")
 
 
 def _clear(out: Path) -> None:
@@ -142,8 +144,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None) -> dict:
     planner = planners.get(plan.recipe["planner"])
     n_errors, shard_seconds, shards_by_split = 0, 0.0, {}
     with atomic_file(out / "metadata.csv", "w") as table_fh, atomic_file(out / "errors.jsonl", "w") as errors:
-        table = metadata.MetadataWriter(table_fh, getattr(planner, "METADATA_COLUMNS", []),
-                                        getattr(planner, "LABEL_FIELD", None), getattr(planner, "ATTR_FIELD", None))
+        table = metadata.MetadataWriter(table_fh, planner.METADATA_COLUMNS, planner.LABEL_FIELD, planner.ATTR_FIELD)
 
         def log_errors(records):
             for e in records:
@@ -163,8 +164,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None) -> dict:
         # WILDS treats <root>/waterbirds_v1.0 as present only when this file exists.
         (out / "RELEASE_v1.0.txt").write_text(f"built by bgforge {__version__} from recipe {plan.recipe['name']}\n")
     previews = write_previews(out, shards_by_split)
-    if hasattr(planner, "on_finalize"):  # recipe-specific reports (e.g. edit flips per class)
-        planner.on_finalize(out, plan.recipe["params"])
+    planner.on_finalize(out, plan.recipe["params"])  # recipe-specific reports (e.g. edit flips per class)
     metadata.write_json(out / "manifest.json", {
         "bgforge_version": __version__, "recipe": plan.recipe, "recipe_sha": plan.recipe_sha, "seed": plan.seed,
         "inputs": plan.inputs, "layout": plan.layout,

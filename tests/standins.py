@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch
 
 
@@ -45,8 +44,7 @@ def scene():
 
 # ---------------------------------------------------------------- SAM
 def make_tiny_sam():
-    from segment_anything.modeling import (
-        ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer)
+    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
     torch.manual_seed(0)
     sam = Sam(

@@ -57,12 +57,13 @@ def test_swap_counts_follow_the_ratio(blobs, ratio):
         assert [s.meta["copy"] for s in swaps if s.meta["source_key"] == key] == list(range(n))
     # phase 1 covers exactly the images a swap uses, as foreground or background
     needed = {s.meta["source_key"] for s in swaps} | {s.meta["bg_key"] for s in swaps}
-    assert {s.key for pre in planned.prerequisites for s in pre[3]} == needed
+    assert {s.key for phase in planned.prerequisites for s in phase.samples} == needed
 
 
 def test_half_ratio_picks_depend_on_the_seed_only(blobs):
-    pick = lambda seed: sorted(s.meta["source_key"] for s in plan(blobs, ratio=0.5, seed=seed).samples
-                               if s.meta["kind"] == "swap")
+    def pick(seed):
+        return sorted(s.meta["source_key"] for s in plan(blobs, ratio=0.5, seed=seed).samples if s.meta["kind"] == "swap")
+
     assert len(pick(0)) == N // 2 and pick(0) == pick(0)
     assert any(pick(0) != pick(s) for s in (1, 2, 3))
     assert len(plan(blobs, ratio=0.5, include_originals=False).samples) == N // 2
@@ -144,7 +145,7 @@ def test_default_segmenter_is_the_patch_detector(blobs, small_model, tmp_path):
     p = params(blobs, segmenter="patchnet", patchnet_model=str(small_model), ratio=1)
     build(Recipe(name="autobackswap", planner="autobackswap", params=p), BuildContext(), out, progress=False)
     seg = PatchNetSegmenter(small_model, device="cpu")
-    manifest = [json.loads(l) for l in (blobs / "manifest.jsonl").read_text().splitlines()]
+    manifest = [json.loads(line) for line in (blobs / "manifest.jsonl").read_text().splitlines()]
     bgs = members(out / "backgrounds")
     found = 0
     for row in manifest:

@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+from conftest import shard_bytes
 from PIL import Image, ImageFilter
 
 from bgforge import recipe as recipemod
@@ -22,7 +23,6 @@ from bgforge.sources import synthetic
 from bgforge.sources.coco import CocoSource, annotation_mask, decode_rle
 from bgforge.sources.synthetic_coco import make_coco, make_textures
 from bgforge.stages.bap import bap_composite, harden_and_blur, tight_crop
-from conftest import shard_bytes
 
 SPECIES = ["001.Black_footed_Albatross", "059.California_Gull", "009.Brewer_Blackbird", "073.Blue_Jay"]
 VEHICLES = ["car", "bus", "airplane", "boat", "train", "bicycle"]
@@ -82,7 +82,7 @@ def test_real_k10_m5_counts_distinct_backgrounds_and_geometry(roots, tmp_path):
     assert res.errors == 0 and res.total_samples == 3 * 15
     by_fg = defaultdict(list)
     for shard in shard_members(out).values():
-        for key, meta, image in shard:
+        for _key, meta, image in shard:
             by_fg[meta["fg_key"]].append((meta, image))
     assert len(by_fg) == 3
     for fg, items in by_fg.items():
@@ -246,7 +246,7 @@ def test_coco_vehicles_filters_withheld_and_background_split(roots, tmp_path):
     assert bgs["train"] and bgs["test"] and not bgs["train"] & bgs["test"]
     images = defaultdict(set)
     for shard in shard_members(out / "foregrounds").values():
-        for _, meta, image in shard:
+        for _, meta, _image in shard:
             images[meta["split"]].add(meta["image_id"])
             assert min(meta["bbox"][2:]) >= 28
     assert images["train"] and images["test"] and not images["train"] & images["test"]

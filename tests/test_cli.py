@@ -57,3 +57,21 @@ def test_sample_errors_exit_3(tmp_path, cub_root, places_root):
                               "--out", str(tmp_path / "o"), "--quiet"])
     assert res.exit_code == 3
     assert "1 errors" in res.output.strip().splitlines()[-1]
+
+
+def test_option_choices_match_the_library():
+    from bgforge.backends.device import PRECISIONS
+    from bgforge.build import EXECUTORS, LAYOUTS
+    from bgforge.cli.options import Executor, Layout, Precision
+
+    assert tuple(m.value for m in Layout) == LAYOUTS
+    assert tuple(m.value for m in Executor) == EXECUTORS
+    assert tuple(m.value for m in Precision) == PRECISIONS
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path):
+    res = runner.invoke(app, ["status", str(tmp_path)])
+    assert res.exit_code == 2
+    assert res.output.startswith("bgforge: error: ") and res.output.count("\n") == 1
+    res = runner.invoke(app, ["build", "waterbirds-100", "--demo", "--out", str(tmp_path / "o"), "--layout", "tars"])
+    assert res.exit_code == 2 and "--layout" in res.output

@@ -30,10 +30,12 @@ def objects(tmp_path_factory):
 def test_composite_one_group(objects, tmp_path, pos, mode):
     root, bg = objects
     res = runner.invoke(app, ["composite", "--fg", str(root), "--fg-manifest", str(root / "manifest.jsonl"), "--bg", str(bg),
-                              "--size", "56", "--pos", pos, "--bg-mode", mode, "--format", "png", "-o", str(tmp_path / "c"), "-q"])
+                              "--size", "56", "--pos", pos, "--bg-mode", mode, "--format", "png",
+                              "-o", str(tmp_path / "c"), "-q"])
     assert res.exit_code == 0, res.output
     bgs = {k: f for p in (bg / "shards").glob("*.tar") for k, f in iter_shard(p)}
-    manifest = {r["path"].replace("/", "_").rsplit(".", 1)[0]: r for r in map(json.loads, (root / "manifest.jsonl").read_text().splitlines())}
+    rows = map(json.loads, (root / "manifest.jsonl").read_text().splitlines())
+    manifest = {r["path"].replace("/", "_").rsplit(".", 1)[0]: r for r in rows}
     n = 0
     for p in (tmp_path / "c" / "shards").glob("*.tar"):
         for key, files in iter_shard(p):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bgforge.cli_stages import WORKERS_PER_GPU, parse_devices
 from bgforge.errors import BgforgeError
+from bgforge.execution.devices import WORKERS_PER_GPU, parse_devices
 
 
 def test_explicit_devices_one_worker_per_entry():

@@ -11,14 +11,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bgforge.backends import registry
+from bgforge.backends.classifier import is_flip, label_index, load_class_index
 from bgforge.backends.sam import SamSegmenter
-from bgforge.classify import is_flip, label_index, load_class_index
 from bgforge.cli import app
 from bgforge.errors import BgforgeError
 from bgforge.io.images import decode
 from bgforge.io.shards import iter_shard
-from bgforge.planners.edit import match_category
 from bgforge.report.spurious import build_report, normalize_phrase, stem
+from bgforge.sources.background_pools import match_category
 from bgforge.sources.phrases import load_phrases
 
 runner = CliRunner()
@@ -145,7 +145,7 @@ def test_flips_are_detected_and_every_readable_image_is_kept(run):
     # 6 readable images x (original + 3 or 2 removals + 1 background swap)
     assert len(got) == 3 * 5 + 3 * 4
     assert not any(k.startswith("broken") for k in got)
-    errors = [json.loads(l) for l in (out / "errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert {e["key"] for e in errors} == {"broken-orig", "broken-rm0", "broken-rm1", "broken-rm2", "broken-bg"}
     assert {e["stage"] for e in errors} == {"read_image"}
     for i in range(3):
@@ -240,7 +240,7 @@ def test_grabcut_places_backgrounds_and_sam(dataset, classifier, tmp_path, place
     # all phrases of an image go to SAM in one request: 7 image encodings (6 images, one split over two
     # chunks of 8 samples) for 15 removals
     assert sum(images_encoded) == 7
-    errors = [json.loads(l) for l in (tmp_path / "sam" / "errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (tmp_path / "sam" / "errors.jsonl").read_text().splitlines()]
     got = members(tmp_path / "sam")
     edits = [json.loads(f["json"]) for f in got.values() if json.loads(f["json"])["edit"] == "remove"]
     assert len(edits) + sum(e["key"].startswith(("cat", "dog")) for e in errors) == 15
@@ -267,7 +267,7 @@ def test_grounded_sam_thresholds_reach_the_detector(dataset, classifier, tmp_pat
     res = edit(dataset, classifier, tmp_path / "g1", "--grounding", "grounded-sam", "--segmenter", "sam",
                "--inpainter", "telea", "--box-threshold", "1.0", *ckpts)
     assert res.exit_code == 3, res.output
-    errors = [json.loads(l) for l in (tmp_path / "g1" / "errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (tmp_path / "g1" / "errors.jsonl").read_text().splitlines()]
     ground = [e for e in errors if e["stage"] == "ground"]
     assert len(ground) == 15 and all(e["error_type"] == "NothingFound" and "box threshold 1.0" in e["message"]
                                      for e in ground)
@@ -342,7 +342,7 @@ def test_class_index_labels_and_places_matching(tmp_path):
 def test_torchvision_architecture_with_a_local_state_dict(tmp_path):
     import torchvision
 
-    from bgforge.classify import Classifier, Preprocess
+    from bgforge.backends.classifier import Classifier, Preprocess
 
     torch.manual_seed(0)
     net = torchvision.models.mobilenet_v3_small(num_classes=3).eval()

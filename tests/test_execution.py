@@ -7,12 +7,12 @@ import sys
 import time
 
 import pytest
+from conftest import read_tree, shard_bytes
 
 from bgforge import recipe as recipemod
 from bgforge.build import build, finalize
 from bgforge.errors import BgforgeError
 from bgforge.planners import BuildContext
-from conftest import read_tree, shard_bytes
 
 
 def run(cub_root, places_root, out, *sets, **kw):

@@ -90,7 +90,7 @@ def test_cor56_pixels_are_the_resized_box_crop_on_the_chosen_background(hsi, ine
         for key, files in iter_shard(p):
             bgs[key] = decode(files["png"])
     checked = 0
-    for key, files in iter_shard(shard):
+    for _key, files in iter_shard(shard):
         meta = json.loads(files["json"])
         if meta["group"] != "CoR-56":
             continue
@@ -108,7 +108,7 @@ def test_cor56_pixels_are_the_resized_box_crop_on_the_chosen_background(hsi, ine
 
 
 def test_bad_boxes_are_logged_not_silently_dropped(hsi):
-    errors = [json.loads(l) for l in (hsi / "errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (hsi / "errors.jsonl").read_text().splitlines()]
     messages = " | ".join(e["message"] for e in errors)
     assert "zero area" in messages and "outside" in messages
     assert all(e["stage"] == "source" for e in errors)
@@ -116,14 +116,16 @@ def test_bad_boxes_are_logged_not_silently_dropped(hsi):
 
 def test_too_few_images_is_said_up_front(inet, tmp_path):
     r = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), ["val_images_per_class=100"])
-    with pytest.raises(BgforgeError, match=r"too few images for the quotas: n01440764 train: \d+ images with boxes, needs 80.*allow_reuse=true"):
+    expected = r"too few images for the quotas: n01440764 train: \d+ images with boxes, needs 80.*allow_reuse=true"
+    with pytest.raises(BgforgeError, match=expected):
         build(r, BuildContext(roots={"imagenet": inet}), tmp_path / "o", progress=False)
     assert not (tmp_path / "o").exists()
 
 
 def test_mask_variant_and_ar_variant(inet, tmp_path):
     sets = ["quota.train.easy=2", "quota.train.medium=1", "quota.train.hard=1", "quota.val=1", "val_images_per_class=2"]
-    r = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), sets + ["fg_mode=mask", "classes=[n01440764, n01443537]"])
+    sets += ["fg_mode=mask", "classes=[n01440764, n01443537]"]
+    r = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), sets)
     res = build(r, BuildContext(roots={"imagenet": inet}), tmp_path / "m", progress=False)
     assert res.finalized and res.errors == 0
     r = recipemod.load("hard-spurious-imagenet-ar")

@@ -7,8 +7,7 @@ import pytest
 
 from bgforge.errors import BgforgeError
 from bgforge.sources import synthetic
-from bgforge.sources.imagenet import (HSI10_BACKGROUND, HSI10_FOREGROUND, HSI10_SYNSETS, ImageNetSource,
-                                      clip_box)
+from bgforge.sources.imagenet import HSI10_BACKGROUND, HSI10_FOREGROUND, HSI10_SYNSETS, ImageNetSource, clip_box
 
 # Four real classes keep the trees tiny; Maltese dog brings synonyms for wnid_for.
 CLASSES = {w: HSI10_SYNSETS[w] for w in ["n02088632", "n02085936", "n04251144", "n12057211"]}
@@ -168,7 +167,7 @@ def test_bad_boxes_csv_checks_area_only(tmp_path):
     xml_img = [i for i in ImageNetSource(twin).images("train") if i.key == f"{first}_5"][0]
     assert f"{first}_6" not in train
     assert any(k == f"{first}_5" and "zero area" in m for k, m in src.problems)
-    # Without the image size the outside box survives listing; bgforge.stats checks it later.
+    # Without the image size the outside box survives listing; bgforge.report.stats checks it later.
     assert not any("outside" in m for _, m in src.problems)
     w = xml_img.width
     assert train[f"{first}_5"].boxes == xml_img.boxes + ((w + 50.0, 10.0, w + 150.0, 80.0),)

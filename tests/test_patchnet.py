@@ -10,8 +10,16 @@ from typer.testing import CliRunner
 
 from bgforge import __version__
 from bgforge.backends import get_segmenter
-from bgforge.backends.patchnet import (PatchNetSegmenter, _load_init, build_patchnet, load_training_set, patch_grid,
-                                       read_labels, resolve_input_size, train_patchnet)
+from bgforge.backends.patchnet import (
+    PatchNetSegmenter,
+    build_patchnet,
+    load_init,
+    load_training_set,
+    patch_grid,
+    read_labels,
+    resolve_input_size,
+    train_patchnet,
+)
 from bgforge.build import build
 from bgforge.cli import app
 from bgforge.errors import BgforgeError
@@ -134,8 +142,11 @@ def test_label_errors_are_one_line(tmp_path):
 def test_training_is_deterministic_and_seeded(tmp_path):
     torch.set_num_threads(2)
     root = make_blob_folder(tmp_path / "d", n=6, size=(32, 32), grid=4, seed=0, classes=())
-    run = lambda seed, name: train_patchnet(root / "images", root / "patch_labels.json", tmp_path / name, epochs=1,
-                                            seed=seed, device="cpu", stride=8, batch_size=4)
+
+    def run(seed, name):
+        train_patchnet(root / "images", root / "patch_labels.json", tmp_path / name, epochs=1, seed=seed,
+                       device="cpu", stride=8, batch_size=4)
+
     run(0, "a.pt"), run(0, "b.pt"), run(1, "c.pt")
     sd = {n: torch.load(tmp_path / n, weights_only=True)["state_dict"] for n in ("a.pt", "b.pt", "c.pt")}
     assert all(torch.equal(sd["a.pt"][k], sd["b.pt"][k]) for k in sd["a.pt"])
@@ -149,13 +160,13 @@ def test_init_loads_a_torchvision_backbone(tmp_path):
     full = efficientnet_b0(weights=None)
     torch.save(full.state_dict(), tmp_path / "b0.pth")
     net = build_patchnet(16)
-    assert _load_init(net, tmp_path / "b0.pth") == len([k for k in net.state_dict() if k.startswith("features.")])
+    assert load_init(net, tmp_path / "b0.pth") == len([k for k in net.state_dict() if k.startswith("features.")])
     for k, v in net.state_dict().items():
         if k.startswith("features."):
             assert torch.equal(v, full.state_dict()[k]), k
     torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(BgforgeError, match="does not hold EfficientNet-B0 backbone weights"):
-        _load_init(build_patchnet(8), tmp_path / "other.pth")
+        load_init(build_patchnet(8), tmp_path / "other.pth")
 
 
 def test_cli_train_and_missing_model(tmp_path):
@@ -166,8 +177,8 @@ def test_cli_train_and_missing_model(tmp_path):
     assert res.exit_code == 0, res.output
     assert "4 images, 1 epochs, input 32, 4x4 patches: train loss" in res.output and (tmp_path / "M.pt").is_file()
     res = CliRunner().invoke(app, ["patchnet", "train", "--images", str(root / "images"), "--labels",
-                                   str(root / "patch_labels.json"), "--out", str(tmp_path / "N.pt"), "--input-size", "30",
-                                   "--stride", "8"])
+                                   str(root / "patch_labels.json"), "--out", str(tmp_path / "N.pt"),
+                                   "--input-size", "30", "--stride", "8"])
     assert res.exit_code == 2 and "multiple of the stride 8" in res.output
     with pytest.raises(BgforgeError, match="not found; train one"):
         get_segmenter("patchnet", patchnet_model=str(tmp_path / "nope.pt"))

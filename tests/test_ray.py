@@ -7,15 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import read_tree
 
 from bgforge import recipe as recipemod
 from bgforge.build import build
 from bgforge.errors import BgforgeError
-from bgforge.planners import BuildContext, waterbirds
-from conftest import read_tree
+from bgforge.planners import BuildContext
+from bgforge.planners.waterbirds import WaterbirdsPlanner
 
 TESTS = str(Path(__file__).resolve().parent)
-real_make_chain = waterbirds.make_chain
+real_make_chain = WaterbirdsPlanner().make_chain
 
 
 def run(cub_root, places_root, out, **kw):
@@ -53,9 +54,11 @@ def key_in_shard(out, shard: int, position: int) -> str:
     return plan["shards"][shard]["samples"][position]["key"]
 
 
-def crash_once_chain(params, key, marker):
+# Stand-ins for WaterbirdsPlanner.make_chain: a partial set on the class is not bound, so these
+# take (params, ctx) as the real method does after `self`.
+def crash_once_chain(params, ctx, key, marker):
     """The real chain, whose worker process dies (as on a lost node) the first time it meets `key`."""
-    chain = real_make_chain(params)
+    chain = real_make_chain(params, ctx)
 
     def run_batch(batch):
         if any(s.key == key for s in batch) and not os.path.exists(marker):
@@ -65,8 +68,8 @@ def crash_once_chain(params, key, marker):
     return run_batch
 
 
-def always_failing_chain(params, key, attempts):
-    chain = real_make_chain(params)
+def always_failing_chain(params, ctx, key, attempts):
+    chain = real_make_chain(params, ctx)
 
     def run_batch(batch):
         if any(s.key == key for s in batch):
@@ -77,7 +80,7 @@ def always_failing_chain(params, key, attempts):
     return run_batch
 
 
-def misconfigured_chain(params, attempts):
+def misconfigured_chain(params, ctx, attempts):
     with open(attempts, "a") as fh:
         fh.write("attempt\n")
     raise BgforgeError("sam checkpoint /models/sam.pth not found; pass --sam-checkpoint")
@@ -93,7 +96,7 @@ def test_ray_output_is_byte_identical_to_local(ray_cluster, local_build, tmp_pat
 def test_crashed_worker_is_retried_and_leaves_no_debris(ray_cluster, local_build, tmp_path, cub_root, places_root,
                                                         monkeypatch):
     marker = tmp_path / "crashed"
-    monkeypatch.setattr(waterbirds, "make_chain", functools.partial(
+    monkeypatch.setattr(WaterbirdsPlanner, "make_chain", functools.partial(
         crash_once_chain, key=key_in_shard(local_build, 1, 4), marker=str(marker)))
     res = run(cub_root, places_root, tmp_path / "ray", executor="ray")
     assert marker.exists(), "the worker should have died once"
@@ -105,7 +108,7 @@ def test_crashed_worker_is_retried_and_leaves_no_debris(ray_cluster, local_build
 def test_shard_failing_after_retries_is_one_error_naming_it(ray_cluster, local_build, tmp_path, cub_root,
                                                             places_root, monkeypatch):
     out = tmp_path / "ray"
-    monkeypatch.setattr(waterbirds, "make_chain", functools.partial(
+    monkeypatch.setattr(WaterbirdsPlanner, "make_chain", functools.partial(
         always_failing_chain, key=key_in_shard(local_build, 2, 0), attempts=str(tmp_path / "attempts")))
     with pytest.raises(BgforgeError) as info:
         run(cub_root, places_root, out, executor="ray")
@@ -126,8 +129,9 @@ def test_shard_failing_after_retries_is_one_error_naming_it(ray_cluster, local_b
 def test_configuration_error_in_a_task_is_not_retried(ray_cluster, local_build, tmp_path, cub_root, places_root,
                                                        monkeypatch):
     attempts = tmp_path / "attempts"
-    monkeypatch.setattr(waterbirds, "make_chain", functools.partial(misconfigured_chain, attempts=str(attempts)))
-    with pytest.raises(BgforgeError, match=r"^(\d+) of \1 shard\(s\) failed on Ray, .*: sam checkpoint /models/sam.pth not found"):
+    monkeypatch.setattr(WaterbirdsPlanner, "make_chain", functools.partial(misconfigured_chain, attempts=str(attempts)))
+    failed = r"^(\d+) of \1 shard\(s\) failed on Ray, .*: sam checkpoint /models/sam.pth not found"
+    with pytest.raises(BgforgeError, match=failed):
         run(cub_root, places_root, tmp_path / "ray", executor="ray")
     assert attempts.read_text().count("attempt") == len(list((local_build / "shards").glob("*.tar")))
 

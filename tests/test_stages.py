@@ -35,7 +35,7 @@ def test_segment_box_backend_masks_are_the_boxes(folder, tmp_path):
     res = invoke("segment", "-i", folder, "-m", folder / "manifest.jsonl", "-b", "box", "-o", tmp_path / "seg",
                  "--dilation", "15", "-q")
     assert res.exit_code == 0, res.output
-    manifest = [json.loads(l) for l in (folder / "manifest.jsonl").read_text().splitlines()]
+    manifest = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
     got = members(tmp_path / "seg")
     assert len(got) == len(manifest)
     for row in manifest:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bgforge.report.stats import HIST_SIZE, class_stats, histogram_png, write_stats_csv
 from bgforge.sources import synthetic
 from bgforge.sources.imagenet import ImageNetSource
-from bgforge.stats import HIST_SIZE, class_stats, histogram_png, write_stats_csv
 
 A, B = "n00000001", "n00000002"
 # key -> (class, width, height, boxes). Class A: a centred box (C = 1, S = 2500/10000) and a box

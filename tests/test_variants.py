@@ -149,7 +149,8 @@ def test_subset_seed_and_determinism(tiny, tmp_path, all_variants):
     assert {m["variant"] for _, m, _ in a.values()} == {"only_fg", "mixed_rand"}
     assert len(a) == 12
     run(tiny, tmp_path / "b", variants="mixed_rand,only_fg", seed=0)  # other order, one worker: same bytes
-    shards = lambda d: {p.name: p.read_bytes() for p in sorted((d / "shards").glob("*.tar"))}
+    def shards(d):
+        return {p.name: p.read_bytes() for p in sorted((d / "shards").glob("*.tar"))}
     assert shards(tmp_path / "a") == shards(tmp_path / "b")
     for key in a:  # the same picks as in the full run with the same seed
         assert a[key][1]["bg_key"] == all_variants[key][1]["bg_key"]

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import webdataset as wds
+from helpers import reference_composite
 from PIL import Image
 
 from bgforge import recipe as recipemod
@@ -15,7 +16,6 @@ from bgforge.planners import BuildContext
 from bgforge.planners.waterbirds import is_waterbird
 from bgforge.sources import synthetic
 from bgforge.sources.cub import CubSource
-from helpers import reference_composite
 
 WATER = ["Albatross", "Gull", "Pelican", "Tern"]
 
@@ -132,7 +132,7 @@ def test_corrupt_image_and_wrong_size_mask_are_logged_and_counted(tmp_path, cub_
     Image.open(mask_path).resize((20, 20)).save(mask_path)
     res = run("waterbirds-95", bad, places_root, tmp_path / "o")
     assert res.errors == 2
-    errors = [json.loads(l) for l in (tmp_path / "o" / "errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (tmp_path / "o" / "errors.jsonl").read_text().splitlines()]
     by_key = {e["key"]: e for e in errors}
     assert by_key[f"cub_{corrupt.img_id:06d}"]["stage"] == "read_image"
     assert "cannot decode" in by_key[f"cub_{corrupt.img_id:06d}"]["message"]

@@ -2,9 +2,9 @@
 
 from .base import (
     Inpainter,
+    Segmenter,
     SegmentRequest,
     SegmentResult,
-    Segmenter,
     dilate,
     remove_objects,
 )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bgforge.errors import BgforgeError
 
@@ -57,6 +59,28 @@ class Segmenter(ABC):
         """images: HxWx3 uint8 RGB; one request per image; returns one result per image."""
 
 
+class Detection(NamedTuple):
+    """What a text-prompted detector found in one image."""
+
+    boxes: np.ndarray  # (N,4) float32 xyxy at image scale
+    scores: np.ndarray  # (N,) float32 detector confidence
+    phrases: list[str]  # the caption words each box matched
+
+
+class GroundedSegmenter(Segmenter):
+    """A text-prompted segmenter made of two separable parts: a detector (caption -> boxes) and a
+    box-prompted segmenter. Callers may run them apart, e.g. to ground each phrase of an image on
+    its own and then segment all of that image's boxes in one request (one image encoding)."""
+
+    @abstractmethod
+    def detect(self, images: list[np.ndarray], captions: list[str]) -> list[Detection]:
+        """One caption per image; returns one Detection per image."""
+
+    @abstractmethod
+    def segment_boxes(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[SegmentResult]:
+        """(N,4) xyxy boxes per image -> one mask per box."""
+
+
 class Inpainter(ABC):
     name: str = "inpainter"
 
@@ -94,7 +118,7 @@ def check_masks(images: list[np.ndarray], masks: list) -> list[np.ndarray]:
     return out
 
 
-def as_boxes(boxes) -> np.ndarray:
+def as_boxes(boxes: ArrayLike | None) -> np.ndarray:
     """(N,4) float32 view of a request's boxes (None -> empty)."""
     if boxes is None:
         return np.zeros((0, 4), dtype=np.float32)
@@ -146,19 +170,8 @@ def dilate(mask: np.ndarray, kernel: int = 15) -> np.ndarray:
     return cv2.dilate(m.astype(np.uint8), k, iterations=1).astype(bool)
 
 
-def remove_objects(
-    inpainter: Inpainter,
-    image: np.ndarray,
-    masks: np.ndarray,
-    kernel: int = 15,
-    one_by_one: bool = False,
-) -> np.ndarray:
-    """Remove every object in `masks` ((N,H,W) or (H,W) bool) from `image`.
-
-    Default: one inpaint of the dilated union. one_by_one=True inpaints each dilated mask
-    in turn, feeding the result on (as in "Corner Cases"), which lets a large inpainter
-    fill each hole with context that no longer contains the other objects' borders.
-    """
+def _object_stack(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(N,H,W) bool object masks of `image` from (N,H,W) or (H,W) masks (or a one-line error)."""
     m = np.asarray(masks).astype(bool)
     if m.ndim == 2:
         m = m[None]
@@ -166,12 +179,34 @@ def remove_objects(
         raise BgforgeError(
             f"masks of shape {m.shape} do not match image {image.shape[:2]}; expected (N,H,W)"
         )
-    if m.shape[0] == 0 or not m.any():
-        return image.copy()
-    if not one_by_one:
-        return inpainter.inpaint([image], [dilate(m.any(axis=0), kernel)])[0]
-    out = image
-    for single in m:
-        if single.any():
-            out = inpainter.inpaint([out], [dilate(single, kernel)])[0]
-    return out if out is not image else image.copy()
+    return m
+
+
+def remove_objects_batch(inpainter: Inpainter, images: list[np.ndarray], masks: list[np.ndarray], kernel: int = 15,
+                         one_by_one: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Remove every object of each image; per image: (the filled image, the dilated hole).
+
+    Default: one inpaint of each image's dilated union, one inpainter call for the batch.
+    one_by_one=True inpaints each dilated mask in turn, feeding the result on (as in "Corner
+    Cases"), which lets a large inpainter fill each hole with context that no longer contains
+    the other objects' borders. An image without objects comes back as a copy.
+    """
+    stacks = [_object_stack(img, m) for img, m in zip(images, masks)]
+    holes = [dilate(m.any(axis=0), kernel) for m in stacks]
+    out = [img if hole.any() else img.copy() for img, hole in zip(images, holes)]
+    todo = [i for i, hole in enumerate(holes) if hole.any()]
+    if one_by_one:
+        for i in todo:
+            for single in stacks[i]:
+                if single.any():
+                    out[i] = inpainter.inpaint([out[i]], [dilate(single, kernel)])[0]
+    elif todo:
+        for i, filled in zip(todo, inpainter.inpaint([images[i] for i in todo], [holes[i] for i in todo])):
+            out[i] = filled
+    return list(zip(out, holes))
+
+
+def remove_objects(inpainter: Inpainter, image: np.ndarray, masks: np.ndarray, kernel: int = 15,
+                   one_by_one: bool = False) -> np.ndarray:
+    """`image` without the objects in `masks` ((N,H,W) or (H,W) bool): see remove_objects_batch."""
+    return remove_objects_batch(inpainter, [image], [masks], kernel, one_by_one)[0][0]

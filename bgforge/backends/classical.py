@@ -12,8 +12,8 @@ from bgforge.errors import BgforgeError
 
 from .base import (
     Inpainter,
-    SegmentResult,
     Segmenter,
+    SegmentResult,
     as_boxes,
     check_batch,
     check_masks,
@@ -39,19 +39,23 @@ def _result(masks, boxes, backend) -> SegmentResult:
     )
 
 
+def _per_box_prompt(backend: str, images, requests, masks_for) -> list[SegmentResult]:
+    """Run `masks_for(image, boxes)` on each image of a batch; one (n_boxes, H, W) mask stack each."""
+    check_batch(images, requests, "requests")
+    out = []
+    for img, req in zip(images, requests):
+        boxes = as_boxes(req.boxes)
+        out.append(_result(masks_for(img, boxes), boxes, backend))
+    return out
+
+
 class BoxSegmenter(Segmenter):
     """Each box becomes a filled rectangle (clipped to the image)."""
 
     name = "box"
 
     def segment(self, images, requests):
-        check_batch(images, requests, "requests")
-        out = []
-        for img, req in zip(images, requests):
-            h, w = img.shape[:2]
-            boxes = as_boxes(req.boxes)
-            out.append(_result(_box_masks(boxes, h, w), boxes, self.name))
-        return out
+        return _per_box_prompt(self.name, images, requests, lambda img, boxes: _box_masks(boxes, *img.shape[:2]))
 
 
 class ProvidedSegmenter(Segmenter):
@@ -127,17 +131,15 @@ class GrabCutSegmenter(Segmenter):
         return out
 
     def segment(self, images, requests):
-        check_batch(images, requests, "requests")
-        out = []
-        for img, req in zip(images, requests):
-            h, w = img.shape[:2]
-            boxes = as_boxes(req.boxes)
-            rects = clip_boxes_int(boxes, h, w)
-            masks = np.zeros((len(rects), h, w), dtype=bool)
-            for i, r in enumerate(rects):
-                masks[i] = self._one(img, r)
-            out.append(_result(masks, boxes, self.name))
-        return out
+        return _per_box_prompt(self.name, images, requests, self._masks)
+
+    def _masks(self, img: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        rects = clip_boxes_int(boxes, h, w)
+        masks = np.zeros((len(rects), h, w), dtype=bool)
+        for i, r in enumerate(rects):
+            masks[i] = self._one(img, r)
+        return masks
 
 
 class CvInpainter(Inpainter):

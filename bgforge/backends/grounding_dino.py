@@ -11,13 +11,16 @@ import contextlib
 import io
 import logging
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bgforge.errors import BgforgeError
 
-from .base import Segmenter, check_batch
+from .base import Detection, GroundedSegmenter, SegmentRequest, SegmentResult, check_batch
 from .device import autocast, check_precision, resolve_device
+from .normalize import normalize
 from .sam import SamSegmenter
 from .weights import (
     load_checkpoint,
@@ -26,13 +29,13 @@ from .weights import (
     resolve_text_encoder,
 )
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger("bgforge")
 
-_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, as groundingdino.datasets.transforms
-_STD = (0.229, 0.224, 0.225)
 
-
-def cxcywh_to_xyxy(boxes, width: int, height: int, clip: bool = True) -> np.ndarray:
+def cxcywh_to_xyxy(boxes: ArrayLike, width: int, height: int, clip: bool = True) -> np.ndarray:
     """(N,4) normalised cx,cy,w,h -> (N,4) float32 x0,y0,x1,y1 in pixels of a WxH image."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     cx, cy, bw, bh = b[:, 0] * width, b[:, 1] * height, b[:, 2] * width, b[:, 3] * height
@@ -70,7 +73,8 @@ def preprocess_caption(caption: str) -> str:
     return c if c.endswith(".") else c + "."
 
 
-def build_grounding_dino(config=None, checkpoint=None, text_encoder=None):
+def build_grounding_dino(config: str | None = None, checkpoint: str | None = None,
+                         text_encoder: str | None = None) -> torch.nn.Module:
     """GroundingDINO from a config file + checkpoint, loaded on the CPU."""
     try:
         with _quiet():
@@ -126,8 +130,8 @@ def build_grounding_dino(config=None, checkpoint=None, text_encoder=None):
 class GroundingDinoDetector:
     """Text-prompted boxes; loaded once, reused for every batch."""
 
-    def __init__(self, model, device, precision="fp32", box_threshold=0.35,
-                 text_threshold=0.25, min_size=800, max_size=1333):
+    def __init__(self, model: torch.nn.Module, device: torch.device, precision: str = "fp32", box_threshold: float = 0.35,
+                 text_threshold: float = 0.25, min_size: int = 800, max_size: int | None = 1333) -> None:
         self.model = model.to(device).eval()
         self.device = device
         self.precision = precision
@@ -147,9 +151,7 @@ class GroundingDinoDetector:
         size = resized_shape(h, w, self.min_size, self.max_size)
         if size != (h, w):
             t = TF.resize(t, list(size), antialias=True)  # bilinear, like the PIL path
-        mean = torch.tensor(_MEAN, device=self.device).view(3, 1, 1)
-        std = torch.tensor(_STD, device=self.device).view(3, 1, 1)
-        return (t - mean) / std
+        return normalize(t)  # ImageNet statistics, as groundingdino.datasets.transforms
 
     def _phrase(self, token_logits, ids: list[int]) -> str:
         """Caption words whose token score passes text_threshold (as upstream's
@@ -160,8 +162,8 @@ class GroundingDinoDetector:
                   if ids[j] not in special]
         return tok.decode(picked).replace(".", "").strip()
 
-    def detect(self, images: list[np.ndarray], captions: list[str]):
-        """Per image: (boxes xyxy float32 (N,4), scores (N,), phrases list[str])."""
+    def detect(self, images: list[np.ndarray], captions: list[str]) -> list[Detection]:
+        """Per image: boxes xyxy float32 (N,4), scores (N,) and the phrase each box matched."""
         import torch
 
         captions = [preprocess_caption(c) for c in captions]
@@ -185,7 +187,7 @@ class GroundingDinoDetector:
                     ids = tok(captions[i])["input_ids"]
                     phrases = [self._phrase(lg, ids) for lg in logits]
                     h, w = images[i].shape[:2]
-                    results[i] = (
+                    results[i] = Detection(
                         cxcywh_to_xyxy(boxes.numpy(), w, h),
                         logits.max(dim=1).values.numpy().astype(np.float32),
                         phrases,
@@ -193,12 +195,14 @@ class GroundingDinoDetector:
         return results
 
 
-class GroundedSamSegmenter(Segmenter):
+class GroundedSamSegmenter(GroundedSegmenter):
     name = "grounded-sam"
 
-    def __init__(self, device=None, precision="fp32", gdino_config=None, gdino_checkpoint=None,
-                 gdino_text_encoder=None, box_threshold=0.35, text_threshold=0.25,
-                 gdino_min_size=800, gdino_max_size=1333, gdino_model_obj=None, **sam_options):
+    def __init__(self, device: str | None = None, precision: str = "fp32", gdino_config: str | None = None,
+                 gdino_checkpoint: str | None = None, gdino_text_encoder: str | None = None,
+                 box_threshold: float = 0.35, text_threshold: float = 0.25, gdino_min_size: int = 800,
+                 gdino_max_size: int | None = 1333, gdino_model_obj: torch.nn.Module | None = None,
+                 **sam_options) -> None:
         self.device = resolve_device(device)
         self.precision = check_precision(precision)
         model = gdino_model_obj if gdino_model_obj is not None else build_grounding_dino(
@@ -208,7 +212,13 @@ class GroundedSamSegmenter(Segmenter):
             gdino_min_size, gdino_max_size)
         self.sam = SamSegmenter(device=self.device, precision=self.precision, **sam_options)
 
-    def segment(self, images, requests):
+    def detect(self, images: list[np.ndarray], captions: list[str]) -> list[Detection]:
+        return self.detector.detect(images, captions)
+
+    def segment_boxes(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[SegmentResult]:
+        return self.sam.segment_boxes(images, boxes)
+
+    def segment(self, images: list[np.ndarray], requests: list[SegmentRequest]) -> list[SegmentResult]:
         check_batch(images, requests, "requests")
         for i, r in enumerate(requests):
             if not r.text or not r.text.strip(". "):
@@ -216,8 +226,8 @@ class GroundedSamSegmenter(Segmenter):
                     f"grounded-sam needs a text prompt for image {i} (e.g. 'bird . dog'); "
                     "set the source's class names or use --segmenter sam with boxes"
                 )
-        dets = self.detector.detect(images, [r.text for r in requests])
-        results = self.sam.segment_boxes(images, [d[0] for d in dets])
+        dets = self.detect(images, [r.text for r in requests])
+        results = self.segment_boxes(images, [d.boxes for d in dets])
         for res, (boxes, scores, phrases) in zip(results, dets):
             res.backend = self.name
             res.boxes = boxes

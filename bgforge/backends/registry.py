@@ -67,8 +67,8 @@ def _patchnet(o):
     return PatchNetSegmenter(**_pick(o, "device", model_path="patchnet_model", threshold="patchnet_threshold"))
 
 
-def _cv(method):
-    def make(o):
+def _cv(method: str) -> Callable[[dict], Inpainter]:
+    def make(o: dict) -> Inpainter:
         from .classical import CvInpainter
         return CvInpainter(method, **_pick(o, "radius"))
     return make

@@ -10,7 +10,7 @@ import numpy as np
 
 from bgforge.errors import BgforgeError
 
-from .base import SegmentResult, Segmenter, as_boxes, check_batch
+from .base import Segmenter, SegmentResult, as_boxes, check_batch
 from .device import autocast, check_precision, resolve_device
 from .weights import load_checkpoint, resolve_checkpoint
 

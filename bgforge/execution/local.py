@@ -14,12 +14,13 @@ import os
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..io.shards import ShardWriter, write_atomic
 from ..records import Failure
 from . import plan as planmod
+from .context import Chain, ChainFactory, WorkerContext
 
 CHUNK = 8  # samples per task: small enough to balance, large enough to amortise IPC
 
@@ -27,12 +28,12 @@ _CHAIN = None
 _INIT_ERROR = None
 
 
-def _init_worker(chain_factory, params, devices=None, forked=False):
+def _init_worker(chain_factory: ChainFactory, params: dict, ctx: WorkerContext, devices=None, forked=False):
     """Build the stage chain once per worker (models load here, never per sample).
 
     With `devices`, each worker takes one device from the queue and pins itself to it with
-    CUDA_VISIBLE_DEVICES before anything touches CUDA. An error is kept and raised on the first
-    task: a Pool whose initializer raises would respawn workers forever.
+    CUDA_VISIBLE_DEVICES before anything touches CUDA; its context names the device. An error is
+    kept and raised on the first task: a Pool whose initializer raises would respawn workers forever.
     """
     global _CHAIN, _INIT_ERROR
     try:
@@ -47,8 +48,8 @@ def _init_worker(chain_factory, params, devices=None, forked=False):
             if device.startswith("cuda"):
                 os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1] if ":" in device else "0"
                 device = "cuda"
-            params = {**params, "device": device}
-        _CHAIN = chain_factory(params)
+            ctx = replace(ctx, device=device)
+        _CHAIN = chain_factory(params, ctx)
     except BaseException as exc:  # noqa: BLE001 - reported by _run_chunk
         _INIT_ERROR = exc
 
@@ -66,23 +67,23 @@ class RunStats:
     shards: int = 0
     samples: int = 0
     errors: int = 0
-    seconds: float = 0.0
     errors_by_stage: dict = field(default_factory=dict)
 
     def add(self, shard_stats: dict) -> None:
         self.shards += 1
         self.samples += shard_stats["samples"]
         self.errors += shard_stats["errors"]
-        self.seconds += shard_stats["seconds"]
         for stage, types in shard_stats["errors_by_stage"].items():
             for t, n in types.items():
                 key = f"{stage}/{t}"
                 self.errors_by_stage[key] = self.errors_by_stage.get(key, 0) + n
 
 
-def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = "shards", progress=None,
-            devices=None, chunk: int = CHUNK) -> RunStats:
+def execute(out, shards, chain_factory: ChainFactory, params: dict, workers: int = 1, layout: str = "shards",
+            progress=None, devices=None, chunk: int = CHUNK) -> RunStats:
     """Run the given (pending) shard entries and commit each one.
+
+    Each worker builds its chain as `chain_factory(params, WorkerContext(out, device))`.
 
     `shards`: the pending entries; their samples are read back from OUT/plan.json one shard at a
     time (as Ray tasks do), so the parent never holds more than the shards in flight. At most a few chunks per
@@ -94,22 +95,23 @@ def execute(out, shards, chain_factory, params, workers: int = 1, layout: str = 
     stats = RunStats()
     if not shards:
         return stats
+    ctx = WorkerContext(out)
     pool = None
     if devices:
-        ctx = mp.get_context("spawn")
-        queue = ctx.Manager().Queue()
+        spawn = mp.get_context("spawn")
+        queue = spawn.Manager().Queue()
         for d in devices:
             queue.put(d)
-        pool = ctx.Pool(len(devices), initializer=_init_worker, initargs=(chain_factory, params, queue))
+        pool = spawn.Pool(len(devices), initializer=_init_worker, initargs=(chain_factory, params, ctx, queue))
     elif workers > 1:
         # Objects alive now move to a permanent generation, so the garbage collector in forked
         # workers does not touch, and copy, their pages.
         gc.freeze()
         pool = mp.get_context("fork").Pool(workers, initializer=_init_worker,
-                                           initargs=(chain_factory, params, None, True))
+                                           initargs=(chain_factory, params, ctx, None, True))
         gc.unfreeze()
     else:
-        _init_worker(chain_factory, params)
+        _init_worker(chain_factory, params, ctx)
     in_flight = deque()  # (committer, last chunk of its shard?, result), consumed in submission order
     # A bounded queue: two chunks per worker plus two keep everyone busy without reading ahead.
     limit = 2 * (len(devices) if devices else workers) + 2 if pool is not None else 1
@@ -189,7 +191,7 @@ class ShardCommitter:
         self.writer.abort()
 
 
-def run_shard(out, entry, chain, layout: str = "shards", chunk: int = CHUNK) -> dict:
+def run_shard(out, entry, chain: Chain, layout: str = "shards", chunk: int = CHUNK) -> dict:
     """Execute and commit one plan entry in this process (the unit a Ray task runs)."""
     committer = ShardCommitter(out, entry, layout)
     try:

@@ -136,9 +136,9 @@ def save_or_check_plan(out, plan: Plan, overwrite: bool) -> Plan:
     path = plan_path(out)
     if path.exists() and not overwrite:
         old = read_header(out)
-        changed = [what for what, a, b in (("recipe", old["recipe_sha"], plan.recipe_sha), ("seed", old["seed"], plan.seed),
-                                           ("input set", old["inputs_sha"], plan.inputs_sha), ("layout", old.get("layout"), plan.layout))
-                   if a != b]
+        compared = (("recipe", old["recipe_sha"], plan.recipe_sha), ("seed", old["seed"], plan.seed),
+                    ("input set", old["inputs_sha"], plan.inputs_sha), ("layout", old.get("layout"), plan.layout))
+        changed = [what for what, was, now in compared if was != now]
         if changed:
             raise BgforgeError(f"{out} holds a run with a different {', '.join(changed)}; "
                                "use another --out, or --overwrite to start fresh")

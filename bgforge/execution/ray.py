@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import BgforgeError
 from . import plan as planmod
+from .context import ChainFactory, WorkerContext
 from .local import CHUNK, RunStats, run_shard
 
 MAX_RETRIES = 2  # re-runs of a shard whose task raised or whose worker or node died
@@ -43,7 +44,7 @@ def _connect(ray, address):
                            "check its auth token (docs/scaling.md), or pass --ray-address local") from None
 
 
-def _shard_task(out, name, chain_factory, params, layout, chunk, use_gpu):
+def _shard_task(out, name, chain_factory: ChainFactory, params: dict, layout, chunk, use_gpu):
     """Body of one Ray task: build the chain, read its plan entry from plan.json, execute and commit it.
 
     Returns the shard's stats without its rows (they stay in the stats file; the driver only
@@ -54,10 +55,10 @@ def _shard_task(out, name, chain_factory, params, layout, chunk, use_gpu):
             # A plain exception: retried, as a shared filesystem may show a new file late.
             raise FileNotFoundError(f"{planmod.plan_path(out)} is not visible on node {socket.gethostname()}: "
                                     "--out must be on a filesystem every Ray node mounts at the same path")
-        if use_gpu:  # Ray pinned CUDA_VISIBLE_DEVICES to this task's GPU, as the local GPU pool does
-            params = {**params, "device": "cuda"}
+        # With a GPU, Ray pinned CUDA_VISIBLE_DEVICES to this task's GPU, as the local GPU pool does.
+        ctx = WorkerContext(Path(out), "cuda" if use_gpu else None)
         entry = next(planmod.iter_entries(out, {name}))  # samples travel through the shared filesystem
-        stats = run_shard(out, entry, chain_factory(params), layout, chunk)
+        stats = run_shard(out, entry, chain_factory(params, ctx), layout, chunk)
     except BgforgeError as exc:
         return {"task_error": str(exc)}
     return {k: v for k, v in stats.items() if k not in ("rows", "error_records")}
@@ -70,14 +71,15 @@ def _describe(exc) -> str:
     return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:300]
 
 
-def execute(out, shards, chain_factory, params, layout: str = "shards", progress=None, address=None,
-            gpus_per_task: int = 0, chunk: int = CHUNK, max_retries: int = MAX_RETRIES) -> RunStats:
+def execute(out, shards, chain_factory: ChainFactory, params: dict, layout: str = "shards", progress=None,
+            address=None, gpus_per_task: int = 0, chunk: int = CHUNK, max_retries: int = MAX_RETRIES) -> RunStats:
     """Run the given (pending) shard entries as Ray tasks and commit each one; returns their RunStats.
 
-    chain_factory must be a module-level function (tasks pickle it by reference, so every node
-    needs bgforge installed) and the entries plain data. A shard whose task still fails after
-    `max_retries` re-runs is reported, after all the others finished, as one BgforgeError; its
-    partial files are removed, so re-running the same command redoes just that shard.
+    chain_factory(params, WorkerContext) must pickle by reference (a module-level function or a
+    planner's method: every node needs bgforge installed) and the entries be plain data. A shard
+    whose task still fails after `max_retries` re-runs is reported, after all the others finished,
+    as one BgforgeError; its partial files are removed, so re-running the same command redoes
+    just that shard.
     """
     ray = _import_ray()
     stats = RunStats()
@@ -89,8 +91,6 @@ def execute(out, shards, chain_factory, params, layout: str = "shards", progress
         raise BgforgeError("the Ray cluster has no GPU for the model stages; add GPU nodes or pass --devices cpu")
     # Tasks may run in another working directory (other nodes): hand them absolute paths.
     out = Path(out).absolute()
-    if params.get("_out"):
-        params = {**params, "_out": str(Path(params["_out"]).absolute())}
     task = ray.remote(_shard_task).options(num_cpus=1, num_gpus=gpus_per_task, max_retries=max_retries,
                                             retry_exceptions=True, name="bgforge-shard")
     params_ref = ray.put(params)  # shared by every task instead of copied into each

@@ -10,9 +10,11 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError
+from .shards import read_member
 
 
-def open_image(path, stage: str = "read", mode: str = "RGB", draft=None) -> Image.Image:
+def open_image(path: str | Path, stage: str = "read", mode: str = "RGB",
+               draft: tuple[int, int] | None = None) -> Image.Image:
     """Fully decoded PIL image; a missing or corrupt file raises SampleError.
 
     draft=(w, h): let a JPEG decode at a reduced DCT scale that still covers w x h (fast paths only).
@@ -29,7 +31,7 @@ def open_image(path, stage: str = "read", mode: str = "RGB", draft=None) -> Imag
         raise SampleError(stage, f"cannot decode {path}: {exc}") from None
 
 
-def open_mask(path, stage: str = "read_mask") -> np.ndarray:
+def open_mask(path: str | Path, stage: str = "read_mask") -> np.ndarray:
     """A soft mask as uint8: (H, W) for greyscale files, (H, W, 3) otherwise (used per channel)."""
     try:
         with Image.open(path) as im:
@@ -42,7 +44,7 @@ def open_mask(path, stage: str = "read_mask") -> np.ndarray:
     return arr
 
 
-def encode(array_or_image, fmt: str, quality: int = 95, png_level: int = 6) -> bytes:
+def encode(array_or_image: np.ndarray | Image.Image, fmt: str, quality: int = 95, png_level: int = 6) -> bytes:
     im = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image)
     buf = io.BytesIO()
     if fmt in ("jpg", "jpeg"):
@@ -59,10 +61,6 @@ def decode(data: bytes, mode: str = "RGB") -> np.ndarray:
         return np.asarray(im.convert(mode))
 
 
-def ensure_parent(path: Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
 IMAGE_EXTS = ("jpg", "png", "jpeg", "webp")
 
 
@@ -76,8 +74,6 @@ def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, b
             raise SampleError(stage, f"file not found: {path}") from None
         ext = path.suffix.lower().lstrip(".").replace("jpeg", "jpg")
     else:
-        from ..sources.shards import read_member
-
         ext = next((e for e in IMAGE_EXTS if e in inputs.get("members", {})), None)
         if ext is None:
             raise SampleError(stage, f"no image member ({'/'.join(IMAGE_EXTS)}) in {inputs.get('shard')}")
@@ -95,19 +91,18 @@ def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, b
     return arr, raw, ext
 
 
-def sample_mask(inputs: dict, shape, stage: str = "read_mask") -> np.ndarray | None:
+def sample_mask(inputs: dict, shape: tuple, stage: str = "read_mask") -> np.ndarray | None:
     """A provided mask (file or shard member `mask.png`) as bool (H, W), checked against the image size."""
     if "mask" in inputs:
         arr = open_mask(inputs["mask"], stage)
         where = inputs["mask"]
     elif "mask.png" in inputs.get("members", {}):
-        from ..sources.shards import read_member
-
         arr = decode(read_member(inputs, "mask.png", stage), "L")
         where = f"{inputs['shard']} member mask.png"
     else:
         return None
     arr = arr if arr.ndim == 2 else arr.max(axis=2)
     if arr.shape[:2] != tuple(shape[:2]):
-        raise SampleError(stage, f"mask {where} is {arr.shape[1]}x{arr.shape[0]} but its image is {shape[1]}x{shape[0]}")
+        raise SampleError(stage, f"mask {where} is {arr.shape[1]}x{arr.shape[0]} but its image is "
+                                 f"{shape[1]}x{shape[0]}")
     return arr > 127

@@ -18,7 +18,7 @@ def contact_sheet(shard_paths, per_group: int = 8, thumb: int = THUMB) -> Image.
     """Take the first `per_group` images of each group from the shards, in shard order."""
     picks = defaultdict(list)
     for path in shard_paths:
-        for key, files in iter_shard(path):
+        for _key, files in iter_shard(path):
 
             meta = json.loads(files["json"])
             group = str(meta.get("group_name", meta.get("group", "all")))

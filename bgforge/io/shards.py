@@ -13,20 +13,22 @@ import os
 import tarfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Iterator
+
+from ..errors import SampleError
 
 
-def json_bytes(obj) -> bytes:
+def json_bytes(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 class ShardWriter:
-    def __init__(self, final_path):
+    def __init__(self, final_path: str | Path):
         self.final = Path(final_path)
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.final.with_name(f".{self.final.name}.tmp{os.getpid()}")
         self._fh = open(self.tmp, "wb")
         self._tar = tarfile.open(fileobj=self._fh, mode="w", format=tarfile.USTAR_FORMAT)
-        self.count = 0
 
     def write(self, key: str, files: dict) -> None:
         for ext, data in files.items():
@@ -37,7 +39,6 @@ class ShardWriter:
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             self._tar.addfile(info, io.BytesIO(data))
-        self.count += 1
 
     def commit(self) -> Path:
         self._tar.close()
@@ -56,7 +57,7 @@ class ShardWriter:
 
 
 @contextmanager
-def atomic_file(path, mode: str = "wb"):
+def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Write through a hidden temporary file that replaces `path` only when the block succeeds;
     a killed or failed writer leaves the old file (or none), never a truncated one."""
     path = Path(path)
@@ -73,12 +74,12 @@ def atomic_file(path, mode: str = "wb"):
         raise
 
 
-def write_atomic(path, data: bytes) -> None:
+def write_atomic(path: str | Path, data: bytes) -> None:
     with atomic_file(path) as fh:
         fh.write(data)
 
 
-def iter_shard(path):
+def iter_shard(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     """Yield (key, {ext: bytes}) from a shard in order; our shards keep a sample's members together."""
     current, files = None, {}
     with tarfile.open(path, "r") as tar:
@@ -94,3 +95,14 @@ def iter_shard(path):
             files[ext] = tar.extractfile(member).read()
     if current is not None:
         yield current, files
+
+
+def read_member(inputs: dict, ext: str, stage: str = "read") -> bytes:
+    """The bytes of member `.ext` of a shard record, read by its byte offset (no tar scan)."""
+    try:
+        off, size = inputs["members"][ext]
+    except KeyError:
+        raise SampleError(stage, f"shard member .{ext} missing in {inputs.get('shard')}") from None
+    with open(inputs["shard"], "rb") as fh:
+        fh.seek(off)
+        return fh.read(size)

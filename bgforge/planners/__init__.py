@@ -1,52 +1,44 @@
 """Planners turn a recipe plus its sources into the full, seeded list of samples.
 
-A planner module defines:
-  plan(recipe, ctx) -> Planned     all random choices made up front from the seed
-  make_chain(params) -> callable   the per-worker stage chain: list[Sample] -> list[Output|Failure]
-  METADATA_COLUMNS                 leading metadata.csv columns (reference order)
-  LABEL_FIELD, ATTR_FIELD          json fields whose correlation groups.json reports (optional)
+Each planner module defines one `Planner` subclass (planners/base.py):
+  plan(recipe, ctx) -> Planned             all random choices made up front from the seed; a
+                                           multi-phase recipe lists `Phase`s to build first
+  make_chain(params, ctx) -> chain         the per-worker stage chain: list[Sample] -> list[Output|Failure];
+                                           ctx (WorkerContext): the output folder and the worker's device
+  validate(params)                         one-line errors before any work
+  on_finalize(out, params)                 recipe-specific reports after the last shard commits
+  METADATA_COLUMNS, LABEL_FIELD,           metadata.csv's leading columns, the fields whose
+  ATTR_FIELD, SPLIT_CODES                  correlation groups.json and `bgforge inspect` report,
+                                           split codes written in metadata.csv
+`get(name)` returns the planner a recipe's `planner:` names; modules load only when asked for.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
 
 from ..errors import BgforgeError
+from .base import BuildContext, Phase, Planned, Planner
 
+__all__ = ["PLANNERS", "BuildContext", "Phase", "Planned", "Planner", "get"]
+
+# recipe `planner:` name -> (module, Planner subclass)
 PLANNERS = {
-    "waterbirds": "bgforge.planners.waterbirds",
-    "segment": "bgforge.planners.segment",
-    "inpaint": "bgforge.planners.inpaint",
-    "hard_spurious": "bgforge.planners.hard_spurious",
-    "composite": "bgforge.planners.composite",
-    "bap": "bgforge.planners.bap",
-    "edit": "bgforge.planners.edit",
-    "autobackswap": "bgforge.planners.autobackswap",
-    "variants": "bgforge.planners.variants",
+    "waterbirds": ("bgforge.planners.waterbirds", "WaterbirdsPlanner"),
+    "segment": ("bgforge.planners.segment", "SegmentPlanner"),
+    "inpaint": ("bgforge.planners.inpaint", "InpaintPlanner"),
+    "hard_spurious": ("bgforge.planners.hard_spurious", "HardSpuriousPlanner"),
+    "composite": ("bgforge.planners.composite", "CompositePlanner"),
+    "bap": ("bgforge.planners.bap", "BapPlanner"),
+    "edit": ("bgforge.planners.edit", "EditPlanner"),
+    "autobackswap": ("bgforge.planners.autobackswap", "AutoBackSwapPlanner"),
+    "variants": ("bgforge.planners.variants", "VariantsPlanner"),
 }
 
 
-@dataclass
-class BuildContext:
-    roots: dict = field(default_factory=dict)   # flag values: {"cub": path-or-None, "places": ...}
-    demo: bool = False
-
-
-@dataclass
-class Planned:
-    samples: list                    # list[Sample], in output order
-    inputs: dict                     # resolved input roots, recorded in plan.json and the manifest
-    source_files: list = field(default_factory=list)  # every raw file considered: a changed input set is detected
-    notes: list = field(default_factory=list)
-    # (folder, planner, params, samples): outputs another phase must build first, e.g. the
-    # inpainted backgrounds that Hard-Spurious-ImageNet composites are pasted on
-    prerequisites: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)   # error records found while planning (bad boxes)
-    shard_multiple: int = 1   # shards hold whole runs of this many consecutive samples
-
-
-def get(name: str):
+def get(name: str) -> Planner:
+    """The planner registered as `name`, e.g. `waterbirds`."""
     if name not in PLANNERS:
         raise BgforgeError(f"unknown planner {name!r}; known: {', '.join(PLANNERS)}")
-    return importlib.import_module(PLANNERS[name])
+    module, cls = PLANNERS[name]
+    return getattr(importlib.import_module(module), cls)()

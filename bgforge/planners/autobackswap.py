@@ -18,44 +18,17 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import BgforgeError, SampleError
-from ..records import Failure, Output, Sample
+from ..errors import BgforgeError
+from ..execution.context import Chain, WorkerContext
+from ..recipe import Recipe
+from ..records import Sample
 from ..rng import rng_for
+from ..sources.inputs import input_names
+from ..stages.autobackswap import render
+from .base import BuildContext, Phase, Planned, Planner
+from .hard_spurious import resolve_backends
+from .stage import check_weights
 from .variants import labelled_input
-
-METADATA_COLUMNS = ["key", "kind", "label", "class_index", "bg_label", "bg_class_index", "split", "group",
-                    "source_key", "bg_key", "copy"]
-
-
-def validate(params: dict) -> None:
-    from ..backends.registry import INPAINTERS, SEGMENTERS
-    from .stage import check_weights
-
-    if not params.get("input"):
-        raise BgforgeError("autobackswap needs an input: `bgforge autobackswap --input DIR --manifest M` or "
-                           "`bgforge build autobackswap --set input=DIR --set manifest=M` (images with labels, or shards)")
-    try:
-        ratio = float(params.get("ratio", 1.0))
-    except (TypeError, ValueError):
-        ratio = -1.0
-    if not (ratio >= 0 and math.isfinite(ratio)):
-        raise BgforgeError(f"ratio (augmented copies per image) must be a number >= 0, got {params.get('ratio')!r}")
-    if params.get("segmenter", "patchnet") not in SEGMENTERS:
-        raise BgforgeError(f"unknown segmenter {params.get('segmenter')!r}: expected one of {', '.join(SEGMENTERS)}")
-    if params.get("inpainter", "auto") not in (*INPAINTERS, "auto"):
-        raise BgforgeError(f"unknown inpainter {params.get('inpainter')!r}: expected auto or one of {', '.join(INPAINTERS)}")
-    if params.get("segmenter", "patchnet") == "patchnet":
-        model = params.get("patchnet_model")
-        if not model:
-            raise BgforgeError("segmenter patchnet needs a model: pass --patchnet-model M.pt (recipe: --set "
-                               "patchnet_model=M.pt), trained with `bgforge patchnet train`")
-        if not Path(model).is_file():
-            raise BgforgeError(f"patchnet model {model} not found; train one with `bgforge patchnet train`")
-    if params.get("image_format", "jpg") not in ("jpg", "png"):
-        raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
-    check_weights(_background_params(params, params.get("inpainter", "auto")))
 
 
 def _background_params(p: dict, inpainter: str) -> dict:
@@ -85,115 +58,96 @@ def extra_copies(keys: list[str], fraction: float, seed: int, split: str) -> set
     return {ordered[i] for i in perm[:n_extra]}
 
 
-def plan(recipe, ctx):
-    from . import Planned
-    from .hard_spurious import resolve_backends
+class AutoBackSwapPlanner(Planner):
+    """Images segmented and inpainted once (a `Phase`), then foregrounds swapped onto other classes' backgrounds."""
 
-    p = recipe.params
-    seed = int(p.get("seed", 0))
-    ratio = float(p.get("ratio", 1.0))
-    samples, classes = labelled_input(p)
-    segmenter, inpainter = resolve_backends({"segmenter": p.get("segmenter", "patchnet"),
-                                             "inpainter": p.get("inpainter", "auto")})
-    by_split, pools = {}, {}
-    for s in samples:
-        by_split.setdefault(s.split, []).append(s)
-    for s in sorted(samples, key=lambda s: s.key):
-        pools.setdefault((s.split, str(s.meta["label"])), []).append(s)
-    base, fraction = math.floor(ratio), ratio - math.floor(ratio)
-    out, needed = [], {}
+    METADATA_COLUMNS = ["key", "kind", "label", "class_index", "bg_label", "bg_class_index", "split", "group",
+                        "source_key", "bg_key", "copy"]
 
-    def meta_for(src, kind, bg, copy):
-        label, bg_label = str(src.meta["label"]), str(bg.meta["label"])
-        return {**src.meta, "kind": kind, "label": src.meta["label"], "class_index": classes.index(label),
-                "bg_label": bg.meta["label"], "bg_class_index": classes.index(bg_label), "split": src.split,
-                "split_name": src.split, "group": f"{label}_on_{bg_label}", "group_name": f"{label}_on_{bg_label}",
-                "source_key": src.key, "bg_key": bg.key, "copy": copy, "recipe": recipe.name, "seed": seed,
-                "segmenter": segmenter, "inpainter": inpainter}
+    def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        p = recipe.params
+        seed = int(p.get("seed", 0))
+        ratio = float(p.get("ratio", 1.0))
+        samples, classes = labelled_input(p)
+        segmenter, inpainter = resolve_backends({"segmenter": p.get("segmenter", "patchnet"),
+                                                 "inpainter": p.get("inpainter", "auto")})
+        by_split, pools = {}, {}
+        for s in samples:
+            by_split.setdefault(s.split, []).append(s)
+        for s in sorted(samples, key=lambda s: s.key):
+            pools.setdefault((s.split, str(s.meta["label"])), []).append(s)
+        base, fraction = math.floor(ratio), ratio - math.floor(ratio)
+        out, needed = [], {}
 
-    for split, items in by_split.items():
-        others_of = {c: [o for o in classes if o != c and pools.get((split, o))] for c in classes}
-        extra = extra_copies([s.key for s in items], fraction, seed, split)
-        for src in items:
-            label = str(src.meta["label"])
-            if p.get("include_originals", True):
-                out.append(Sample(key=src.key, split=split, inputs=dict(src.inputs),
-                                  meta=meta_for(src, "original", src, 0)))
-            copies = base + (src.key in extra)
-            if copies and not others_of[label]:
-                raise BgforgeError(f"split {split!r} has images of class {label} only; a swap needs a background of "
-                                   "another class: give the split images of at least two classes")
-            for i in range(copies):
-                rng = rng_for(seed, "background", src.key, i)
-                bg_class = others_of[label][int(rng.integers(len(others_of[label])))]
-                pool = pools[(split, bg_class)]
-                bg = pool[int(rng.integers(len(pool)))]
-                needed[src.key], needed[bg.key] = src, bg
-                out.append(Sample(key=f"{src.key}-swap{i}", split=split,
-                                  inputs={**src.inputs, "fg_key": src.key, "bg_key": bg.key},
-                                  meta=meta_for(src, "swap", bg, i)))
-    use_provided = segmenter == "provided"
-    backgrounds = [Sample(key=k, split="backgrounds", inputs=dict(s.inputs) if use_provided else _without_mask(s.inputs),
-                          meta=dict(s.meta))
-                   for k, s in sorted(needed.items())]
-    files = [s.inputs.get("image") or f"{s.inputs['shard']}#{s.key}" for s in samples]
-    prerequisites = [("backgrounds", "inpaint", _background_params(p, inpainter), backgrounds)] if backgrounds else []
-    return Planned(samples=out, inputs={"input": str(Path(p["input"]).resolve()), "manifest": p.get("manifest")},
-                   source_files=files, prerequisites=prerequisites,
-                   notes=[f"{len(samples)} images, {len(classes)} classes, ratio {ratio}: "
-                          f"{sum(s.meta['kind'] == 'swap' for s in out)} swaps; backgrounds: {segmenter} + {inpainter}"])
+        def meta_for(src, kind, bg, copy):
+            label, bg_label = str(src.meta["label"]), str(bg.meta["label"])
+            return {**src.meta, "kind": kind, "label": src.meta["label"], "class_index": classes.index(label),
+                    "bg_label": bg.meta["label"], "bg_class_index": classes.index(bg_label), "split": src.split,
+                    "split_name": src.split, "group": f"{label}_on_{bg_label}", "group_name": f"{label}_on_{bg_label}",
+                    "source_key": src.key, "bg_key": bg.key, "copy": copy, "recipe": recipe.name, "seed": seed,
+                    "segmenter": segmenter, "inpainter": inpainter}
 
+        for split, items in by_split.items():
+            others_of = {c: [o for o in classes if o != c and pools.get((split, o))] for c in classes}
+            extra = extra_copies([s.key for s in items], fraction, seed, split)
+            for src in items:
+                label = str(src.meta["label"])
+                if p.get("include_originals", True):
+                    out.append(Sample(key=src.key, split=split, inputs=dict(src.inputs),
+                                      meta=meta_for(src, "original", src, 0)))
+                copies = base + (src.key in extra)
+                if copies and not others_of[label]:
+                    raise BgforgeError(f"split {split!r} has images of class {label} only; a swap needs a background of "
+                                       "another class: give the split images of at least two classes")
+                for i in range(copies):
+                    rng = rng_for(seed, "background", src.key, i)
+                    bg_class = others_of[label][int(rng.integers(len(others_of[label])))]
+                    pool = pools[(split, bg_class)]
+                    bg = pool[int(rng.integers(len(pool)))]
+                    needed[src.key], needed[bg.key] = src, bg
+                    out.append(Sample(key=f"{src.key}-swap{i}", split=split,
+                                      inputs={**src.inputs, "fg_key": src.key, "bg_key": bg.key},
+                                      meta=meta_for(src, "swap", bg, i)))
+        use_provided = segmenter == "provided"
+        backgrounds = [Sample(key=k, split="backgrounds", inputs=dict(s.inputs) if use_provided else _without_mask(s.inputs),
+                              meta=dict(s.meta))
+                       for k, s in sorted(needed.items())]
+        prerequisites = [Phase("backgrounds", "inpaint", _background_params(p, inpainter), backgrounds)] if backgrounds else []
+        return Planned(samples=out, inputs={"input": str(Path(p["input"]).resolve()), "manifest": p.get("manifest")},
+                       source_files=input_names(samples), prerequisites=prerequisites,
+                       notes=[f"{len(samples)} images, {len(classes)} classes, ratio {ratio}: "
+                              f"{sum(s.meta['kind'] == 'swap' for s in out)} swaps; backgrounds: {segmenter} + {inpainter}"])
 
-def render(sample, store, params) -> Output | Failure:
-    """An original (its bytes, unchanged) or a swap: foreground over another image's inpainted background."""
-    from PIL import Image
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        from ..sources.store import ShardStore
 
-    from ..io.images import decode, encode, sample_image
-    from ..stages.composite import fit_background, soft_composite
-    from ..stages.segment import failure
+        folder = ctx.phase_dir("backgrounds")  # absent when no swap was planned (ratio 0)
+        store = ShardStore(folder) if (folder / "shards").is_dir() else None
+        return lambda batch: [render(s, store, params) for s in batch]
 
-    m = sample.meta
-    stage = "read_image"
-    try:
-        image, raw, ext = sample_image(sample.inputs, stage)
-        if m["kind"] == "original":
-            return Output(key=sample.key, files={ext: raw, "cls": str(m["class_index"]).encode()}, meta=dict(m))
-        stage = "read_mask"
-        fg_key = sample.inputs["fg_key"]
-        if not _has_object(store, fg_key):
-            raise SampleError("segment", f"no foreground was found in {fg_key} (or it failed in phase 1; see "
-                                         "backgrounds/errors.jsonl)")
-        mask = decode(store.read(fg_key, "object.png", stage), "L")
-        if mask.shape != image.shape[:2]:
-            raise SampleError(stage, f"object mask of {fg_key} is {mask.shape[::-1]} but the image is {image.shape[1::-1]}")
-        stage = "read_background"
-        bg = store.image(sample.inputs["bg_key"], stage)
-        stage = "composite"
-        h, w = image.shape[:2]
-        fitted = np.asarray(fit_background(Image.fromarray(bg), w, h))
-        sigma = float(params.get("feather", 0) or 0)
-        if sigma > 0:  # soften the cut-out's edge; the hard mask is what the segmenter found
-            import cv2
+    def validate(self, params: dict) -> None:
+        from ..backends.registry import INPAINTERS, SEGMENTERS
 
-            mask = cv2.GaussianBlur(mask, (0, 0), sigma)
-        out = soft_composite(image, mask, fitted)
-        stage = "encode"
-        fmt = params.get("image_format", "jpg")
-        data = encode(out, fmt, quality=params.get("jpeg_quality", 95))
-    except Exception as exc:
-        return failure(sample, exc, stage)
-    meta = {**m, "fg_frac": round(float((mask > 127).mean()), 6), "feather": float(params.get("feather", 0) or 0)}
-    return Output(key=sample.key, files={fmt: data, "cls": str(m["class_index"]).encode()}, meta=meta)
-
-
-def _has_object(store, key: str) -> bool:
-    """Whether phase 1 stored an object mask for `key` (it does not when it found no foreground)."""
-    return store is not None and key in store and "object.png" in store.records[key].inputs.get("members", {})
-
-
-def make_chain(params: dict):
-    from ..io.store import ShardStore
-
-    folder = Path(params["_out"]) / "backgrounds"  # absent when no swap was planned (ratio 0)
-    store = ShardStore(folder) if (folder / "shards").is_dir() else None
-    return lambda batch: [render(s, store, params) for s in batch]
+        if not params.get("input"):
+            raise BgforgeError("autobackswap needs an input: `bgforge autobackswap --input DIR --manifest M` or "
+                               "`bgforge build autobackswap --set input=DIR --set manifest=M` (images with labels, or shards)")
+        try:
+            ratio = float(params.get("ratio", 1.0))
+        except (TypeError, ValueError):
+            ratio = -1.0
+        if not (ratio >= 0 and math.isfinite(ratio)):
+            raise BgforgeError(f"ratio (augmented copies per image) must be a number >= 0, got {params.get('ratio')!r}")
+        if params.get("segmenter", "patchnet") not in SEGMENTERS:
+            raise BgforgeError(f"unknown segmenter {params.get('segmenter')!r}: expected one of {', '.join(SEGMENTERS)}")
+        if params.get("inpainter", "auto") not in (*INPAINTERS, "auto"):
+            raise BgforgeError(f"unknown inpainter {params.get('inpainter')!r}: expected auto or one of {', '.join(INPAINTERS)}")
+        if params.get("segmenter", "patchnet") == "patchnet":
+            model = params.get("patchnet_model")
+            if not model:
+                raise BgforgeError("segmenter patchnet needs a model: pass --patchnet-model M.pt (recipe: --set "
+                                   "patchnet_model=M.pt), trained with `bgforge patchnet train`")
+            if not Path(model).is_file():
+                raise BgforgeError(f"patchnet model {model} not found; train one with `bgforge patchnet train`")
+        if params.get("image_format", "jpg") not in ("jpg", "png"):
+            raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
+        check_weights(_background_params(params, params.get("inpainter", "auto")))

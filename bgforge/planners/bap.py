@@ -28,13 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import recipe as recipemod
 from ..errors import BgforgeError
+from ..execution.context import Chain, WorkerContext
+from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
 from ..sources import resolve_root
+from .base import BuildContext, Phase, Planned, Planner
+from .waterbirds import WaterbirdsPlanner
 
-METADATA_COLUMNS = ["key", "fg_id", "role", "index", "label", "class_name", "split", "bg_category", "bg_filename",
-                    "scale"]
 SPLIT_ORDER = {"train": 0, "test": 1}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 WATERBIRDS_SPLITS = {"train": 0, "val": 1, "test": 2}
@@ -45,59 +48,6 @@ def roles(anchors: int, alignments: int) -> list[tuple[str, int]]:
     return [("anchor", i) for i in range(anchors)] + [("align", j) for j in range(alignments)]
 
 
-def plan(recipe, ctx):
-    from . import Planned
-
-    p = recipe.params
-    seed = int(p["seed"])
-    if ctx.demo:
-        raise BgforgeError(f"recipe {recipe.name} has no embedded demo; pass the dataset roots "
-                           "(--cub-root/--coco-root and --places-root)")
-    # backgrounds first: listing folders is cheaper than reading a COCO instances file
-    pools, bg_inputs, bg_notes, bg_scanned = background_pools(p, ctx, seed)
-    if p["foreground_source"] == "cub":
-        fgs, inputs, notes, scanned = _cub_foregrounds(recipe, ctx, seed)
-    else:
-        fgs, inputs, notes, scanned = _coco_foregrounds(p, ctx)
-    fgs = _limit(fgs, p.get("max_foregrounds"), seed)
-    fgs = _split_foregrounds(fgs, p.get("test_fraction"), seed)
-    inputs.update(bg_inputs)
-    notes += bg_notes
-
-    k, m = int(p["anchors"]), int(p["alignments"])
-    per_fg = k + m
-    for split, pool in pools.items():
-        have = sum(len(files) for _, files in pool)
-        if have < per_fg and any(fg.split == split for fg in fgs):
-            raise BgforgeError(f"{split} backgrounds: {have} images, but each foreground needs {per_fg} distinct "
-                               "ones (anchors + alignments); add Places365 categories/images or lower them")
-    samples = []
-    fgs.sort(key=lambda s: (SPLIT_ORDER[s.split], s.key))
-    for fg in fgs:
-        rng = rng_for(seed, "backgrounds", fg.key)
-        picks = draw_backgrounds(rng, pools[fg.split], per_fg)
-        lo_hi = p.get("scale_range")
-        fractions = rng.uniform(float(lo_hi[0]), float(lo_hi[1]), per_fg) if lo_hi else [None] * per_fg
-        for (role, index), (category, name, path), frac in zip(roles(k, m), picks, fractions):
-            samples.append(Sample(
-                key=f"{fg.key}-{role}-{index:02d}", split=fg.split, inputs={"background": str(path)},
-                meta={"fg_id": fg.meta["fg_id"], "fg_key": fg.key, "role": role, "index": index,
-                      "label": fg.meta["label"], "class_name": fg.meta["class_name"], "split": fg.split,
-                      "split_name": fg.split, "group": role, "group_name": role, "bg_category": category,
-                      "bg_filename": name,
-                      "scale": None if frac is None else round(float(frac), 6), "source": p["foreground_source"],
-                      "recipe": recipe.name, "seed": seed}))
-    fg_params = {"phase": "foregrounds", "mask_threshold": int(p["mask_threshold"]), "seed": seed,
-                 "image_format": "png", "source": p["foreground_source"]}
-    planned = Planned(samples=samples, inputs=inputs, source_files=scanned + bg_scanned + [s.key for s in samples],
-                      notes=notes + [f"{len(fgs)} foregrounds x ({k} anchors + {m} alignments) = {len(samples)} "
-                                     "composites"],
-                      prerequisites=[("foregrounds", "bap", fg_params, fgs)])
-    # read by execution.plan.make_plan: shard sizes are rounded down to a multiple of this
-    planned.shard_multiple = per_fg
-    return planned
-
-
 # ---------------------------------------------------------------- foregrounds
 
 def _cub_label(class_dir: str, classes: list[str]) -> int:
@@ -106,7 +56,7 @@ def _cub_label(class_dir: str, classes: list[str]) -> int:
     return int(head) - 1 if head.isdigit() else classes.index(class_dir)
 
 
-def _cub_foregrounds(recipe, ctx, seed):
+def _cub_foregrounds(recipe: Recipe, ctx: BuildContext, seed: int) -> tuple[list[Sample], dict, list, list]:
     from ..sources.cub import CubSource
 
     p = recipe.params
@@ -126,7 +76,7 @@ def _cub_foregrounds(recipe, ctx, seed):
     return fgs, {"cub": str(cub.root)}, [note, f"{len(fgs)} CUB foregrounds kept of {len(images)}"], scanned
 
 
-def excluded_cub_ids(p, ctx, seed, cub_ids: set) -> tuple[set, str]:
+def excluded_cub_ids(p: dict, ctx: BuildContext, seed: int, cub_ids: set) -> tuple[set, str]:
     """CUB ids of the Waterbirds val/test split (PAPERS §3 leakage rule) and a note saying whence."""
     codes = {WATERBIRDS_SPLITS.get(str(s), s) for s in p.get("exclude_splits") or [1, 2]}
     codes = {int(c) for c in codes}
@@ -140,8 +90,6 @@ def excluded_cub_ids(p, ctx, seed, cub_ids: set) -> tuple[set, str]:
     name = p.get("exclude_from_recipe")
     if not name:
         return set(), "no exclusion: foregrounds may appear in a downstream val/test split (leakage rule off)"
-    from .. import recipe as recipemod
-    from . import waterbirds
 
     wb = recipemod.load(str(name))
     if wb.planner != "waterbirds":
@@ -150,7 +98,7 @@ def excluded_cub_ids(p, ctx, seed, cub_ids: set) -> tuple[set, str]:
     wb_seed = seed if p.get("exclude_seed") is None else int(p["exclude_seed"])
     wb.params["seed"] = wb_seed
     try:
-        planned = waterbirds.plan(wb, ctx)
+        planned = WaterbirdsPlanner().plan(wb, ctx)
     except BgforgeError as exc:
         raise BgforgeError(f"deriving the Waterbirds split ({name}, seed {wb_seed}) failed: {exc} "
                            "(or pass --set exclude_metadata=<waterbirds>/metadata.csv)") from None
@@ -180,7 +128,7 @@ def _ids_from_metadata(path: Path, codes: set) -> set:
     return ids
 
 
-def _coco_foregrounds(p, ctx):
+def _coco_foregrounds(p: dict, ctx: BuildContext) -> tuple[list[Sample], dict, list, list]:
     from ..sources.coco import CocoSource, coco_root
 
     src = CocoSource(coco_root(ctx.roots.get("coco")), p.get("coco_split", "train2017"))
@@ -228,7 +176,7 @@ def _split_foregrounds(fgs: list, test_fraction, seed: int) -> list:
 
 # ---------------------------------------------------------------- backgrounds
 
-def _texture_dir(p, ctx) -> Path:
+def _texture_dir(p: dict, ctx: BuildContext) -> Path:
     raw = p.get("texture_dir") or ctx.roots.get("textures") or os.environ.get("BGFORGE_TEXTURES_ROOT")
     if not raw:
         raise BgforgeError("this recipe pastes on textures too: pass --set texture_dir=DIR (e.g. dtd/images) "
@@ -253,7 +201,7 @@ def texture_categories(root: Path) -> list[tuple[str, list]]:
     return sorted(groups.items())
 
 
-def background_pools(p, ctx, seed: int):
+def background_pools(p: dict, ctx: BuildContext, seed: int) -> tuple[dict, dict, list, list]:
     """{split: [(category, [(bg_filename, path), ...]), ...]}, inputs, notes, scanned file names."""
     from ..sources.places365 import PlacesSource
 
@@ -311,28 +259,8 @@ def draw_backgrounds(rng: np.random.Generator, pool: list, n: int) -> list[tuple
     return out
 
 
-# ---------------------------------------------------------------- execution
-
-def make_chain(params: dict):
-    from ..stages import bap
-
-    if params.get("phase") == "foregrounds":
-        return lambda batch: [bap.extract_foreground(s, params) for s in batch]
-    from ..io.store import ShardStore
-
-    store = ShardStore(Path(params["_out"]) / "foregrounds")  # index once per worker
-    return lambda batch: [bap.render_composite(s, store, params) for s in batch]
-
-
-def validate(params: dict) -> None:
-    if params.get("phase") == "foregrounds":
-        return
-    if params.get("foreground_source") not in ("cub", "coco"):
-        raise BgforgeError(f"foreground_source must be cub or coco, got {params.get('foreground_source')!r}")
-    for name, low in (("anchors", 1), ("alignments", 0)):
-        v = params.get(name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < low:
-            raise BgforgeError(f"{name} must be an integer >= {low}, got {v!r}")
+def _check_sizes(params: dict) -> None:
+    """The canvas, and exactly one valid way to size the foreground on it."""
     canvas = params.get("canvas", 224)
     if not isinstance(canvas, int) or canvas < 8:
         raise BgforgeError(f"canvas must be an integer >= 8, got {canvas!r}")
@@ -343,16 +271,92 @@ def validate(params: dict) -> None:
         raise BgforgeError(f"scale_range must be [lo, hi] with 0 < lo <= hi <= 1, got {sr!r}")
     if ms and not (isinstance(ms, int) and 0 < ms <= canvas):
         raise BgforgeError(f"max_side must be an integer in [1, canvas={canvas}], got {ms!r}")
-    t = params.get("mask_threshold")
-    if not isinstance(t, int) or not 0 <= t < 255:
-        raise BgforgeError(f"mask_threshold must be an integer in [0, 254], got {t!r}")
-    if float(params.get("blur_radius", 1)) < 0:
-        raise BgforgeError(f"blur_radius must be >= 0, got {params.get('blur_radius')}")
-    tf = params.get("test_fraction")
-    if tf is not None and not 0 <= float(tf) < 1:
-        raise BgforgeError(f"test_fraction must be in [0, 1) or null, got {tf}")
-    if params.get("image_format") not in ("jpg", "png"):
-        raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
-    limit = params.get("max_foregrounds")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise BgforgeError(f"max_foregrounds must be a positive integer or null, got {limit!r}")
+
+
+class BapPlanner(Planner):
+    """BAP: foregrounds cropped once (a `Phase`, `phase: foregrounds`), then K anchor + M alignment composites each."""
+
+    METADATA_COLUMNS = ["key", "fg_id", "role", "index", "label", "class_name", "split", "bg_category", "bg_filename",
+                        "scale"]
+
+    def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        p = recipe.params
+        seed = int(p["seed"])
+        if ctx.demo:
+            raise BgforgeError(f"recipe {recipe.name} has no embedded demo; pass the dataset roots "
+                               "(--cub-root/--coco-root and --places-root)")
+        # backgrounds first: listing folders is cheaper than reading a COCO instances file
+        pools, bg_inputs, bg_notes, bg_scanned = background_pools(p, ctx, seed)
+        if p["foreground_source"] == "cub":
+            fgs, inputs, notes, scanned = _cub_foregrounds(recipe, ctx, seed)
+        else:
+            fgs, inputs, notes, scanned = _coco_foregrounds(p, ctx)
+        fgs = _limit(fgs, p.get("max_foregrounds"), seed)
+        fgs = _split_foregrounds(fgs, p.get("test_fraction"), seed)
+        inputs.update(bg_inputs)
+        notes += bg_notes
+
+        k, m = int(p["anchors"]), int(p["alignments"])
+        per_fg = k + m
+        for split, pool in pools.items():
+            have = sum(len(files) for _, files in pool)
+            if have < per_fg and any(fg.split == split for fg in fgs):
+                raise BgforgeError(f"{split} backgrounds: {have} images, but each foreground needs {per_fg} distinct "
+                                   "ones (anchors + alignments); add Places365 categories/images or lower them")
+        samples = []
+        fgs.sort(key=lambda s: (SPLIT_ORDER[s.split], s.key))
+        for fg in fgs:
+            rng = rng_for(seed, "backgrounds", fg.key)
+            picks = draw_backgrounds(rng, pools[fg.split], per_fg)
+            lo_hi = p.get("scale_range")
+            fractions = rng.uniform(float(lo_hi[0]), float(lo_hi[1]), per_fg) if lo_hi else [None] * per_fg
+            for (role, index), (category, name, path), frac in zip(roles(k, m), picks, fractions):
+                samples.append(Sample(
+                    key=f"{fg.key}-{role}-{index:02d}", split=fg.split, inputs={"background": str(path)},
+                    meta={"fg_id": fg.meta["fg_id"], "fg_key": fg.key, "role": role, "index": index,
+                          "label": fg.meta["label"], "class_name": fg.meta["class_name"], "split": fg.split,
+                          "split_name": fg.split, "group": role, "group_name": role, "bg_category": category,
+                          "bg_filename": name,
+                          "scale": None if frac is None else round(float(frac), 6), "source": p["foreground_source"],
+                          "recipe": recipe.name, "seed": seed}))
+        fg_params = {"phase": "foregrounds", "mask_threshold": int(p["mask_threshold"]), "seed": seed,
+                     "image_format": "png", "source": p["foreground_source"]}
+        return Planned(samples=samples, inputs=inputs, source_files=scanned + bg_scanned + [s.key for s in samples],
+                       notes=notes + [f"{len(fgs)} foregrounds x ({k} anchors + {m} alignments) = {len(samples)} "
+                                      "composites"],
+                       prerequisites=[Phase("foregrounds", "bap", fg_params, fgs)],
+                       shard_multiple=per_fg)  # shard sizes are rounded down to a multiple of this
+
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        from ..stages import bap
+
+        if params.get("phase") == "foregrounds":
+            return lambda batch: [bap.extract_foreground(s, params) for s in batch]
+        from ..sources.store import ShardStore
+
+        store = ShardStore(ctx.phase_dir("foregrounds"))  # index once per worker
+        return lambda batch: [bap.render_composite(s, store, params) for s in batch]
+
+    def validate(self, params: dict) -> None:
+        if params.get("phase") == "foregrounds":
+            return
+        if params.get("foreground_source") not in ("cub", "coco"):
+            raise BgforgeError(f"foreground_source must be cub or coco, got {params.get('foreground_source')!r}")
+        for name, low in (("anchors", 1), ("alignments", 0)):
+            v = params.get(name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                raise BgforgeError(f"{name} must be an integer >= {low}, got {v!r}")
+        _check_sizes(params)
+        t = params.get("mask_threshold")
+        if not isinstance(t, int) or not 0 <= t < 255:
+            raise BgforgeError(f"mask_threshold must be an integer in [0, 254], got {t!r}")
+        if float(params.get("blur_radius", 1)) < 0:
+            raise BgforgeError(f"blur_radius must be >= 0, got {params.get('blur_radius')}")
+        tf = params.get("test_fraction")
+        if tf is not None and not 0 <= float(tf) < 1:
+            raise BgforgeError(f"test_fraction must be in [0, 1) or null, got {tf}")
+        if params.get("image_format") not in ("jpg", "png"):
+            raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
+        limit = params.get("max_foregrounds")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise BgforgeError(f"max_foregrounds must be a positive integer or null, got {limit!r}")

@@ -7,71 +7,74 @@ its input's keys) or drawn from another label's backgrounds (`random`, seeded pe
 from __future__ import annotations
 
 from ..errors import BgforgeError
+from ..execution.context import Chain, WorkerContext
+from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
+from ..sources.inputs import load_input
 from ..stages.paste import CORNERS
-from .hard_spurious import _largest
-from .stage import load_input
-
-METADATA_COLUMNS = ["key", "label", "group", "size", "position", "background", "fg_key", "bg_key", "bg_label"]
+from .base import BuildContext, Planned, Planner
+from .hard_spurious import largest_box
 
 
-def group_name(p) -> str:
+def group_name(p: dict) -> str:
     return f"{'Ce' if p['position'] == 'center' else 'Co'}{'O' if p['bg_mode'] == 'original' else 'R'}-{p['size']}"
 
 
-def plan(recipe, ctx):
-    from ..io.store import open_store
-    from . import Planned
+class CompositePlanner(Planner):
+    """`bgforge composite`: one group, foregrounds pasted on the backgrounds of a store."""
 
-    p = recipe.params
-    seed = int(p.get("seed", 0))
-    fgs = load_input({"input": p["fg"], "manifest": p.get("fg_manifest")})
-    store = open_store(p["bg"], p.get("bg_manifest"))
-    by_label = {}
-    for key in sorted(store.records):
-        by_label.setdefault(str(store.meta(key).get("label")), []).append(key)
-    group = group_name(p)
-    samples = []
-    for s in fgs:
-        label = str(s.meta.get("label"))
-        if p["bg_mode"] == "original":
-            bg_key = s.key
-            if bg_key not in store:
-                raise BgforgeError(f"--bg-mode original: no background with key {bg_key!r} in {p['bg']}; "
-                                   "pass the inpaint output of the same images (keys must match)")
-        else:
-            others = sorted(lbl for lbl in by_label if lbl != label)
-            if not others:
-                raise BgforgeError(f"--bg-mode random needs backgrounds of another label than {label!r} in {p['bg']} "
-                                   "(labels come from the background manifest or the inpaint output's json)")
-            rng = rng_for(seed, "composite-bg", s.key)
-            pool = by_label[others[int(rng.integers(len(others)))]]
-            bg_key = pool[int(rng.integers(len(pool)))]
-        corner = CORNERS[int(rng_for(seed, "corner", s.key).integers(4))] if p["position"] == "corner-random" else "top-right"
-        boxes = s.meta.get("boxes")
-        inputs = {**s.inputs, "box": _largest(boxes) if boxes else None, "bg_key": bg_key}
-        samples.append(Sample(key=s.key, split=s.split, inputs=inputs, meta={
-            "label": s.meta.get("label"), "group": group, "group_name": group, "size": int(p["size"]),
-            "position": "center" if p["position"] == "center" else "corner", "corner": corner,
-            "background": p["bg_mode"], "fg_key": s.key, "bg_key": bg_key,
-            "bg_label": store.meta(bg_key).get("label"), "split_name": s.split}))
-    return Planned(samples=samples, inputs={"fg": p["fg"], "bg": p["bg"]},
-                   source_files=[s.key for s in fgs] + sorted(store.records))
+    METADATA_COLUMNS = ["key", "label", "group", "size", "position", "background", "fg_key", "bg_key", "bg_label"]
 
+    def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        from ..sources.store import open_store
 
-def make_chain(params: dict):
-    from ..io.store import open_store
-    from ..stages.hard_spurious import render
+        p = recipe.params
+        seed = int(p.get("seed", 0))
+        fgs = load_input({"input": p["fg"], "manifest": p.get("fg_manifest")})
+        store = open_store(p["bg"], p.get("bg_manifest"))
+        by_label = {}
+        for key in sorted(store.records):
+            by_label.setdefault(str(store.meta(key).get("label")), []).append(key)
+        group = group_name(p)
+        samples = []
+        for s in fgs:
+            label = str(s.meta.get("label"))
+            if p["bg_mode"] == "original":
+                bg_key = s.key
+                if bg_key not in store:
+                    raise BgforgeError(f"--bg-mode original: no background with key {bg_key!r} in {p['bg']}; "
+                                       "pass the inpaint output of the same images (keys must match)")
+            else:
+                others = sorted(lbl for lbl in by_label if lbl != label)
+                if not others:
+                    raise BgforgeError(f"--bg-mode random needs backgrounds of another label than {label!r} in {p['bg']} "
+                                       "(labels come from the background manifest or the inpaint output's json)")
+                rng = rng_for(seed, "composite-bg", s.key)
+                pool = by_label[others[int(rng.integers(len(others)))]]
+                bg_key = pool[int(rng.integers(len(pool)))]
+            corner = CORNERS[int(rng_for(seed, "corner", s.key).integers(4))] if p["position"] == "corner-random" else "top-right"
+            boxes = s.meta.get("boxes")
+            inputs = {**s.inputs, "box": largest_box(boxes) if boxes else None, "bg_key": bg_key}
+            samples.append(Sample(key=s.key, split=s.split, inputs=inputs, meta={
+                "label": s.meta.get("label"), "group": group, "group_name": group, "size": int(p["size"]),
+                "position": "center" if p["position"] == "center" else "corner", "corner": corner,
+                "background": p["bg_mode"], "fg_key": s.key, "bg_key": bg_key,
+                "bg_label": store.meta(bg_key).get("label"), "split_name": s.split}))
+        return Planned(samples=samples, inputs={"fg": p["fg"], "bg": p["bg"]},
+                       source_files=[s.key for s in fgs] + sorted(store.records))
 
-    store = open_store(params["bg"], params.get("bg_manifest"))  # index once per worker
-    return lambda batch: [render(s, store, params) for s in batch]
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        from ..sources.store import open_store
+        from ..stages.hard_spurious import render
 
+        store = open_store(params["bg"], params.get("bg_manifest"))  # index once per worker
+        return lambda batch: [render(s, store, params) for s in batch]
 
-def validate(params: dict) -> None:
-    if params["position"] not in ("center", "corner", "corner-random"):
-        raise BgforgeError(f"--pos must be center, corner or corner-random, got {params['position']!r}")
-    if params["bg_mode"] not in ("original", "random"):
-        raise BgforgeError(f"--bg-mode must be original or random, got {params['bg_mode']!r}")
-    if params["fg_mode"] not in ("box", "mask"):
-        raise BgforgeError(f"--fg-mode must be box or mask, got {params['fg_mode']!r}")
+    def validate(self, params: dict) -> None:
+        if params["position"] not in ("center", "corner", "corner-random"):
+            raise BgforgeError(f"--pos must be center, corner or corner-random, got {params['position']!r}")
+        if params["bg_mode"] not in ("original", "random"):
+            raise BgforgeError(f"--bg-mode must be original or random, got {params['bg_mode']!r}")
+        if params["fg_mode"] not in ("box", "mask"):
+            raise BgforgeError(f"--fg-mode must be box or mask, got {params['fg_mode']!r}")

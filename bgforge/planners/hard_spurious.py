@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import logging
 
-
 from ..errors import BgforgeError
+from ..execution.context import Chain, WorkerContext
+from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
 from ..sources import resolve_root
 from ..stages.paste import CORNERS
+from .base import BuildContext, Phase, Planned, Planner
 
 log = logging.getLogger(__name__)
 
-METADATA_COLUMNS = ["key", "label", "wnid", "class_name", "split", "group", "difficulty", "size", "position",
-                    "background", "fg_key", "bg_key", "bg_class"]
 SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
-LABEL_FIELD, ATTR_FIELD = "label", "bg_class"  # for `bgforge inspect`: how much the background class tells
 
 
-def group_names(params) -> list[str]:
+def group_names(params: dict) -> list[str]:
     out = []
     for pos in params["positions"]:
         for bg in ("O", "R"):
@@ -34,14 +33,14 @@ def group_names(params) -> list[str]:
     return out
 
 
-def difficulty_of(group: str, params) -> str:
+def difficulty_of(group: str, params: dict) -> str:
     for level, groups in params["difficulty"].items():
         if group in groups:
             return level
     raise BgforgeError(f"group {group} has no difficulty in the recipe's `difficulty` table")
 
 
-def resolve_backends(params) -> tuple[str, str]:
+def resolve_backends(params: dict) -> tuple[str, str]:
     """`auto`: SAM + LaMa on a GPU machine, box + Telea elsewhere (recorded in the plan)."""
     seg, inp = params.get("segmenter", "auto"), params.get("inpainter", "auto")
     if "auto" in (seg, inp):
@@ -54,68 +53,9 @@ def resolve_backends(params) -> tuple[str, str]:
     return seg, inp
 
 
-def _largest(boxes) -> list:
+def largest_box(boxes: list) -> list:
+    """The box [x0, y0, x1, y1] of largest area."""
     return list(max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])))
-
-
-def plan(recipe, ctx):
-    from ..sources.imagenet import ImageNetSource
-    from . import Planned
-
-    p = recipe.params
-    seed = int(p["seed"])
-    src = ImageNetSource(resolve_root(ctx.roots.get("imagenet"), "BGFORGE_IMAGENET_ROOT", "--imagenet-root", "ImageNet")
-                         if not ctx.demo else _demo_root())
-    fg_wnids = _classes(src, p["classes"])
-    pairing = {src.wnid_for(k): src.wnid_for(v) for k, v in (p.get("background_class") or {}).items()}
-    missing = [w for w in pairing if w not in fg_wnids]
-    if missing:
-        raise BgforgeError(f"background_class names foreground classes not in `classes`: {', '.join(missing)}")
-    names = src.class_names()
-    label = {w: i for i, w in enumerate(fg_wnids)}
-    splits = list(p["splits"])
-    pools = _pools(src, sorted(set(fg_wnids) | set(pairing.values())), p, seed, splits)
-    _check_quotas(pools, fg_wnids, p, splits)
-
-    groups = group_names(p)
-    samples, needed = [], {}
-    for split in splits:
-        for w in fg_wnids:
-            for group in groups:
-                pos, bg_kind, size = ("center" if group.startswith("Ce") else "corner"), group[2], int(group.split("-")[1])
-                for img in _draw(pools[w][split], split, w, group, p, seed):
-                    key = f"{img.key}-{group}"
-                    if bg_kind == "O":
-                        bg_img, bg_class = img, w
-                    else:
-                        bg_class = pairing.get(w) or _other_class(fg_wnids, w, seed, key)
-                        part = pools[bg_class][split]
-                        bg_img = part[int(rng_for(seed, "bg-image", key).integers(len(part)))]
-                    needed[bg_img.key] = bg_img
-                    needed.setdefault(img.key, img)
-                    corner = "top-right"
-                    if p.get("corner") == "random" and pos == "corner":
-                        corner = CORNERS[int(rng_for(seed, "corner", key).integers(4))]
-                    samples.append(Sample(key=key, split=split,
-                        inputs={"image": img.path, "box": _largest(img.boxes), "bg_key": bg_img.key},
-                        meta={"label": label[w], "wnid": w, "class_name": (names.get(w) or [w])[0], "split": split,
-                              "split_name": split, "group": group, "group_name": group,
-                              "difficulty": difficulty_of(group, p), "size": size, "position": pos, "corner": corner,
-                              "background": "own" if bg_kind == "O" else "random", "fg_key": img.key,
-                              "bg_key": bg_img.key, "bg_class": bg_class, "recipe": recipe.name, "seed": seed}))
-    samples.sort(key=lambda s: (SPLIT_ORDER[s.split], s.meta["label"], s.key))
-    seg, inp = resolve_backends(p)
-    backgrounds = [Sample(key=k, split="backgrounds", inputs={"image": img.path},
-                          meta={"boxes": [list(b) for b in img.boxes], "wnid": img.wnid, "split_of_source": img.split,
-                                "label": img.wnid})
-                   for k, img in sorted(needed.items())]
-    bg_params = {"segmenter": seg, "inpainter": inp, "dilation": int(p["dilation"]), "resize": int(p["canvas"]),
-                 "image_format": "png", "object_mask": True, "backend_options": p.get("backend_options") or {}}
-    skipped = [{"key": k, "stage": "source", "error_type": "BadBox", "message": m} for k, m in src.problems]
-    return Planned(samples=samples, inputs={"imagenet": str(src.root)},
-                   source_files=sorted(needed) + [s.key for s in samples],
-                   notes=[f"ImageNet layout: {src.layout}", f"backgrounds: {seg} + {inp}"],
-                   prerequisites=[("backgrounds", "inpaint", bg_params, backgrounds)], skipped=skipped)
 
 
 def _demo_root():
@@ -189,18 +129,81 @@ def _other_class(wnids, own, seed, key) -> str:
     return others[int(rng_for(seed, "bg-class", key).integers(len(others)))]
 
 
-def make_chain(params: dict):
-    from ..io.store import ShardStore
-    from ..stages.hard_spurious import render
-    from pathlib import Path
+class HardSpuriousPlanner(Planner):
+    """Hard-Spurious-ImageNet: inpainted backgrounds first (a `Phase`), then the 12 groups of composites."""
 
-    store = ShardStore(Path(params["_out"]) / "backgrounds")  # index once per worker
-    return lambda batch: [render(s, store, params) for s in batch]
+    METADATA_COLUMNS = ["key", "label", "wnid", "class_name", "split", "group", "difficulty", "size", "position",
+                        "background", "fg_key", "bg_key", "bg_class"]
+    LABEL_FIELD, ATTR_FIELD = "label", "bg_class"  # for `bgforge inspect`: how much the background class tells
 
+    def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        from ..sources.imagenet import ImageNetSource
 
-def validate(params: dict) -> None:
-    if params.get("fg_mode", "box") not in ("box", "mask"):
-        raise BgforgeError(f"fg_mode must be box or mask, got {params.get('fg_mode')!r}")
-    for s in params["splits"]:
-        if s not in SPLIT_ORDER:
-            raise BgforgeError(f"splits may be train, val, test; got {s!r}")
+        p = recipe.params
+        seed = int(p["seed"])
+        src = ImageNetSource(resolve_root(ctx.roots.get("imagenet"), "BGFORGE_IMAGENET_ROOT", "--imagenet-root", "ImageNet")
+                             if not ctx.demo else _demo_root())
+        fg_wnids = _classes(src, p["classes"])
+        pairing = {src.wnid_for(k): src.wnid_for(v) for k, v in (p.get("background_class") or {}).items()}
+        missing = [w for w in pairing if w not in fg_wnids]
+        if missing:
+            raise BgforgeError(f"background_class names foreground classes not in `classes`: {', '.join(missing)}")
+        names = src.class_names()
+        label = {w: i for i, w in enumerate(fg_wnids)}
+        splits = list(p["splits"])
+        pools = _pools(src, sorted(set(fg_wnids) | set(pairing.values())), p, seed, splits)
+        _check_quotas(pools, fg_wnids, p, splits)
+
+        groups = group_names(p)
+        samples, needed = [], {}
+        for split in splits:
+            for w in fg_wnids:
+                for group in groups:
+                    pos, bg_kind, size = ("center" if group.startswith("Ce") else "corner"), group[2], int(group.split("-")[1])
+                    for img in _draw(pools[w][split], split, w, group, p, seed):
+                        key = f"{img.key}-{group}"
+                        if bg_kind == "O":
+                            bg_img, bg_class = img, w
+                        else:
+                            bg_class = pairing.get(w) or _other_class(fg_wnids, w, seed, key)
+                            part = pools[bg_class][split]
+                            bg_img = part[int(rng_for(seed, "bg-image", key).integers(len(part)))]
+                        needed[bg_img.key] = bg_img
+                        needed.setdefault(img.key, img)
+                        corner = "top-right"
+                        if p.get("corner") == "random" and pos == "corner":
+                            corner = CORNERS[int(rng_for(seed, "corner", key).integers(4))]
+                        samples.append(Sample(key=key, split=split,
+                            inputs={"image": img.path, "box": largest_box(img.boxes), "bg_key": bg_img.key},
+                            meta={"label": label[w], "wnid": w, "class_name": (names.get(w) or [w])[0], "split": split,
+                                  "split_name": split, "group": group, "group_name": group,
+                                  "difficulty": difficulty_of(group, p), "size": size, "position": pos, "corner": corner,
+                                  "background": "own" if bg_kind == "O" else "random", "fg_key": img.key,
+                                  "bg_key": bg_img.key, "bg_class": bg_class, "recipe": recipe.name, "seed": seed}))
+        samples.sort(key=lambda s: (SPLIT_ORDER[s.split], s.meta["label"], s.key))
+        seg, inp = resolve_backends(p)
+        backgrounds = [Sample(key=k, split="backgrounds", inputs={"image": img.path},
+                              meta={"boxes": [list(b) for b in img.boxes], "wnid": img.wnid, "split_of_source": img.split,
+                                    "label": img.wnid})
+                       for k, img in sorted(needed.items())]
+        bg_params = {"segmenter": seg, "inpainter": inp, "dilation": int(p["dilation"]), "resize": int(p["canvas"]),
+                     "image_format": "png", "object_mask": True, "backend_options": p.get("backend_options") or {}}
+        skipped = [{"key": k, "stage": "source", "error_type": "BadBox", "message": m} for k, m in src.problems]
+        return Planned(samples=samples, inputs={"imagenet": str(src.root)},
+                       source_files=sorted(needed) + [s.key for s in samples],
+                       notes=[f"ImageNet layout: {src.layout}", f"backgrounds: {seg} + {inp}"],
+                       prerequisites=[Phase("backgrounds", "inpaint", bg_params, backgrounds)], skipped=skipped)
+
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        from ..sources.store import ShardStore
+        from ..stages.hard_spurious import render
+
+        store = ShardStore(ctx.phase_dir("backgrounds"))  # index once per worker
+        return lambda batch: [render(s, store, params) for s in batch]
+
+    def validate(self, params: dict) -> None:
+        if params.get("fg_mode", "box") not in ("box", "mask"):
+            raise BgforgeError(f"fg_mode must be box or mask, got {params.get('fg_mode')!r}")
+        for s in params["splits"]:
+            if s not in SPLIT_ORDER:
+                raise BgforgeError(f"splits may be train, val, test; got {s!r}")

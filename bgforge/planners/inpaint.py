@@ -1,4 +1,17 @@
-"""`bgforge inpaint`: see planners/stage.py."""
+"""`bgforge inpaint`: every input image with its objects removed (planning: planners/stage.py)."""
 
-from .stage import METADATA_COLUMNS, plan, validate  # noqa: F401
-from .stage import make_inpaint_chain as make_chain  # noqa: F401
+from __future__ import annotations
+
+from ..execution.context import Chain, WorkerContext
+from .stage import StagePlanner, backend_options
+
+
+class InpaintPlanner(StagePlanner):
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        from ..backends import get_inpainter, get_segmenter
+        from ..stages.inpaint import inpaint_batch
+
+        opts = backend_options(params, ctx.device)
+        inpainter = get_inpainter(params["inpainter"], **opts)
+        segmenter = get_segmenter(params["segmenter"], **opts) if params.get("segmenter") else None
+        return lambda batch: inpaint_batch(inpainter, segmenter, batch, params)

@@ -1,4 +1,15 @@
-"""`bgforge segment`: see planners/stage.py."""
+"""`bgforge segment`: masks and boxes of every input image (planning: planners/stage.py)."""
 
-from .stage import METADATA_COLUMNS, plan, validate  # noqa: F401
-from .stage import make_segment_chain as make_chain  # noqa: F401
+from __future__ import annotations
+
+from ..execution.context import Chain, WorkerContext
+from .stage import StagePlanner, backend_options
+
+
+class SegmentPlanner(StagePlanner):
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        from ..backends import get_segmenter
+        from ..stages.segment import segment_batch
+
+        segmenter = get_segmenter(params["segmenter"], **backend_options(params, ctx.device))  # once per worker
+        return lambda batch: segment_batch(segmenter, batch, params)

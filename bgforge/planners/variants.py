@@ -15,18 +15,22 @@ label is an integer).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import BgforgeError
+from ..execution.context import Chain, WorkerContext
+from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
+from ..sources.inputs import input_names, load_input
 from ..stages.variants import MIXED, VARIANTS
-from .stage import load_input
-
-METADATA_COLUMNS = ["key", "variant", "label", "class_index", "source_key", "source_split", "bg_key", "bg_label"]
+from .base import BuildContext, Planned, Planner
 
 
-def class_order(labels) -> list[str]:
+def class_order(labels: Iterable) -> list[str]:
     """Distinct labels as strings, sorted numerically when all are integers, else as text."""
     names = sorted({str(v) for v in labels})
     try:
@@ -35,7 +39,7 @@ def class_order(labels) -> list[str]:
         return names
 
 
-def labelled_input(params: dict) -> tuple[list, list[str]]:
+def labelled_input(params: dict) -> tuple[list[Sample], list[str]]:
     """The input samples (folder + manifest, or shards), each with a label, and the sorted class list."""
     samples = load_input(params)
     unlabelled = [s.key for s in samples if s.meta.get("label") in (None, "")]
@@ -45,7 +49,7 @@ def labelled_input(params: dict) -> tuple[list, list[str]]:
     return samples, class_order(s.meta["label"] for s in samples)
 
 
-def parse_variants(spec) -> list[str]:
+def parse_variants(spec: str | list[str] | None) -> list[str]:
     """`all`, a comma-separated string or a list -> variant names in the canonical order."""
     if spec in (None, "", "all"):
         return list(VARIANTS)
@@ -57,19 +61,13 @@ def parse_variants(spec) -> list[str]:
     return [v for v in VARIANTS if v in names]
 
 
-def validate(params: dict) -> None:
-    parse_variants(params.get("variants"))
-    if params.get("image_format", "png") not in ("png", "jpg"):
-        raise BgforgeError(f"image format must be png or jpg, got {params.get('image_format')!r}")
-
-
-def _pick(pool: list, exclude: str, rng):
+def _pick(pool: list[Sample], exclude: str, rng: np.random.Generator) -> Sample:
     """A uniform pick from pool, never `exclude` unless it is the only member."""
     choices = [s for s in pool if s.key != exclude] or pool
     return choices[int(rng.integers(len(choices)))]
 
 
-def background_for(variant: str, src, pools: dict, classes: list[str], seed: int):
+def background_for(variant: str, src: Sample, pools: dict, classes: list[str], seed: int) -> tuple[str, Sample | None]:
     """(class, image) whose only_bg_t a mixed variant of `src` uses; image is None when the class has none."""
     label = str(src.meta["label"])
     rng = rng_for(seed, src.key, variant)
@@ -84,42 +82,50 @@ def background_for(variant: str, src, pools: dict, classes: list[str], seed: int
     return cls, (_pick(pool, src.key, rng) if pool else None)
 
 
-def plan(recipe, ctx):
-    from . import Planned
+class VariantsPlanner(Planner):
+    """The ImageNet-9 background-challenge variants, each its own split."""
 
-    p = recipe.params
-    seed = int(p.get("seed", 0))
-    variants = parse_variants(p.get("variants"))
-    samples, classes = labelled_input(p)
-    pools = {}
-    for s in sorted(samples, key=lambda s: s.key):
-        pools.setdefault((s.split, str(s.meta["label"])), []).append(s)
-    out, skipped = [], []
-    for variant in variants:
-        for src in samples:
-            label = str(src.meta["label"])
-            inputs = dict(src.inputs)
-            meta = {**src.meta, "variant": variant, "label": src.meta["label"], "class_index": classes.index(label),
-                    "source_key": src.key, "source_split": src.split, "split_name": variant, "group": label,
-                    "group_name": label,
-                    "bg_key": src.key, "bg_label": src.meta["label"], "seed": seed}
-            if variant in MIXED:
-                bg_class, bg = background_for(variant, src, pools, classes, seed)
-                if bg is None:
-                    skipped.append({"key": f"{src.key}-{variant}", "stage": "plan", "error_type": "NoBackground",
-                                    "message": f"no image of class {bg_class} in split {src.split} to take a background from"})
-                    continue
-                inputs.update(bg=dict(bg.inputs), bg_boxes=bg.meta.get("boxes"))
-                meta.update(bg_key=bg.key, bg_label=bg.meta["label"])
-            out.append(Sample(key=f"{src.key}-{variant}", split=variant, inputs=inputs, meta=meta))
-    src_dir = Path(p["input"]).resolve()
-    files = [s.inputs.get("image") or f"{s.inputs['shard']}#{s.key}" for s in samples]
-    return Planned(samples=out, inputs={"input": str(src_dir), "manifest": p.get("manifest")}, source_files=files,
-                   notes=[f"{len(samples)} images, {len(classes)} classes, variants: {', '.join(variants)}"],
-                   skipped=skipped)
+    METADATA_COLUMNS = ["key", "variant", "label", "class_index", "source_key", "source_split", "bg_key", "bg_label"]
 
+    def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        p = recipe.params
+        seed = int(p.get("seed", 0))
+        variants = parse_variants(p.get("variants"))
+        samples, classes = labelled_input(p)
+        pools = {}
+        for s in sorted(samples, key=lambda s: s.key):
+            pools.setdefault((s.split, str(s.meta["label"])), []).append(s)
+        out, skipped = [], []
+        for variant in variants:
+            for src in samples:
+                label = str(src.meta["label"])
+                inputs = dict(src.inputs)
+                meta = {**src.meta, "variant": variant, "label": src.meta["label"], "class_index": classes.index(label),
+                        "source_key": src.key, "source_split": src.split, "split_name": variant, "group": label,
+                        "group_name": label,
+                        "bg_key": src.key, "bg_label": src.meta["label"], "seed": seed}
+                if variant in MIXED:
+                    bg_class, bg = background_for(variant, src, pools, classes, seed)
+                    if bg is None:
+                        skipped.append({"key": f"{src.key}-{variant}", "stage": "plan", "error_type": "NoBackground",
+                                        "message": f"no image of class {bg_class} in split {src.split} "
+                                                   "to take a background from"})
+                        continue
+                    inputs.update(bg=dict(bg.inputs), bg_boxes=bg.meta.get("boxes"))
+                    meta.update(bg_key=bg.key, bg_label=bg.meta["label"])
+                out.append(Sample(key=f"{src.key}-{variant}", split=variant, inputs=inputs, meta=meta))
+        src_dir = Path(p["input"]).resolve()
+        return Planned(samples=out, inputs={"input": str(src_dir), "manifest": p.get("manifest")},
+                       source_files=input_names(samples),
+                       notes=[f"{len(samples)} images, {len(classes)} classes, variants: {', '.join(variants)}"],
+                       skipped=skipped)
 
-def make_chain(params: dict):
-    from ..stages.variants import render
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        from ..stages.variants import render
 
-    return lambda batch: [render(s, params) for s in batch]
+        return lambda batch: [render(s, params) for s in batch]
+
+    def validate(self, params: dict) -> None:
+        parse_variants(params.get("variants"))
+        if params.get("image_format", "png") not in ("png", "jpg"):
+            raise BgforgeError(f"image format must be png or jpg, got {params.get('image_format')!r}")

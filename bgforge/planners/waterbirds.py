@@ -12,16 +12,17 @@ import re
 import numpy as np
 
 from ..errors import BgforgeError
+from ..execution.context import Chain, WorkerContext
+from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
 from ..sources import resolve_root
 from ..sources.cub import CubSource
 from ..sources.places365 import PlacesSource
+from .base import BuildContext, Planned, Planner
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 GROUP_NAMES = {0: "landbird_land", 1: "landbird_water", 2: "waterbird_land", 3: "waterbird_water"}
-METADATA_COLUMNS = ["img_id", "img_filename", "y", "split", "place", "place_filename"]
-LABEL_FIELD, ATTR_FIELD = "y", "place"
 
 
 def is_waterbird(species: str, names: list[str], mode: str) -> bool:
@@ -44,69 +45,7 @@ def _choose(rng: np.random.Generator, items: list, k: int) -> set:
     return set(rng.choice(np.array(items, dtype=object), size=k, replace=False).tolist()) if k else set()
 
 
-def plan(recipe, ctx):
-    from . import Planned
-
-    p = recipe.params
-    seed = int(p["seed"])
-    roots = _roots(ctx)
-    cub = CubSource(roots["cub"])
-    places = PlacesSource(roots["places"])
-    images = cub.images()
-    if not images:
-        raise BgforgeError(f"CUB root {cub.root} lists no images in images.txt")
-
-    y = {im.img_id: int(is_waterbird(im.species, p["waterbird_species"], p["species_match"])) for im in images}
-    # Splits: CUB test -> test; round(val_frac * n) of CUB train -> val, chosen by the seed.
-    train_ids = [im.img_id for im in images if im.is_train]
-    n_val = int(np.round(float(p["val_frac"]) * len(train_ids)))
-    val_ids = _choose(rng_for(seed, "val-split"), train_ids, n_val)
-    split = {im.img_id: ("test" if not im.is_train else "val" if im.img_id in val_ids else "train") for im in images}
-
-    # Places: exact counts per split and class.
-    place = {}
-    strength = {"train": float(p["train_strength"]), "val": float(p["val_strength"]), "test": float(p["test_strength"])}
-    for s in SPLITS:
-        for label in (0, 1):
-            ids = [i for i in sorted(y) if split[i] == s and y[i] == label]
-            frac = strength[s] if label == 1 else 1 - strength[s]
-            water = _choose(rng_for(seed, "place", s, label), ids, int(np.round(frac * len(ids))))
-            place.update({i: int(i in water) for i in ids})
-
-    # Backgrounds: pool each place's categories, shuffle, hand out without replacement.
-    background, scanned = {}, [str(cub.image_path(im)) for im in images]
-    for place_idx, cats in enumerate((p["land_places"], p["water_places"])):
-        pool = [f for c in cats for f in places.files(c)]
-        scanned.extend(name for name, _ in pool)
-        need = [i for i in sorted(place) if place[i] == place_idx]
-        if len(pool) < len(need):
-            raise BgforgeError(f"too few backgrounds for place {place_idx} ({' + '.join(cats)}): "
-                               f"{len(pool)} images for {len(need)} birds; add images or categories")
-        order = rng_for(seed, "backgrounds", place_idx).permutation(len(pool))
-        background.update({i: pool[j] for i, j in zip(need, order)})
-
-    fmt = p["image_format"]
-    samples = []
-    for im in images:
-        i = im.img_id
-        group = 2 * y[i] + place[i]
-        out_name = im.rel_path if fmt == "jpg" else im.rel_path.rsplit(".", 1)[0] + ".png"
-        samples.append(Sample(
-            key=f"cub_{i:06d}", split=split[i],
-            inputs={"image": str(cub.image_path(im)), "mask": str(cub.mask_path(im)),
-                    "background": str(background[i][1])},
-            meta={"img_id": i, "img_filename": out_name, "y": y[i], "split": SPLITS[split[i]],
-                  "split_name": split[i], "place": place[i], "place_filename": background[i][0],
-                  "group": group, "group_name": GROUP_NAMES[group], "species": im.class_dir,
-                  "recipe": recipe.name, "seed": seed}))
-    order = {s: k for k, s in enumerate(SPLITS)}
-    samples.sort(key=lambda s: (order[s.split], s.meta["img_id"]))
-    notes = [f"Places365 layout: {places.layout}"]
-    return Planned(samples=samples, inputs={"cub": str(cub.root), "places": str(places.root)},
-                   source_files=scanned, notes=notes)
-
-
-def _roots(ctx) -> dict:
+def _roots(ctx: BuildContext) -> dict:
     if ctx.demo:
         from ..sources.demo import demo_roots
         return demo_roots()
@@ -114,24 +53,89 @@ def _roots(ctx) -> dict:
             "places": resolve_root(ctx.roots.get("places"), "BGFORGE_PLACES_ROOT", "--places-root", "Places365")}
 
 
-def make_chain(params: dict):
-    """The stage chain of one worker: read bird+mask+background, composite, encode."""
-    from ..stages.waterbirds import render
+class WaterbirdsPlanner(Planner):
+    """Waterbirds / Waterbirds-100 from CUB-200-2011 and Places365."""
 
-    return lambda batch: [render(s, params) for s in batch]
+    METADATA_COLUMNS = ["img_id", "img_filename", "y", "split", "place", "place_filename"]
+    LABEL_FIELD, ATTR_FIELD = "y", "place"
+    SPLIT_CODES = SPLITS
 
+    def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        p = recipe.params
+        seed = int(p["seed"])
+        roots = _roots(ctx)
+        cub = CubSource(roots["cub"])
+        places = PlacesSource(roots["places"])
+        images = cub.images()
+        if not images:
+            raise BgforgeError(f"CUB root {cub.root} lists no images in images.txt")
 
-def validate(params: dict) -> None:
-    size = params.get("output_size", "original")
-    if size != "original" and not (isinstance(size, int) and size > 0):
-        raise BgforgeError(f"output_size must be 'original' or a positive int, got {size!r}")
-    if params.get("resampling", "lanczos") not in ("lanczos", "fast"):
-        raise BgforgeError(f"resampling must be lanczos (reference) or fast, got {params.get('resampling')!r}")
-    if params.get("image_format") not in ("jpg", "png"):
-        raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
-    for k in ("train_strength", "val_strength", "test_strength", "val_frac"):
-        if not 0 <= float(params[k]) <= 1:
-            raise BgforgeError(f"{k} must be in [0, 1], got {params[k]}")
-    for name in params["waterbird_species"]:
-        if not re.match(r"^[A-Za-z_]+$", name):
-            raise BgforgeError(f"waterbird_species entry {name!r} should be a species word like 'Gull'")
+        y = {im.img_id: int(is_waterbird(im.species, p["waterbird_species"], p["species_match"])) for im in images}
+        # Splits: CUB test -> test; round(val_frac * n) of CUB train -> val, chosen by the seed.
+        train_ids = [im.img_id for im in images if im.is_train]
+        n_val = int(np.round(float(p["val_frac"]) * len(train_ids)))
+        val_ids = _choose(rng_for(seed, "val-split"), train_ids, n_val)
+        split = {im.img_id: ("test" if not im.is_train else "val" if im.img_id in val_ids else "train") for im in images}
+
+        # Places: exact counts per split and class.
+        place = {}
+        strength = {"train": float(p["train_strength"]), "val": float(p["val_strength"]), "test": float(p["test_strength"])}
+        for s in SPLITS:
+            for label in (0, 1):
+                ids = [i for i in sorted(y) if split[i] == s and y[i] == label]
+                frac = strength[s] if label == 1 else 1 - strength[s]
+                water = _choose(rng_for(seed, "place", s, label), ids, int(np.round(frac * len(ids))))
+                place.update({i: int(i in water) for i in ids})
+
+        # Backgrounds: pool each place's categories, shuffle, hand out without replacement.
+        background, scanned = {}, [str(cub.image_path(im)) for im in images]
+        for place_idx, cats in enumerate((p["land_places"], p["water_places"])):
+            pool = [f for c in cats for f in places.files(c)]
+            scanned.extend(name for name, _ in pool)
+            need = [i for i in sorted(place) if place[i] == place_idx]
+            if len(pool) < len(need):
+                raise BgforgeError(f"too few backgrounds for place {place_idx} ({' + '.join(cats)}): "
+                                   f"{len(pool)} images for {len(need)} birds; add images or categories")
+            order = rng_for(seed, "backgrounds", place_idx).permutation(len(pool))
+            background.update({i: pool[j] for i, j in zip(need, order)})
+
+        fmt = p["image_format"]
+        samples = []
+        for im in images:
+            i = im.img_id
+            group = 2 * y[i] + place[i]
+            out_name = im.rel_path if fmt == "jpg" else im.rel_path.rsplit(".", 1)[0] + ".png"
+            samples.append(Sample(
+                key=f"cub_{i:06d}", split=split[i],
+                inputs={"image": str(cub.image_path(im)), "mask": str(cub.mask_path(im)),
+                        "background": str(background[i][1])},
+                meta={"img_id": i, "img_filename": out_name, "y": y[i], "split": SPLITS[split[i]],
+                      "split_name": split[i], "place": place[i], "place_filename": background[i][0],
+                      "group": group, "group_name": GROUP_NAMES[group], "species": im.class_dir,
+                      "recipe": recipe.name, "seed": seed}))
+        order = {s: k for k, s in enumerate(SPLITS)}
+        samples.sort(key=lambda s: (order[s.split], s.meta["img_id"]))
+        notes = [f"Places365 layout: {places.layout}"]
+        return Planned(samples=samples, inputs={"cub": str(cub.root), "places": str(places.root)},
+                       source_files=scanned, notes=notes)
+
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        """The stage chain of one worker: read bird+mask+background, composite, encode."""
+        from ..stages.waterbirds import render
+
+        return lambda batch: [render(s, params) for s in batch]
+
+    def validate(self, params: dict) -> None:
+        size = params.get("output_size", "original")
+        if size != "original" and not (isinstance(size, int) and size > 0):
+            raise BgforgeError(f"output_size must be 'original' or a positive int, got {size!r}")
+        if params.get("resampling", "lanczos") not in ("lanczos", "fast"):
+            raise BgforgeError(f"resampling must be lanczos (reference) or fast, got {params.get('resampling')!r}")
+        if params.get("image_format") not in ("jpg", "png"):
+            raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
+        for k in ("train_strength", "val_strength", "test_strength", "val_frac"):
+            if not 0 <= float(params[k]) <= 1:
+                raise BgforgeError(f"{k} must be in [0, 1], got {params[k]}")
+        for name in params["waterbird_species"]:
+            if not re.match(r"^[A-Za-z_]+$", name):
+                raise BgforgeError(f"waterbird_species entry {name!r} should be a species word like 'Gull'")

@@ -1,1 +1,1 @@
-"""Reports written after a build: dataset inspection, spurious-feature rankings."""
+"""Reports: dataset inspection and spurious-feature rankings after a build; per-class box statistics of a source."""

@@ -15,6 +15,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from .. import planners
 from ..errors import BgforgeError
 from ..io.metadata import association
 
@@ -37,13 +38,12 @@ def _describe(vals):
             "max": vals[-1]}
 
 
-def default_fields(out: Path):
-    from .. import planners
-
+def default_fields(out: Path) -> tuple[str, str | None, dict, dict[str, str]]:
+    """The planner's label and attribute fields, the manifest, and split code -> name (Waterbirds: 0 -> train)."""
     manifest = json.loads((out / "manifest.json").read_text())
-    module = planners.get(manifest["recipe"]["planner"])
-    split_names = {str(code): name for name, code in getattr(module, "SPLITS", {}).items()}  # Waterbirds: 0 -> train
-    return getattr(module, "LABEL_FIELD", "label"), getattr(module, "ATTR_FIELD", None), manifest, split_names
+    planner = planners.get(manifest["recipe"]["planner"])
+    split_names = {str(code): name for name, code in planner.SPLIT_CODES.items()}
+    return planner.LABEL_FIELD, planner.ATTR_FIELD, manifest, split_names
 
 
 def inspect_output(out, label=None, attribute=None) -> dict:
@@ -79,7 +79,8 @@ def inspect_output(out, label=None, attribute=None) -> dict:
             if stats:
                 entry[field] = stats
         report["splits"][split] = entry
-    report["previews"] = sorted(str(p.relative_to(out)) for p in (out / "preview").glob("*.png")) if (out / "preview").is_dir() else []
+    previews = out / "preview"
+    report["previews"] = sorted(str(p.relative_to(out)) for p in previews.glob("*.png")) if previews.is_dir() else []
     return report
 
 
@@ -100,7 +101,8 @@ def render_text(report: dict) -> str:
         for field in ("area_frac", "hole_frac", "size"):
             if field in e:
                 s = e[field]
-                lines.append(f"    {field}: mean {s['mean']:.4g}, min {s['min']:.4g}, median {s['median']:.4g}, max {s['max']:.4g}")
+                lines.append(f"    {field}: mean {s['mean']:.4g}, min {s['min']:.4g}, median {s['median']:.4g}, "
+                             f"max {s['max']:.4g}")
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..errors import BgforgeError
 
 
-def resolve_root(value, env_var: str, flag: str, what: str) -> Path:
+def resolve_root(value: str | Path | None, env_var: str, flag: str, what: str) -> Path:
     """A dataset root from a flag or an env var, checked to exist."""
     raw = value or os.environ.get(env_var)
     if not raw:

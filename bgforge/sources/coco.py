@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 HINT = "pass --coco-root DIR or set BGFORGE_COCO_ROOT (the folder holding annotations/ and train2017/)"
 
 
-def coco_root(value) -> Path:
+def coco_root(value: str | Path | None) -> Path:
     return resolve_root(value, "BGFORGE_COCO_ROOT", "--coco-root", "COCO 2017")
 
 
@@ -50,7 +51,7 @@ class CocoObject:
 
 
 class CocoSource:
-    def __init__(self, root, split: str = "train2017"):
+    def __init__(self, root: str | Path, split: str = "train2017"):
         self.root = Path(root)
         self.split = split
         self.annotations = self.root / "annotations" / f"instances_{split}.json"
@@ -77,7 +78,7 @@ class CocoSource:
     def category_names(self) -> dict[int, str]:
         return {int(c["id"]): c["name"] for c in self._load()["categories"]}
 
-    def objects(self, categories, min_box: float = 0, include_crowd: bool = False) -> list[CocoObject]:
+    def objects(self, categories: Sequence[str], min_box: float = 0, include_crowd: bool = False) -> list[CocoObject]:
         """Annotations of the named categories whose box is at least min_box x min_box, sorted by id."""
         names = self.category_names()
         by_name = {n: i for i, n in names.items()}
@@ -147,7 +148,7 @@ def _decode_compressed_rle(rle: dict) -> np.ndarray:
     return mask_utils.decode({"size": rle["size"], "counts": counts.encode() if isinstance(counts, str) else counts})
 
 
-def annotation_mask(segmentation, height: int, width: int) -> np.ndarray:
+def annotation_mask(segmentation: list | dict, height: int, width: int) -> np.ndarray:
     """A COCO segmentation (polygons or RLE) as uint8 (H, W), 255 inside the object."""
     if isinstance(segmentation, list):
         mask = np.zeros((height, width), np.uint8)

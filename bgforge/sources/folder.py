@@ -45,7 +45,7 @@ def _rows(manifest: Path) -> list[dict]:
     return rows
 
 
-def load_folder(root, manifest=None, default_split: str = "all") -> list[Sample]:
+def load_folder(root: str | Path, manifest: str | Path | None = None, default_split: str = "all") -> list[Sample]:
     root = Path(root)
     if not root.is_dir():
         raise BgforgeError(f"input folder {root} does not exist; pass --input DIR (a folder of images or bgforge shards)")

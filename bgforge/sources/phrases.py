@@ -30,7 +30,7 @@ class PhraseEntry:
     line: int = 0
 
 
-def load_phrases(path) -> dict[str, PhraseEntry]:
+def load_phrases(path: str | Path) -> dict[str, PhraseEntry]:
     """key -> entry, in file order. Raises BgforgeError on the first bad line."""
     path = Path(path)
     if not path.is_file():

@@ -10,16 +10,16 @@ import json
 import tarfile
 from pathlib import Path
 
-from ..errors import BgforgeError, SampleError
+from ..errors import BgforgeError
 from ..records import Sample
 
 
-def is_shard_dir(path) -> bool:
+def is_shard_dir(path: str | Path) -> bool:
     p = Path(path)
     return p.is_dir() and (p / "shards").is_dir() and any((p / "shards").glob("*.tar"))
 
 
-def load_shards(folder) -> list[Sample]:
+def load_shards(folder: str | Path) -> list[Sample]:
     folder = Path(folder)
     tars = sorted((folder / "shards").glob("*.tar"))
     if not tars:
@@ -50,12 +50,3 @@ def load_shards(folder) -> list[Sample]:
                                   meta=meta))
     return samples
 
-
-def read_member(inputs: dict, ext: str, stage: str = "read") -> bytes:
-    try:
-        off, size = inputs["members"][ext]
-    except KeyError:
-        raise SampleError(stage, f"shard member .{ext} missing in {inputs.get('shard')}") from None
-    with open(inputs["shard"], "rb") as fh:
-        fh.seek(off)
-        return fh.read(size)

@@ -7,6 +7,7 @@ rng_for(seed, ...), so a tree is identical wherever it is generated.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -42,7 +43,7 @@ def _save_jpeg(path: Path, arr: np.ndarray, quality=90):
     Image.fromarray(arr).save(path, quality=quality)
 
 
-def bird_image(rng, species_idx: int, width: int, height: int):
+def bird_image(rng: np.random.Generator, species_idx: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """A cluttered scene with an ellipse 'bird' and its soft mask (uint8 0..255)."""
     scene = _smooth_noise(rng, height, width, 24) * 0.6 + _smooth_noise(rng, height, width, 4) * 0.4
     img = (scene * 255).astype(np.uint8)
@@ -62,7 +63,8 @@ def bird_image(rng, species_idx: int, width: int, height: int):
     return img, soft
 
 
-def make_cub(root, species=None, per_species=20, size=(500, 375), seed=0, train_frac=0.5, jitter=0.15):
+def make_cub(root: str | Path, species: Sequence[str] | None = None, per_species: int | dict[str, int] = 20,
+             size: tuple[int, int] = (500, 375), seed: int = 0, train_frac: float = 0.5, jitter: float = 0.15) -> Path:
     """Write a CUB-200-2011 tree (images, segmentations, txt indices). Returns the root."""
     root = Path(root)
     species = list(species or DEMO_SPECIES)
@@ -96,7 +98,7 @@ def make_cub(root, species=None, per_species=20, size=(500, 375), seed=0, train_
     return root
 
 
-def scene_image(rng, category: str, width: int, height: int) -> np.ndarray:
+def scene_image(rng: np.random.Generator, category: str, width: int, height: int) -> np.ndarray:
     """Land-like (greens/browns, vertical structure) or water-like (blues, horizontal waves)."""
     yy = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
     noise = _smooth_noise(rng, height, width, 16)
@@ -114,7 +116,8 @@ def scene_image(rng, category: str, width: int, height: int) -> np.ndarray:
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
-def make_places(root, categories=LAND + WATER, per_category=100, size=(683, 512), seed=0, layout="data_large"):
+def make_places(root: str | Path, categories: Sequence[str] = LAND + WATER, per_category: int = 100,
+                size: tuple[int, int] = (683, 512), seed: int = 0, layout: str = "data_large") -> Path:
     """Write a Places365 tree with categories_places365.txt in the chosen layout."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -132,7 +135,8 @@ def make_places(root, categories=LAND + WATER, per_category=100, size=(683, 512)
     return root
 
 
-def make_object_folder(root, n=12, size=(160, 120), seed=0, labels=("bird", "boat")):
+def make_object_folder(root: str | Path, n: int = 12, size: tuple[int, int] = (160, 120), seed: int = 0,
+                       labels: Sequence[str] = ("bird", "boat")) -> Path:
     """A plain image folder + manifest.jsonl (path, label, boxes, text, mask) + masks/."""
     root = Path(root)
     (root / "masks").mkdir(parents=True, exist_ok=True)
@@ -165,7 +169,7 @@ def _voc_xml(folder: str, key: str, width: int, height: int, objects) -> str:
             f"\t<segmented>0</segmented>\n{objs}</annotation>\n")
 
 
-def imagenet_image(rng, class_idx: int, width: int, height: int):
+def imagenet_image(rng: np.random.Generator, class_idx: int, width: int, height: int) -> tuple[np.ndarray, list]:
     """A class-coloured textured scene with 1-2 textured ellipse/rectangle objects and their boxes."""
     bg_hue = (class_idx * 53 + 90) % 180
     base = cv2.cvtColor(np.uint8([[[bg_hue, 90, 150]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
@@ -193,8 +197,9 @@ def imagenet_image(rng, class_idx: int, width: int, height: int):
     return np.clip(arr, 0, 255).astype(np.uint8), boxes
 
 
-def make_imagenet(root, classes=None, n_train=12, n_val=6, size=(250, 200), seed=0, box_format="xml",
-                  layout="classic", bad_boxes=False, val_per_wnid=False, jitter=0.15):
+def make_imagenet(root: str | Path, classes: dict[str, str] | None = None, n_train: int = 12, n_val: int = 6,
+                  size: tuple[int, int] = (250, 200), seed: int = 0, box_format: str = "xml", layout: str = "classic",
+                  bad_boxes: bool = False, val_per_wnid: bool = False, jitter: float = 0.15) -> Path:
     """Write a tiny ILSVRC-2012 CLS-LOC tree (JPEGs, XML and/or LOC CSV boxes, synset mapping).
 
     classes: wnid -> "name, synonym" (default: the 21 Hard-Spurious-ImageNet-10 classes).
@@ -213,12 +218,7 @@ def make_imagenet(root, classes=None, n_train=12, n_val=6, size=(250, 200), seed
     root = Path(root)
     classes = dict(classes or HSI10_SYNSETS)
     wnids = list(classes)
-    if layout == "kaggle":
-        data, ann = root / "ILSVRC" / "Data" / "CLS-LOC", root / "ILSVRC" / "Annotations" / "CLS-LOC"
-        train_xml, val_xml = ann / "train", ann / "val"
-    else:
-        data = root
-        train_xml, val_xml = root / "Annotation", root / "Annotation" / "val"
+    data, train_xml, val_xml = _imagenet_dirs(root, layout)
     root.mkdir(parents=True, exist_ok=True)
     (root / "LOC_synset_mapping.txt").write_text("".join(f"{w} {classes[w]}\n" for w in sorted(wnids)))
     rows = {"train": [], "val": []}
@@ -258,7 +258,20 @@ def make_imagenet(root, classes=None, n_train=12, n_val=6, size=(250, 200), seed
         folder = data / "val" / wnid if val_per_wnid else data / "val"
         emit("val", "val", key, folder / f"{key}.JPEG", w, h, img, objects)
     if box_format in ("csv", "both"):
-        for split, lines in rows.items():
-            (root / f"LOC_{split}_solution.csv").write_text(
-                "ImageId,PredictionString\n" + "".join(f"{k},{p} \n" for k, p in sorted(lines)))
+        _write_loc_csv(root, rows)
     return root
+
+
+def _imagenet_dirs(root: Path, layout: str) -> tuple[Path, Path, Path]:
+    """(image data root, train XML folder, val XML folder) of an ImageNet layout."""
+    if layout == "kaggle":
+        data, ann = root / "ILSVRC" / "Data" / "CLS-LOC", root / "ILSVRC" / "Annotations" / "CLS-LOC"
+        return data, ann / "train", ann / "val"
+    return root, root / "Annotation", root / "Annotation" / "val"
+
+
+def _write_loc_csv(root: Path, rows: dict[str, list[tuple[str, str]]]) -> None:
+    """LOC_<split>_solution.csv: `ImageId,PredictionString` rows sorted by image id."""
+    for split, lines in rows.items():
+        (root / f"LOC_{split}_solution.csv").write_text(
+            "ImageId,PredictionString\n" + "".join(f"{k},{p} \n" for k, p in sorted(lines)))

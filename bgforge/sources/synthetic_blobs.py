@@ -13,6 +13,7 @@ Everything is drawn from rng_for(seed, ...), so a tree is identical wherever it 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -23,7 +24,7 @@ from ..backends.patchnet import patch_grid
 from ..rng import rng_for
 
 
-def blob_mask(rng, height: int, width: int) -> np.ndarray:
+def blob_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """(H, W) bool: a star-shaped blob, radius r(t) = r0 (1 + sum_k a_k cos(k t + phi_k)), k = 2..4."""
     cx, cy = width * rng.uniform(0.35, 0.65), height * rng.uniform(0.35, 0.65)
     r0 = min(height, width) * rng.uniform(0.2, 0.3)
@@ -39,7 +40,7 @@ def _colour(rng) -> np.ndarray:
     return rng.uniform(40, 215, 3).astype(np.float32)
 
 
-def stripes(rng, height: int, width: int, colour: np.ndarray) -> np.ndarray:
+def stripes(rng: np.random.Generator, height: int, width: int, colour: np.ndarray) -> np.ndarray:
     """Fine stripes (period 4-7 px) at a random angle around a colour."""
     angle, period = rng.uniform(0, np.pi), rng.uniform(4, 7)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -47,14 +48,15 @@ def stripes(rng, height: int, width: int, colour: np.ndarray) -> np.ndarray:
     return colour[None, None] + 45 * wave[..., None]
 
 
-def blotches(rng, height: int, width: int, colour: np.ndarray) -> np.ndarray:
+def blotches(rng: np.random.Generator, height: int, width: int, colour: np.ndarray) -> np.ndarray:
     """Smooth, low-frequency colour blotches around a colour."""
     small = rng.random((max(2, height // 16), max(2, width // 16), 3)).astype(np.float32)
     noise = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC).reshape(height, width, 3)
     return colour[None, None] + 70 * (noise - 0.5)
 
 
-def blob_image(rng, height: int, width: int, fg_colour=None) -> tuple[np.ndarray, np.ndarray]:
+def blob_image(rng: np.random.Generator, height: int, width: int,
+               fg_colour: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(H, W, 3) uint8 image and its exact (H, W) bool foreground mask."""
     mask = blob_mask(rng, height, width)
     bg = blotches(rng, height, width, _colour(rng))
@@ -67,8 +69,8 @@ def blob_image(rng, height: int, width: int, fg_colour=None) -> tuple[np.ndarray
 CLASS_COLOURS = ((200, 60, 60), (60, 170, 60), (60, 90, 200), (200, 180, 50), (170, 60, 190), (50, 180, 190))
 
 
-def make_blob_folder(root, n: int = 24, size=(128, 128), grid: int | None = 4, seed: int = 0,
-                     classes=("a", "b", "c"), split: str | None = None) -> Path:
+def make_blob_folder(root: str | Path, n: int = 24, size: tuple[int, int] = (128, 128), grid: int | None = 4,
+                     seed: int = 0, classes: Sequence[str] = ("a", "b", "c"), split: str | None = None) -> Path:
     """Write images/, masks/ (0/255 PNG), manifest.jsonl (path, label, boxes, mask[, split]) and
     patch_labels.json (image path relative to images/ -> rows x cols grid of 0/1; `grid` cells
     per side, or mask paths when grid is None). Image j has class classes[j % len(classes)].

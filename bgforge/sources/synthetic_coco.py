@@ -11,6 +11,7 @@ Everything is drawn from rng_for(seed, ...): a tree is identical wherever it is 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -46,7 +47,7 @@ def _rle_counts(mask: np.ndarray) -> list[int]:
     return ([0] + runs) if flat[0] else runs
 
 
-def coco_image(rng, width, height, objects):
+def coco_image(rng: np.random.Generator, width: int, height: int, objects: list[tuple[int, np.ndarray]]) -> np.ndarray:
     """A textured scene with filled polygon objects; objects = [(category_idx, polygon)]."""
     arr = 255 * (_smooth_noise(rng, height, width, 20) * 0.7 + _smooth_noise(rng, height, width, 4) * 0.3)
     for cat_idx, poly in objects:
@@ -58,8 +59,8 @@ def coco_image(rng, width, height, objects):
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
-def make_coco(root, n_images=24, size=(256, 224), seed=0, split="train2017", crowd_every=5,
-              categories=COCO_CATEGORIES):
+def make_coco(root: str | Path, n_images: int = 24, size: tuple[int, int] = (256, 224), seed: int = 0,
+              split: str = "train2017", crowd_every: int = 5, categories: list[tuple] = COCO_CATEGORIES) -> Path:
     """Write a COCO 2017 tree with n_images images of 1-3 objects each. Returns the root."""
     root = Path(root)
     (root / "annotations").mkdir(parents=True, exist_ok=True)
@@ -105,7 +106,7 @@ def make_coco(root, n_images=24, size=(256, 224), seed=0, split="train2017", cro
     return root
 
 
-def texture_image(rng, kind: str, width: int, height: int) -> np.ndarray:
+def texture_image(rng: np.random.Generator, kind: str, width: int, height: int) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     period = rng.uniform(6, 14)
     if kind == "banded":
@@ -120,7 +121,8 @@ def texture_image(rng, kind: str, width: int, height: int) -> np.ndarray:
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
-def make_textures(root, kinds=TEXTURES, per_kind=6, size=(128, 128), seed=0):
+def make_textures(root: str | Path, kinds: Sequence[str] = TEXTURES, per_kind: int = 6,
+                  size: tuple[int, int] = (128, 128), seed: int = 0) -> Path:
     """A DTD-like texture folder: root/images/<kind>/<kind>_NNNN.jpg. Returns root/images."""
     root = Path(root)
     for kind in kinds:

@@ -16,20 +16,26 @@ the tight crop.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PIL import Image, ImageFilter
 
 from ..errors import SampleError
 from ..io.images import decode, encode, open_image, open_mask
-from ..records import Failure, Output
+from ..records import Failure, Output, Sample
+from .common import Progress, Rendered, render_sample
 from .composite import fit_background
 from .paste import paste, paste_origin
+
+if TYPE_CHECKING:
+    from ..sources.store import ShardStore
 
 CANVAS = 224
 BLUR_PAD = 4   # > the reach of GaussianBlur(1) (three box passes of radius <= 1)
 
 
-def tight_crop(image: np.ndarray, mask: np.ndarray, threshold: int):
+def tight_crop(image: np.ndarray, mask: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """(image crop, mask crop, [x0, y0, x1, y1]) around the pixels where mask > threshold."""
     ys, xs = np.nonzero(mask > threshold)
     if not len(xs):
@@ -45,7 +51,7 @@ def scaled_size(width: int, height: int, longer: int) -> tuple[int, int]:
     return max(1, int(round(width * longer / height))), longer
 
 
-def target_longer_side(width: int, height: int, params: dict, fraction) -> int:
+def target_longer_side(width: int, height: int, params: dict, fraction: float | None) -> int:
     """The pasted object's longer side: a planned fraction of the canvas (BAP-Waterbirds), or
     the object's own size capped at max_side (COCO variant; `upscale` grows smaller objects)."""
     canvas = int(params.get("canvas", CANVAS))
@@ -64,7 +70,7 @@ def harden_and_blur(mask: Image.Image, threshold: int = 100, radius: float = 1, 
 
 
 def bap_composite(fg: np.ndarray, mask: np.ndarray, background: Image.Image, longer: int, canvas: int = CANVAS,
-                  threshold: int = 100, blur_radius: float = 1):
+                  threshold: int = 100, blur_radius: float = 1) -> tuple[np.ndarray, list[int]]:
     """Paste a tight foreground crop centred on `background`; returns (canvas x canvas RGB, paste box)."""
     height, width = mask.shape[:2]
     size = scaled_size(width, height, longer)
@@ -91,40 +97,36 @@ def _source_mask(sample, image: np.ndarray) -> np.ndarray:
     return mask
 
 
-def extract_foreground(sample, params: dict):
+def extract_foreground(sample: Sample, params: dict) -> Output | Failure:
     """Phase 1: the tight crop of one foreground (png) and its mask (mask.png, values kept)."""
-    stage = "read_image"
-    try:
-        image = np.asarray(open_image(sample.inputs["image"], stage))
-        stage = "read_mask"
-        mask = _source_mask(sample, image)
-        stage = "crop"
-        crop, mask_crop, box = tight_crop(image, mask, int(params.get("mask_threshold", 100)))
-        files = {"png": encode(crop, "png"), "mask.png": encode(mask_crop, "png"),
-                 "cls": str(sample.meta["label"]).encode()}
-    except Exception as exc:  # one bad sample is logged, never stops the run
-        return Failure.of(sample.key, exc, stage)
-    return Output(key=sample.key, files=files, meta={**sample.meta, "crop_box": box})
+    return render_sample(sample, params, lambda progress: _foreground(sample, params, progress), default_format="png")
 
 
-def render_composite(sample, store, params: dict):
+def _foreground(sample: Sample, params: dict, progress: Progress) -> Rendered:
+    image = np.asarray(open_image(sample.inputs["image"], progress.stage))
+    progress.stage = "read_mask"
+    mask = _source_mask(sample, image)
+    progress.stage = "crop"
+    crop, mask_crop, box = tight_crop(image, mask, int(params.get("mask_threshold", 100)))
+    return Rendered(crop, {**sample.meta, "crop_box": box}, label=sample.meta["label"],
+                    files={"mask.png": encode(mask_crop, "png")})
+
+
+def render_composite(sample: Sample, store: ShardStore, params: dict) -> Output | Failure:
     """Phase 2: one anchor or alignment composite from a stored foreground and a background file."""
-    stage = "read_foreground"
+    return render_sample(sample, params, lambda progress: _composite(sample, store, params, progress),
+                         first_stage="read_foreground")
+
+
+def _composite(sample: Sample, store: ShardStore, params: dict, progress: Progress) -> Rendered:
     m = sample.meta
-    try:
-        fg = store.image(m["fg_key"], stage)
-        mask = decode(store.read(m["fg_key"], "mask.png", stage), "L")
-        stage = "read_background"
-        bg = open_image(sample.inputs["background"], stage)
-        stage = "composite"
-        longer = target_longer_side(mask.shape[1], mask.shape[0], params, m.get("scale"))
-        canvas = int(params.get("canvas", CANVAS))
-        out, box = bap_composite(fg, mask, bg, longer, canvas, int(params.get("mask_threshold", 100)),
-                                 float(params.get("blur_radius", 1)))
-        stage = "encode"
-        fmt = params.get("image_format", "jpg")
-        data = encode(out, fmt, quality=params.get("jpeg_quality", 95))
-    except Exception as exc:  # one bad sample is logged, never stops the run
-        return Failure.of(sample.key, exc, stage)
-    meta = {**m, "paste_box": box, "longer_side": longer}
-    return Output(key=sample.key, files={fmt: data, "cls": str(m["label"]).encode()}, meta=meta)
+    fg = store.image(m["fg_key"], progress.stage)
+    mask = decode(store.read(m["fg_key"], "mask.png", progress.stage), "L")
+    progress.stage = "read_background"
+    bg = open_image(sample.inputs["background"], progress.stage)
+    progress.stage = "composite"
+    longer = target_longer_side(mask.shape[1], mask.shape[0], params, m.get("scale"))
+    canvas = int(params.get("canvas", CANVAS))
+    out, box = bap_composite(fg, mask, bg, longer, canvas, int(params.get("mask_threshold", 100)),
+                             float(params.get("blur_radius", 1)))
+    return Rendered(out, {**m, "paste_box": box, "longer_side": longer}, label=m["label"])

@@ -10,44 +10,31 @@ goes on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 
-from ..backends.base import SegmentRequest, SegmentResult, dilate
-from ..classify import is_flip
+from ..backends.base import GroundedSegmenter, Inpainter, Segmenter, SegmentRequest, SegmentResult, remove_objects_batch
+from ..backends.classifier import is_flip
 from ..io.images import decode, encode, sample_image
-from ..records import Failure, Output
+from ..records import Failure, Output, Sample
+from .common import Progress, attempt, run_batched
 from .composite import fit_background, soft_composite
-from .segment import load_batch, run_batched
-
-
-def _batched(fn, items, stage) -> list:
-    """run_batched, without calling a model on an empty batch (e.g. a chunk of originals only)."""
-    return run_batched(fn, items, stage) if items else []
+from .segment import load_batch
 
 
 @dataclass
 class EditTools:
     """What a worker builds once: the models every batch uses."""
 
-    segmenter: object                 # a Segmenter: boxes (provided grounding) or text (grounded-sam) -> masks
-    inpainter: object | None = None   # needed by `remove`
-    classifier: object | None = None  # bgforge.classify.Classifier, optional
-    class_index: object | None = None  # bgforge.classify.ClassIndex, for prediction names
+    segmenter: Segmenter                 # boxes (provided grounding) or text (grounded-sam) -> masks
+    inpainter: Inpainter | None = None   # needed by `remove`
+    classifier: object | None = None  # bgforge.backends.classifier.Classifier, optional
+    class_index: object | None = None  # bgforge.backends.classifier.ClassIndex, for prediction names
 
 
-# ---------------------------------------------------------------- the two edits
-def remove_phrase(inpainter, images: list[np.ndarray], masks: list[np.ndarray], kernel: int = 15):
-    """Remove each image's objects ((N,H,W) bool masks of one phrase): union -> dilate -> inpaint.
-
-    Returns [(edited image, the dilated hole that was filled)], one inpainter call for the batch.
-    """
-    holes = [dilate(m.any(axis=0), kernel) for m in masks]
-    return list(zip(inpainter.inpaint(images, holes), holes))
-
-
+# ---------------------------------------------------------------- the background edit
 def swap_background(image: np.ndarray, object_mask: np.ndarray, background: np.ndarray) -> np.ndarray:
     """The object (bool mask) at its place and size on `background`, cover-fitted to the image size.
 
@@ -60,8 +47,8 @@ def swap_background(image: np.ndarray, object_mask: np.ndarray, background: np.n
     return soft_composite(image, object_mask.astype(np.uint8) * 255, np.asarray(bg.convert("RGB")))
 
 
-# ---------------------------------------------------------------- batch
-def segment_edits(segmenter, edits, images: dict, params) -> dict:
+# ---------------------------------------------------------------- grounding and segmentation
+def segment_edits(segmenter: Segmenter, edits: list[Sample], images: dict, params: dict) -> dict:
     """key -> this edit's SegmentResult (its phrase's objects) or a Failure.
 
     Boxes come from the phrases file (`provided`) or from GroundingDINO run on each (image,
@@ -69,154 +56,189 @@ def segment_edits(segmenter, edits, images: dict, params) -> dict:
     in one request, so SAM encodes an image once however many phrases it has, and each edit
     takes back the masks of its own boxes.
     """
-    results: dict = {}
-    boxes_of, extra = {}, {}
-    detector, sam = getattr(segmenter, "detector", None), getattr(segmenter, "sam", None)
-    if params.get("grounding") == "grounded-sam" and (detector is None or sam is None):
+    if params.get("grounding") != "grounded-sam":
+        boxes_of = {s.key: np.asarray(s.meta.get("boxes") or [], np.float32).reshape(-1, 4) for s in edits}
+
+        def segment_fn(imgs: list[np.ndarray], boxes: list[np.ndarray]) -> list[SegmentResult]:
+            return segmenter.segment(imgs, [SegmentRequest(boxes=b) for b in boxes])
+
+        return _segment_by_source(segmenter.name, segment_fn, edits, images, boxes_of, {}, {})
+    if not isinstance(segmenter, GroundedSegmenter):
         # a text-prompted backend without separable parts: one call per (image, phrase)
         items = [(s, images[s.meta["source_key"]], SegmentRequest(text=s.meta["prompt"])) for s in edits]
-        got = _batched(lambda its: segmenter.segment([i[1] for i in its], [i[2] for i in its]), items, "segment")
+        got = run_batched(lambda its: segmenter.segment([i[1] for i in its], [i[2] for i in its]), items, "segment")
         return {it[0].key: r for it, r in zip(items, got)}
-    if params.get("grounding") == "grounded-sam":
-        items = [(s, images[s.meta["source_key"]]) for s in edits]
-        dets = _batched(lambda its: detector.detect([i[1] for i in its], [i[0].meta["prompt"] for i in its]),
-                           items, "ground")
-        for (s, _), d in zip(items, dets):
-            if isinstance(d, Failure):
-                results[s.key] = d
-            else:
-                boxes_of[s.key], extra[s.key] = d[0], (d[1], list(d[2]))   # detector scores, matched words
+    items = [(s, images[s.meta["source_key"]]) for s in edits]
+    dets = run_batched(lambda its: segmenter.detect([i[1] for i in its], [i[0].meta["prompt"] for i in its]),
+                       items, "ground")
+    failed = {s.key: d for (s, _), d in zip(items, dets) if isinstance(d, Failure)}
+    found = {s.key: d for (s, _), d in zip(items, dets) if not isinstance(d, Failure)}
+    return _segment_by_source(segmenter.name, segmenter.segment_boxes, edits, images,
+                              {k: d.boxes for k, d in found.items()}, found, failed)
 
-        def segment_fn(imgs, boxes):
-            return sam.segment_boxes(imgs, boxes)
-    else:
-        for s in edits:
-            boxes_of[s.key] = np.asarray(s.meta.get("boxes") or [], np.float32).reshape(-1, 4)
 
-        def segment_fn(imgs, boxes):
-            return segmenter.segment(imgs, [SegmentRequest(boxes=b) for b in boxes])
+def _segment_by_source(name: str, segment_fn, edits: list[Sample], images: dict, boxes_of: dict,
+                       detections: dict, results: dict) -> dict:
+    """Segment every source image once with all its edits' boxes; each edit takes back its own masks.
+
+    Scores and phrases come from `detections` (GroundingDINO) when an edit has one, else from the segmenter.
+    """
     by_source: dict = {}
     for s in edits:
         if s.key in boxes_of:
             by_source.setdefault(s.meta["source_key"], []).append(s)
     items = [(group[0], images[src], group) for src, group in by_source.items()]
-    got = _batched(lambda its: segment_fn([i[1] for i in its],
+    got = run_batched(lambda its: segment_fn([i[1] for i in its],
                                              [np.concatenate([boxes_of[s.key] for s in i[2]]) for i in its]),
                       items, "segment")
     for (_, _, group), res in zip(items, got):
+        if isinstance(res, Failure):
+            results.update({s.key: replace(res, key=s.key) for s in group})
+            continue
         start = 0
         for s in group:
-            if isinstance(res, Failure):
-                results[s.key] = Failure(s.key, res.stage, res.error_type, res.message)
-                continue
             end = start + len(boxes_of[s.key])
-            scores, phrases = extra.get(s.key, (res.scores[start:end], []))
+            det = detections.get(s.key)
+            scores, phrases = (det.scores, list(det.phrases)) if det is not None else (res.scores[start:end], [])
             results[s.key] = SegmentResult(masks=res.masks[start:end], boxes=res.boxes[start:end], scores=scores,
-                                           backend=segmenter.name, phrases=phrases)
+                                           backend=name, phrases=phrases)
             start = end
     return results
 
 
-def edit_batch(tools: EditTools, samples, params) -> list:
-    kernel = int(params.get("dilation", 15))
-    fmt = params.get("image_format", "jpg")
-    groups: dict[str, list] = {}
-    for s in samples:
-        groups.setdefault(s.meta["source_key"], []).append(s)
-    outputs: dict = {}
+# ---------------------------------------------------------------- batch
+def edit_batch(tools: EditTools, samples: list[Sample], params: dict) -> list[Output | Failure]:
+    batch = _EditBatch(tools, samples, params)
+    batch.decode()
+    edits = batch.segment()
+    batch.remove(edits)
+    batch.swap_backgrounds(edits)
+    batch.encode()
+    batch.predict()
+    return [batch.outputs[s.key] if s.key in batch.outputs else batch.output(s) for s in samples]
 
-    def fail_source(src, f: Failure):
-        for s in groups[src]:
-            outputs.setdefault(s.key, Failure(s.key, f.stage, f.error_type, f.message))
 
-    # 1. decode each source image once
-    reps = [g[0] for g in groups.values()]
-    ok, failed = load_batch(reps, params)
-    source_of = {r.key: r.meta["source_key"] for r in reps}
-    for f in failed:
-        fail_source(source_of[f.key], f)
-    images = {it[0].meta["source_key"]: it[1:4] for it in ok}   # src -> (array, raw bytes, ext)
+class _EditBatch:
+    """One batch of edits as it goes through the steps of `edit_batch`; a failed sample stops at its step."""
 
-    # 2. ground every edit, then segment: one segmenter call per source image for all its edits
-    edits = [s for s in samples if s.key not in outputs and s.meta["edit"] != "original"]
-    found = {}
-    by_key = {s.key: s for s in edits}
-    for key, res in segment_edits(tools.segmenter, edits, {k: v[0] for k, v in images.items()}, params).items():
-        if isinstance(res, Failure):
-            outputs[key] = res
-        elif res.masks.shape[0] == 0 or not res.masks.any():
-            outputs[key] = Failure(key, "ground", "NothingFound", _nothing_found(by_key[key], params))
-        else:
-            found[key] = res
+    def __init__(self, tools: EditTools, samples: list[Sample], params: dict) -> None:
+        self.tools, self.samples, self.params = tools, samples, params
+        self.fmt = params.get("image_format", "jpg")
+        self.groups: dict[str, list[Sample]] = {}   # source image -> its samples
+        for s in samples:
+            self.groups.setdefault(s.meta["source_key"], []).append(s)
+        self.outputs: dict = {}   # key -> Failure (the Outputs are made last)
+        self.images: dict = {}    # source -> (array, raw bytes, ext)
+        self.found: dict = {}     # key -> SegmentResult
+        self.edited: dict = {}    # key -> (array, extra files, extra meta)
+        self.stored: dict = {}    # key -> (encoded bytes, the pixels a reader decodes from them)
+        self.preds: dict = {}     # ("orig", source) or ("edit", key) -> prediction
 
-    # 3. apply the edits
-    edited: dict = {}   # key -> (array, extra files, extra meta)
-    removals = [(s, images[s.meta["source_key"]][0], found[s.key]) for s in edits
-                if s.key in found and s.meta["edit"] == "remove"]
-    filled = _batched(lambda items: remove_phrase(tools.inpainter, [i[1] for i in items],
-                                                     [i[2].masks for i in items], kernel), removals, "inpaint")
-    for (s, image, res), r in zip(removals, filled):
-        if isinstance(r, Failure):
-            outputs[s.key] = r
-            continue
-        img, hole = r
-        edited[s.key] = (img, {"mask.png": _png(hole)}, {"hole_area": _frac(hole), "inpainter": tools.inpainter.name})
-    for s in edits:
-        if s.key in found and s.meta["edit"] == "background":
-            try:
-                bg = sample_image(s.inputs["background"], "read_background")[0]
-                obj = found[s.key].union()
-                edited[s.key] = (swap_background(images[s.meta["source_key"]][0], obj, bg), {"mask.png": _png(obj)}, {})
-            except Exception as exc:  # noqa: BLE001 - one bad background loses one sample
-                outputs[s.key] = Failure.of(s.key, exc, "composite")
+    def fail_source(self, src: str, f: Failure) -> None:
+        for s in self.groups[src]:
+            self.outputs.setdefault(s.key, replace(f, key=s.key))
 
-    # 4. encode; the classifier sees exactly the stored pixels
-    stored: dict = {}
-    for key, (img, _, _) in edited.items():
-        data = encode(img, fmt, quality=params.get("jpeg_quality", 95))
-        stored[key] = (data, decode(data) if fmt == "jpg" else img)
+    def decode(self) -> None:
+        """Each source image once."""
+        reps = [g[0] for g in self.groups.values()]
+        ok, failed = load_batch(reps, self.params)
+        source_of = {r.key: r.meta["source_key"] for r in reps}
+        for f in failed:
+            self.fail_source(source_of[f.key], f)
+        self.images = {it.sample.meta["source_key"]: (it.image, it.raw, it.ext) for it in ok}
 
-    # 5. predict originals (once per source) and edits together
-    preds = {}
-    if tools.classifier is not None:
-        alive = [src for src in groups if src in images and any(s.key not in outputs for s in groups[src])]
-        items = [(groups[src][0], images[src][0], ("orig", src)) for src in alive]
-        items += [(s, stored[s.key][1], ("edit", s.key)) for s in samples if s.key in stored]
-        got = _batched(lambda its: tools.classifier.predict([i[1] for i in its]), items, "classify")
+    def segment(self) -> list[Sample]:
+        """Ground every edit, then segment: one segmenter call per source image for all its edits."""
+        edits = [s for s in self.samples if s.key not in self.outputs and s.meta["edit"] != "original"]
+        by_key = {s.key: s for s in edits}
+        arrays = {k: v[0] for k, v in self.images.items()}
+        for key, res in segment_edits(self.tools.segmenter, edits, arrays, self.params).items():
+            if isinstance(res, Failure):
+                self.outputs[key] = res
+            elif res.masks.shape[0] == 0 or not res.masks.any():
+                self.outputs[key] = Failure(key, "ground", "NothingFound", _nothing_found(by_key[key], self.params))
+            else:
+                self.found[key] = res
+        return edits
+
+    def remove(self, edits: list[Sample]) -> None:
+        removals = [(s, self.images[s.meta["source_key"]][0], self.found[s.key]) for s in edits
+                    if s.key in self.found and s.meta["edit"] == "remove"]
+        kernel = int(self.params.get("dilation", 15))
+        filled = run_batched(lambda items: remove_objects_batch(self.tools.inpainter, [i[1] for i in items],
+                                                                [i[2].masks for i in items], kernel),
+                             removals, "inpaint")
+        for (s, _, _), r in zip(removals, filled):
+            if isinstance(r, Failure):
+                self.outputs[s.key] = r
+                continue
+            img, hole = r
+            self.edited[s.key] = (img, {"mask.png": _png(hole)},
+                                  {"hole_area": _frac(hole), "inpainter": self.tools.inpainter.name})
+
+    def swap_backgrounds(self, edits: list[Sample]) -> None:
+        for s in edits:
+            if s.key in self.found and s.meta["edit"] == "background":
+                image = self.images[s.meta["source_key"]][0]
+                done = attempt(s.key, Progress("composite"),
+                               lambda s=s, image=image: _background_edit(s, image, self.found[s.key]))
+                if isinstance(done, Failure):
+                    self.outputs[s.key] = done
+                else:
+                    self.edited[s.key] = done
+
+    def encode(self) -> None:
+        """The classifier sees exactly the stored pixels."""
+        for key, (img, _, _) in self.edited.items():
+            data = encode(img, self.fmt, quality=self.params.get("jpeg_quality", 95))
+            self.stored[key] = (data, decode(data) if self.fmt == "jpg" else img)
+
+    def predict(self) -> None:
+        """The originals (once per source) and the edits, in one classifier batch."""
+        if self.tools.classifier is None:
+            return
+        alive = [src for src in self.groups
+                 if src in self.images and any(s.key not in self.outputs for s in self.groups[src])]
+        items = [(self.groups[src][0], self.images[src][0], ("orig", src)) for src in alive]
+        items += [(s, self.stored[s.key][1], ("edit", s.key)) for s in self.samples if s.key in self.stored]
+        got = run_batched(lambda its: self.tools.classifier.predict([i[1] for i in its]), items, "classify")
         for (s, _, tag), p in zip(items, got):
             if isinstance(p, Failure) and tag[0] == "orig":
-                fail_source(tag[1], p)
+                self.fail_source(tag[1], p)
             elif isinstance(p, Failure):
-                outputs.setdefault(s.key, p)
+                self.outputs.setdefault(s.key, p)
             else:
-                preds[tag] = p
+                self.preds[tag] = p
 
-    # 6. outputs in sample order
-    for s in samples:
-        if s.key in outputs:
-            continue
+    def output(self, s: Sample) -> Output:
         src = s.meta["source_key"]
-        image, raw, ext = images[src]
-        meta = _base_meta(s, params, image)
+        image, raw, ext = self.images[src]
+        meta = _base_meta(s, self.params, image)
         truth = s.meta.get("label_index")
         if s.meta["edit"] == "original":
             files = {ext: raw}
         else:
-            res = found[s.key]
-            img, extra_files, extra_meta = edited[s.key]
-            files = {fmt: stored[s.key][0], **extra_files}
+            res = self.found[s.key]
+            _, extra_files, extra_meta = self.edited[s.key]
+            files = {self.fmt: self.stored[s.key][0], **extra_files}
             meta.update(extra_meta)
             meta.update({"boxes": np.round(res.boxes, 2).tolist(), "scores": np.round(res.scores, 4).tolist(),
                          "detected": list(res.phrases), "num_objects": int(res.masks.shape[0]),
-                         "mask_area": _frac(res.union()), "segmenter": tools.segmenter.name})
+                         "mask_area": _frac(res.union()), "segmenter": self.tools.segmenter.name})
         if truth is not None:
             files["cls"] = str(int(truth)).encode()
-        if tools.classifier is not None:
-            before = preds[("orig", src)]
-            after = before if s.meta["edit"] == "original" else preds[("edit", s.key)]
-            meta.update(_prediction_meta(tools, truth, before, after, s.meta["edit"] == "original"))
-        outputs[s.key] = Output(key=s.key, files=files, meta=meta)
-    return [outputs[s.key] for s in samples]
+        if self.tools.classifier is not None:
+            before = self.preds[("orig", src)]
+            after = before if s.meta["edit"] == "original" else self.preds[("edit", s.key)]
+            meta.update(_prediction_meta(self.tools, truth, before, after, s.meta["edit"] == "original"))
+        return Output(key=s.key, files=files, meta=meta)
+
+
+def _background_edit(s: Sample, image: np.ndarray, found: SegmentResult) -> tuple:
+    """(edited image, extra files, extra meta) of a background swap."""
+    bg = sample_image(s.inputs["background"], "read_background")[0]
+    obj = found.union()
+    return swap_background(image, obj, bg), {"mask.png": _png(obj)}, {}
 
 
 def _base_meta(s, params, image) -> dict:

@@ -5,71 +5,59 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..backends.base import dilate
+from ..backends.base import Inpainter, Segmenter, remove_objects_batch
 from ..io.images import encode
-from ..records import Failure, Output
-from .segment import load_batch, run_batched
+from ..records import Failure, Output, Sample
+from .common import run_batched
+from .segment import Loaded, load_batch
 
 
-def object_masks(segmenter, item) -> np.ndarray:
+def object_masks(segmenter: Segmenter | None, item: Loaded) -> np.ndarray:
     """(N, H, W) bool: the provided mask if any, else the segmenter's objects."""
-    s, image, raw, ext, req = item
-    if req.mask is not None:
-        return (req.mask > 127)[None]
+    if item.request.mask is not None:
+        return (item.request.mask > 127)[None]
     if segmenter is None:
         raise ValueError("no mask for this sample and no --segmenter to make one")
-    return segmenter.segment([image], [req])[0].masks
+    return segmenter.segment([item.image], [item.request])[0].masks
 
 
-def inpaint_batch(inpainter, segmenter, samples, params) -> list:
+def largest_object(sample: Sample, masks: np.ndarray) -> np.ndarray:
+    """The object a box-crop composite pastes: the one of the largest box, else the largest mask."""
+    boxes = sample.meta.get("boxes") or []
+    if len(boxes) == len(masks):
+        return masks[int(np.argmax([(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]))]
+    return masks[int(np.argmax(masks.reshape(len(masks), -1).sum(1)))]
+
+
+def inpaint_batch(inpainter: Inpainter, segmenter: Segmenter | None, samples: list[Sample],
+                  params: dict) -> list[Output | Failure]:
     ok, failed = load_batch(samples, params)
     kernel = int(params.get("dilation", 15))
-    one_by_one = bool(params.get("one_by_one", False))
+    one_by_one = bool(params.get("one_by_one", False))  # Corner Cases: remove objects one at a time
 
-    def masks_of(items):
-        return [object_masks(segmenter, it) for it in items]
-
-    masks = run_batched(masks_of, ok, "segment")
+    masks = run_batched(lambda items: [object_masks(segmenter, it) for it in items], ok, "segment")
     outputs = {f.key: f for f in failed}
     todo = []
     for it, m in zip(ok, masks):
         if isinstance(m, Failure):
-            outputs[it[0].key] = m
+            outputs[it.sample.key] = m
         else:
-            todo.append((it, m))
+            todo.append((it.sample, it.image, m))
 
-    def fill(items):
-        if one_by_one:  # Corner Cases: remove objects one at a time, feeding each result on
-            out = []
-            for (it, m) in items:
-                img = it[1]
-                for obj in m:
-                    img = inpainter.inpaint([img], [dilate(obj, kernel)])[0]
-                out.append(img)
-            return out
-        holes = [dilate(m.any(axis=0) if len(m) else np.zeros(it[1].shape[:2], bool), kernel) for it, m in items]
-        return inpainter.inpaint([it[1] for it, _ in items], holes)
-
-    filled = run_batched(fill, todo, "inpaint")
+    filled = run_batched(lambda items: remove_objects_batch(inpainter, [i[1] for i in items], [i[2] for i in items],
+                                                            kernel, one_by_one), todo, "inpaint")
     fmt, size = params.get("image_format", "jpg"), params.get("resize")
-    for (it, m), img in zip(todo, filled):
-        s = it[0]
-        if isinstance(img, Failure):
-            outputs[s.key] = img
+    for (s, _, m), done in zip(todo, filled):
+        if isinstance(done, Failure):
+            outputs[s.key] = done
             continue
-        hole = dilate(m.any(axis=0), kernel) if len(m) else np.zeros(img.shape[:2], bool)
+        img, hole = done
         if size:
             img = np.asarray(Image.fromarray(img).resize((int(size), int(size)), Image.LANCZOS))
         files = {fmt: encode(img, fmt, quality=params.get("jpeg_quality", 95)),
                  "mask.png": encode(hole.astype(np.uint8) * 255, "png", png_level=1)}
         if params.get("object_mask") and len(m):  # the largest object, undilated, at source size (mask pastes)
-            boxes = s.meta.get("boxes") or []
-            if len(boxes) == len(m):  # the object of the largest box: the one a box-crop composite pastes
-                idx = int(np.argmax([(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]))
-            else:
-                idx = int(np.argmax(m.reshape(len(m), -1).sum(1)))
-            largest = m[idx]
-            files["object.png"] = encode(largest.astype(np.uint8) * 255, "png", png_level=1)
+            files["object.png"] = encode(largest_object(s, m).astype(np.uint8) * 255, "png", png_level=1)
         meta = {**s.meta, "key": s.key, "split_name": s.split, "inpainter": inpainter.name,
                 "segmenter": None if segmenter is None else segmenter.name, "num_objects": int(len(m)),
                 "dilation": kernel, "one_by_one": one_by_one, "hole_frac": round(float(hole.mean()), 6),

@@ -11,6 +11,8 @@ reference), or, with `ar_preserve`, its shorter side resized to s keeping the as
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from PIL import Image
 
@@ -41,7 +43,7 @@ def paste_origin(w: int, h: int, position: str, corner: str = "top-right", canva
     raise ValueError(f"position must be center, corner or corner-random, got {position!r}")
 
 
-def crop_box(image: Image.Image, box) -> Image.Image:
+def crop_box(image: Image.Image, box: Sequence[float]) -> Image.Image:
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     return image.crop((x0, y0, x1, y1))
 

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from ..backends.base import SegmentRequest, dilate
+from ..backends.base import Segmenter, SegmentRequest, dilate
 from ..io.images import encode, sample_image, sample_mask
-from ..records import Failure, Output
+from ..records import Failure, Output, Sample
+from .common import Progress, attempt, run_batched
 
 
-def failure(sample, exc: Exception, stage: str) -> Failure:
-    return Failure.of(sample.key, exc, stage)
+class Loaded(NamedTuple):
+    """A decoded sample: its pixels, the bytes they came from, and its segmentation prompt."""
+
+    sample: Sample
+    image: np.ndarray
+    raw: bytes
+    ext: str
+    request: SegmentRequest
 
 
-def request_for(sample, image: np.ndarray, params: dict) -> SegmentRequest:
+def request_for(sample: Sample, image: np.ndarray, params: dict) -> SegmentRequest:
     mask = sample_mask(sample.inputs, image.shape)
     boxes = sample.meta.get("boxes")
     text = sample.meta.get("text") or params.get("prompt")
@@ -23,35 +32,22 @@ def request_for(sample, image: np.ndarray, params: dict) -> SegmentRequest:
                           mask=None if mask is None else mask.astype(np.uint8) * 255)
 
 
-def load_batch(samples, params, stage="read_image"):
+def load_batch(samples: list[Sample], params: dict, stage: str = "read_image") -> tuple[list[Loaded], list[Failure]]:
     """Decode a batch; a sample that cannot be read becomes a Failure, the rest go on."""
-    ok, failed = [], []
-    for s in samples:
-        try:
-            image, raw, ext = sample_image(s.inputs, stage)
-            ok.append((s, image, raw, ext, request_for(s, image, params)))
-        except Exception as exc:
-            failed.append(failure(s, exc, stage))
-    return ok, failed
+    progress = Progress(stage)
+
+    def load(s: Sample) -> Loaded:
+        image, raw, ext = sample_image(s.inputs, stage)
+        return Loaded(s, image, raw, ext, request_for(s, image, params))
+
+    results = [attempt(s.key, progress, lambda s=s: load(s)) for s in samples]
+    return ([r for r in results if not isinstance(r, Failure)], [r for r in results if isinstance(r, Failure)])
 
 
-def run_batched(fn, items, stage):
-    """Call fn on the whole batch; if it fails, retry one by one so only the bad sample is lost."""
-    try:
-        return fn(items)
-    except Exception:
-        results = []
-        for it in items:
-            try:
-                results.append(fn([it])[0])
-            except Exception as exc:
-                results.append(failure(it[0], exc, stage))
-        return results
-
-
-def segment_batch(segmenter, samples, params) -> list:
+def segment_batch(segmenter: Segmenter, samples: list[Sample], params: dict) -> list[Output | Failure]:
     ok, failed = load_batch(samples, params)
-    results = run_batched(lambda items: segmenter.segment([i[1] for i in items], [i[4] for i in items]), ok, "segment")
+    results = run_batched(lambda items: segmenter.segment([i.image for i in items], [i.request for i in items]),
+                          ok, "segment")
     outputs = {f.key: f for f in failed}
     kernel = int(params.get("dilation", 0) or 0)
     for (s, image, raw, ext, req), res in zip(ok, results):

@@ -16,20 +16,21 @@ no boxes).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from PIL import Image
 
 from ..backends.base import clip_boxes_int, mask_bbox
 from ..errors import SampleError
-from ..io.images import encode, sample_image, sample_mask
-from ..records import Failure, Output
+from ..io.images import sample_image, sample_mask
+from ..records import Failure, Output, Sample
+from .common import Progress, Rendered, render_sample
 from .composite import fit_background, soft_composite
-from .segment import failure
 
 VARIANTS = ("original", "only_bg_b", "only_bg_t", "no_fg", "only_fg", "mixed_same", "mixed_rand", "mixed_next")
 MIXED = ("mixed_same", "mixed_rand", "mixed_next")
 
 
-def box_mask(boxes, height: int, width: int) -> np.ndarray:
+def box_mask(boxes: ArrayLike, height: int, width: int) -> np.ndarray:
     """(H, W) bool: the union of the boxes' pixels (a pixel is in when the box covers any of it)."""
     out = np.zeros((height, width), bool)
     for x0, y0, x1, y1 in clip_boxes_int(np.asarray(boxes, np.float64).reshape(-1, 4), height, width):
@@ -37,7 +38,7 @@ def box_mask(boxes, height: int, width: int) -> np.ndarray:
     return out
 
 
-def regions(image: np.ndarray, inputs: dict, boxes, stage: str = "read_mask") -> tuple[np.ndarray, np.ndarray]:
+def regions(image: np.ndarray, inputs: dict, boxes: ArrayLike | None, stage: str = "read_mask") -> tuple[np.ndarray, np.ndarray]:
     """(foreground, box) bool masks of an image from its mask and/or boxes."""
     h, w = image.shape[:2]
     mask = sample_mask(inputs, image.shape, stage)
@@ -113,26 +114,23 @@ def variant_image(variant: str, image: np.ndarray, fg: np.ndarray, box: np.ndarr
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def render(sample, params) -> Output | Failure:
-    stage = "read_image"
-    try:
-        m = sample.meta
-        image, _, _ = sample_image(sample.inputs, stage)
-        stage = "read_mask"
-        fg, box = regions(image, sample.inputs, m.get("boxes"))
-        background = None
-        if m["variant"] in MIXED:
-            stage = "read_background"
-            bg_image, _, _ = sample_image(sample.inputs["bg"], stage)
-            _, bg_box = regions(bg_image, sample.inputs["bg"], sample.inputs.get("bg_boxes"), stage)
-            background = tile_fill(bg_image, bg_box)
-        stage = m["variant"]
-        out = variant_image(m["variant"], image, fg, box, background)
-        stage = "encode"
-        fmt = params.get("image_format", "png")
-        data = encode(out, fmt, quality=params.get("jpeg_quality", 95))
-    except Exception as exc:
-        return failure(sample, exc, stage)
+def render(sample: Sample, params: dict) -> Output | Failure:
+    return render_sample(sample, params, lambda progress: _variant(sample, progress), default_format="png")
+
+
+def _variant(sample: Sample, progress: Progress) -> Rendered:
+    m = sample.meta
+    image, _, _ = sample_image(sample.inputs, progress.stage)
+    progress.stage = "read_mask"
+    fg, box = regions(image, sample.inputs, m.get("boxes"))
+    background = None
+    if m["variant"] in MIXED:
+        progress.stage = "read_background"
+        bg_image, _, _ = sample_image(sample.inputs["bg"], progress.stage)
+        _, bg_box = regions(bg_image, sample.inputs["bg"], sample.inputs.get("bg_boxes"), progress.stage)
+        background = tile_fill(bg_image, bg_box)
+    progress.stage = m["variant"]
+    out = variant_image(m["variant"], image, fg, box, background)
     meta = {**m, "width": int(image.shape[1]), "height": int(image.shape[0]),
             "fg_frac": round(float(fg.mean()), 6), "box_frac": round(float(box.mean()), 6)}
-    return Output(key=sample.key, files={fmt: data, "cls": str(m["class_index"]).encode()}, meta=meta)
+    return Rendered(out, meta, label=m["class_index"])

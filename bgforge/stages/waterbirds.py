@@ -6,8 +6,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError
-from ..io.images import encode, open_image, open_mask
+from ..io.images import open_image, open_mask
 from ..records import Failure, Output, Sample
+from .common import Rendered, render_sample
 from .composite import fit_background, soft_composite
 
 
@@ -24,19 +25,15 @@ def composite_sample(sample: Sample, resampling: str = "lanczos") -> np.ndarray:
     return soft_composite(bird, mask, bg)
 
 
-def render(sample: Sample, params: dict):
-    stage = "composite"
-    try:
-        out = composite_sample(sample, params.get("resampling", "lanczos"))
-        size = params.get("output_size", "original")
-        if size != "original":
-            out = np.asarray(Image.fromarray(out).resize((int(size), int(size)), Image.LANCZOS))
-        stage = "encode"
-        fmt = params["image_format"]
-        data = encode(out, fmt, quality=params.get("jpeg_quality", 95))
-    except Exception as exc:  # one bad sample is logged, never stops the run
-        return Failure.of(sample.key, exc, stage)
+def render(sample: Sample, params: dict) -> Output | Failure:
+    return render_sample(sample, params, lambda progress: _waterbird(sample, params), first_stage="composite")
+
+
+def _waterbird(sample: Sample, params: dict) -> Rendered:
+    out = composite_sample(sample, params.get("resampling", "lanczos"))
+    size = params.get("output_size", "original")
+    if size != "original":
+        out = np.asarray(Image.fromarray(out).resize((int(size), int(size)), Image.LANCZOS))
     meta = dict(sample.meta)
     meta["height"], meta["width"] = out.shape[:2]
-    return Output(key=sample.key, files={fmt: data, "cls": str(meta["y"]).encode()}, meta=meta,
-                  folder_path=meta["img_filename"])
+    return Rendered(out, meta, label=meta["y"], folder_path=meta["img_filename"])

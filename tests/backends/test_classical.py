@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from bgforge.backends import SegmentRequest, dilate, get_inpainter, get_segmenter, remove_objects
+from bgforge.backends.base import remove_objects_batch
 from bgforge.errors import BgforgeError
 
 
@@ -135,3 +136,16 @@ def test_unknown_names_and_options_are_user_errors():
 def test_batch_length_mismatch_is_a_user_error(scene):
     with pytest.raises(BgforgeError, match="2 images but 1 requests"):
         get_segmenter("box").segment([scene[0], scene[0]], [SegmentRequest()])
+
+
+def test_remove_objects_batch_equals_one_image_at_a_time(scene):
+    image, _, mask, _ = scene
+    inp = get_inpainter("telea")
+    masks = [mask, np.zeros((0,) + image.shape[:2], bool), np.stack([mask, np.roll(mask, 20, axis=1)])]
+    images = [image, image, image[:, ::-1].copy()]
+    for one_by_one in (False, True):
+        got = remove_objects_batch(inp, images, masks, kernel=5, one_by_one=one_by_one)
+        for img, m, (filled, hole) in zip(images, masks, got):
+            assert np.array_equal(filled, remove_objects(inp, img, m, kernel=5, one_by_one=one_by_one))
+            union = m.any(axis=0) if m.ndim == 3 else m
+            assert np.array_equal(hole, dilate(union, 5))

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from bgforge.backends import SegmentRequest, get_segmenter
+from bgforge.backends.base import GroundedSegmenter
 from bgforge.backends.grounding_dino import (
     GroundingDinoDetector,
     cxcywh_to_xyxy,
@@ -26,9 +27,8 @@ def test_box_conversion_exact_numbers():
 
 @pytest.mark.parametrize("hw", [(224, 224), (480, 640), (640, 427), (300, 2000), (1000, 999)])
 def test_resized_shape_matches_groundingdino_transform(hw):
-    from PIL import Image
-
     import groundingdino.datasets.transforms as T
+    from PIL import Image
 
     h, w = hw
     pil = Image.new("RGB", (w, h))
@@ -38,10 +38,9 @@ def test_resized_shape_matches_groundingdino_transform(hw):
 
 def test_tensor_preprocessing_matches_the_official_pil_transform(gdino_model):
     """Our on-device resize+normalise vs groundingdino's PIL pipeline (load_image)."""
+    import groundingdino.datasets.transforms as T
     import torch
     from PIL import Image
-
-    import groundingdino.datasets.transforms as T
 
     rng = np.random.default_rng(0)
     small = np.clip(rng.normal(128, 40, (30, 40, 3)), 0, 255).astype(np.uint8)
@@ -113,6 +112,18 @@ def test_high_threshold_gives_no_objects(gdino_model, tiny_sam, image224):
                         sam_model_obj=tiny_sam, box_threshold=1.0, gdino_min_size=128)
     (res,) = seg.segment([image224], [SegmentRequest(text="bird")])
     assert res.masks.shape == (0, 224, 224) and res.phrases == []
+
+
+def test_detect_then_segment_boxes_is_segment(gdino_model, tiny_sam, image224):
+    """The two declared parts of a grounded segmenter, run apart, give what `segment` gives."""
+    seg = get_segmenter("grounded-sam", device="cpu", gdino_model_obj=gdino_model,
+                        sam_model_obj=tiny_sam, box_threshold=0.0, gdino_min_size=128)
+    assert isinstance(seg, GroundedSegmenter)
+    (det,) = seg.detect([image224], ["bird . dog"])
+    (parts,) = seg.segment_boxes([image224], [det.boxes])
+    (whole,) = seg.segment([image224], [SegmentRequest(text="bird . dog")])
+    assert np.array_equal(parts.masks, whole.masks) and np.array_equal(det.boxes, whole.boxes)
+    assert np.array_equal(det.scores, whole.scores) and list(det.phrases) == whole.phrases
 
 
 def test_missing_text_and_missing_checkpoint(gdino_model, tiny_sam, image224, tmp_path):

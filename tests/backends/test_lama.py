@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from bgforge.backends import get_inpainter, lama as lama_mod
+from bgforge.backends import get_inpainter
+from bgforge.backends import lama as lama_mod
 from bgforge.errors import BgforgeError
 
 BG = (40, 120, 200)

@@ -17,13 +17,18 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import BgforgeError
+from ..errors import BgforgeError
+from .device import autocast, check_precision, resolve_device
+from .normalize import IMAGENET_MEAN, IMAGENET_STD, normalize
+from .weights import load_checkpoint, load_torchscript
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+if TYPE_CHECKING:
+    import torch
+
 _WNID = re.compile(r"^n\d{8}$")
 
 
@@ -36,7 +41,7 @@ class ClassIndex:
     def __len__(self) -> int:
         return len(self.names)
 
-    def name(self, index) -> str:
+    def name(self, index: int | str) -> str:
         return self.names.get(int(index), str(index))
 
     def add(self, index: int, aliases: list[str]) -> None:
@@ -49,7 +54,7 @@ class ClassIndex:
                 self.lookup.setdefault(part.strip().lower(), index)
 
 
-def load_class_index(path) -> ClassIndex:
+def load_class_index(path: str | Path) -> ClassIndex:
     """Class index -> name, from
 
     - JSON: a list of names, or {"0": "tench", ...}, or torchvision/Keras' imagenet_class_index.json
@@ -76,7 +81,7 @@ def load_class_index(path) -> ClassIndex:
                 raise BgforgeError(f"class index {path}: key {k!r} is not a class index (an integer)") from None
             ci.add(idx, [str(x) for x in v] if isinstance(v, list) else [str(v)])
     else:
-        for n, line in enumerate(l for l in text.splitlines() if l.strip()):
+        for n, line in enumerate(row for row in text.splitlines() if row.strip()):
             m = re.match(r"^\s*(\d+)[\s,:]+(.+)$", line)
             idx, rest = (int(m.group(1)), m.group(2)) if m else (n, line)
             parts = rest.strip().split(None, 1)
@@ -87,7 +92,7 @@ def load_class_index(path) -> ClassIndex:
     return ci
 
 
-def label_index(label, class_index: ClassIndex | None) -> int | None:
+def label_index(label: int | str | None, class_index: ClassIndex | None) -> int | None:
     """The classifier index of a manifest label (a name or an index); None when there is no label."""
     if label is None or label == "":
         return None
@@ -132,11 +137,12 @@ class Preprocess:
             if v is not None:
                 v = tuple(float(x) for x in v)
                 if len(v) != 3 or (name == "std" and min(v) <= 0):
-                    raise BgforgeError(f"--{name} needs 3 numbers (R,G,B){', all > 0' if name == 'std' else ''}, got {v}")
+                    positive = ", all > 0" if name == "std" else ""
+                    raise BgforgeError(f"--{name} needs 3 numbers (R,G,B){positive}, got {v}")
                 setattr(p, name, v)
         return p
 
-    def __call__(self, image: np.ndarray, device):
+    def __call__(self, image: np.ndarray, device: str | torch.device) -> torch.Tensor:
         import torch
         import torchvision.transforms.functional as TF
 
@@ -145,9 +151,7 @@ class Preprocess:
             t = TF.resize(t, self.resize, antialias=True)
         if self.crop:
             t = TF.center_crop(t, [self.crop, self.crop])
-        mean = torch.tensor(self.mean, device=device).view(3, 1, 1)
-        std = torch.tensor(self.std, device=device).view(3, 1, 1)
-        return (t - mean) / std
+        return normalize(t, self.mean, self.std)
 
 
 # ---------------------------------------------------------------- models
@@ -174,11 +178,10 @@ def _num_classes(sd: dict) -> int:
     raise BgforgeError("cannot tell the number of classes from the state dict (no 2-D weight); pass --class-index")
 
 
-def load_model(spec: str, weights=None, device="cpu", num_classes: int | None = None):
+def load_model(spec: str, weights: str | Path | None = None, device: str | torch.device = "cpu",
+               num_classes: int | None = None) -> torch.nn.Module:
     """A TorchScript file, or torchvision architecture `spec` with a local state dict."""
     import torch
-
-    from .backends.weights import load_checkpoint, load_torchscript
 
     path = Path(str(spec)).expanduser()
     if path.is_file():
@@ -220,10 +223,9 @@ class Prediction:
 class Classifier:
     """Loaded once per worker; predicts batches of HxWx3 uint8 RGB arrays."""
 
-    def __init__(self, spec: str, weights=None, device=None, precision: str = "fp32",
-                 preprocess: Preprocess | None = None, num_classes: int | None = None, batch_size: int = 32):
-        from .backends.device import check_precision, resolve_device
-
+    def __init__(self, spec: str, weights: str | Path | None = None, device: str | torch.device | None = None,
+                 precision: str = "fp32", preprocess: Preprocess | None = None, num_classes: int | None = None,
+                 batch_size: int = 32):
         self.device = resolve_device(device)
         self.precision = check_precision(precision)
         self.preprocess = preprocess or Preprocess()
@@ -246,8 +248,6 @@ class Classifier:
     def predict(self, images: list[np.ndarray]) -> list[Prediction]:
         import torch
 
-        from .backends.device import autocast
-
         tensors = [self.preprocess(img, self.device) for img in images]
         out: list = [None] * len(images)
         # without a crop, sizes may differ: images of one size go through the model together
@@ -262,12 +262,12 @@ class Classifier:
                         logits = self._logits(torch.stack([tensors[i] for i in part]))
                     probs = logits.softmax(dim=1)
                     conf, pred = probs.max(dim=1)
-                    for i, p, c in zip(part, pred.cpu().tolist(), conf.cpu().tolist()):
+                    for i, p, c in zip(part, pred.cpu().tolist(), conf.cpu().tolist(), strict=True):
                         out[i] = Prediction(int(p), round(float(c), 4))
         return out
 
 
-def classifier_from_params(params: dict, device=None) -> Classifier | None:
+def classifier_from_params(params: dict, device: str | torch.device | None = None) -> Classifier | None:
     if not params.get("classifier"):
         return None
     ci = load_class_index(params["class_index"]) if params.get("class_index") else None

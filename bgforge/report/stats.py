@@ -14,19 +14,19 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .sources.imagenet import clip_box
+from ..sources.imagenet import ImageNetImage, ImageNetSource, clip_box
 
 FIELDS = ["wnid", "name", "images", "objects", "centeredness", "size"]
 
 
-def _image_size(img) -> tuple[int, int]:
+def _image_size(img: ImageNetImage) -> tuple[int, int]:
     if img.width and img.height:
         return img.width, img.height
     with Image.open(img.path) as im:  # reads the header only; nothing is decoded
         return im.size
 
 
-def class_stats(source, split: str = "train", wnids=None) -> list[dict]:
+def class_stats(source: ImageNetSource, split: str = "train", wnids: list[str] | None = None) -> list[dict]:
     """One row per class: wnid, name, images, objects, centeredness, size (None without objects)."""
     images = source.images(split, wnids)
     order = [source.wnid_for(w) for w in wnids] if wnids is not None else sorted({i.wnid for i in images})
@@ -57,7 +57,7 @@ def class_stats(source, split: str = "train", wnids=None) -> list[dict]:
     return rows
 
 
-def write_stats_csv(rows, path) -> Path:
+def write_stats_csv(rows: list[dict], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
@@ -120,7 +120,7 @@ def _panel(draw, font, left, values, lo, hi, title, xlabel):
     _text(draw, font, (x0 - 7, y0 - 8), "classes", "rb")
 
 
-def histogram_png(rows, path) -> Path:
+def histogram_png(rows: list[dict], path: str | Path) -> Path:
     """Histograms of the per-class centeredness (left) and size (right), PIL only."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

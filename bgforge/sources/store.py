@@ -10,21 +10,31 @@ from PIL import Image
 
 from ..errors import SampleError
 from ..io.images import sample_image
-from ..sources.shards import is_shard_dir, load_shards, read_member
+from ..io.shards import read_member
+from ..records import Sample
+from .folder import load_folder
+from .shards import is_shard_dir, load_shards
 
 
-class ShardStore:
-    """key -> members of a shard folder; the index is built once per worker."""
+class _Store:
+    """key -> record of one folder; the index is built once per worker."""
 
-    def __init__(self, folder):
+    def __init__(self, folder: str | Path, records: list[Sample]):
         self.folder = Path(folder)
-        self.records = {s.key: s for s in load_shards(self.folder)}
+        self.records = {s.key: s for s in records}
 
-    def __contains__(self, key) -> bool:
+    def __contains__(self, key: str) -> bool:
         return key in self.records
 
-    def meta(self, key) -> dict:
+    def meta(self, key: str) -> dict:
         return self.records[key].meta
+
+
+class ShardStore(_Store):
+    """The members of a shard folder (an earlier bgforge output), by key."""
+
+    def __init__(self, folder: str | Path):
+        super().__init__(folder, load_shards(folder))
 
     def read(self, key: str, ext: str, stage: str = "read_background") -> bytes:
         if key not in self.records:
@@ -38,20 +48,11 @@ class ShardStore:
             return np.asarray(im.convert(mode))
 
 
-class FolderStore:
+class FolderStore(_Store):
     """The same interface over a plain image folder (+ manifest): key -> image file."""
 
-    def __init__(self, folder, manifest=None):
-        from ..sources.folder import load_folder
-
-        self.folder = Path(folder)
-        self.records = {s.key: s for s in load_folder(folder, manifest)}
-
-    def __contains__(self, key) -> bool:
-        return key in self.records
-
-    def meta(self, key) -> dict:
-        return self.records[key].meta
+    def __init__(self, folder: str | Path, manifest: str | Path | None = None):
+        super().__init__(folder, load_folder(folder, manifest))
 
     def read(self, key: str, ext: str, stage: str = "read_background") -> bytes:
         raise SampleError(stage, f"{self.folder} is an image folder: it has no .{ext} members (use a bgforge output)")
@@ -62,5 +63,6 @@ class FolderStore:
         return sample_image(self.records[key].inputs, stage)[0]
 
 
-def open_store(path, manifest=None):
+def open_store(path: str | Path, manifest: str | Path | None = None) -> ShardStore | FolderStore:
+    """A shard folder's store when `path` holds shards, else an image folder's."""
     return ShardStore(path) if is_shard_dir(path) else FolderStore(path, manifest)

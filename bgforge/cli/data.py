@@ -1,0 +1,108 @@
+"""`bgforge composite`, `bgforge stats` and `bgforge inspect`: composing and looking at datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import absolute, reports_user_errors, run_stage
+from .options import BatchSize, Format, ImageFormat, ImagenetRoot, Out, Overwrite, Position, Quiet, Seed, ShardSize, Workers
+
+
+def register(app: typer.Typer) -> None:
+    app.command("composite")(composite_cmd)
+    stats = typer.Typer(help="Statistics of raw datasets.", no_args_is_help=True)
+    stats.command("imagenet")(stats_imagenet)
+    app.add_typer(stats, name="stats")
+    app.command("inspect")(inspect_cmd)
+
+
+@reports_user_errors
+def composite_cmd(
+    fg: Annotated[Path, typer.Option(
+        "--fg", help="Foregrounds: an image folder (with --fg-manifest giving boxes/labels) or a bgforge stage output.")],
+    bg: Annotated[Path, typer.Option(
+        "--bg", help="Backgrounds: a `bgforge inpaint` output (keys match the foregrounds) or an image folder.")],
+    out: Out,
+    fg_manifest: Annotated[Optional[Path], typer.Option(
+        "--fg-manifest", help="JSONL/CSV for --fg: path, label, boxes (the largest box is pasted).")] = None,
+    bg_manifest: Annotated[Optional[Path], typer.Option(
+        "--bg-manifest", help="JSONL/CSV for --bg: path, label (needed by --bg-mode random).")] = None,
+    size: Annotated[int, typer.Option(
+        "--size", min=1, help="Foreground size s: resized to s x s (56/84/112 in Hard-Spurious-ImageNet).")] = 112,
+    pos: Annotated[Position, typer.Option(
+        "--pos", help="center | corner (top-right) | corner-random (one of four, per sample).")] = Position.center,
+    bg_mode: Annotated[str, typer.Option(
+        "--bg-mode", help="original (the image's own background: same key) | random (another class's).")] = "original",
+    ar_preserve: Annotated[bool, typer.Option(
+        "--ar-preserve", help="Resize the shorter side to s keeping the aspect ratio (longer side <= canvas).")] = False,
+    fg_mode: Annotated[str, typer.Option(
+        "--fg-mode", help="box (rectangular crop of the box) | mask (paste only the object: needs object.png/mask.png "
+                          "in --bg).")] = "box",
+    canvas: Annotated[int, typer.Option("--canvas", help="Output size (backgrounds are resized to it).")] = 224,
+    image_format: Format = ImageFormat.jpg,
+    seed: Seed = 0,
+    workers: Workers = 1, batch_size: BatchSize = 8, shard_size: ShardSize = 1000, overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Paste foregrounds onto backgrounds at one size and position: one Hard-Spurious-ImageNet group.
+
+    Example: bgforge composite --fg images/ --fg-manifest boxes.jsonl --bg backgrounds/ --size 56 --pos corner
+    --bg-mode random --out CoR-56/
+    """
+    params = {"fg": absolute(fg), "fg_manifest": absolute(fg_manifest), "bg": absolute(bg),
+              "bg_manifest": absolute(bg_manifest), "size": size, "position": pos.value, "bg_mode": bg_mode,
+              "ar_preserve": ar_preserve, "fg_mode": fg_mode, "canvas": canvas, "image_format": image_format.value,
+              "seed": seed, "jpeg_quality": 95}
+    run_stage("composite", params, out, quiet=quiet, workers=workers, shard_size=shard_size, overwrite=overwrite,
+              devices=None, batch_size=batch_size)  # pasting is CPU work
+
+
+@reports_user_errors
+def stats_imagenet(
+    imagenet_root: ImagenetRoot = None,
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Folder for class_stats.csv and histograms.png.")] = Path("imagenet-stats"),
+    split: Annotated[str, typer.Option("--split", help="train or val.")] = "train",
+    classes: Annotated[Optional[str], typer.Option(
+        "--classes", help="Comma-separated wnids or names (default: all).")] = None,
+) -> None:
+    """Per-class centeredness and size of the ground-truth boxes (Corner Cases' class statistics) to CSV + histogram PNG.
+
+    Centeredness C = mean over images and objects of 1 - ||image centre - object centre||_inf (coordinates in [0,1]);
+    size S = mean box area / image area.
+    """
+    from ..report.stats import class_stats, histogram_png, write_stats_csv
+    from ..sources import resolve_root
+    from ..sources.imagenet import ImageNetSource
+
+    src = ImageNetSource(resolve_root(imagenet_root, "BGFORGE_IMAGENET_ROOT", "--imagenet-root", "ImageNet"))
+    rows = class_stats(src, split=split, wnids=classes.split(",") if classes else None)
+    out.mkdir(parents=True, exist_ok=True)
+    write_stats_csv(rows, out / "class_stats.csv")
+    histogram_png(rows, out / "histograms.png")
+    typer.echo(f"bgforge: stats for {len(rows)} classes ({sum(r['images'] for r in rows)} images, "
+               f"{len(src.problems)} box problems) -> {out}/class_stats.csv, {out}/histograms.png")
+
+
+@reports_user_errors
+def inspect_cmd(
+    out: Annotated[Path, typer.Argument(help="A bgforge output folder.")],
+    html: Annotated[bool, typer.Option("--html", help="Also write OUT/report.html, one self-contained page.")] = False,
+    label: Annotated[Optional[str], typer.Option(
+        "--label", help="Label field (default: the recipe's, e.g. y).")] = None,
+    attribute: Annotated[Optional[str], typer.Option(
+        "--attribute", help="Background attribute field (default: the recipe's, e.g. place).")] = None,
+) -> None:
+    """Does the dataset break the correlation it was built to break? Group matrix, achieved correlation and
+    mutual information between label and background attribute per split, mask-area and paste-size statistics."""
+    from ..report.inspect import inspect_output, render_html, render_text
+
+    report = inspect_output(out, label, attribute)
+    typer.echo(render_text(report))
+    if html:
+        path = Path(out) / "report.html"
+        path.write_text(render_html(report, out))
+        typer.echo(f"bgforge: report -> {path}")

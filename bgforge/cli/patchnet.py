@@ -1,0 +1,136 @@
+"""`bgforge patchnet train` (AutoBackSwap's learned foreground detector) and `bgforge autobackswap`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..execution.devices import TORCH_SEGMENTERS, parse_devices
+from .common import absolute, reports_user_errors, run_stage
+from .options import (
+    BatchSize,
+    Devices,
+    Dilation,
+    Format,
+    ImageFormat,
+    Inpainter,
+    Input,
+    LamaCheckpoint,
+    Manifest,
+    Out,
+    Overwrite,
+    PatchnetModel,
+    Quiet,
+    SamCheckpoint,
+    SamModel,
+    Seed,
+    Segmenter,
+    ShardSize,
+    Workers,
+)
+
+
+def register(app: typer.Typer) -> None:
+    patchnet = typer.Typer(help="AutoBackSwap's learned foreground detector (EfficientNet-B0, one foreground "
+                                "probability per patch). Segment with `bgforge segment --backend patchnet "
+                                "--patchnet-model M.pt`.", no_args_is_help=True)
+    patchnet.command("train")(train_cmd)
+    app.add_typer(patchnet, name="patchnet")
+    app.command("autobackswap")(autobackswap_cmd)
+
+
+@reports_user_errors
+def train_cmd(
+    images: Annotated[Path, typer.Option("--images", help="Folder the label file's image paths are relative to.")],
+    labels: Annotated[Path, typer.Option(
+        "--labels", help='L.json: {"<image path>": [[0,1,...], ...] (patch grid rows) or "<mask path>"}. '
+                         'See docs/autobackswap.md.')],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Checkpoint to write (M.pt): weights, input size, patch grid, bgforge version.")],
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the labelled images.")] = 30,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, one-cycle schedule).")] = 3e-3,
+    input_size: Annotated[Optional[int], typer.Option(
+        "--input-size", help="Network input side (images are resized to it). Default: grid side x stride for grid "
+                             "labels, else 224.")] = None,
+    stride: Annotated[int, typer.Option(
+        "--stride", help="Patch size in input pixels: 32 = the whole EfficientNet-B0 (paper, 7x7 patches at 224); "
+                         "16 or 8 cut the backbone for finer masks.")] = 32,
+    batch_size: BatchSize = 16,
+    seed: Seed = 0,
+    device: Annotated[Optional[str], typer.Option(
+        "--device", help="cpu, cuda, cuda:N (default: cuda when available).")] = None,
+    init: Annotated[Optional[Path], typer.Option(
+        "--init", help="Start from a local checkpoint: a torchvision EfficientNet-B0 state dict or a "
+                       "patchnet M.pt.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train the patch detector with binary cross-entropy on a few hundred patch-labelled images.
+
+    Example: bgforge patchnet train --images photos/ --labels patch_labels.json --out patchnet.pt --epochs 30
+    """
+    from ..backends.patchnet import train_patchnet
+    from ..progress import Progress
+
+    bar = Progress(epochs, "patchnet train", unit="epoch", interval=0, enabled=not quiet)
+
+    def on_epoch(epoch: int, total: int, loss: float) -> None:
+        if bar.bar is not None:
+            bar.bar.set_postfix(loss=f"{loss:.4f}")
+        bar.update(1)
+
+    try:
+        res = train_patchnet(images, labels, out, epochs=epochs, lr=lr, seed=seed, device=device,
+                             input_size=input_size, stride=stride, batch_size=batch_size, init=init,
+                             on_epoch=on_epoch)
+    finally:
+        bar.close()
+    typer.echo(f"bgforge: patchnet: {res.images} images, {res.epochs} epochs, input {res.input_size}, "
+               f"{res.grid}x{res.grid} patches: train loss {res.loss:.4f}, train patch IoU {res.iou:.3f}, "
+               f"{res.seconds:.1f} s -> {out}")
+
+
+@reports_user_errors
+def autobackswap_cmd(
+    input: Input,
+    out: Out,
+    manifest: Manifest = None,
+    patchnet_model: PatchnetModel = None,
+    segmenter: Segmenter = "patchnet",
+    threshold: Annotated[float, typer.Option(
+        "--patchnet-threshold", help="Foreground where the upsampled patch probability is >= this.")] = 0.5,
+    inpainter: Inpainter = "auto",
+    ratio: Annotated[float, typer.Option(
+        "--ratio", help="Swaps per image; fractional values give round(frac x n) images of a split one more "
+                        "(e.g. 0.5: half the images).")] = 1.0,
+    originals: Annotated[bool, typer.Option(
+        "--originals/--no-originals", help="Also write the original images (group <label>_on_<label>).")] = True,
+    dilation: Dilation = 15,
+    feather: Annotated[float, typer.Option(
+        "--feather", help="Gaussian sigma (px) softening the pasted mask's edge; 0 = hard cut-out.")] = 0.0,
+    image_format: Format = ImageFormat.jpg,
+    seed: Seed = 0,
+    sam_model: SamModel = "vit_h", sam_checkpoint: SamCheckpoint = None, lama_checkpoint: LamaCheckpoint = None,
+    workers: Workers = 1, devices: Devices = None, batch_size: BatchSize = 8, shard_size: ShardSize = 1000,
+    overwrite: Overwrite = False, quiet: Quiet = False,
+) -> None:
+    """Paste every image's foreground onto inpainted backgrounds of images from other classes.
+
+    Phase 1 segments and inpaints each needed image once (OUT/backgrounds); phase 2 writes originals and
+    swaps as shards, each json with label, bg_label, source and background keys, group <label>_on_<bg_label>.
+
+    Example: bgforge autobackswap --input photos/ --manifest labels.jsonl --patchnet-model patchnet.pt --ratio 0.5 --out abs/
+    """
+    from .. import recipe as recipemod
+
+    params = recipemod.load("autobackswap").params
+    options = {"sam_model": sam_model, "sam_checkpoint": absolute(sam_checkpoint),
+               "lama_checkpoint": absolute(lama_checkpoint)}
+    params.update(input=absolute(input), manifest=absolute(manifest), patchnet_model=absolute(patchnet_model),
+                  segmenter=segmenter, patchnet_threshold=threshold, inpainter=inpainter, ratio=ratio,
+                  include_originals=originals, dilation=dilation, feather=feather, image_format=image_format.value,
+                  seed=seed, backend_options={k: v for k, v in options.items() if v is not None})
+    uses_torch = segmenter in TORCH_SEGMENTERS or inpainter in ("auto", "lama")
+    run_stage("autobackswap", params, out, quiet=quiet, workers=workers, shard_size=shard_size, overwrite=overwrite,
+              devices=parse_devices(devices, uses_torch), batch_size=batch_size)

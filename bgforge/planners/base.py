@@ -1,0 +1,73 @@
+"""The planner interface, and the records a planner hands to the build.
+
+A planner holds one recipe's rules. `plan` makes every random choice up front from the seed;
+`make_chain` builds, once per worker, the function that turns a batch of samples into outputs.
+The class fields say how the finished dataset is summarised; each has its one default here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+from ..execution.context import Chain, WorkerContext
+from ..recipe import Recipe
+from ..records import Sample
+
+
+@dataclass
+class BuildContext:
+    roots: dict = field(default_factory=dict)   # flag values: {"cub": path-or-None, "places": ...}
+    demo: bool = False
+
+
+@dataclass
+class Phase:
+    """Outputs another phase must build first into OUT/<folder>, e.g. the inpainted backgrounds
+    that Hard-Spurious-ImageNet composites are pasted on. `params` is that phase's recipe params
+    (recorded in its plan.json)."""
+
+    folder: str
+    planner: str
+    params: dict
+    samples: list[Sample]
+
+
+@dataclass
+class Planned:
+    samples: list[Sample]            # in output order
+    inputs: dict                     # resolved input roots, recorded in plan.json and the manifest
+    source_files: list = field(default_factory=list)  # every raw file considered: a changed input set is detected
+    notes: list = field(default_factory=list)
+    prerequisites: list[Phase] = field(default_factory=list)   # built, in order, before these samples
+    skipped: list = field(default_factory=list)   # error records found while planning (bad boxes)
+    shard_multiple: int = 1   # shards hold whole runs of this many consecutive samples
+
+
+class Planner(ABC):
+    """One recipe's rules. Instances hold no state: a worker may rebuild one from its class."""
+
+    # Leading metadata.csv columns, in the reference dataset's order (the rest follow).
+    METADATA_COLUMNS: ClassVar[Sequence[str]] = ()
+    # The json field read as the label by groups.json's correlation and `bgforge inspect`.
+    LABEL_FIELD: ClassVar[str] = "label"
+    # The spurious attribute set against the label; None: groups.json reports no correlation.
+    ATTR_FIELD: ClassVar[str | None] = None
+    # Split name -> the code metadata.csv writes instead (Waterbirds: train 0, val 1, test 2).
+    SPLIT_CODES: ClassVar[dict[str, int]] = {}
+
+    @abstractmethod
+    def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        """Every sample, with all random choices made from the recipe's seed."""
+
+    @abstractmethod
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        """The stage chain of one worker (models load here, once): list[Sample] -> list[Output | Failure]."""
+
+    def validate(self, params: dict) -> None:  # noqa: B027 - an optional hook: most planners check something
+        """Fail in one line before any work (bad values, missing checkpoints); nothing to check by default."""
+
+    def on_finalize(self, out: Path, params: dict) -> None:  # noqa: B027 - an optional hook
+        """Recipe-specific reports once every shard is committed; none by default."""

@@ -1,0 +1,34 @@
+"""The planner interface: every registered planner is a `Planner` with the fields' one default."""
+
+from pathlib import Path
+
+import pytest
+
+from bgforge import planners
+from bgforge.errors import BgforgeError
+from bgforge.execution.context import WorkerContext
+from bgforge.planners import Planner
+
+
+@pytest.mark.parametrize("name", sorted(planners.PLANNERS))
+def test_every_registered_planner_is_a_planner(name):
+    planner = planners.get(name)
+    assert isinstance(planner, Planner)
+    assert planner.METADATA_COLUMNS and isinstance(planner.LABEL_FIELD, str)
+
+
+def test_defaults_are_declared_once_on_the_base():
+    assert (Planner.LABEL_FIELD, Planner.ATTR_FIELD, dict(Planner.SPLIT_CODES)) == ("label", None, {})
+    wb = planners.get("waterbirds")
+    assert (wb.LABEL_FIELD, wb.ATTR_FIELD, wb.SPLIT_CODES["val"]) == ("y", "place", 1)
+    assert planners.get("variants").ATTR_FIELD is None
+
+
+def test_unknown_planner_is_one_line_error():
+    with pytest.raises(BgforgeError, match="unknown planner 'nope'; known: waterbirds"):
+        planners.get("nope")
+
+
+def test_worker_context_names_earlier_phases():
+    ctx = WorkerContext(Path("/data/out"))
+    assert ctx.phase_dir("backgrounds") == Path("/data/out/backgrounds") and ctx.device is None
