@@ -15,7 +15,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/bgforge build waterbirds-100 --demo --out out/waterbirds-100-demo
-	@echo "output: out/waterbirds-100-demo (shards/, metadata.csv, groups.json, preview/*.png)"
+	@echo "output: out/waterbirds-100-demo (shards/, metadata.csv, groups.json, README.md, .bgforge/preview/*.png)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -23,8 +23,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bgforge tests benchmarks
 
+# CPU benchmarks (docs/performance.md); the GPU proof is `python benchmarks/gpu_check.py` on a CUDA host.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_waterbirds.py
+	$(BIN)/python benchmarks/bench_hsi_floor.py
+	$(BIN)/python benchmarks/bench_plan_scale.py
 	$(BIN)/python benchmarks/bench_stages.py
 	$(BIN)/python benchmarks/bench_memory.py
 

@@ -1,97 +1,315 @@
-"""GPU proof and throughput of the model stages (run on a CUDA machine; never in CI).
+"""The one-command GPU proof: model throughput and the real end-to-end path, offline, random weights.
 
-    python benchmarks/gpu_check.py [--lama-checkpoint big-lama.pt] [--out results.json]
+    python benchmarks/gpu_check.py                      # on a CUDA machine (about 5 minutes)
+    python benchmarks/gpu_check.py --lama-checkpoint big-lama.pt
+    python benchmarks/gpu_check.py --smoke --device cpu  # tiny sizes: checks the script itself
 
-SAM ViT-H with random weights (speed does not depend on the weights) through bgforge's own
-SamSegmenter: images/s at encoder batch 1/4/8 in fp32 and bf16, 3 boxes per image, peak GPU
-memory, and GPU busy % sampled from nvidia-smi. LaMa 512x512 images/s when a big-lama.pt is given.
+1. SAM ViT-H (random weights: speed does not depend on them) through bgforge's SamSegmenter,
+   fp32 and bf16 at encoder batch 1 and 8, 3 boxes per 500x375 image.
+2. GroundingDINO SwinT with a tiny local text encoder (no hub), a batch of 8 images.
+3. LaMa: the real big-lama.pt when given, else a random network with LaMa's Fourier-convolution
+   blocks (benchmarks/lama_ffc.py), 512x512 images with a 200x200 hole.
+4. End to end: `bgforge inpaint --segmenter grounded-sam --backend lama` (its library call, with
+   GroundingDINO kept to 3 boxes an image) through the real executor, two workers per GPU, for at
+   least --seconds, sampling GPU utilisation (pynvml or nvidia-smi) and memory. The random
+   checkpoints are written to a temporary model folder first.
+
+Writes gpu_check.json and gpu_check.md (a markdown table) to --out. Targets on one H100
+(shared PERFORMANCE.md): SAM ViT-H box stage >= 25 img/s, end to end >= 18 img/s, GPU busy >= 70 %.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def busy_sampler(stop, samples):
-    while not stop.is_set():
+from lama_ffc import save_random_lama  # noqa: E402
+
+BOXES = np.array([[50, 40, 200, 300], [220, 60, 480, 350], [10, 10, 120, 90]], np.float32)
+
+
+# ---------------------------------------------------------------- GPU sampling
+class GpuSampler:
+    """Utilisation % and memory used (MiB) of GPU 0 every 0.2 s, from pynvml or nvidia-smi."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.busy, self.mem = enabled, [], []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self):
         try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True, timeout=5).stdout.split()
-            samples.append(float(out[0]))
-        except Exception:
-            pass
-        time.sleep(0.2)
+            import pynvml
+
+            pynvml.nvmlInit()
+            h = pynvml.nvmlDeviceGetHandleByIndex(0)
+            return (lambda: (pynvml.nvmlDeviceGetUtilizationRates(h).gpu,
+                             pynvml.nvmlDeviceGetMemoryInfo(h).used / 2**20))
+        except Exception:  # noqa: BLE001 - no pynvml: ask nvidia-smi
+            def smi():
+                out = subprocess.run(["nvidia-smi", "--id=0", "--query-gpu=utilization.gpu,memory.used",
+                                      "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5)
+                busy, mem = out.stdout.strip().split(",")
+                return float(busy), float(mem)
+            return smi
+
+    def _run(self):
+        read = self._sample()
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                busy, mem = read()
+                self.busy.append(float(busy))
+                self.mem.append(float(mem))
+            time.sleep(0.2)
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.enabled:
+            self._thread.join()
+
+    def summary(self) -> dict:
+        if not self.busy:
+            return {"gpu_busy_pct": None, "gpu_mem_peak_gb": None}
+        return {"gpu_busy_pct": round(sum(self.busy) / len(self.busy), 1),
+                "gpu_mem_peak_gb": round(max(self.mem) / 1024, 2)}
 
 
-def timed(fn, n_images, warmup=1):
-    for _ in range(warmup):
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, n_images: int, device: torch.device) -> dict:
+    if device.type == "cuda":
+        fn()  # warm-up: cuDNN autotuning, allocator
+        sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    with GpuSampler(device.type == "cuda") as gpu:
+        t = time.perf_counter()
         fn()
-    torch.cuda.synchronize()
-    stop, samples = threading.Event(), []
-    t = threading.Thread(target=busy_sampler, args=(stop, samples), daemon=True)
-    t.start()
-    t0 = time.perf_counter()
-    fn()
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
-    stop.set()
-    t.join()
-    return n_images / seconds, (sum(samples) / len(samples) if samples else None)
+        sync(device)
+        seconds = time.perf_counter() - t
+    out = {"img_s": round(n_images / seconds, 2), **gpu.summary()}
+    if device.type == "cuda":
+        out["torch_peak_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--lama-checkpoint")
-    ap.add_argument("--images", type=int, default=32)
-    ap.add_argument("--out")
-    a = ap.parse_args()
-    assert torch.cuda.is_available(), "needs a CUDA GPU"
+# ---------------------------------------------------------------- random checkpoints
+def tiny_text_encoder(folder: Path) -> Path:
+    """A 1-layer BERT with a small vocabulary, saved locally: GroundingDINO never touches the hub."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "bird", "boat", "dog", "object"]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    torch.manual_seed(0)
+    BertModel(BertConfig(hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=1024,
+                         vocab_size=len(vocab))).save_pretrained(str(folder))
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(str(folder))
+    return folder
+
+
+def write_checkpoints(folder: Path, smoke: bool, lama_checkpoint: str | None) -> dict:
+    """Random SAM / GroundingDINO / LaMa files where bgforge looks for them; returns the env to use."""
     from segment_anything import sam_model_registry
 
-    from bgforge.backends import SegmentRequest
-    from bgforge.backends.sam import SamSegmenter
+    sam_model = "vit_b" if smoke else "vit_h"
+    sam_path = folder / f"sam_{sam_model}.pth"
+    torch.manual_seed(0)
+    torch.save(sam_model_registry[sam_model](checkpoint=None).state_dict(), sam_path)
+    bert = tiny_text_encoder(folder / "bert")
+    gdino_path = folder / "groundingdino_swint_ogc.pth"
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        import groundingdino
+        from groundingdino.models import build_model
+        from groundingdino.util.slconfig import SLConfig
 
+        config = folder / "GroundingDINO_SwinT.py"
+        real = Path(groundingdino.__file__).parent / "config" / "GroundingDINO_SwinT_OGC.py"
+        config.write_text(real.read_text() + f"\ntext_encoder_type = {str(bert)!r}\n")
+        args = SLConfig.fromfile(str(config))
+        args.device, args.use_checkpoint, args.use_transformer_ckpt = "cpu", False, False
+        torch.manual_seed(0)
+        torch.save({"model": build_model(args).state_dict()}, gdino_path)
+    lama_path = Path(lama_checkpoint) if lama_checkpoint else folder / "big-lama.pt"
+    if not lama_checkpoint:
+        save_random_lama(lama_path, *((8, 2) if smoke else (64, 18)))
+    return {"sam_model": sam_model, "BGFORGE_SAM_CHECKPOINT": str(sam_path), "BGFORGE_GDINO_CHECKPOINT": str(gdino_path),
+            "BGFORGE_GDINO_CONFIG": str(config), "BGFORGE_GDINO_TEXT_ENCODER": str(bert),
+            "BGFORGE_LAMA_CHECKPOINT": str(lama_path), "lama": "real big-lama.pt" if lama_checkpoint else "random FFC"}
+
+
+# ---------------------------------------------------------------- model sections
+def bench_sam(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
+    from bgforge.backends import SegmentRequest
+    from bgforge.backends.sam import SamSegmenter, build_sam
+
+    model = build_sam(env["sam_model"], env["BGFORGE_SAM_CHECKPOINT"])
     rng = np.random.default_rng(0)
-    images = [rng.integers(0, 256, (375, 500, 3), dtype=np.uint8) for _ in range(a.images)]
-    requests = [SegmentRequest(boxes=np.array([[50, 40, 200, 300], [220, 60, 480, 350], [10, 10, 120, 90]], np.float32))
-                for _ in images]
-    results = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
-    model = sam_model_registry["vit_h"](checkpoint=None)
-    for precision in ("fp32", "bf16"):
-        for batch in (1, 4, 8):
-            seg = SamSegmenter(sam_model_obj=model, device="cuda", precision=precision, encoder_batch=batch)
-            torch.cuda.reset_peak_memory_stats()
+    images = [rng.integers(0, 256, (375, 500, 3), dtype=np.uint8) for _ in range(n)]
+    requests = [SegmentRequest(boxes=BOXES) for _ in images]
+    precisions = ["fp32"] + (["bf16"] if device.type == "cuda" and torch.cuda.is_bf16_supported() else [])
+    out = {}
+    for precision in precisions:
+        for batch in (1, 8):
+            seg = SamSegmenter(sam_model_obj=model, device=device, precision=precision, encoder_batch=batch)
 
             def run(seg=seg, batch=batch):
                 for i in range(0, len(images), batch):
                     seg.segment(images[i:i + batch], requests[i:i + batch])
 
-            rate, busy = timed(run, len(images))
-            key = f"sam_vit_h_{precision}_b{batch}"
-            results[key] = {"img_s": round(rate, 2), "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2),
-                            "gpu_busy_pct": None if busy is None else round(busy, 1)}
-            print(key, results[key], flush=True)
-    if a.lama_checkpoint:
-        from bgforge.backends import get_inpainter
+            key = f"SAM {env['sam_model']} {precision} batch {batch}"
+            out[key] = timed(run, len(images), device)
+            print(key, out[key], flush=True)
+    return out
 
-        lama = get_inpainter("lama", lama_checkpoint=a.lama_checkpoint, device="cuda")
-        imgs = [rng.integers(0, 256, (512, 512, 3), dtype=np.uint8) for _ in range(16)]
-        masks = [np.zeros((512, 512), bool) for _ in imgs]
-        for m in masks:
-            m[150:350, 150:350] = True
-        rate, busy = timed(lambda: lama.inpaint(imgs, masks), len(imgs))
-        results["lama_512"] = {"img_s": round(rate, 2), "gpu_busy_pct": busy}
-        print("lama_512", results["lama_512"])
-    if a.out:
-        with open(a.out, "w") as fh:
-            json.dump(results, fh, indent=2)
+
+def bench_gdino(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
+    from bgforge.backends.device import resolve_precision
+    from bgforge.backends.grounding_dino import GroundingDinoDetector, build_grounding_dino
+
+    model = build_grounding_dino(env["BGFORGE_GDINO_CONFIG"], env["BGFORGE_GDINO_CHECKPOINT"],
+                                 env["BGFORGE_GDINO_TEXT_ENCODER"])
+    precision = resolve_precision("auto", device)
+    det = GroundingDinoDetector(model, device, precision, min_size=320 if smoke else 800)
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (375, 500, 3), dtype=np.uint8) for _ in range(n)]
+    key = f"GroundingDINO SwinT {precision} batch {n} (tiny text encoder)"
+    out = {key: timed(lambda: det.detect(images, ["bird ."] * n), n, device)}
+    print(key, out[key], flush=True)
+    return out
+
+
+def bench_lama(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
+    from bgforge.backends import get_inpainter
+
+    lama = get_inpainter("lama", lama_checkpoint=env["BGFORGE_LAMA_CHECKPOINT"], device=str(device), lama_batch=8)
+    side = 64 if smoke else 512
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n)]
+    masks = [np.zeros((side, side), bool) for _ in images]
+    for m in masks:
+        m[side // 4: side * 3 // 4, side // 4: side * 3 // 4] = True
+    key = f"LaMa ({env['lama']}) fp32 {side}x{side} batch 8"
+    out = {key: timed(lambda: lama.inpaint(images, masks), n, device)}
+    print(key, out[key], flush=True)
+    return out
+
+
+# The library call behind `bgforge inpaint` (cli/stages.py), so the backend option that keeps a
+# random GroundingDINO to 3 boxes an image can be passed (random logits put all 900 queries over
+# any threshold: thousands of SAM masks an image, 20 GB on a CPU worker).
+E2E = """
+import json, sys
+from bgforge.build import build
+from bgforge.planners import BuildContext
+from bgforge.recipe import Recipe
+params, devices, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+recipe = Recipe(name="inpaint", planner="inpaint", params=params, description="bgforge inpaint (gpu_check)")
+res = build(recipe, BuildContext(), out, workers=2, devices=devices or None, batch_size=8, overwrite=True,
+            progress=False)
+print(json.dumps({"samples": res.ran_samples, "errors": res.errors}))
+"""
+
+
+def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, seconds: float) -> dict:
+    """`bgforge inpaint --segmenter grounded-sam --backend lama` through the real executor (its library call)."""
+    from bgforge.sources.synthetic import make_object_folder
+
+    data = work / "objects"
+    make_object_folder(data, n=images, size=(500, 375), seed=5, labels=("bird",))
+    lines = [json.loads(x) for x in (data / "manifest.jsonl").read_text().splitlines()]
+    for x in lines:  # no masks, no boxes: grounded-sam finds the objects from the text prompt
+        x.pop("mask", None)
+        x.pop("boxes", None)
+    (data / "manifest.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    params = {"input": str(data), "manifest": str(data / "manifest.jsonl"), "inpainter": "lama",
+              "segmenter": "grounded-sam", "prompt": "bird", "dilation": 15, "one_by_one": False, "resize": None,
+              "image_format": "jpg", "backend_options": {"sam_model": env["sam_model"], "precision": "auto",
+                                                         "lama_precision": "fp32", "gdino_max_boxes": 3}}
+    devices = ["cuda:0", "cuda:0"] if device.type == "cuda" else []  # two workers per GPU, or 2 CPU workers
+    cmd = [sys.executable, "-c", E2E, json.dumps(params), json.dumps(devices), str(work / "out")]
+    run_env = {**os.environ, **{k: v for k, v in env.items() if k.startswith("BGFORGE_")},
+               "BGFORGE_TRUST_CHECKPOINTS": "1"}
+    rounds, total, t = 0, 0, time.perf_counter()
+    with GpuSampler(device.type == "cuda") as gpu:
+        while rounds == 0 or time.perf_counter() - t < seconds:  # at least `seconds` of sampling
+            done = subprocess.run(cmd, env=run_env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"end-to-end build failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+            res = json.loads(done.stdout.strip().splitlines()[-1])
+            if res["errors"]:
+                raise SystemExit(f"end-to-end build had {res['errors']} failed samples: see {work / 'out'}")
+            rounds, total = rounds + 1, total + res["samples"]
+    wall = time.perf_counter() - t
+    workers = "2 workers on GPU 0" if device.type == "cuda" else "2 CPU workers"
+    out = {f"end to end grounded-sam + lama, {workers} (wall incl. start-up)":
+           {"img_s": round(total / wall, 2), "images": total, "seconds": round(wall, 1), **gpu.summary()}}
+    print(out, flush=True)
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = [f"GPU check on **{results['device']}** (torch {results['torch']}, random weights)", "",
+             "| what | img/s | GPU busy % | peak memory GB |", "|---|---|---|---|"]
+    for key, r in results["figures"].items():
+        mem = r.get("torch_peak_gb") or r.get("gpu_mem_peak_gb")
+        lines.append(f"| {key} | {r['img_s']} | {r.get('gpu_busy_pct') or '-'} | {mem or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and counts (checks the script on a CPU)")
+    ap.add_argument("--lama-checkpoint", help="the real big-lama.pt (else a random FFC network)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="least wall time of the end-to-end run")
+    ap.add_argument("--e2e-images", type=int, default=256)
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: sam,gdino,lama,e2e")
+    ap.add_argument("--out", default=str(ROOT / ".bench" / "gpu_check"))
+    a = ap.parse_args()
+    device = torch.device(a.device)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n = 1 if a.smoke else 16
+    results = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+               "torch": torch.__version__, "smoke": a.smoke, "figures": {}}
+    skip = set(filter(None, a.skip.split(",")))
+    with tempfile.TemporaryDirectory(prefix="bgforge-gpu-check-") as tmp:
+        env = write_checkpoints(Path(tmp), a.smoke, a.lama_checkpoint)
+        for name, fn in (("sam", bench_sam), ("gdino", bench_gdino), ("lama", bench_lama)):
+            if name not in skip:
+                results["figures"].update(fn(env, device, n if name != "gdino" else min(n, 8), a.smoke))
+        if "e2e" not in skip:
+            results["figures"].update(bench_end_to_end(env, device, Path(tmp) / "e2e",
+                                                       2 if a.smoke else a.e2e_images, 0 if a.smoke else a.seconds))
+    (out / "gpu_check.json").write_text(json.dumps(results, indent=2))
+    (out / "gpu_check.md").write_text(markdown(results))
+    print(markdown(results))
 
 
 if __name__ == "__main__":

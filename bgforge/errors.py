@@ -15,3 +15,16 @@ class SampleError(Exception):
     def __init__(self, stage: str, message: str):
         super().__init__(message)
         self.stage = stage
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OS error (permission, disk full, read-only folder): what failed and what to fix."""
+    import errno
+
+    hints = {errno.EACCES: "check the permissions", errno.EPERM: "check the permissions",
+             errno.ENOSPC: "free some disk space (committed shards are kept; re-run to resume)",
+             errno.EROFS: "the file system is read-only: pass a writable --out",
+             errno.EDQUOT: "the disk quota is exceeded (committed shards are kept; re-run to resume)"}
+    where = f" ({exc.filename})" if exc.filename else ""
+    hint = hints.get(exc.errno, "check the path and re-run (committed shards are kept)")
+    return f"{exc.strerror or exc}{where}: {hint}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
 from tqdm import tqdm
+
+log = logging.getLogger(__name__)
 
 
 class Progress:
@@ -32,3 +35,24 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def announce_run(out, plan, mine: list, pending: list, shard_index: int, num_shards: int) -> int:
+    """Say, before any work, what this run will do; returns the plan's shards committed by earlier runs.
+
+    A resumed run names what it skips ("resuming: 2/12 shards committed, 320 samples to build"); a
+    slice of an array job with no shards warns but is not an error, so oversized arrays do not fail.
+    """
+    from .execution.plan import is_committed
+
+    committed = sum(1 for s in plan.shards if is_committed(out, s.name, plan.layout))
+    to_build = sum(s.size for s in pending)
+    if not mine:
+        log.warning("slice %d of %d has no shards: the plan has only %d (nothing to do here)",
+                    shard_index, num_shards, len(plan.shards))
+    elif committed:
+        log.info("resuming %s: %d/%d shards committed, %d samples to build", out, committed, len(plan.shards),
+                 to_build)
+    else:
+        log.info("building %s: %d shards, %d samples", out, len(pending), to_build)
+    return committed

@@ -18,16 +18,21 @@ from pathlib import Path
 import yaml
 
 from .errors import BgforgeError
+from .params import check_override, check_params
 
 REQUIRED_KEYS = ("name", "planner", "params")
 
 
 def recipes_dir() -> Path:
-    """The shipped recipes: $BGFORGE_RECIPES_DIR, else recipes/ beside the package."""
+    """$BGFORGE_RECIPES_DIR, else the recipes shipped in the package.
+
+    In a checkout, bgforge/recipes is a link to the top-level recipes/ (the folder people edit);
+    wheels and sdists carry the files themselves as package data.
+    """
     env = os.environ.get("BGFORGE_RECIPES_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "recipes"
+    return Path(__file__).resolve().parent / "recipes"
 
 
 @dataclass
@@ -87,9 +92,16 @@ def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
         if parts[0] not in out.params:
             raise BgforgeError(f"--set {key}: recipe {out.name} has no parameter {parts[0]!r}; "
                                f"known: {', '.join(sorted(out.params))}")
-        value = yaml.safe_load(raw) if raw.strip() else ""
-        target = out.params
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise BgforgeError(f"--set {key}: cannot parse {raw!r} ({str(exc).splitlines()[0]})") from None
+        target, default = out.params, recipe.params
         for p in parts[:-1]:
-            target = target.setdefault(p, {})
+            if not isinstance(target.setdefault(p, {}), dict):
+                raise BgforgeError(f"--set {key}: {p} is not a mapping, so it has no {key.split(p + '.', 1)[1]!r}")
+            target, default = target[p], default.get(p) if isinstance(default, dict) else None
+        check_override(key.strip(), value, default.get(parts[-1]) if isinstance(default, dict) else None)
         target[parts[-1]] = value
+    check_params(out.params)
     return out

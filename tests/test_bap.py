@@ -146,14 +146,14 @@ def assert_foregrounds_whole(out, n_fg):
 
 def test_shards_keep_a_foreground_together(roots, tmp_path):
     out = tmp_path / "o"
-    bap(roots, out, sets=["anchors=2", "alignments=1", "max_foregrounds=5"], shard_size=6)
+    bap(roots, out, sets=["anchors=2", "alignments=1", "max_foregrounds=5"], shard_size=6, min_shards=1)
     assert [len(v) for v in assert_foregrounds_whole(out, 5).values()] == [6, 6, 3]
 
 
 def test_shard_size_is_rounded_to_whole_foregrounds(roots, tmp_path):
     # needs execution.plan.make_plan to honour Planned.shard_multiple (7 -> 6 here)
     out = tmp_path / "o"
-    bap(roots, out, sets=["anchors=2", "alignments=1", "max_foregrounds=5"], shard_size=7)
+    bap(roots, out, sets=["anchors=2", "alignments=1", "max_foregrounds=5"], shard_size=7, min_shards=1)
     assert [len(v) for v in assert_foregrounds_whole(out, 5).values()] == [6, 6, 3]
 
 

@@ -37,13 +37,14 @@ def test_demo_build_summary_and_outputs(tmp_path):
     assert res.exit_code == 0, res.output
     last = res.output.strip().splitlines()[-1]
     assert last.startswith("bgforge: built waterbirds-100: 320 samples") and "0 errors" in last
-    for name in ("metadata.csv", "groups.json", "manifest.json", "errors.jsonl", "preview/train.png", "preview/test.png"):
+    for name in ("metadata.csv", "groups.json", "manifest.json", "errors.jsonl", "README.md",
+                 ".bgforge/preview/train.png", ".bgforge/preview/test.png"):
         assert (out / name).exists(), name
     groups = json.loads((out / "groups.json").read_text())
     assert groups["train"]["correlation"]["aligned_fraction"] == 1.0
     assert set(groups["test"]["groups"]) == {"landbird_land", "landbird_water", "waterbird_land", "waterbird_water"}
     status = runner.invoke(app, ["status", str(out)])
-    assert "3/3 shards committed, 0 pending" in status.output
+    assert "24/24 shards committed, 0 pending" in status.output  # >= 8 shards per split
 
 
 def test_sample_errors_exit_3(tmp_path, cub_root, places_root):

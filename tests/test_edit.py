@@ -162,11 +162,11 @@ def test_flips_are_detected_and_every_readable_image_is_kept(run):
     orig, filled = decode(got["cat_0-orig"]["png"]), decode(files["png"])
     hole = decode(files["mask.png"], "L") > 127
     x0, y0, x1, y1 = BALL_BOX
-    assert hole.sum() == (x1 - x0 + 14) * (y1 - y0 + 14)       # box mask dilated 15 x 15
+    assert hole.sum() == (x1 - x0 + 9) * (y1 - y0 + 9)         # box mask dilated 10 x 10 (ASPIRE's kernel)
     assert np.array_equal(filled[~hole], orig[~hole])
     assert not ((filled[..., 0] > 190) & (filled[..., 1] < 64)).any()
     meta = metas["cat_0-rm0"]
-    assert meta["boxes"] == [BALL_BOX] and meta["dilation"] == 15 and meta["source_key"] == "cat_0"
+    assert meta["boxes"] == [BALL_BOX] and meta["dilation"] == 10 and meta["source_key"] == "cat_0"
     assert meta["mask_area"] == pytest.approx((x1 - x0) * (y1 - y0) / (W * H), abs=1e-6)
     assert meta["edit"] == "remove" and meta["segmenter"] == "box" and meta["inpainter"] == "telea"
     assert got["cat_0-rm0"]["cls"] == b"1" and got["dog_0-orig"]["cls"] == b"0"
@@ -207,7 +207,7 @@ def test_same_bytes_whatever_the_worker_count(dataset, classifier, tmp_path, run
     assert a == b
     assert (out / "spurious.json").read_bytes() == (tmp_path / "w2" / "spurious.json").read_bytes()
     # a re-run resumes: every shard is committed, nothing is redone, the report is rewritten the same
-    stats = {p: p.stat().st_mtime_ns for p in (tmp_path / "w2" / "shards").glob("*.stats.json")}
+    stats = {p: p.stat().st_mtime_ns for p in (tmp_path / "w2" / ".bgforge" / "shards").glob("*.stats.json")}
     again = edit(dataset, classifier, tmp_path / "w2", "--grounding", "provided", "--segmenter", "box",
                  "--inpainter", "telea", "--edits", "remove,background", "--backgrounds", dataset / "pool",
                  "--batch-size", "3", "--workers", "2")
@@ -249,7 +249,7 @@ def test_grabcut_places_backgrounds_and_sam(dataset, classifier, tmp_path, place
 
 
 def test_grounded_sam_thresholds_reach_the_detector(dataset, classifier, tmp_path, tiny_sam, gdino_model,
-                                                   gdino_checkpoint, monkeypatch):
+                                                   gdino_checkpoint, gdino_config, monkeypatch):
     """GroundingDINO (tiny, random) -> SAM per phrase. Threshold 0 keeps every query; threshold 1 finds
     nothing, and each edit is logged as NothingFound while the originals are kept."""
     from bgforge.backends.grounding_dino import GroundedSamSegmenter
@@ -263,7 +263,8 @@ def test_grounded_sam_thresholds_reach_the_detector(dataset, classifier, tmp_pat
                                     gdino_min_size=96)
 
     monkeypatch.setitem(registry.SEGMENTERS, "grounded-sam", tiny_grounded)
-    ckpts = ["--sam-checkpoint", gdino_checkpoint, "--gdino-checkpoint", gdino_checkpoint]  # validate: files exist
+    ckpts = ["--sam-checkpoint", gdino_checkpoint, "--gdino-checkpoint", gdino_checkpoint,  # validate: files exist
+             "--gdino-config", gdino_config]  # names the (tiny, local) text encoder, checked at planning too
     res = edit(dataset, classifier, tmp_path / "g1", "--grounding", "grounded-sam", "--segmenter", "sam",
                "--inpainter", "telea", "--box-threshold", "1.0", *ckpts)
     assert res.exit_code == 3, res.output

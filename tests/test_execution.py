@@ -46,9 +46,9 @@ def test_resume_redoes_only_uncommitted_shards(tmp_path, cub_root, places_root):
     clean = read_tree(out)
     names = sorted(p.name for p in (out / "shards").glob("*.tar"))
     # Simulate a kill: one shard lost its commit marker, another only has a temporary file.
-    (out / "shards" / names[1].replace(".tar", ".stats.json")).unlink()
+    (out / ".bgforge" / "shards" / names[1].replace(".tar", ".stats.json")).unlink()
     (out / "shards" / names[2]).rename(out / "shards" / f".{names[2]}.tmp999")
-    (out / "shards" / names[2].replace(".tar", ".stats.json")).unlink()
+    (out / ".bgforge" / "shards" / names[2].replace(".tar", ".stats.json")).unlink()
     again = run(cub_root, places_root, out)
     assert again.ran_shards == 2 and first.ran_shards == len(names)
     assert read_tree(out) == clean
@@ -82,11 +82,11 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path, cub_root, place
     out = tmp_path / "killed"
     proc = subprocess.Popen(cmd + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list((out / "shards").glob("*.stats.json"))) < 3:
+    while time.monotonic() < deadline and len(list((out / ".bgforge" / "shards").glob("*.stats.json"))) < 3:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    committed = len(list((out / "shards").glob("*.stats.json")))
+    committed = len(list((out / ".bgforge" / "shards").glob("*.stats.json")))
     total = len(list((tmp_path / "clean" / "shards").glob("*.tar")))
     assert 3 <= committed < total, "the kill should land mid-run"
     assert not (out / "metadata.csv").exists()

@@ -22,6 +22,7 @@ real_make_chain = WaterbirdsPlanner().make_chain
 def run(cub_root, places_root, out, **kw):
     kw.setdefault("progress", False)
     kw.setdefault("shard_size", 7)
+    kw.setdefault("min_shards", 1)  # shards of exactly 7: the crash tests pick a sample by position
     kw.setdefault("batch_size", 3)  # several chunks per shard, so a crash can land mid-shard
     return build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}), out, **kw)
 
@@ -118,7 +119,7 @@ def test_shard_failing_after_retries_is_one_error_naming_it(ray_cluster, local_b
     assert message.startswith("1 of ") and "3 times" in message
     assert (tmp_path / "attempts").read_text().count("attempt") == 3  # max_retries=2: a raising task is retried
     # The other shards finished and committed; the failed one left nothing behind.
-    committed = {p.name.removesuffix(".stats.json") for p in (out / "shards").glob("*.stats.json")}
+    committed = {p.name.removesuffix(".stats.json") for p in (out / ".bgforge" / "shards").glob("*.stats.json")}
     assert shard not in committed and len(committed) == len(list((local_build / "shards").glob("*.tar"))) - 1
     assert not list(out.rglob(".*.tmp*")) and not (out / "metadata.csv").exists()
     monkeypatch.undo()

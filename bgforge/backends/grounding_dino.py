@@ -19,9 +19,10 @@ from numpy.typing import ArrayLike
 from bgforge.errors import BgforgeError
 
 from .base import Detection, GroundedSegmenter, SegmentRequest, SegmentResult, check_batch
-from .device import autocast, check_precision, resolve_device
+from .device import autocast, enable_fast_matmul, resolve_device, resolve_precision
+from .needs import hub_offline
 from .normalize import normalize
-from .sam import SamSegmenter
+from .sam import SamSegmenter, upload_uint8
 from .weights import (
     load_checkpoint,
     resolve_checkpoint,
@@ -77,7 +78,7 @@ def build_grounding_dino(config: str | None = None, checkpoint: str | None = Non
                          text_encoder: str | None = None) -> torch.nn.Module:
     """GroundingDINO from a config file + checkpoint, loaded on the CPU."""
     try:
-        with _quiet():
+        with _quiet(), hub_offline():  # the hub stays offline: a missing BERT fails at once, not after retries
             from groundingdino.models import build_model
             from groundingdino.util.misc import clean_state_dict
             from groundingdino.util.slconfig import SLConfig
@@ -96,7 +97,7 @@ def build_grounding_dino(config: str | None = None, checkpoint: str | None = Non
     args.use_transformer_ckpt = False
     try:
         # build_model prints "final text_encoder_type: ..." to stdout
-        with contextlib.redirect_stdout(io.StringIO()), _quiet():
+        with contextlib.redirect_stdout(io.StringIO()), _quiet(), hub_offline():
             model = build_model(args)
     except OSError as exc:  # transformers cannot find bert-base-uncased offline
         raise BgforgeError(
@@ -130,8 +131,9 @@ def build_grounding_dino(config: str | None = None, checkpoint: str | None = Non
 class GroundingDinoDetector:
     """Text-prompted boxes; loaded once, reused for every batch."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, precision: str = "fp32", box_threshold: float = 0.35,
-                 text_threshold: float = 0.25, min_size: int = 800, max_size: int | None = 1333) -> None:
+    def __init__(self, model: torch.nn.Module, device: torch.device, precision: str = "fp32", box_threshold: float = 0.3,
+                 text_threshold: float = 0.25, min_size: int = 800, max_size: int | None = 1333,
+                 max_boxes: int | None = None) -> None:
         self.model = model.to(device).eval()
         self.device = device
         self.precision = precision
@@ -139,15 +141,14 @@ class GroundingDinoDetector:
         self.text_threshold = float(text_threshold)
         self.min_size = int(min_size)
         self.max_size = None if max_size is None else int(max_size)
+        # at most this many boxes per image, best scores first (None: every box over the threshold)
+        self.max_boxes = None if max_boxes is None else int(max_boxes)
 
     def _prepare(self, img: np.ndarray):
-        import torch
         import torchvision.transforms.functional as TF
 
         h, w = img.shape[:2]
-        if not img.flags.writeable:  # decoded PIL buffers are read-only; torch wants writable memory
-            img = img.copy()
-        t = torch.as_tensor(img, device=self.device).permute(2, 0, 1).float().div_(255.0)
+        t = upload_uint8(img, self.device).permute(2, 0, 1).float().div_(255.0)  # uint8 up, then float
         size = resized_shape(h, w, self.min_size, self.max_size)
         if size != (h, w):
             t = TF.resize(t, list(size), antialias=True)  # bilinear, like the PIL path
@@ -184,6 +185,9 @@ class GroundingDinoDetector:
                     logits, boxes = logits_b[j], boxes_b[j]
                     keep = logits.max(dim=1).values > self.box_threshold
                     logits, boxes = logits[keep], boxes[keep]
+                    if self.max_boxes is not None and len(logits) > self.max_boxes:
+                        top = logits.max(dim=1).values.argsort(descending=True)[: self.max_boxes].sort().values
+                        logits, boxes = logits[top], boxes[top]
                     ids = tok(captions[i])["input_ids"]
                     phrases = [self._phrase(lg, ids) for lg in logits]
                     h, w = images[i].shape[:2]
@@ -198,18 +202,19 @@ class GroundingDinoDetector:
 class GroundedSamSegmenter(GroundedSegmenter):
     name = "grounded-sam"
 
-    def __init__(self, device: str | None = None, precision: str = "fp32", gdino_config: str | None = None,
+    def __init__(self, device: str | None = None, precision: str = "auto", gdino_config: str | None = None,
                  gdino_checkpoint: str | None = None, gdino_text_encoder: str | None = None,
-                 box_threshold: float = 0.35, text_threshold: float = 0.25, gdino_min_size: int = 800,
+                 box_threshold: float = 0.3, text_threshold: float = 0.25, gdino_min_size: int = 800,
                  gdino_max_size: int | None = 1333, gdino_model_obj: torch.nn.Module | None = None,
-                 **sam_options) -> None:
+                 gdino_max_boxes: int | None = None, **sam_options) -> None:
         self.device = resolve_device(device)
-        self.precision = check_precision(precision)
+        self.precision = resolve_precision(precision, self.device)  # auto: bf16 on CUDA, fp32 on CPU
+        enable_fast_matmul(self.device)
         model = gdino_model_obj if gdino_model_obj is not None else build_grounding_dino(
             gdino_config, gdino_checkpoint, gdino_text_encoder)
         self.detector = GroundingDinoDetector(
             model, self.device, self.precision, box_threshold, text_threshold,
-            gdino_min_size, gdino_max_size)
+            gdino_min_size, gdino_max_size, gdino_max_boxes)
         self.sam = SamSegmenter(device=self.device, precision=self.precision, **sam_options)
 
     def detect(self, images: list[np.ndarray], captions: list[str]) -> list[Detection]:

@@ -1,7 +1,9 @@
 """`lama` inpainter: Big-LaMa TorchScript (big-lama.pt from simple-lama-inpainting).
 
-Loading: simple-lama's own loader when it is installed (it reads the file named by the
-LAMA_MODEL env var; Python < 3.12 only), else torch.jit.load on the same file.
+Loading: torch.jit.load on big-lama.pt on every Python (`auto` and `torchscript`). simple-lama's
+own loader (it reads the file named by the LAMA_MODEL env var) runs only when asked for with
+loader `simple-lama` and the optional extra `bgforge[simple-lama]` is installed: that package
+pins Pillow 9.5 and numpy 1, so the default install does without it.
 Inference is ours, not simple-lama's __call__: that one handles one image and returns the
 padded size (it never crops back).
 """
@@ -17,7 +19,7 @@ import numpy as np
 from bgforge.errors import BgforgeError
 
 from .base import Inpainter, check_masks
-from .device import autocast, check_precision, resolve_device
+from .device import autocast, check_precision, enable_fast_matmul, resolve_device
 from .weights import CATALOGUE, corrupt_message, load_torchscript, resolve_checkpoint
 
 LOADERS = ("auto", "simple-lama", "torchscript")
@@ -65,7 +67,9 @@ class LamaInpainter(Inpainter):
         self.device = resolve_device(device)
         # LaMa's FFT blocks have no bf16 kernels: fp32 is the default; another precision
         # autocasts and any failure is reported, not hidden.
-        self.precision = check_precision(precision)
+        p = check_precision(precision)
+        self.precision = "fp32" if p == "auto" else p  # `auto` never picks bf16 for the FFTs
+        enable_fast_matmul(self.device)
         self.batch_size = max(1, int(batch_size))
         self.mod = max(1, int(pad_multiple))
         if loader not in LOADERS:
@@ -78,9 +82,9 @@ class LamaInpainter(Inpainter):
             if loader == "simple-lama" and not has_simple_lama():
                 raise BgforgeError(
                     "loader 'simple-lama' requested but simple-lama-inpainting is not installed "
-                    "(it needs Python < 3.12); use loader 'torchscript'"
+                    "(pip install --no-deps simple-lama-inpainting, see docs/models.md); use loader 'torchscript'"
                 )
-            use_sl = loader == "simple-lama" or (loader == "auto" and has_simple_lama())
+            use_sl = loader == "simple-lama"
             self.loader = "simple-lama" if use_sl else "torchscript"
             model = (_load_with_simple_lama(path, self.device) if use_sl
                      else load_torchscript(path, self.device, "lama"))

@@ -19,7 +19,7 @@ KNOWN_OPTIONS = {
     "gdino_text_encoder", "box_threshold", "text_threshold", "lama_checkpoint", "radius",
     "multimask", "sam_model_obj", "gdino_model_obj", "lama_model_obj", "loader",
     "encoder_batch", "gdino_min_size", "gdino_max_size", "lama_batch", "lama_precision",
-    "grabcut_iters",
+    "grabcut_iters", "compile", "gdino_max_boxes",
     "patchnet_model", "patchnet_threshold",
 }
 
@@ -32,7 +32,7 @@ def _pick(options: dict, *names: str, **renames: str) -> dict:
 
 
 _SAM = ("device", "precision", "sam_model", "sam_checkpoint", "multimask", "encoder_batch",
-        "sam_model_obj")
+        "sam_model_obj", "compile")
 
 
 def _box(o):
@@ -59,7 +59,7 @@ def _grounded_sam(o):
     from .grounding_dino import GroundedSamSegmenter
     return GroundedSamSegmenter(**_pick(
         o, *_SAM, "gdino_config", "gdino_checkpoint", "gdino_text_encoder", "box_threshold",
-        "text_threshold", "gdino_min_size", "gdino_max_size", "gdino_model_obj"))
+        "text_threshold", "gdino_min_size", "gdino_max_size", "gdino_model_obj", "gdino_max_boxes"))
 
 
 def _patchnet(o):
@@ -78,10 +78,10 @@ def _lama(o):
     from .lama import LamaInpainter
     opts = _pick(o, "device", "lama_checkpoint", "loader", "lama_model_obj",
                  batch_size="lama_batch")
-    # LaMa has its own precision knob: its FFT layers need fp32 even when SAM runs in bf16
-    precision = o.get("lama_precision") or o.get("precision")
-    if precision is not None:
-        opts["precision"] = precision
+    # LaMa has its own precision knob: its FFT layers have no bf16 kernels, so a recipe's
+    # `precision` (meant for SAM / GroundingDINO) never reaches it; only lama_precision does
+    if o.get("lama_precision") is not None:
+        opts["precision"] = o["lama_precision"]
     return LamaInpainter(**opts)
 
 

@@ -391,3 +391,4 @@ def _bar(label, total, progress):
     except ImportError:
         return None
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label)
+

@@ -10,14 +10,29 @@ import logging
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import BgforgeError
 from . import build, data, edit, models, patchnet, stages, variants
-from .common import EXIT_OK, EXIT_USAGE, error_line
+from .common import EXIT_OK, EXIT_USAGE, GLOBAL, error_line
+
+GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
+
+
+class GlobalFlagsGroup(TyperGroup):
+    """Accepts the global flags anywhere on the line (`bgforge build ... -q`), not only before the
+    subcommand: click would otherwise read them as unknown options of the subcommand."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+        rest = [a for a in args[:end] if a not in GLOBAL_FLAGS]
+        return super().parse_args(ctx, flags + rest + args[end:])
+
 
 app = typer.Typer(
-    name="bgforge", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+    name="bgforge", cls=GlobalFlagsGroup, no_args_is_help=True, add_completion=True, rich_markup_mode=None,
     pretty_exceptions_enable=False,
     help="Build spurious-background datasets: segment objects, rebuild backgrounds, composite them at "
          "chosen sizes and positions, and label every image with its group. Run `bgforge recipes` to see "
@@ -32,12 +47,17 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details. Works anywhere on the line."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final summary line, warnings and errors: no "
+                               "progress bars, group tables or per-class lines. Works anywhere on the line."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+    GLOBAL.verbose, GLOBAL.quiet = verbose, quiet and not verbose
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger().setLevel(level)  # basicConfig configures only once per process (tests invoke many times)
 
 
 # The order here is the order of `bgforge --help`.

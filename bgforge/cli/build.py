@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
 
-from .common import build_and_report, fail, format_groups, reports_user_errors
-from .options import (
-    BatchSize,
-    CocoRoot,
-    CubRoot,
-    Devices,
-    Executor,
-    ImagenetRoot,
-    Layout,
-    Out,
-    Overwrite,
-    PlacesRoot,
-    Quiet,
-    Seed,
-    ShardSize,
-    TexturesRoot,
-    Workers,
-)
+from . import options as opt
+from .common import build_and_report, command, fail, format_groups, say
+from .groups import group
+
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text (for scripts).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -36,52 +24,96 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status_cmd)
 
 
-@reports_user_errors
-def recipes_cmd() -> None:
-    """List the recipes that `bgforge build` knows, with a line on each."""
+def first_sentence(text: str) -> str:
+    """A description's first sentence, whole: it ends at a '.' followed by a capital letter or the end
+    ('et al. 2020' does not end it)."""
+    flat = " ".join(text.split())
+    end = re.search(r"\.(?=\s+[A-Z]|$)", flat)
+    return flat[: end.end()] if end else flat
+
+
+@command
+def recipes_cmd(as_json: Json = False) -> None:
+    """List the recipes that `bgforge build` knows, with the first sentence of each description."""
     from .. import recipe as recipemod
 
     found = recipemod.available()
     if not found:
         fail(f"no recipes found in {recipemod.recipes_dir()} (set BGFORGE_RECIPES_DIR)")
-    for name in found:
-        r = recipemod.load(name)
-        first = r.description.splitlines()[0] if r.description else ""
-        typer.echo(f"{name:28s} {first}")
+    summaries = {name: first_sentence(recipemod.load(name).description or "") for name in found}
+    if as_json:
+        typer.echo(json.dumps(summaries, indent=2))
+        return
+    for name, summary in summaries.items():
+        typer.echo(f"{name:28s} {summary}")
 
 
-@reports_user_errors
+def _slice(shard_index: Optional[int], num_shards: Optional[int]) -> tuple[int, int]:
+    """--shard-index/--num-shards, else SLURM's array variables, else the one slice (0 of 1)."""
+    if shard_index is None and os.environ.get("SLURM_ARRAY_TASK_ID"):
+        from ..params import env_int
+
+        shard_index = env_int("SLURM_ARRAY_TASK_ID", os.environ["SLURM_ARRAY_TASK_ID"])
+        num_shards = num_shards if num_shards is not None else env_int(
+            "SLURM_ARRAY_TASK_COUNT", os.environ.get("SLURM_ARRAY_TASK_COUNT", "1"))
+    return shard_index or 0, 1 if num_shards is None else num_shards
+
+
+def render_dry_run(d: dict) -> str:
+    """The text of `build --dry-run`: phases with sizes and estimates, totals, then the group table."""
+
+    def seconds(value: Optional[float]) -> str:
+        return "unknown" if value is None else f"~{value:.0f} s" if value < 120 else f"~{value / 60:.0f} min"
+
+    lines = [f"dry run: {d['recipe']} -> {d['out']} (seed {d['seed']}, layout {d['layout']}; nothing written)"]
+    for p in d["phases"]:
+        cal = p["calibration"]
+        timed = f" from {cal['samples']} samples in {cal['seconds']:.2f} s" if cal else ""
+        lines.append(f"  phase {p['phase']:12s} {p['samples']:8d} samples {p['shards']:5d} shards  "
+                     f"{seconds(p['estimate_seconds'])} with {d['workers']} worker(s){timed}")
+    lines.append(f"  total: {d['samples']} samples in {d['shards']} shards, {seconds(d['estimate_seconds'])}; "
+                 f"this slice ({d['slice']['index']} of {d['slice']['count']}): {d['slice']['shards']} shards; "
+                 f"planning took {d['planning_seconds']:.1f} s")
+    lines += [f"  note: {n}" for n in d["notes"]]
+    if d["skipped"]:
+        lines.append(f"  {d['skipped']} inputs skipped while planning (listed in errors.jsonl by a build)")
+    lines.append("groups (as groups.json will hold them):")
+    lines.append(format_groups(d["groups"]))
+    return "\n".join(lines)
+
+
+@command
 def build_cmd(
     name: Annotated[str, typer.Argument(help="Recipe name (see `bgforge recipes`) or path to a recipe .yaml.")],
-    out: Out,
+    out: opt.Out,
     demo: Annotated[bool, typer.Option(
-        "--demo", help="Use the embedded synthetic CUB/Places365 trees (generated once, cached).")] = False,
-    cub_root: CubRoot = None,
-    places_root: PlacesRoot = None,
-    coco_root: CocoRoot = None,
-    textures_root: TexturesRoot = None,
-    imagenet_root: ImagenetRoot = None,
-    seed: Seed = None,
-    workers: Workers = 1,
+        "--demo", help="Use the embedded synthetic CUB/Places365/ImageNet trees (generated once, cached).")] = False,
+    cub_root: opt.CubRoot = None,
+    places_root: opt.PlacesRoot = None,
+    coco_root: opt.CocoRoot = None,
+    textures_root: opt.TexturesRoot = None,
+    imagenet_root: opt.ImagenetRoot = None,
+    seed: opt.Seed = None,
     set_: Annotated[Optional[List[str]], typer.Option(
         "--set", help="Override a recipe parameter, e.g. --set train_strength=0.9 (repeatable).")] = None,
-    layout: Annotated[Layout, typer.Option(
-        "--layout", help="shards (WebDataset tars), folder (images beside metadata.csv, as group_DRO/WILDS read), "
-                         "or both.")] = Layout.shards,
-    shard_size: ShardSize = 1000,
-    overwrite: Overwrite = False,
+    layout: Annotated[opt.Layout, typer.Option(
+        "--layout", help="shards (WebDataset tars), folder (images at the reference paths beside metadata.csv, as "
+                         "group_DRO/WILDS read; no tars), imagefolder (OUT/{split}/{label}/{key}.jpg for torchvision "
+                         "ImageFolder), or both (shards + folder).")] = opt.Layout.shards,
     shard_index: Annotated[Optional[int], typer.Option(
         "--shard-index", help="Run only slice i of --num-shards (array jobs). Env: SLURM_ARRAY_TASK_ID.")] = None,
     num_shards: Annotated[Optional[int], typer.Option(
         "--num-shards", help="Number of slices the run is split into. Env: SLURM_ARRAY_TASK_COUNT.")] = None,
-    quiet: Quiet = False,
-    devices: Devices = None,
-    batch_size: BatchSize = 8,
-    executor: Annotated[Executor, typer.Option(
+    executor: Annotated[opt.Executor, typer.Option(
         "--executor", help="local (process pools on this machine) or ray (one task per shard on a Ray cluster; "
-                           "pip install 'bgforge[ray]').")] = Executor.local,
-    ray_address: Annotated[Optional[str], typer.Option(
-        "--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance).")] = None,
+                           "pip install 'bgforge[ray]').")] = opt.Executor.local,
+    ray_address: opt.text_option(
+        "--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance).") = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Plan only: print the group table, sample and shard totals, the phases and an estimated "
+                          "time per phase (from a few samples built in a temporary folder); write nothing.")] = False,
+    as_json: Json = False,
+    run: opt.RunOptions = group(),
 ) -> None:
     """Build a dataset from a recipe and write shards, metadata.csv, groups.json, a manifest and previews.
 
@@ -96,52 +128,44 @@ def build_cmd(
     from ..planners import BuildContext
 
     recipe = recipemod.apply_overrides(recipemod.load(name), set_ or [])
-    if shard_index is None and os.environ.get("SLURM_ARRAY_TASK_ID"):
-        shard_index = int(os.environ["SLURM_ARRAY_TASK_ID"])
-        num_shards = num_shards or int(os.environ.get("SLURM_ARRAY_TASK_COUNT", "1"))
+    shard_index, num_shards = _slice(shard_index, num_shards)
     ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root, "coco": coco_root,
                               "textures": textures_root},
                        demo=demo)
+    options = dict(seed=seed, layout=layout.value, shard_index=shard_index, num_shards=num_shards,
+                   executor=executor.value)
+    if dry_run or as_json:
+        if not dry_run:
+            fail("--json needs --dry-run (a build reports on stdout in text; `bgforge status --json` after it)")
+        from ..dry_run import dry_run as plan_only
 
-    def summary_line(result, errors: int) -> str:
-        if not result.finalized:
-            return (f"bgforge: slice done: {result.ran_samples} samples in {result.ran_shards} shards, {errors} errors, "
-                    f"{result.seconds:.1f} s; {result.pending_shards} shards still pending (finalised when the last "
-                    "one commits)")
-        counts = " / ".join(f"{s} {g['total']}" for s, g in result.summary.items())
-        return (f"bgforge: built {recipe.name}: {sum(g['total'] for g in result.summary.values())} samples ({counts}), "
-                f"{errors} errors, {result.seconds:.1f} s ({result.rate:.1f} img/s while executing) -> {out}")
-
-    build_and_report(recipe, out, quiet=quiet, summary_line=summary_line, table_title=f"groups ({out}/groups.json):\n",
-                     ctx=ctx, seed=seed, workers=workers, shard_size=shard_size, layout=layout.value,
-                     overwrite=overwrite, shard_index=shard_index or 0, num_shards=num_shards or 1,
-                     devices=parse_devices(devices, needs_gpu(recipe)), batch_size=batch_size,
-                     executor=executor.value, ray_address=ray_address)
+        report = plan_only(recipe, ctx, out, workers=run.workers, shard_size=run.shard_size, min_shards=run.min_shards,
+                           batch_size=run.batch_size,
+                           devices=parse_devices(run.devices, needs_gpu(recipe)), **options)
+        typer.echo(json.dumps(report, indent=2) if as_json else render_dry_run(report))
+        return
+    title = f"built {recipe.name}" if num_shards == 1 else f"{recipe.name} slice {shard_index} of {num_shards}"
+    build_and_report(recipe, out, run, title=title, table_title=f"groups ({out}/groups.json):\n", ctx=ctx,
+                     needs_gpu=needs_gpu(recipe), ray_address=ray_address, **options)
 
 
-@reports_user_errors
+@command
 def finalize_cmd(out: Annotated[Path, typer.Argument(help="Output folder of a build whose slices all finished.")]) -> None:
     """Write metadata.csv, groups.json, errors.jsonl, manifest.json and previews once every shard is committed."""
     from ..build import finalize
 
-    typer.echo(format_groups(finalize(out)))
+    groups = finalize(out)
+    say(format_groups(groups))
+    typer.echo(f"bgforge: finalized {out}: {sum(g['total'] for g in groups.values())} samples")
 
 
-@reports_user_errors
-def status_cmd(out: Annotated[Path, typer.Argument(help="Output folder of a build.")]) -> None:
-    """Committed and pending shards, samples, errors and rate of a (possibly running) build."""
-    from ..execution import plan as planmod
+@command
+def status_cmd(out: Annotated[Path, typer.Argument(help="Output folder of a build.")], as_json: Json = False,
+               verify: Annotated[bool, typer.Option(
+                   "--verify", help="Also check each committed shard against its recorded sha256 (reads every "
+                                    "tar); damaged shards count as pending and a re-run rebuilds them.")] = False) -> None:
+    """Committed and pending shards, samples, errors and rate of a (possibly running, multi-phase) build."""
+    from ..report.status import output_status, render_status
 
-    plan = planmod.load_plan(out)
-    done = samples = errors = 0
-    seconds = 0.0
-    for s in plan.shards:
-        if planmod.is_committed(out, s.name):
-            st = json.loads(planmod.shard_stats(out, s.name).read_text())
-            done += 1
-            samples += st["samples"]
-            errors += st["errors"]
-            seconds += st["seconds"]
-    rate = f", {samples / seconds:.1f} img/s per worker" if seconds else ""
-    typer.echo(f"{out}: recipe {plan.recipe['name']} seed {plan.seed}: {done}/{len(plan.shards)} shards committed, "
-               f"{len(plan.shards) - done} pending; {samples}/{plan.num_samples} samples written, {errors} errors{rate}")
+    status = output_status(out, verify)
+    typer.echo(json.dumps(status, indent=2) if as_json else render_status(status))

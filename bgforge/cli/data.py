@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .common import absolute, reports_user_errors, run_stage
-from .options import BatchSize, Format, ImageFormat, ImagenetRoot, Out, Overwrite, Position, Quiet, Seed, ShardSize, Workers
+from . import options as opt
+from .build import Json
+from .common import absolute, command, run_stage
+from .groups import group
 
 
 def register(app: typer.Typer) -> None:
@@ -19,33 +22,32 @@ def register(app: typer.Typer) -> None:
     app.command("inspect")(inspect_cmd)
 
 
-@reports_user_errors
+@command
 def composite_cmd(
     fg: Annotated[Path, typer.Option(
         "--fg", help="Foregrounds: an image folder (with --fg-manifest giving boxes/labels) or a bgforge stage output.")],
     bg: Annotated[Path, typer.Option(
         "--bg", help="Backgrounds: a `bgforge inpaint` output (keys match the foregrounds) or an image folder.")],
-    out: Out,
+    out: opt.Out,
     fg_manifest: Annotated[Optional[Path], typer.Option(
         "--fg-manifest", help="JSONL/CSV for --fg: path, label, boxes (the largest box is pasted).")] = None,
     bg_manifest: Annotated[Optional[Path], typer.Option(
         "--bg-manifest", help="JSONL/CSV for --bg: path, label (needed by --bg-mode random).")] = None,
     size: Annotated[int, typer.Option(
         "--size", min=1, help="Foreground size s: resized to s x s (56/84/112 in Hard-Spurious-ImageNet).")] = 112,
-    pos: Annotated[Position, typer.Option(
-        "--pos", help="center | corner (top-right) | corner-random (one of four, per sample).")] = Position.center,
+    pos: Annotated[opt.Position, typer.Option(
+        "--pos", help="center | corner (top-right) | corner-random (one of four, per sample).")] = opt.Position.center,
     bg_mode: Annotated[str, typer.Option(
         "--bg-mode", help="original (the image's own background: same key) | random (another class's).")] = "original",
     ar_preserve: Annotated[bool, typer.Option(
         "--ar-preserve", help="Resize the shorter side to s keeping the aspect ratio (longer side <= canvas).")] = False,
     fg_mode: Annotated[str, typer.Option(
-        "--fg-mode", help="box (rectangular crop of the box) | mask (paste only the object: needs object.png/mask.png "
-                          "in --bg).")] = "box",
+        "--fg-mode", help="box (rectangular crop of the box) | mask (paste only the object: needs object.png in "
+                          "--bg, written by `bgforge inpaint --object-mask`).")] = "box",
     canvas: Annotated[int, typer.Option("--canvas", help="Output size (backgrounds are resized to it).")] = 224,
-    image_format: Format = ImageFormat.jpg,
-    seed: Seed = 0,
-    workers: Workers = 1, batch_size: BatchSize = 8, shard_size: ShardSize = 1000, overwrite: Overwrite = False,
-    quiet: Quiet = False,
+    image_format: opt.Format = opt.ImageFormat.jpg,
+    seed: opt.Seed = 0,
+    run: opt.RunOptions = group(omit=("devices",)),  # pasting is CPU work
 ) -> None:
     """Paste foregrounds onto backgrounds at one size and position: one Hard-Spurious-ImageNet group.
 
@@ -56,18 +58,17 @@ def composite_cmd(
               "bg_manifest": absolute(bg_manifest), "size": size, "position": pos.value, "bg_mode": bg_mode,
               "ar_preserve": ar_preserve, "fg_mode": fg_mode, "canvas": canvas, "image_format": image_format.value,
               "seed": seed, "jpeg_quality": 95}
-    run_stage("composite", params, out, quiet=quiet, workers=workers, shard_size=shard_size, overwrite=overwrite,
-              devices=None, batch_size=batch_size)  # pasting is CPU work
+    run_stage("composite", params, out, run)
 
 
-@reports_user_errors
+@command
 def stats_imagenet(
-    imagenet_root: ImagenetRoot = None,
+    imagenet_root: opt.ImagenetRoot = None,
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="Folder for class_stats.csv and histograms.png.")] = Path("imagenet-stats"),
     split: Annotated[str, typer.Option("--split", help="train or val.")] = "train",
-    classes: Annotated[Optional[str], typer.Option(
-        "--classes", help="Comma-separated wnids or names (default: all).")] = None,
+    classes: opt.text_option(
+        "--classes", help="Comma-separated wnids or names (default: all).") = None,
 ) -> None:
     """Per-class centeredness and size of the ground-truth boxes (Corner Cases' class statistics) to CSV + histogram PNG.
 
@@ -87,22 +88,25 @@ def stats_imagenet(
                f"{len(src.problems)} box problems) -> {out}/class_stats.csv, {out}/histograms.png")
 
 
-@reports_user_errors
+@command
 def inspect_cmd(
     out: Annotated[Path, typer.Argument(help="A bgforge output folder.")],
     html: Annotated[bool, typer.Option("--html", help="Also write OUT/report.html, one self-contained page.")] = False,
-    label: Annotated[Optional[str], typer.Option(
-        "--label", help="Label field (default: the recipe's, e.g. y).")] = None,
-    attribute: Annotated[Optional[str], typer.Option(
-        "--attribute", help="Background attribute field (default: the recipe's, e.g. place).")] = None,
+    label: opt.text_option(
+        "--label", help="Label field (default: the recipe's, e.g. y).") = None,
+    attribute: opt.text_option(
+        "--attribute", help="Background attribute field (default: the recipe's, e.g. place).") = None,
+    as_json: Json = False,
 ) -> None:
     """Does the dataset break the correlation it was built to break? Group matrix, achieved correlation and
     mutual information between label and background attribute per split, mask-area and paste-size statistics."""
     from ..report.inspect import inspect_output, render_html, render_text
 
     report = inspect_output(out, label, attribute)
-    typer.echo(render_text(report))
     if html:
         path = Path(out) / "report.html"
         path.write_text(render_html(report, out))
-        typer.echo(f"bgforge: report -> {path}")
+        report["html"] = str(path)
+    typer.echo(json.dumps(report, indent=2) if as_json else render_text(report))
+    if html and not as_json:
+        typer.echo(f"bgforge: report -> {report['html']}")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import reports_user_errors
+from .common import command
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +31,7 @@ def models_list(ctx: typer.Context) -> None:
         typer.echo(f"{'':20s} sha256 {m.get('sha256') or 'unknown'}  {m.get('url') or ''}")
 
 
-@reports_user_errors
+@command
 def models_fetch(
     name: Annotated[str, typer.Argument(help="Model name from `bgforge models`, e.g. sam_vit_h, lama.")],
     dest: Annotated[Optional[Path], typer.Option(

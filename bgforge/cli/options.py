@@ -7,9 +7,10 @@ appears. Options that only one command has are declared next to that command.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -17,32 +18,26 @@ import typer
 # ---------------------------------------------------------------- choices
 # Values mirror the library's own lists (build.LAYOUTS, build.EXECUTORS, backends.device.PRECISIONS,
 # the composite planner's positions); tests/test_cli.py keeps them in step.
-class ImageFormat(str, Enum):
-    jpg = "jpg"
-    png = "png"
+def _choices(name: str, *values: str) -> type[Enum]:
+    """A str Enum Typer shows as a choice; member names are the values with '-' as '_'."""
+    return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)  # type: ignore[return-value]
 
 
-class Layout(str, Enum):
-    shards = "shards"
-    folder = "folder"
-    both = "both"
+ImageFormat = _choices("ImageFormat", "jpg", "png")
+Layout = _choices("Layout", "shards", "folder", "imagefolder", "both")
+Executor = _choices("Executor", "local", "ray")
+Position = _choices("Position", "center", "corner", "corner-random")
+Precision = _choices("Precision", "auto", "fp32", "bf16", "fp16")
 
 
-class Executor(str, Enum):
-    local = "local"
-    ray = "ray"
+def absolute(path: Optional[Path]) -> Optional[str]:
+    """A user-given path as the absolute string recipes store (workers may run elsewhere)."""
+    return None if path is None else str(Path(path).expanduser().resolve())
 
 
-class Position(str, Enum):
-    center = "center"
-    corner = "corner"
-    corner_random = "corner-random"
-
-
-class Precision(str, Enum):
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
+def path_option(*flags: str, help: str) -> Any:
+    """An optional path flag (roots, manifests, checkpoints): None when not given."""
+    return Annotated[Optional[Path], typer.Option(*flags, help=help)]
 
 
 SEGMENTER_HELP = ("provided (mask files), box (box rectangles), grabcut (CPU, from boxes), sam (box prompts), "
@@ -52,23 +47,29 @@ INPAINTER_HELP = "lama (LaMa, GPU or CPU), telea or ns (OpenCV, CPU)"
 # ---------------------------------------------------------------- where data comes from and goes
 Input = Annotated[Path, typer.Option(
     "--input", "-i", help="A folder of images, or the output folder of an earlier bgforge stage (its shards).")]
-Manifest = Annotated[Optional[Path], typer.Option(
-    "--manifest", "-m", help="JSONL or CSV with key, path, label, boxes, text, mask, split per image.")]
+Manifest = path_option(
+    "--manifest", "-m", help="JSONL or CSV with key, path, label, boxes, text, mask, split per image.")
 Out = Annotated[Path, typer.Option(
-    "--out", "-o", help="Output folder, created if missing (shards/, metadata.csv, manifest.json, preview/). "
+    "--out", "-o", help="Output folder, created if missing (shards/, metadata.csv, manifest.json, README.md). "
                         "Re-running the same command resumes it.")]
-CubRoot = Annotated[Optional[Path], typer.Option(
-    "--cub-root", help="CUB_200_2011 folder (holds images.txt, images/, segmentations/). Env: BGFORGE_CUB_ROOT.")]
-PlacesRoot = Annotated[Optional[Path], typer.Option(
-    "--places-root", help="Places365 folder (data_large/, data_256/, places365_standard/ or train/). "
-                          "Env: BGFORGE_PLACES_ROOT.")]
-CocoRoot = Annotated[Optional[Path], typer.Option(
-    "--coco-root", help="COCO 2017 folder (annotations/instances_*.json, train2017/). Env: BGFORGE_COCO_ROOT.")]
-TexturesRoot = Annotated[Optional[Path], typer.Option(
-    "--textures-root", help="Texture images folder (e.g. dtd/images) for bap-coco-vehicles. Env: BGFORGE_TEXTURES_ROOT.")]
-ImagenetRoot = Annotated[Optional[Path], typer.Option(
-    "--imagenet-root", help="ILSVRC-2012 folder (train/, val/, Annotation/ or LOC_*_solution.csv; or the Kaggle "
-                            "ILSVRC/ layout). Env: BGFORGE_IMAGENET_ROOT.")]
+
+
+def text_option(*flags: str, help: str) -> Any:
+    """An optional text flag (a name, a prompt, a list in one string): None when not given."""
+    return Annotated[Optional[str], typer.Option(*flags, help=help)]
+
+
+def root_option(source: str, what: str) -> Any:
+    """--<source>-root, also read from BGFORGE_<SOURCE>_ROOT (sources.resolve_root)."""
+    return path_option(f"--{source}-root", help=f"{what} Env: BGFORGE_{source.upper()}_ROOT.")
+
+
+CubRoot = root_option("cub", "CUB_200_2011 folder (holds images.txt, images/, segmentations/).")
+PlacesRoot = root_option("places", "Places365 folder (data_large/, data_256/, places365_standard/ or train/).")
+CocoRoot = root_option("coco", "COCO 2017 folder (annotations/instances_*.json, train2017/).")
+TexturesRoot = root_option("textures", "Texture images folder (e.g. dtd/images) for bap-coco-vehicles.")
+ImagenetRoot = root_option("imagenet", "ILSVRC-2012 folder (train/, val/, Annotation/ or LOC_*_solution.csv; or "
+                                       "the Kaggle ILSVRC/ layout).")
 
 # ---------------------------------------------------------------- how a run executes
 Seed = Annotated[Optional[int], typer.Option(
@@ -83,29 +84,36 @@ Devices = Annotated[Optional[str], typer.Option(
                       "'cpu' forces CPU workers.")]
 BatchSize = Annotated[int, typer.Option(
     "--batch-size", min=1, help="Images per model call and per worker task (`patchnet train`: per training step).")]
-ShardSize = Annotated[int, typer.Option("--shard-size", min=1, help="Samples per output shard.")]
+ShardSize = Annotated[int, typer.Option("--shard-size", min=1, help="Most samples per output shard.")]
+MinShards = Annotated[int, typer.Option(
+    "--min-shards", min=1, help="Fewest shards per split (fewer only for a split with fewer samples), so a "
+                                "DataLoader with that many workers gets a shard each.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Delete an earlier run in --out and start fresh.")]
-Quiet = Annotated[bool, typer.Option(
-    "--quiet", "-q", help="No progress bars, group table or info logs: only warnings and the final summary line.")]
 Format = Annotated[ImageFormat, typer.Option(
     "--format", help="Encoding of the written images: jpg, or png (lossless). Classifiers and later stages see "
                      "the stored pixels.")]
 
 # ---------------------------------------------------------------- models
 ModelPrecision = Annotated[Precision, typer.Option(
-    "--precision", help="Model arithmetic: fp32, or bf16/fp16 autocast on GPU (LaMa's FFTs always stay fp32).")]
+    "--precision", help="Model arithmetic: auto (bf16 autocast on a GPU that has it, fp32 on CPU), fp32, or "
+                        "bf16/fp16 autocast (LaMa always stays fp32).")]
 SamModel = Annotated[str, typer.Option("--sam-model", help="SAM size: vit_h, vit_l or vit_b.")]
-SamCheckpoint = Annotated[Optional[Path], typer.Option(
-    "--sam-checkpoint", help="SAM weights (.pth). Env: BGFORGE_SAM_CHECKPOINT. See `bgforge models`.")]
-GdinoConfig = Annotated[Optional[Path], typer.Option(
-    "--gdino-config", help="GroundingDINO config .py (default: the SwinT config shipped with groundingdino-py).")]
-GdinoCheckpoint = Annotated[Optional[Path], typer.Option(
-    "--gdino-checkpoint", help="GroundingDINO weights. Env: BGFORGE_GDINO_CHECKPOINT.")]
-LamaCheckpoint = Annotated[Optional[Path], typer.Option(
-    "--lama-checkpoint", help="big-lama.pt (TorchScript). Env: BGFORGE_LAMA_CHECKPOINT.")]
-PatchnetModel = Annotated[Optional[Path], typer.Option(
+
+
+def checkpoint_option(model: str, what: str) -> Any:
+    """--<model>-checkpoint, also read from BGFORGE_<MODEL>_CHECKPOINT (backends.weights)."""
+    return path_option(f"--{model}-checkpoint",
+                       help=f"{what} Env: BGFORGE_{model.upper()}_CHECKPOINT. See `bgforge models`.")
+
+
+SamCheckpoint = checkpoint_option("sam", "SAM weights (.pth).")
+GdinoConfig = path_option(
+    "--gdino-config", help="GroundingDINO config .py (default: the SwinT config shipped with groundingdino-py).")
+GdinoCheckpoint = checkpoint_option("gdino", "GroundingDINO weights.")
+LamaCheckpoint = checkpoint_option("lama", "big-lama.pt (TorchScript).")
+PatchnetModel = path_option(
     "--patchnet-model", help="Patch detector checkpoint (M.pt from `bgforge patchnet train`), needed by the "
-                             "patchnet segmenter.")]
+                             "patchnet segmenter.")
 BoxThreshold = Annotated[float, typer.Option("--box-threshold", help="GroundingDINO box score threshold.")]
 TextThreshold = Annotated[float, typer.Option("--text-threshold", help="GroundingDINO token threshold.")]
 Multimask = Annotated[bool, typer.Option(
@@ -120,3 +128,40 @@ Inpainter = Annotated[str, typer.Option(
 Dilation = Annotated[int, typer.Option(
     "--dilation", help="Grow each object mask by a k x k kernel (0 = not at all): inpainting fills the grown hole, "
                        "Corner Cases uses 15; `segment` stores the grown mask as dilated.png.")]
+
+
+# ---------------------------------------------------------------- option groups (see groups.py)
+@dataclass
+class InputOptions:
+    """The images a stage command reads, and the manifest that describes them."""
+
+    input: Input
+    manifest: Manifest = None
+
+    def params(self) -> dict:
+        """As a stage recipe records them: absolute paths."""
+        return {"input": absolute(self.input), "manifest": absolute(self.manifest)}
+
+@dataclass
+class RunOptions:
+    """How a run executes; none of it changes the output bytes."""
+
+    workers: Workers = 1
+    devices: Devices = None
+    batch_size: BatchSize = 8
+    shard_size: ShardSize = 1000
+    min_shards: MinShards = 8
+    overwrite: Overwrite = False
+
+
+@dataclass
+class ModelOptions:
+    """Where the model backends find their weights, and the arithmetic they run in."""
+
+    sam_model: SamModel = "vit_h"
+    sam_checkpoint: SamCheckpoint = None
+    gdino_config: GdinoConfig = None
+    gdino_checkpoint: GdinoCheckpoint = None
+    lama_checkpoint: LamaCheckpoint = None
+    precision: ModelPrecision = Precision.auto
+    patchnet_model: PatchnetModel = None

@@ -7,29 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..execution.devices import TORCH_SEGMENTERS, parse_devices
-from .common import absolute, reports_user_errors, run_stage
-from .options import (
-    BatchSize,
-    Devices,
-    Dilation,
-    Format,
-    ImageFormat,
-    Inpainter,
-    Input,
-    LamaCheckpoint,
-    Manifest,
-    Out,
-    Overwrite,
-    PatchnetModel,
-    Quiet,
-    SamCheckpoint,
-    SamModel,
-    Seed,
-    Segmenter,
-    ShardSize,
-    Workers,
-)
+from ..execution.devices import TORCH_SEGMENTERS
+from . import options as opt
+from .common import absolute, command, quiet, run_stage
+from .groups import group
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +22,7 @@ def register(app: typer.Typer) -> None:
     app.command("autobackswap")(autobackswap_cmd)
 
 
-@reports_user_errors
+@command
 def train_cmd(
     images: Annotated[Path, typer.Option("--images", help="Folder the label file's image paths are relative to.")],
     labels: Annotated[Path, typer.Option(
@@ -57,14 +38,13 @@ def train_cmd(
     stride: Annotated[int, typer.Option(
         "--stride", help="Patch size in input pixels: 32 = the whole EfficientNet-B0 (paper, 7x7 patches at 224); "
                          "16 or 8 cut the backbone for finer masks.")] = 32,
-    batch_size: BatchSize = 16,
-    seed: Seed = 0,
-    device: Annotated[Optional[str], typer.Option(
-        "--device", help="cpu, cuda, cuda:N (default: cuda when available).")] = None,
-    init: Annotated[Optional[Path], typer.Option(
+    batch_size: opt.BatchSize = 16,
+    seed: opt.Seed = 0,
+    device: opt.text_option(
+        "--device", help="cpu, cuda, cuda:N (default: cuda when available).") = None,
+    init: opt.path_option(
         "--init", help="Start from a local checkpoint: a torchvision EfficientNet-B0 state dict or a "
-                       "patchnet M.pt.")] = None,
-    quiet: Quiet = False,
+                       "patchnet M.pt.") = None,
 ) -> None:
     """Train the patch detector with binary cross-entropy on a few hundred patch-labelled images.
 
@@ -73,7 +53,7 @@ def train_cmd(
     from ..backends.patchnet import train_patchnet
     from ..progress import Progress
 
-    bar = Progress(epochs, "patchnet train", unit="epoch", interval=0, enabled=not quiet)
+    bar = Progress(epochs, "patchnet train", unit="epoch", interval=0, enabled=not quiet())
 
     def on_epoch(epoch: int, total: int, loss: float) -> None:
         if bar.bar is not None:
@@ -91,29 +71,26 @@ def train_cmd(
                f"{res.seconds:.1f} s -> {out}")
 
 
-@reports_user_errors
+@command
 def autobackswap_cmd(
-    input: Input,
-    out: Out,
-    manifest: Manifest = None,
-    patchnet_model: PatchnetModel = None,
-    segmenter: Segmenter = "patchnet",
+    out: opt.Out,
+    inputs: opt.InputOptions = group(),
+    segmenter: opt.Segmenter = "patchnet",
     threshold: Annotated[float, typer.Option(
         "--patchnet-threshold", help="Foreground where the upsampled patch probability is >= this.")] = 0.5,
-    inpainter: Inpainter = "auto",
+    inpainter: opt.Inpainter = "auto",
     ratio: Annotated[float, typer.Option(
         "--ratio", help="Swaps per image; fractional values give round(frac x n) images of a split one more "
                         "(e.g. 0.5: half the images).")] = 1.0,
     originals: Annotated[bool, typer.Option(
         "--originals/--no-originals", help="Also write the original images (group <label>_on_<label>).")] = True,
-    dilation: Dilation = 15,
+    dilation: opt.Dilation = 15,
     feather: Annotated[float, typer.Option(
         "--feather", help="Gaussian sigma (px) softening the pasted mask's edge; 0 = hard cut-out.")] = 0.0,
-    image_format: Format = ImageFormat.jpg,
-    seed: Seed = 0,
-    sam_model: SamModel = "vit_h", sam_checkpoint: SamCheckpoint = None, lama_checkpoint: LamaCheckpoint = None,
-    workers: Workers = 1, devices: Devices = None, batch_size: BatchSize = 8, shard_size: ShardSize = 1000,
-    overwrite: Overwrite = False, quiet: Quiet = False,
+    image_format: opt.Format = opt.ImageFormat.jpg,
+    seed: opt.Seed = 0,
+    models: opt.ModelOptions = group(omit=("gdino_config", "gdino_checkpoint", "precision")),
+    run: opt.RunOptions = group(),
 ) -> None:
     """Paste every image's foreground onto inpainted backgrounds of images from other classes.
 
@@ -125,12 +102,11 @@ def autobackswap_cmd(
     from .. import recipe as recipemod
 
     params = recipemod.load("autobackswap").params
-    options = {"sam_model": sam_model, "sam_checkpoint": absolute(sam_checkpoint),
-               "lama_checkpoint": absolute(lama_checkpoint)}
-    params.update(input=absolute(input), manifest=absolute(manifest), patchnet_model=absolute(patchnet_model),
+    options = {"sam_model": models.sam_model, "sam_checkpoint": absolute(models.sam_checkpoint),
+               "lama_checkpoint": absolute(models.lama_checkpoint)}
+    params.update(**inputs.params(), patchnet_model=absolute(models.patchnet_model),
                   segmenter=segmenter, patchnet_threshold=threshold, inpainter=inpainter, ratio=ratio,
                   include_originals=originals, dilation=dilation, feather=feather, image_format=image_format.value,
                   seed=seed, backend_options={k: v for k, v in options.items() if v is not None})
     uses_torch = segmenter in TORCH_SEGMENTERS or inpainter in ("auto", "lama")
-    run_stage("autobackswap", params, out, quiet=quiet, workers=workers, shard_size=shard_size, overwrite=overwrite,
-              devices=parse_devices(devices, uses_torch), batch_size=batch_size)
+    run_stage("autobackswap", params, out, run, needs_gpu=uses_torch)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
-from .common import absolute, reports_user_errors, run_stage
-from .options import Format, ImageFormat, Input, Manifest, Out, Overwrite, Quiet, Seed, ShardSize, Workers
+from . import options as opt
+from .common import absolute, command, run_stage
+from .groups import group
 
 VARIANTS_HELP = ("Comma-separated subset of original, only_bg_b, only_bg_t, no_fg, only_fg, mixed_same, mixed_rand, "
                  "mixed_next; or all.")
@@ -17,15 +19,17 @@ def register(app: typer.Typer) -> None:
     app.command("variants")(variants_cmd)
 
 
-@reports_user_errors
+@command
 def variants_cmd(
-    input: Input,
-    out: Out,
-    manifest: Manifest = None,
+    out: opt.Out,
+    inputs: opt.InputOptions = group(),
     variants: Annotated[str, typer.Option("--variants", help=VARIANTS_HELP)] = "all",
-    seed: Seed = 0,
-    image_format: Format = ImageFormat.png,
-    workers: Workers = 1, shard_size: ShardSize = 1000, overwrite: Overwrite = False, quiet: Quiet = False,
+    seed: opt.Seed = 0,
+    image_format: opt.Format = opt.ImageFormat.png,
+    class_order: Annotated[Optional[Path], typer.Option(
+        "--class-order", help="File with one label per line in class index order (mixed_next pairs class y with "
+                              "y + 1). Default: integer labels, else ImageNet-9's order, else sorted.")] = None,
+    run: opt.RunOptions = group(omit=("devices", "batch_size")),  # pasting is CPU work
 ) -> None:
     """Write the ImageNet-9 background variants (Xiao et al.) of every image: one split per variant.
 
@@ -35,7 +39,6 @@ def variants_cmd(
 
     Example: bgforge variants --input photos/ --manifest labels.jsonl --out in9/ --variants only_fg,mixed_rand
     """
-    params = {"input": absolute(input), "manifest": absolute(manifest), "variants": variants, "seed": seed,
-              "image_format": image_format.value}
-    run_stage("variants", params, out, quiet=quiet, workers=workers, shard_size=shard_size, overwrite=overwrite,
-              devices=None, batch_size=8)  # pasting is CPU work
+    params = {**inputs.params(), "variants": variants, "seed": seed,
+              "image_format": image_format.value, "class_order": absolute(class_order)}
+    run_stage("variants", params, out, run)

@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..io.layout import OutputLayout, as_layout
+from ..io.paths import inside
 from ..io.shards import ShardWriter, write_atomic
 from ..records import Failure
 from . import plan as planmod
@@ -79,7 +81,8 @@ class RunStats:
                 self.errors_by_stage[key] = self.errors_by_stage.get(key, 0) + n
 
 
-def execute(out, shards, chain_factory: ChainFactory, params: dict, workers: int = 1, layout: str = "shards",
+def execute(out, shards, chain_factory: ChainFactory, params: dict, workers: int = 1,
+            layout: str | OutputLayout = "shards",
             progress=None, devices=None, chunk: int = CHUNK) -> RunStats:
     """Run the given (pending) shard entries and commit each one.
 
@@ -157,11 +160,12 @@ def _collect(item, stats: RunStats, progress) -> None:
 
 
 class ShardCommitter:
-    """Collects one shard's outputs in plan order and commits it (tar rename, then stats marker)."""
+    """Collects one shard's outputs in plan order and commits it (tar rename or image files, then
+    the stats marker). The layout decides whether a tar is written and where image files go."""
 
-    def __init__(self, out, entry, layout: str = "shards"):
-        self.out, self.entry, self.layout = Path(out), entry, layout
-        self.writer = ShardWriter(planmod.shard_tar(out, entry.name))
+    def __init__(self, out, entry, layout: str | OutputLayout = "shards"):
+        self.out, self.entry, self.layout = Path(out), entry, as_layout(layout)
+        self.writer = ShardWriter(planmod.shard_tar(out, entry.name)) if self.layout.tars else None
         self.rows, self.errors, self.seconds = [], [], 0.0
 
     def add(self, outputs, seconds: float = 0.0) -> None:
@@ -170,13 +174,20 @@ class ShardCommitter:
             if isinstance(o, Failure):
                 self.errors.append(o.to_dict())
                 continue
-            self.writer.write(o.key, {**o.files, "json": o.meta})
-            self.rows.append({**o.meta, "key": o.key, "shard": f"shards/{self.entry.name}.tar"})
-            if self.layout in ("folder", "both") and o.folder_path:
-                write_atomic(self.out / o.folder_path, next(iter(o.files.values())))
+            row = {**o.meta, "key": o.key, "shard": ""}
+            if self.writer is not None:
+                self.writer.write(o.key, {**o.files, "json": o.meta})
+                row["shard"] = f"shards/{self.entry.name}.tar"
+            ext, image = next(iter(o.files.items()))  # stages put the image first
+            rel = self.layout.image_path(self.entry.split, o.key, ext, o.meta, o.folder_path)
+            if rel is not None:
+                write_atomic(inside(self.out, rel), image)
+                row["file_name"] = rel
+            self.rows.append(row)
 
     def commit(self) -> dict:
-        self.writer.commit()
+        if self.writer is not None:
+            self.writer.commit()
         by_stage = {}
         for e in self.errors:
             by_stage.setdefault(e["stage"], {}).setdefault(e["error_type"], 0)
@@ -184,14 +195,18 @@ class ShardCommitter:
         stats = {"shard": self.entry.name, "split": self.entry.split, "samples": len(self.rows),
                  "errors": len(self.errors), "errors_by_stage": by_stage, "seconds": round(self.seconds, 3),
                  "rows": self.rows, "error_records": self.errors}
+        if self.writer is not None:  # what resume (size) and `status --verify` (sha256) check the tar against
+            tar = planmod.shard_tar(self.out, self.entry.name)
+            stats.update(tar_size=tar.stat().st_size, tar_sha256=planmod.file_sha256(tar))
         planmod.commit(self.out, self.entry.name, stats)
         return stats
 
     def abort(self) -> None:
-        self.writer.abort()
+        if self.writer is not None:
+            self.writer.abort()
 
 
-def run_shard(out, entry, chain: Chain, layout: str = "shards", chunk: int = CHUNK) -> dict:
+def run_shard(out, entry, chain: Chain, layout: str | OutputLayout = "shards", chunk: int = CHUNK) -> dict:
     """Execute and commit one plan entry in this process (the unit a Ray task runs)."""
     committer = ShardCommitter(out, entry, layout)
     try:

@@ -2,23 +2,28 @@
 
 A run first writes the deterministic list of shards derived from recipe, inputs and seed.
 Executing a shard is a pure function of its plan entry. A shard is committed when
-`shards/<name>.stats.json` exists: it is written (atomically) only after the tar was renamed
-into place, so a resumed run skips committed shards and redoes everything else.
+`.bgforge/shards/<name>.stats.json` exists: it is written (atomically) only after the tar (or the
+layout's image files) is in place, so a resumed run skips committed shards and redoes everything
+else. The markers live outside shards/, which holds only the tars a client globs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
 from ..errors import BgforgeError
+from ..io.layout import bookkeeping_dir, writes_tars
 from ..io.shards import atomic_file, json_bytes, write_atomic
-from ..records import Sample
+from ..records import LazySamples, Sample
+from .plan_diff import plan_changes, refusal
 
 PLAN_FORMAT = 1
+MIN_SHARDS = 8  # per split by default: a DataLoader with up to 8 workers gets a shard each
 
 
 @dataclass
@@ -52,17 +57,19 @@ class Plan:
     layout: str
     shards: list  # list[ShardEntry]
     skipped: list = field(default_factory=list)  # error records from planning (e.g. bad boxes)
+    input_files: int = 0   # raw files considered; with shard_size, lets a refused resume say what changed
+    shard_size: int = 0
 
     def header(self) -> dict:
         return {"format": PLAN_FORMAT, "bgforge_version": __version__, "recipe": self.recipe,
                 "recipe_sha": self.recipe_sha, "seed": self.seed, "inputs": self.inputs,
                 "inputs_sha": self.inputs_sha, "layout": self.layout, "skipped": self.skipped,
-                "num_shards": len(self.shards)}
+                "num_shards": len(self.shards), "input_files": self.input_files, "shard_size": self.shard_size}
 
     @classmethod
     def from_header(cls, d, shards):
         return cls(d["recipe"], d["recipe_sha"], d["seed"], d["inputs"], d["inputs_sha"], d.get("layout", "shards"), shards,
-                   d.get("skipped", []))
+                   d.get("skipped", []), d.get("input_files", 0), d.get("shard_size", 0))
 
     @property
     def num_samples(self) -> int:
@@ -74,22 +81,51 @@ def inputs_fingerprint(planned) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(planned.inputs, sort_keys=True).encode())
     for name in sorted(planned.source_files) or sorted(s.key for s in planned.samples):
-        h.update(name.encode() + b"\n")
+        h.update(name.encode("utf-8", "surrogatepass") + b"\n" + _file_stamp(name))
     return h.hexdigest()[:16]
 
 
-def make_plan(recipe, planned, seed: int, shard_size: int, layout: str) -> Plan:
-    # Runs of samples that must share a shard (BAP: one foreground's K + M composites) round
-    # the shard size down to whole runs, at least one run.
+def _file_stamp(name: str) -> bytes:
+    """Size and mtime of an input file (a cheap content fingerprint: a replaced image changes it);
+    empty for names that are not files (sample keys; `shard#key` members use their shard's)."""
+    try:
+        st = os.stat(name.split("#", 1)[0])
+    except (OSError, ValueError):
+        return b""
+    return f"{st.st_size} {st.st_mtime_ns}\n".encode()
+
+
+def shard_sizes(n: int, shard_size: int, min_shards: int = MIN_SHARDS, multiple: int = 1) -> list[int]:
+    """Samples per shard of a split of n: at most `shard_size` each, at least `min_shards` shards
+    (fewer only when the split has fewer runs), sizes as even as whole runs allow, bigger first.
+
+    A run is `multiple` consecutive samples that must share a shard (BAP: one foreground's
+    K + M composites); `shard_size` is rounded down to whole runs, at least one run.
+    """
+    runs = -(-n // multiple)
+    per_shard = max(1, shard_size // multiple)
+    count = max(1, -(-runs // per_shard), min(max(1, min_shards), runs))
+    base, extra = divmod(runs, count)
+    sizes = [(base + (i < extra)) * multiple for i in range(count)]
+    sizes[-1] -= sum(sizes) - n  # an incomplete last run
+    return sizes
+
+
+def make_plan(recipe, planned, seed: int, shard_size: int, layout: str, min_shards: int = MIN_SHARDS) -> Plan:
     multiple = max(1, int(planned.shard_multiple))
-    shard_size = max(multiple, shard_size // multiple * multiple)
     shards, by_split = [], {}
-    for s in planned.samples:
-        by_split.setdefault(s.split, []).append(s)
+    if isinstance(planned.samples, LazySamples):  # rows stay rows: Samples are built per shard as it is written
+        by_split = planned.samples.by_split()
+    else:
+        for s in planned.samples:
+            by_split.setdefault(s.split, []).append(s)
     for split, items in by_split.items():
-        for n, start in enumerate(range(0, len(items), shard_size)):
-            shards.append(ShardEntry(f"{split}-{n:05d}", split, items[start:start + shard_size]))
-    return Plan(recipe.to_dict(), recipe.sha(), seed, planned.inputs, inputs_fingerprint(planned), layout, shards)
+        start = 0
+        for n, size in enumerate(shard_sizes(len(items), shard_size, min_shards, multiple)):
+            shards.append(ShardEntry(f"{split}-{n:05d}", split, items[start:start + size]))
+            start += size
+    return Plan(recipe.to_dict(), recipe.sha(), seed, planned.inputs, inputs_fingerprint(planned), layout, shards,
+                input_files=len(planned.source_files) or len(planned.samples), shard_size=shard_size)
 
 
 def plan_path(out) -> Path:
@@ -135,15 +171,9 @@ def save_or_check_plan(out, plan: Plan, overwrite: bool) -> Plan:
     """Write plan.json, or refuse one line if an existing plan was made differently."""
     path = plan_path(out)
     if path.exists() and not overwrite:
-        old = read_header(out)
-        compared = (("recipe", old["recipe_sha"], plan.recipe_sha), ("seed", old["seed"], plan.seed),
-                    ("input set", old["inputs_sha"], plan.inputs_sha), ("layout", old.get("layout"), plan.layout))
-        changed = [what for what, was, now in compared if was != now]
+        changed = plan_changes(read_header(out), plan.header())
         if changed:
-            raise BgforgeError(f"{out} holds a run with a different {', '.join(changed)}; "
-                               "use another --out, or --overwrite to start fresh")
-        if old["num_shards"] != len(plan.shards):
-            raise BgforgeError(f"{out} was planned with a different --shard-size; use the same value or --overwrite")
+            raise BgforgeError(refusal(out, changed))
         return plan
     write_plan(path, plan)
     return plan
@@ -162,12 +192,40 @@ def shard_tar(out, name: str) -> Path:
     return Path(out) / "shards" / f"{name}.tar"
 
 
+def stats_dir(out) -> Path:
+    """Where the commit markers (with each shard's metadata rows) live: out of shards/, which holds only tars."""
+    return bookkeeping_dir(out) / "shards"
+
+
 def shard_stats(out, name: str) -> Path:
-    return Path(out) / "shards" / f"{name}.stats.json"
+    return stats_dir(out) / f"{name}.stats.json"
 
 
-def is_committed(out, name: str) -> bool:
-    return shard_stats(out, name).exists() and shard_tar(out, name).exists()
+def is_committed(out, name: str, layout: str = "shards", verify: bool = False) -> bool:
+    """The marker parses, and the tar (when the layout writes one) has the recorded size (`verify`: sha256).
+
+    A shard damaged after its commit (truncated tar, garbage stats) counts as pending: it is rebuilt.
+    """
+    try:
+        stats = json.loads(shard_stats(out, name).read_bytes())
+        size = shard_tar(out, name).stat().st_size if writes_tars(layout) else None
+    except (OSError, ValueError):
+        return False
+    if not isinstance(stats, dict) or not isinstance(stats.get("rows"), list):
+        return False
+    if size is None:
+        return True
+    if stats.get("tar_size", size) != size:  # markers from before sizes were recorded carry none
+        return False
+    return not verify or stats.get("tar_sha256") in (None, file_sha256(shard_tar(out, name)))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def commit(out, name: str, stats: dict) -> None:
@@ -186,14 +244,21 @@ def clean_partial(out, names) -> int:
     Only the given shards: other slices of an array job may be writing theirs right now.
     """
     n = 0
-    for p in (Path(out) / "shards").glob(".*.tmp*"):
+    for p in [*(Path(out) / "shards").glob(".*.tmp*"), *stats_dir(out).glob(".*.tmp*")]:
         if _shard_of_tmp(p) in names:
             p.unlink(missing_ok=True)
             n += 1
     return n
 
 
-def select_slice(plan: Plan, index: int, count: int) -> list:
-    if count < 1 or not 0 <= index < count:
+def check_slice(index: int, count: int) -> None:
+    """--shard-index/--num-shards name a real slice (checked before planning: 0 slices is a usage error)."""
+    if count < 1:
+        raise BgforgeError(f"--num-shards must be >= 1, got {count}")
+    if not 0 <= index < count:
         raise BgforgeError(f"--shard-index must be in [0, --num-shards), got {index} of {count}")
+
+
+def select_slice(plan: Plan, index: int, count: int) -> list:
+    check_slice(index, count)
     return [s for i, s in enumerate(plan.shards) if i % count == index]

@@ -1,6 +1,7 @@
 """Ray executor: one Ray task per shard, for runs that outgrow one machine.
 
-Each task builds the stage chain once and runs `local.run_shard` on its plan entry, so it
+Each worker process builds the stage chain once (kept for its later tasks) and runs
+`local.run_shard` on each task's plan entry, so it
 follows the same commit protocol as the local executor (tar renamed into place, stats JSON
 last) and writes the same bytes. Tasks write straight into OUT: the output folder, the dataset
 roots and the model checkpoints must be on a filesystem that every Ray node mounts at the same
@@ -15,6 +16,7 @@ import socket
 from pathlib import Path
 
 from ..errors import BgforgeError
+from ..io.shards import json_bytes
 from . import plan as planmod
 from .context import ChainFactory, WorkerContext
 from .local import CHUNK, RunStats, run_shard
@@ -44,6 +46,21 @@ def _connect(ray, address):
                            "check its auth token (docs/scaling.md), or pass --ray-address local") from None
 
 
+# Ray reuses a worker process for the next task of the same function: the chain (models
+# included) is built once per worker process and GPU, not once per shard task.
+_CHAINS: dict = {}
+
+
+def _cached_chain(chain_factory: ChainFactory, params: dict, ctx: WorkerContext):
+    name = f"{getattr(chain_factory, '__module__', '')}.{getattr(chain_factory, '__qualname__', repr(chain_factory))}"
+    key = (name, json_bytes(params), str(ctx.out),
+           ctx.device, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    if key not in _CHAINS:
+        _CHAINS.clear()  # one build's chain at a time: a worker never holds two sets of models
+        _CHAINS[key] = chain_factory(params, ctx)
+    return _CHAINS[key]
+
+
 def _shard_task(out, name, chain_factory: ChainFactory, params: dict, layout, chunk, use_gpu):
     """Body of one Ray task: build the chain, read its plan entry from plan.json, execute and commit it.
 
@@ -58,7 +75,7 @@ def _shard_task(out, name, chain_factory: ChainFactory, params: dict, layout, ch
         # With a GPU, Ray pinned CUDA_VISIBLE_DEVICES to this task's GPU, as the local GPU pool does.
         ctx = WorkerContext(Path(out), "cuda" if use_gpu else None)
         entry = next(planmod.iter_entries(out, {name}))  # samples travel through the shared filesystem
-        stats = run_shard(out, entry, chain_factory(params, ctx), layout, chunk)
+        stats = run_shard(out, entry, _cached_chain(chain_factory, params, ctx), layout, chunk)
     except BgforgeError as exc:
         return {"task_error": str(exc)}
     return {k: v for k, v in stats.items() if k not in ("rows", "error_records")}

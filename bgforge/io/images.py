@@ -13,6 +13,21 @@ from ..errors import SampleError
 from .shards import read_member
 
 
+def to_mode(im: Image.Image, mode: str) -> Image.Image:
+    """`im.convert(mode)`, except that 16-bit and 32-bit greyscale is scaled to 8 bits, not clipped
+    (PIL's own conversion clips every value above 255 to white)."""
+    if im.mode == mode:
+        return im
+    if im.mode.startswith("I") or im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        peak = float(arr.max()) if arr.size else 0.0
+        # 16-bit data (I;16*, or mode I from a 16-bit PNG) spans 0..65535; float images 0..1
+        scale = 255.0 / 65535.0 if im.mode.startswith("I;16") or peak > 255 else (255.0 if peak <= 1.0 and im.mode == "F"
+                                                                                  else 1.0)
+        im = Image.fromarray(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8), "L")
+    return im.convert(mode) if im.mode != mode else im
+
+
 def open_image(path: str | Path, stage: str = "read", mode: str = "RGB",
                draft: tuple[int, int] | None = None) -> Image.Image:
     """Fully decoded PIL image; a missing or corrupt file raises SampleError.
@@ -24,7 +39,7 @@ def open_image(path: str | Path, stage: str = "read", mode: str = "RGB",
         if draft is not None:
             im.draft("RGB", draft)
         im.load()  # decodes and closes the file (single-frame images); no copy needed
-        return im.convert(mode) if im.mode != mode else im
+        return to_mode(im, mode)
     except FileNotFoundError:
         raise SampleError(stage, f"file not found: {path}") from None
     except Exception as exc:  # PIL raises many types for corrupt data
@@ -36,7 +51,7 @@ def open_mask(path: str | Path, stage: str = "read_mask") -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            arr = np.asarray(im if im.mode == "L" else im.convert("RGB"))
+            arr = np.asarray(to_mode(im, "L") if im.mode in ("L", "I", "I;16", "F") else im.convert("RGB"))
     except FileNotFoundError:
         raise SampleError(stage, f"mask not found: {path}") from None
     except Exception as exc:
@@ -58,7 +73,7 @@ def encode(array_or_image: np.ndarray | Image.Image, fmt: str, quality: int = 95
 
 def decode(data: bytes, mode: str = "RGB") -> np.ndarray:
     with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert(mode))
+        return np.asarray(to_mode(im, mode))
 
 
 IMAGE_EXTS = ("jpg", "png", "jpeg", "webp")
@@ -80,7 +95,7 @@ def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, b
         raw = read_member(inputs, ext, stage)
     try:
         with Image.open(io.BytesIO(raw)) as im:
-            arr = np.asarray(im.convert("RGB"))
+            arr = np.asarray(to_mode(im, "RGB"))
     except Exception as exc:
         # PIL names the in-memory buffer ("<_io.BytesIO object at 0x..>"): drop the address so
         # errors.jsonl is the same on every run

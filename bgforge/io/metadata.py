@@ -10,8 +10,10 @@ import csv
 import json
 import math
 from collections import Counter, defaultdict
+from contextlib import ExitStack
+from pathlib import Path
 
-from .shards import json_bytes, write_atomic
+from .shards import atomic_file, json_bytes, write_atomic
 
 
 def _joint(pairs) -> Counter:
@@ -80,10 +82,13 @@ def association(pairs) -> dict:
 class MetadataWriter:
     """Streams rows into metadata.csv (an open text file) and keeps the group summary."""
 
-    def __init__(self, fh, leading: list[str], label_field=None, attr_field=None):
+    def __init__(self, fh, leading: list[str], label_field=None, attr_field=None, tars: bool = True,
+                 files: bool = False):
+        """tars: a `shard` column (the sample's tar); files: a `file_name` column (its image file)."""
         self.label_field, self.attr_field = label_field, attr_field
-        columns = list(leading) + [c for c in ("group", "shard", "key") if c not in leading]
-        self._csv = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        trailing = ("group", *(("shard",) if tars else ()), "key", *(("file_name",) if files else ()))
+        self.columns = list(leading) + [c for c in trailing if c not in leading]
+        self._csv = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
         self._csv.writeheader()
         self.groups = defaultdict(Counter)
         self.pairs = defaultdict(Counter)
@@ -109,9 +114,26 @@ class MetadataWriter:
         return summary
 
 
+class SplitTables:
+    """metadata.csv inside each split folder (imagefolder layout), `file_name` relative to that folder,
+    as Hugging Face `imagefolder` pairs a metadata file with the images beside and below it."""
+
+    def __init__(self, out, columns: list[str], stack: ExitStack):
+        self.out, self.columns, self.stack = Path(out), columns, stack
+        self._csv: dict = {}
+
+    def add(self, split: str, rows: list[dict]) -> None:
+        if split not in self._csv:
+            fh = self.stack.enter_context(atomic_file(self.out / split / "metadata.csv", "w"))
+            self._csv[split] = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
+            self._csv[split].writeheader()
+        prefix = f"{split}/"
+        self._csv[split].writerows({**r, "file_name": r["file_name"].removeprefix(prefix)} for r in rows)
+
+
 def write_json(path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode() + b"\n")
 
 
-__all__ = ["MetadataWriter", "write_json", "json_bytes", "correlation", "association",
+__all__ = ["MetadataWriter", "SplitTables", "write_json", "json_bytes", "correlation", "association",
            "mutual_information", "cramers_v"]

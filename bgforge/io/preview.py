@@ -1,4 +1,7 @@
-"""Contact sheets: one PNG per split, a row per group, so a person can look before training."""
+"""Contact sheets: one PNG per split, a row per group, so a person can look before training.
+
+They go to OUT/.bgforge/preview/, out of the way of every client that globs OUT for images.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +12,33 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from .layout import preview_dir
 from .shards import iter_shard
 
 THUMB = 112
 LABEL_W = 150
 
-def contact_sheet(shard_paths, per_group: int = 8, thumb: int = THUMB) -> Image.Image | None:
-    """Take the first `per_group` images of each group from the shards, in shard order."""
-    picks = defaultdict(list)
-    for path in shard_paths:
-        for _key, files in iter_shard(path):
 
+def _thumb(data: bytes | Path, thumb: int) -> Image.Image:
+    im = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data).convert("RGB")
+    im.thumbnail((thumb, thumb))
+    return im
+
+
+def _picks_from_shards(shard_paths, per_group: int, thumb: int, group_counts: dict | None) -> dict:
+    """The first `per_group` images of each group from the shards, in shard order.
+
+    group_counts (group -> samples, from groups.json): reading stops once every group has its
+    picks, instead of decoding every shard of a million-sample split. The sheet is the same.
+    """
+    picks = defaultdict(list)
+    # groups still short of their picks; a group the counts do not name, or one whose images
+    # cannot be shown, never leaves it, so reading then runs to the end as before
+    short = {str(g): min(per_group, n) for g, n in (group_counts or {}).items()}
+    for path in shard_paths:
+        if group_counts and not short:
+            break
+        for _key, files in iter_shard(path):
             meta = json.loads(files["json"])
             group = str(meta.get("group_name", meta.get("group", "all")))
             if len(picks[group]) >= per_group:
@@ -27,9 +46,15 @@ def contact_sheet(shard_paths, per_group: int = 8, thumb: int = THUMB) -> Image.
             img_ext = next((e for e in ("jpg", "png", "jpeg") if e in files), None)
             if img_ext is None:
                 continue
-            im = Image.open(io.BytesIO(files[img_ext])).convert("RGB")
-            im.thumbnail((thumb, thumb))
-            picks[group].append(im)
+            picks[group].append(_thumb(files[img_ext], thumb))
+            if short.get(group) == len(picks[group]):
+                del short[group]
+                if not short:
+                    break
+    return picks
+
+
+def _sheet(picks: dict, per_group: int, thumb: int) -> Image.Image | None:
     if not picks:
         return None
     groups = sorted(picks)
@@ -42,12 +67,43 @@ def contact_sheet(shard_paths, per_group: int = 8, thumb: int = THUMB) -> Image.
             sheet.paste(im, (LABEL_W + col * (thumb + 4) + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
     return sheet
 
-def write_previews(out, shards_by_split: dict, per_group: int = 8) -> list[Path]:
-    written = []
+
+def contact_sheet(shard_paths, per_group: int = 8, thumb: int = THUMB,
+                  group_counts: dict | None = None) -> Image.Image | None:
+    """A row per group of the first `per_group` images in the shards (see _picks_from_shards)."""
+    return _sheet(_picks_from_shards(shard_paths, per_group, thumb, group_counts), per_group, thumb)
+
+
+class FilePicks:
+    """Collects, while metadata rows stream past, the first image files of each group per split
+    (the layouts without tars); holds at most `per_group` paths per group."""
+
+    def __init__(self, out, per_group: int = 8):
+        self.out, self.per_group = Path(out), per_group
+        self.by_split: dict = defaultdict(lambda: defaultdict(list))
+
+    def add(self, split: str, rows: list[dict]) -> None:
+        for r in rows:
+            group = str(r.get("group_name", r.get("group", "all")))
+            files = self.by_split[split][group]
+            if r.get("file_name") and len(files) < self.per_group:
+                files.append(self.out / r["file_name"])
+
+
+def write_previews(out, shards_by_split: dict, per_group: int = 8, groups: dict | None = None,
+                   file_picks: FilePicks | None = None) -> list[Path]:
+    """One contact sheet per split in OUT/.bgforge/preview/, from the shards or, without tars, from
+    `file_picks`; `groups` (groups.json content) lets each stop reading early."""
+    sheets = {}
     for split, paths in shards_by_split.items():
-        sheet = contact_sheet(paths, per_group)
+        counts = ((groups or {}).get(split) or {}).get("groups")
+        sheets[split] = contact_sheet(paths, per_group, group_counts=counts)
+    for split, files in (file_picks.by_split if file_picks else {}).items():
+        sheets[split] = _sheet({g: [_thumb(p, THUMB) for p in ps] for g, ps in files.items() if ps}, per_group, THUMB)
+    written = []
+    for split, sheet in sheets.items():
         if sheet is not None:
-            path = Path(out) / "preview" / f"{split}.png"
+            path = preview_dir(out) / f"{split}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             sheet.save(path)
             written.append(path)

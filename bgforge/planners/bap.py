@@ -23,6 +23,7 @@ anchors without a global shuffle.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from pathlib import Path
 
@@ -35,8 +36,11 @@ from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
 from ..sources import resolve_root
+from .balance import seeded_subset
 from .base import BuildContext, Phase, Planned, Planner
 from .waterbirds import WaterbirdsPlanner
+
+log = logging.getLogger(__name__)
 
 SPLIT_ORDER = {"train": 0, "test": 1}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -103,7 +107,22 @@ def excluded_cub_ids(p: dict, ctx: BuildContext, seed: int, cub_ids: set) -> tup
         raise BgforgeError(f"deriving the Waterbirds split ({name}, seed {wb_seed}) failed: {exc} "
                            "(or pass --set exclude_metadata=<waterbirds>/metadata.csv)") from None
     ids = {s.meta["img_id"] for s in planned.samples if int(s.meta["split"]) in codes}
+    log.warning(DERIVED_SPLIT_WARNING)
     return ids, f"excluded {len(ids)} CUB images of splits {sorted(codes)} of {name} with seed {wb_seed}"
+
+
+# The official Waterbirds split came from an unseeded generator: a split derived here overlaps it
+# only by chance (about 960 of the kept birds would be in the official val split), so say so loudly.
+DERIVED_SPLIT_WARNING = ("WARNING: the leakage split is DERIVED (bgforge planned the Waterbirds recipe itself), not "
+                         "read from the official Waterbirds metadata.csv: birds of the official val/test split may "
+                         "be kept. Pass --set exclude_metadata=<waterbirds_v1.0>/metadata.csv to exclude the "
+                         "official split.")
+
+
+def derived_leakage_split(params: dict) -> bool:
+    """True when the CUB leakage rule excludes a split bgforge derived rather than a metadata.csv's."""
+    return params.get("foreground_source") == "cub" and not params.get("exclude_metadata") \
+        and bool(params.get("exclude_from_recipe"))
 
 
 def _ids_from_metadata(path: Path, codes: set) -> set:
@@ -152,12 +171,9 @@ def _coco_foregrounds(p: dict, ctx: BuildContext) -> tuple[list[Sample], dict, l
     return fgs, {"coco": str(src.root)}, notes, [str(src.annotations)] + [o.key for o in objects]
 
 
-def _limit(fgs: list, limit, seed: int) -> list:
-    """At most `limit` foregrounds, a seeded choice (kept in id order)."""
-    if limit is None or int(limit) >= len(fgs):
-        return fgs
-    idx = rng_for(seed, "foregrounds").choice(len(fgs), size=int(limit), replace=False)
-    return [fgs[i] for i in sorted(idx)]
+def _limit(fgs: list, limit, seed: int, balanced: bool) -> list:
+    """At most `limit` foregrounds, a seeded choice kept in id order; class-balanced when asked."""
+    return seeded_subset(fgs, limit, rng_for(seed, "foregrounds"), (lambda s: s.meta["label"]) if balanced else None)
 
 
 def _split_foregrounds(fgs: list, test_fraction, seed: int) -> list:
@@ -291,7 +307,7 @@ class BapPlanner(Planner):
             fgs, inputs, notes, scanned = _cub_foregrounds(recipe, ctx, seed)
         else:
             fgs, inputs, notes, scanned = _coco_foregrounds(p, ctx)
-        fgs = _limit(fgs, p.get("max_foregrounds"), seed)
+        fgs = _limit(fgs, p.get("max_foregrounds"), seed, bool(p.get("balance_classes")))
         fgs = _split_foregrounds(fgs, p.get("test_fraction"), seed)
         inputs.update(bg_inputs)
         notes += bg_notes
@@ -360,3 +376,9 @@ class BapPlanner(Planner):
         limit = params.get("max_foregrounds")
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise BgforgeError(f"max_foregrounds must be a positive integer or null, got {limit!r}")
+        if not isinstance(params.get("balance_classes", False), bool):
+            raise BgforgeError(f"balance_classes must be true or false, got {params.get('balance_classes')!r}")
+
+    def on_finalize(self, out: Path, params: dict) -> dict | None:
+        """manifest.json says when the leakage split was derived rather than the official one."""
+        return {"notes": [DERIVED_SPLIT_WARNING]} if derived_leakage_split(params) else None

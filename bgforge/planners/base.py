@@ -57,6 +57,9 @@ class Planner(ABC):
     ATTR_FIELD: ClassVar[str | None] = None
     # Split name -> the code metadata.csv writes instead (Waterbirds: train 0, val 1, test 2).
     SPLIT_CODES: ClassVar[dict[str, int]] = {}
+    # Whether each sample has the reference dataset's own file path (Output.folder_path), which
+    # --layout folder / both write; recipes without one refuse those layouts before planning.
+    REFERENCE_PATHS: ClassVar[bool] = False
 
     @abstractmethod
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
@@ -66,8 +69,14 @@ class Planner(ABC):
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         """The stage chain of one worker (models load here, once): list[Sample] -> list[Output | Failure]."""
 
+    def label_name(self, meta: dict) -> str:
+        """The class folder of --layout imagefolder: the sample's class name, else its label."""
+        return str(meta.get("class_name", meta.get(self.LABEL_FIELD)))
+
     def validate(self, params: dict) -> None:  # noqa: B027 - an optional hook: most planners check something
         """Fail in one line before any work (bad values, missing checkpoints); nothing to check by default."""
 
-    def on_finalize(self, out: Path, params: dict) -> None:  # noqa: B027 - an optional hook
-        """Recipe-specific reports once every shard is committed; none by default."""
+    def on_finalize(self, out: Path, params: dict) -> dict | None:  # noqa: B027 - an optional hook
+        """Recipe-specific reports once every shard is committed; none by default. A dict returned
+        is written to manifest.json as `construction` (facts about how the data was built: the HSI
+        background pairing, a BAP leakage-split warning) and shown by `bgforge inspect`."""

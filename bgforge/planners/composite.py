@@ -14,7 +14,7 @@ from ..rng import rng_for
 from ..sources.inputs import load_input
 from ..stages.paste import CORNERS
 from .base import BuildContext, Planned, Planner
-from .hard_spurious import largest_box
+from .hsi_backgrounds import object_box
 
 
 def group_name(p: dict) -> str:
@@ -55,7 +55,7 @@ class CompositePlanner(Planner):
                 bg_key = pool[int(rng.integers(len(pool)))]
             corner = CORNERS[int(rng_for(seed, "corner", s.key).integers(4))] if p["position"] == "corner-random" else "top-right"
             boxes = s.meta.get("boxes")
-            inputs = {**s.inputs, "box": largest_box(boxes) if boxes else None, "bg_key": bg_key}
+            inputs = {**s.inputs, "box": object_box(boxes, "largest") if boxes else None, "bg_key": bg_key}
             samples.append(Sample(key=s.key, split=s.split, inputs=inputs, meta={
                 "label": s.meta.get("label"), "group": group, "group_name": group, "size": int(p["size"]),
                 "position": "center" if p["position"] == "center" else "corner", "corner": corner,

@@ -22,6 +22,7 @@ from ..errors import BgforgeError
 from ..execution.context import Chain, WorkerContext
 from ..recipe import Recipe
 from ..records import Sample
+from ..report.spurious import RANKINGS
 from ..rng import rng_for
 from ..sources.background_pools import BackgroundPool, background_pool
 from ..sources.folder import key_from_path
@@ -221,6 +222,8 @@ class EditPlanner(Planner):
                                    "--places-root DIR [--background-map MAP]")
         if params.get("backgrounds") and not Path(params["backgrounds"]).is_dir():
             raise BgforgeError(f"--backgrounds {params['backgrounds']} is not a folder")
+        if params.get("top_k_rank", "reference") not in RANKINGS:
+            raise BgforgeError(f"--top-k-rank must be reference or frequency, got {params.get('top_k_rank')!r}")
         if int(params.get("dilation", 15)) < 0:
             raise BgforgeError(f"--dilation must be >= 0, got {params['dilation']}")
         check_weights({**params, "segmenter": segment_backend(params),
@@ -245,4 +248,4 @@ class EditPlanner(Planner):
         """After the last shard commits (any slice, or `bgforge finalize`): the spurious-feature report."""
         from ..report.spurious import write_report
 
-        write_report(out, int(params.get("top_k", 3)))
+        write_report(out, int(params.get("top_k", 3)), params.get("top_k_rank", "reference"))

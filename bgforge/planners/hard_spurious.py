@@ -2,22 +2,29 @@
 
 Two phases. First every image that a composite needs is turned into a background once (all
 ground-truth objects segmented from their boxes, dilated, inpainted, resized to the canvas) in
-OUT/backgrounds. Then each composite pastes the rectangular crop of an image's largest box at
-size s and a position onto its own (O) or another class's (R) background.
+OUT/backgrounds. Then each composite pastes the rectangular crop of an image's last box (the
+reference; `object_box: largest` is the option) at size s and a position onto its own (O) or
+another class's (R) background; hsi_backgrounds.py holds the rules that pick R backgrounds.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 
 from ..errors import BgforgeError
 from ..execution.context import Chain, WorkerContext
+from ..io.metadata import write_json
 from ..recipe import Recipe
-from ..records import Sample
+from ..records import LazySamples, Sample
 from ..rng import rng_for
 from ..sources import resolve_root
-from ..stages.paste import CORNERS
+from ..stages.inpaint import REMOVE_OBJECTS
+from ..stages.paste import CORNERS, RESAMPLING
 from .base import BuildContext, Phase, Planned, Planner
+from .hsi_backgrounds import OBJECT_BOX, RANDOM_BACKGROUND, RandomBackgrounds, object_box, pairing_by_split
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +60,6 @@ def resolve_backends(params: dict) -> tuple[str, str]:
     return seg, inp
 
 
-def largest_box(boxes: list) -> list:
-    """The box [x0, y0, x1, y1] of largest area."""
-    return list(max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])))
-
-
 def _demo_root():
     from ..sources.demo import demo_imagenet_root
 
@@ -77,12 +79,16 @@ def _pools(src, wnids, p, seed, splits) -> dict:
     """Per class: train/val parts of ImageNet train (disjoint) and test = ImageNet val."""
     pools = {}
     n_val = int(p["val_images_per_class"])
+    test = {w: [] for w in wnids}
+    if "test" in splits:  # ImageNet val listed once and split by class (per class it was quadratic)
+        for img in src.images("val"):  # sorted by key
+            if img.wnid in test:
+                test[img.wnid].append(img)
     for w in wnids:
         train = sorted(src.images("train", [w]), key=lambda i: i.key)
         order = rng_for(seed, "pool", w).permutation(len(train))
         shuffled = [train[i] for i in order]
-        pools[w] = {"val": shuffled[:n_val], "train": shuffled[n_val:],
-                    "test": sorted(src.images("val", [w]), key=lambda i: i.key) if "test" in splits else []}
+        pools[w] = {"val": shuffled[:n_val], "train": shuffled[n_val:], "test": test[w]}
     return pools
 
 
@@ -122,11 +128,30 @@ def _draw(pool, split, wnid, group, p, seed):
     return [pool[i] for i in sorted(idx)]
 
 
-def _other_class(wnids, own, seed, key) -> str:
-    others = [w for w in wnids if w != own]
-    if not others:
-        raise BgforgeError("random backgrounds need at least two classes")
-    return others[int(rng_for(seed, "bg-class", key).integers(len(others)))]
+class _SourceKeys(Sequence):
+    """Planned.source_files: the backgrounds' keys, then each composite's, made when read (after
+    planning, when the source's listing is gone) instead of 1.24 M strings held while planning."""
+
+    def __init__(self, backgrounds: list[str], rows: list):
+        self.backgrounds, self.rows = backgrounds, rows
+
+    def __len__(self) -> int:
+        return len(self.backgrounds) + len(self.rows)
+
+    def __getitem__(self, i):
+        return list(self)[i]  # not on any hot path: inputs_fingerprint iterates
+
+    def __iter__(self):
+        yield from self.backgrounds
+        for r in self.rows:
+            yield f"{r[2].key}-{r[3]}"
+
+
+def _background_sample(row: tuple) -> Sample:
+    key, img = row
+    return Sample(key=key, split="backgrounds", inputs={"image": img.path},
+                  meta={"boxes": [list(b) for b in img.boxes], "wnid": img.wnid, "split_of_source": img.split,
+                        "label": img.wnid})
 
 
 class HardSpuriousPlanner(Planner):
@@ -155,50 +180,68 @@ class HardSpuriousPlanner(Planner):
         _check_quotas(pools, fg_wnids, p, splits)
 
         groups = group_names(p)
-        samples, needed = [], {}
+        r_backgrounds = RandomBackgrounds(p.get("random_background", "per_class"), pools, fg_wnids, pairing, seed)
+        # The mask variant reads each foreground's object mask from the backgrounds phase
+        inpaint_foregrounds = p.get("fg_mode", "box") == "mask"
+        box_rule = p.get("object_box", "last")
+        blocks, needed, notes = [], {}, []
         for split in splits:
             for w in fg_wnids:
+                block = []  # this class's composites in this split, as rows (built by `composite` below)
+                drawn = {group: _draw(pools[w][split], split, w, group, p, seed) for group in groups}
+                r_images = {img.key: img for g, imgs in drawn.items() if g[2] == "R" for img in imgs}
+                notes += filter(None, [r_backgrounds.start_class(split, w, list(r_images.values()))])
                 for group in groups:
-                    pos, bg_kind, size = ("center" if group.startswith("Ce") else "corner"), group[2], int(group.split("-")[1])
-                    for img in _draw(pools[w][split], split, w, group, p, seed):
+                    pos, bg_kind = ("center" if group.startswith("Ce") else "corner"), group[2]
+                    for img in drawn[group]:
                         key = f"{img.key}-{group}"
-                        if bg_kind == "O":
-                            bg_img, bg_class = img, w
-                        else:
-                            bg_class = pairing.get(w) or _other_class(fg_wnids, w, seed, key)
-                            part = pools[bg_class][split]
-                            bg_img = part[int(rng_for(seed, "bg-image", key).integers(len(part)))]
+                        bg_img, bg_class = (img, w) if bg_kind == "O" else r_backgrounds.pick(split, w, img, key)
                         needed[bg_img.key] = bg_img
-                        needed.setdefault(img.key, img)
+                        if inpaint_foregrounds:
+                            needed.setdefault(img.key, img)
                         corner = "top-right"
                         if p.get("corner") == "random" and pos == "corner":
                             corner = CORNERS[int(rng_for(seed, "corner", key).integers(4))]
-                        samples.append(Sample(key=key, split=split,
-                            inputs={"image": img.path, "box": largest_box(img.boxes), "bg_key": bg_img.key},
-                            meta={"label": label[w], "wnid": w, "class_name": (names.get(w) or [w])[0], "split": split,
-                                  "split_name": split, "group": group, "group_name": group,
-                                  "difficulty": difficulty_of(group, p), "size": size, "position": pos, "corner": corner,
-                                  "background": "own" if bg_kind == "O" else "random", "fg_key": img.key,
-                                  "bg_key": bg_img.key, "bg_class": bg_class, "recipe": recipe.name, "seed": seed}))
-        samples.sort(key=lambda s: (SPLIT_ORDER[s.split], s.meta["label"], s.key))
+                        block.append((split, w, img, group, bg_img.key, bg_class, corner))
+                # output order: split, label, key (the block is one split and label)
+                block.sort(key=lambda r: f"{r[2].key}-{r[3]}")
+                blocks.append((SPLIT_ORDER[split], label[w], block))
+        blocks.sort(key=lambda b: b[:2])
+        rows = [r for *_, block in blocks for r in block]
+        del blocks
+
+        def composite(row: tuple) -> Sample:
+            split, w, img, group, bg_key, bg_class, corner = row
+            pos, bg_kind, size = ("center" if group.startswith("Ce") else "corner"), group[2], int(group.split("-")[1])
+            return Sample(key=f"{img.key}-{group}", split=split,
+                inputs={"image": img.path, "box": object_box(img.boxes, box_rule), "bg_key": bg_key},
+                meta={"label": label[w], "wnid": w, "class_name": (names.get(w) or [w])[0], "split": split,
+                      "split_name": split, "group": group, "group_name": group,
+                      "difficulty": difficulty_of(group, p), "size": size, "position": pos, "corner": corner,
+                      "background": "own" if bg_kind == "O" else "random", "fg_key": img.key,
+                      "bg_key": bg_key, "bg_class": bg_class, "recipe": recipe.name, "seed": seed})
+
+        # Rows, not Samples: 1.24 M composites at ImageNet scale fit in ~0.15 GB instead of ~1.1 GB;
+        # each Sample is built when its shard is written (records.LazySamples).
+        samples = LazySamples(rows, composite, split_of=lambda r: r[0])
         seg, inp = resolve_backends(p)
-        backgrounds = [Sample(key=k, split="backgrounds", inputs={"image": img.path},
-                              meta={"boxes": [list(b) for b in img.boxes], "wnid": img.wnid, "split_of_source": img.split,
-                                    "label": img.wnid})
-                       for k, img in sorted(needed.items())]
+        backgrounds = LazySamples(sorted(needed.items()), _background_sample, split_of=lambda r: "backgrounds")
         bg_params = {"segmenter": seg, "inpainter": inp, "dilation": int(p["dilation"]), "resize": int(p["canvas"]),
-                     "image_format": "png", "object_mask": True, "backend_options": p.get("backend_options") or {}}
+                     "image_format": "png", "object_mask": True, "backend_options": p.get("backend_options") or {},
+                     "remove_objects": p.get("remove_objects", "sequential"), "object_box": box_rule,
+                     "resampling": p.get("resampling", "bicubic")}
         skipped = [{"key": k, "stage": "source", "error_type": "BadBox", "message": m} for k, m in src.problems]
         return Planned(samples=samples, inputs={"imagenet": str(src.root)},
-                       source_files=sorted(needed) + [s.key for s in samples],
-                       notes=[f"ImageNet layout: {src.layout}", f"backgrounds: {seg} + {inp}"],
+                       source_files=_SourceKeys(sorted(needed), rows),
+                       notes=[f"ImageNet layout: {src.layout}", f"backgrounds: {seg} + {inp}"] + notes,
                        prerequisites=[Phase("backgrounds", "inpaint", bg_params, backgrounds)], skipped=skipped)
 
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
-        from ..sources.store import ShardStore
+        from ..sources.key_index import IndexedStore
         from ..stages.hard_spurious import render
 
-        store = ShardStore(ctx.phase_dir("backgrounds"))  # index once per worker
+        # the index the backgrounds phase stored, and an LRU of decoded backgrounds per worker
+        store = IndexedStore(ctx.phase_dir("backgrounds"))
         return lambda batch: [render(s, store, params) for s in batch]
 
     def validate(self, params: dict) -> None:
@@ -207,3 +250,17 @@ class HardSpuriousPlanner(Planner):
         for s in params["splits"]:
             if s not in SPLIT_ORDER:
                 raise BgforgeError(f"splits may be train, val, test; got {s!r}")
+        for name, choices in (("random_background", RANDOM_BACKGROUND), ("object_box", OBJECT_BOX),
+                              ("remove_objects", REMOVE_OBJECTS), ("resampling", tuple(RESAMPLING))):
+            if params.get(name, choices[0]) not in choices:
+                raise BgforgeError(f"{name} must be {' or '.join(choices)}, got {params.get(name)!r}")
+
+    def on_finalize(self, out: Path, params: dict) -> dict:
+        """The R groups' class pairing, per split (constant across splits under `per_class`), added to
+        groups.json and returned for manifest.json."""
+        pairing = pairing_by_split(out / "metadata.csv")
+        groups = json.loads((out / "groups.json").read_text())
+        for split, pairs in pairing.items():
+            groups.setdefault(split, {})["background_pairing"] = pairs
+        write_json(out / "groups.json", groups)
+        return {"background_pairing": pairing, "random_background": params.get("random_background", "per_sample")}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..execution.context import Chain, WorkerContext
 from .stage import StagePlanner, backend_options
 
@@ -15,3 +17,9 @@ class InpaintPlanner(StagePlanner):
         inpainter = get_inpainter(params["inpainter"], **opts)
         segmenter = get_segmenter(params["segmenter"], **opts) if params.get("segmenter") else None
         return lambda batch: inpaint_batch(inpainter, segmenter, batch, params)
+
+    def on_finalize(self, out: Path, params: dict) -> None:
+        """Store the key index once, beside the shards: later phases (HSI composites) load it per worker."""
+        from ..sources.key_index import write_key_index
+
+        write_key_index(out)

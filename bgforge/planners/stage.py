@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..backends.needs import check_prompts
 from ..errors import BgforgeError
 from ..recipe import Recipe
 from ..sources.inputs import input_names, load_input
@@ -24,22 +25,10 @@ def backend_options(params: dict, device: str | None) -> dict:
 
 
 def check_weights(params: dict) -> None:
-    """Missing checkpoints fail here, in one line, before a worker starts or an image is read."""
-    from ..backends.weights import resolve_checkpoint
+    """Missing checkpoints fail here, all named in one message, before a worker starts or an image is read."""
+    from ..backends.needs import check_weights as check_backend_weights
 
-    opts = params.get("backend_options") or {}
-    names = {params.get("segmenter"), params.get("inpainter")}
-    if names & {"sam", "grounded-sam"}:
-        resolve_checkpoint(f"sam_{opts.get('sam_model') or 'vit_h'}", opts.get("sam_checkpoint"))
-    if "grounded-sam" in names:
-        resolve_checkpoint("groundingdino_swint", opts.get("gdino_checkpoint"))
-    if "lama" in names:
-        resolve_checkpoint("lama", opts.get("lama_checkpoint"))
-    if "patchnet" in names:
-        model = opts.get("patchnet_model")
-        if not model or not Path(model).is_file():
-            raise BgforgeError(f"patchnet model {model or '(none)'} not found: pass --patchnet-model M.pt "
-                               "(train one with `bgforge patchnet train`)")
+    check_backend_weights({params.get("segmenter"), params.get("inpainter")}, params.get("backend_options") or {})
 
 
 class StagePlanner(Planner):
@@ -48,10 +37,12 @@ class StagePlanner(Planner):
     METADATA_COLUMNS = ["key", "source_path", "label", "num_objects", "area_frac", "hole_frac"]
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
-        samples = load_input(recipe.params)
+        skipped: list = []
+        samples = load_input(recipe.params, skipped)
+        check_prompts(recipe.params.get("segmenter"), samples)  # box prompts without boxes: a silent no-op
         src = Path(recipe.params["input"]).resolve()
         return Planned(samples=samples, inputs={"input": str(src), "manifest": recipe.params.get("manifest")},
-                       source_files=input_names(samples))
+                       source_files=input_names(samples), skipped=skipped)
 
     def validate(self, params: dict) -> None:
         """Fail before any work: unknown backends, missing or corrupt checkpoints."""

@@ -9,8 +9,11 @@ image (and its class) it was built from. See docs/variants.md.
 Mixed backgrounds are drawn per sample from rng_for(seed, key, variant) among the images of
 the same source split: mixed_same from the image's own class (another image when the class
 has one), mixed_rand from a class drawn uniformly (then an image, never the image itself),
-mixed_next from class (y + 1) mod C, classes ordered by sorted label (numerically when every
-label is an integer).
+mixed_next from class (y + 1) mod C in the dataset's class index order (`class_order`): the
+recipe's `class_order` (a list, or a file with one label per line) when given; else the
+labels' own integer order; else ImageNet-9's index order when every label names an IN-9 class
+(0 dog, 1 bird, ... 8 fish); else the labels sorted as text (IN-9 folder names 00_dog ... 08_fish
+sort right). PAPERS §5: alphabetical order is not the reference.
 """
 
 from __future__ import annotations
@@ -29,24 +32,52 @@ from ..sources.inputs import input_names, load_input
 from ..stages.variants import MIXED, VARIANTS
 from .base import BuildContext, Planned, Planner
 
+# The ImageNet-9 background challenge's class indices (Xiao et al., PAPERS §5).
+IN9_CLASSES = ("dog", "bird", "wheeled vehicle", "reptile", "carnivore", "insect", "musical instrument", "primate",
+               "fish")
 
-def class_order(labels: Iterable) -> list[str]:
-    """Distinct labels as strings, sorted numerically when all are integers, else as text."""
+
+def _in9_name(label: str) -> str:
+    return label.strip().lower().replace("_", " ")
+
+
+def read_class_order(spec: str | list | None) -> list[str] | None:
+    """The recipe's `class_order`: a list of labels, or a file with one label per line (None: not given)."""
+    if spec in (None, "", []):
+        return None
+    if isinstance(spec, (list, tuple)):
+        return [str(v) for v in spec]
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise BgforgeError(f"class_order {spec}: no such file (one label per line, in class index order)")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def class_order(labels: Iterable, given: list[str] | None = None) -> list[str]:
+    """Distinct labels as strings in class index order (see the module docstring for the rule)."""
     names = sorted({str(v) for v in labels})
+    if given is not None:
+        missing = [n for n in names if n not in given]
+        if missing:
+            raise BgforgeError(f"class_order lacks the label(s) {', '.join(missing[:5])}; list every label once")
+        return [str(c) for c in given if str(c) in names]
     try:
         return sorted(names, key=int)
     except ValueError:
-        return names
+        pass
+    if all(_in9_name(n) in IN9_CLASSES for n in names):
+        return sorted(names, key=lambda n: IN9_CLASSES.index(_in9_name(n)))
+    return names
 
 
 def labelled_input(params: dict) -> tuple[list[Sample], list[str]]:
-    """The input samples (folder + manifest, or shards), each with a label, and the sorted class list."""
+    """The input samples (folder + manifest, or shards), each with a label, and the class list in index order."""
     samples = load_input(params)
     unlabelled = [s.key for s in samples if s.meta.get("label") in (None, "")]
     if unlabelled:
         raise BgforgeError(f"{len(unlabelled)} input image(s) have no label (e.g. {unlabelled[0]}); give every image "
                            "a `label` in the manifest")
-    return samples, class_order(s.meta["label"] for s in samples)
+    return samples, class_order((s.meta["label"] for s in samples), read_class_order(params.get("class_order")))
 
 
 def parse_variants(spec: str | list[str] | None) -> list[str]:
@@ -117,7 +148,8 @@ class VariantsPlanner(Planner):
         src_dir = Path(p["input"]).resolve()
         return Planned(samples=out, inputs={"input": str(src_dir), "manifest": p.get("manifest")},
                        source_files=input_names(samples),
-                       notes=[f"{len(samples)} images, {len(classes)} classes, variants: {', '.join(variants)}"],
+                       notes=[f"{len(samples)} images, {len(classes)} classes, variants: {', '.join(variants)}",
+                              f"class order (mixed_next: y -> y + 1): {', '.join(classes)}"],
                        skipped=skipped)
 
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:

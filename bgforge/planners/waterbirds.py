@@ -59,6 +59,10 @@ class WaterbirdsPlanner(Planner):
     METADATA_COLUMNS = ["img_id", "img_filename", "y", "split", "place", "place_filename"]
     LABEL_FIELD, ATTR_FIELD = "y", "place"
     SPLIT_CODES = SPLITS
+    REFERENCE_PATHS = True  # img_filename: <class_dir>/<file>.jpg, where WILDS and group_DRO read it
+
+    def label_name(self, meta: dict) -> str:
+        return "waterbird" if int(meta["y"]) else "landbird"
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         p = recipe.params

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import planners
 from ..errors import BgforgeError
+from ..io.layout import preview_dir
 from ..io.metadata import association
 
 
@@ -64,9 +65,12 @@ def inspect_output(out, label=None, attribute=None) -> dict:
         split = r.get("split_name") or r.get("split") or "all"
         splits.setdefault(split_names.get(split, split), []).append(r)
     report = {"out": str(out), "recipe": manifest["recipe"]["name"], "label": label, "attribute": attribute,
-              "errors": manifest.get("errors", 0), "splits": {}}
+              "errors": manifest.get("errors", 0), "construction": manifest.get("construction", {}), "splits": {}}
+    # groups.json names the groups (metadata.csv may hold only ids, e.g. Waterbirds' 0..3)
+    named = json.loads((out / "groups.json").read_text()) if (out / "groups.json").exists() else {}
     for split, items in splits.items():
-        entry = {"samples": len(items), "groups": dict(sorted(Counter(r.get("group", "") for r in items).items()))}
+        groups = named.get(split, {}).get("groups") or dict(sorted(Counter(r.get("group", "") for r in items).items()))
+        entry = {"samples": len(items), "groups": groups}
         if attribute:
             pairs = [(r[label], r[attribute]) for r in items]
             entry["matrix"] = {f"{x}|{y}": c for (x, y), c in sorted(Counter(pairs).items())}
@@ -79,8 +83,8 @@ def inspect_output(out, label=None, attribute=None) -> dict:
             if stats:
                 entry[field] = stats
         report["splits"][split] = entry
-    previews = out / "preview"
-    report["previews"] = sorted(str(p.relative_to(out)) for p in previews.glob("*.png")) if previews.is_dir() else []
+    # contact sheets (OUT/.bgforge/preview) and recipe reports' sheets (OUT/preview, e.g. edit flips)
+    report["previews"] = sorted(str(p.relative_to(out)) for d in (preview_dir(out), out / "preview") for p in d.glob("*.png"))
     return report
 
 
@@ -97,13 +101,43 @@ def render_text(report: dict) -> str:
                 line += f", P(attribute = label) = {e['correlation']['aligned_fraction']:.3f}"
         lines.append(line)
         if "matrix" in e:
-            lines.append("    label|attribute: " + ", ".join(f"{k}={v}" for k, v in e["matrix"].items()))
+            xs, ys, cells = matrix_table(e["matrix"])
+            corner = f"{report['label']} \\ {report['attribute']}"
+            width = max(len(corner), *(len(x) for x in xs))
+            cols = [max(len(y), *(len(str(cells.get((x, y), 0))) for x in xs)) for y in ys]
+            lines.append(f"    {corner:<{width}}  " + "  ".join(f"{y:>{w}}" for y, w in zip(ys, cols)))
+            for x in xs:
+                lines.append(f"    {x:<{width}}  " + "  ".join(f"{cells.get((x, y), 0):>{w}}" for y, w in zip(ys, cols)))
+        lines.append("    groups: " + ", ".join(f"{g} {n}" for g, n in e["groups"].items()))
         for field in ("area_frac", "hole_frac", "size"):
             if field in e:
                 s = e[field]
                 lines.append(f"    {field}: mean {s['mean']:.4g}, min {s['min']:.4g}, median {s['median']:.4g}, "
                              f"max {s['max']:.4g}")
+    lines += construction_lines(report.get("construction") or {})
     return "\n".join(lines)
+
+
+def construction_lines(facts: dict) -> list[str]:
+    """How the data was built, as the planner recorded it: notes, then the HSI background pairing."""
+    lines = [f"  NOTE: {note}" for note in facts.get("notes", [])]
+    by_pairing: dict[str, list[str]] = {}   # splits with the same pairing share one line
+    for split, pairs in (facts.get("background_pairing") or {}).items():
+        by_pairing.setdefault(", ".join(f"{fg}->{bg}" for fg, bg in pairs.items()), []).append(split)
+    for text, splits in by_pairing.items():
+        lines.append(f"  background pairing of the R groups ({facts.get('random_background', '?')}; "
+                     f"{', '.join(splits)}): {text}")
+    return lines
+
+
+def matrix_table(matrix: dict) -> tuple[list[str], list[str], dict]:
+    """The 'label|attribute' counts as rows (labels), columns (attributes) and cells, numbers in numeric order."""
+    cells = {tuple(k.split("|", 1)): v for k, v in matrix.items()}
+
+    def order(values: set) -> list[str]:
+        return sorted(values, key=lambda v: (0, float(v), v) if v.lstrip("-").replace(".", "", 1).isdigit() else (1, 0, v))
+
+    return order({x for x, _ in cells}), order({y for _, y in cells}), cells
 
 
 def render_html(report: dict, out) -> str:
@@ -117,10 +151,11 @@ def render_html(report: dict, out) -> str:
     for split, e in report["splits"].items():
         parts.append(f"<h2>{esc(split)}: {e['samples']} samples</h2>")
         if "mutual_information_bits" in e:
+            aligned = e.get("correlation", {}).get("aligned_fraction")
             parts.append(f"<p>I(label; attribute) = {e['mutual_information_bits']:.4f} bits"
-                         + (f", Cramér's V = {e['cramers_v']:.3f}" if e.get("cramers_v") is not None else "") + "</p>")
-            cells = {tuple(k.split("|", 1)): v for k, v in e["matrix"].items()}
-            xs, ys = sorted({x for x, _ in cells}), sorted({y for _, y in cells})
+                         + (f", Cramér's V = {e['cramers_v']:.3f}" if e.get("cramers_v") is not None else "")
+                         + (f", P(attribute = label) = {aligned:.3f}" if aligned is not None else "") + "</p>")
+            xs, ys, cells = matrix_table(e["matrix"])
             parts.append("<table><tr><th>label \\ attribute</th>" + "".join(f"<th>{esc(y)}</th>" for y in ys) + "</tr>")
             for x in xs:
                 parts.append(f"<tr><th>{esc(x)}</th>" + "".join(f"<td>{cells.get((x, y), 0)}</td>" for y in ys) + "</tr>")

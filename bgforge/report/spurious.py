@@ -40,6 +40,10 @@ IRREGULAR = {"men": "man", "women": "woman", "children": "child", "people": "per
              "geese": "goose", "feet": "foot", "teeth": "tooth", "oxen": "ox"}
 _NUMBER = re.compile(r"^\d+(st|nd|rd|th|s)?$")
 EDIT_KINDS = ("remove", "background")
+# How the top-k phrases of a class are ordered. reference: ASPIRE's code (sum of flips / occurrences
+# of the phrase in the class, ties by flip count); frequency: the paper's wording ("highest frequencies").
+RANKINGS = {"reference": lambda g: (-g["flip_rate"], -g["flips"], g["phrase"]),
+            "frequency": lambda g: (-g["flips"], -g["flip_rate"], g["phrase"])}
 
 
 def stem(word: str) -> str:
@@ -136,14 +140,15 @@ class Tally:
             self.flipped[r["key"]] = {"class": name, "phrase": phrase, "shard": r.get("shard"),
                                       "pred_after_name": r.get("pred_after_name")}
 
-    def report(self, top_k: int = 3, examples: int = 3, threshold: float = MERGE_THRESHOLD) -> dict:
+    def report(self, top_k: int = 3, examples: int = 3, threshold: float = MERGE_THRESHOLD,
+               rank: str = "reference") -> dict:
         classes = {}
         for name in sorted(self.classes):
             c = self.classes[name]
             groups = [g for g in collapse(c["phrases"], threshold) if g["flips"] > 0]
             for g in groups:
                 g["flip_rate"] = round(g["flips"] / g["edits"], 4)
-            groups.sort(key=lambda g: (-g["flips"], -g["flip_rate"], g["phrase"]))
+            groups.sort(key=RANKINGS[rank])
             top = [{"phrase": g["phrase"], "flips": g["flips"], "edits": g["edits"], "eligible": g["eligible"],
                     "flip_rate": g["flip_rate"], "edit_types": sorted(g["edit_types"]),
                     "variants": sorted(g["variants"]), "examples": sorted(g["flipped"])[:examples],
@@ -151,7 +156,7 @@ class Tally:
             classes[name] = {"label_index": c["label_index"], "images": c["originals"],
                              "originals_correct": c["originals_correct"], "edits": c["edits"], "flips": c["flips"],
                              "top": top[:top_k], "more_flipping_phrases": max(0, len(top) - top_k)}
-        return {"top_k": top_k, "classifier": self.classifier,
+        return {"top_k": top_k, "top_k_rank": rank, "classifier": self.classifier,
                 "merge": {"normalize": "lower case; drop articles, numbers, quantifiers; stem plurals",
                           "similarity": "difflib.SequenceMatcher.ratio", "threshold": threshold},
                 "flip": "the original is predicted correctly and the edited image is not",
@@ -161,21 +166,27 @@ class Tally:
                 "classes": classes}
 
 
-def build_report(rows, top_k: int = 3, examples: int = 3, threshold: float = MERGE_THRESHOLD) -> dict:
+RANK_WORDS = {"reference": "flip rate (flips / edits), ties by flips", "frequency": "flips, ties by flip rate"}
+
+
+def build_report(rows, top_k: int = 3, examples: int = 3, threshold: float = MERGE_THRESHOLD,
+                 rank: str = "reference") -> dict:
     tally = Tally()
     for r in rows:
         tally.add(r)
-    return tally.report(top_k, examples, threshold)
+    return tally.report(top_k, examples, threshold, rank)
 
 
 # ---------------------------------------------------------------- files
 def iter_rows(out):
     """Every written sample's json (plus its shard), one committed shard's stats at a time."""
-    for path in sorted((Path(out) / "shards").glob("*.stats.json")):
+    from ..execution.plan import stats_dir
+
+    for path in sorted(stats_dir(out).glob("*.stats.json")):
         yield from json.loads(path.read_text())["rows"]
 
 
-def write_report(out, top_k: int = 3) -> dict:
+def write_report(out, top_k: int = 3, rank: str = "reference") -> dict:
     """OUT/spurious.json, OUT/spurious.md and OUT/preview/flips.png from a finished run."""
     from ..io.metadata import write_json
     from ..io.shards import write_atomic
@@ -184,7 +195,7 @@ def write_report(out, top_k: int = 3) -> dict:
     tally = Tally()
     for r in iter_rows(out):
         tally.add(r)
-    report = tally.report(top_k)
+    report = tally.report(top_k, rank=rank)
     sheet = flip_sheet(out, tally.flipped, report)
     report["contact_sheet"] = None if sheet is None else str(sheet.relative_to(out))
     write_json(out / "spurious.json", report)
@@ -200,7 +211,8 @@ def to_markdown(report: dict) -> str:
              f"{t['images']} images{right(t)}, {t['edits']} edits, {t['flips']} flips.",
              "",
              f"Phrases are collapsed ({report['merge']['normalize']}; then merged when "
-             f"{report['merge']['similarity']} >= {report['merge']['threshold']}). Top {report['top_k']} per class.", ""]
+             f"{report['merge']['similarity']} >= {report['merge']['threshold']}). Top {report['top_k']} per class, "
+             f"ranked by {RANK_WORDS[report.get('top_k_rank', 'reference')]}.", ""]
     if not report["classifier"]:
         lines += ["No classifier was given (`--classifier`), so no edit can flip; the edits are in the shards.", ""]
     for name, c in report["classes"].items():

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BgforgeError
+from ..io.paths import check_relative
 
 HINT = "pass --cub-root DIR or set BGFORGE_CUB_ROOT (the CUB_200_2011 folder holding images.txt)"
 
@@ -58,6 +59,9 @@ class CubSource:
             parts = line.split(maxsplit=1)
             if len(parts) != 2 or not parts[0].isdigit():
                 raise BgforgeError(f"{self.root / name}:{lineno}: expected '<id> <value>', got {line!r}")
+            # A repeated id would silently drop a sample (the later line wins): refuse it instead.
+            if int(parts[0]) in out:
+                raise BgforgeError(f"{self.root / name}:{lineno}: id {parts[0]} appears twice; ids must be unique")
             out[int(parts[0])] = parts[1].strip()
         return out
 
@@ -67,6 +71,13 @@ class CubSource:
         missing = sorted(set(paths) - set(splits))
         if missing:
             raise BgforgeError(f"{self.root / 'train_test_split.txt'} lacks ids present in images.txt, e.g. {missing[:3]}")
+        unknown = sorted(i for i in paths if splits[i] not in ("0", "1"))
+        if unknown:
+            raise BgforgeError(f"{self.root / 'train_test_split.txt'}: id {unknown[0]} has is_training_image "
+                               f"{splits[unknown[0]]!r}; expected 1 (train) or 0 (test)")
+        for i in sorted(paths):
+            # img_filename is both read under images/ and written under --out by --layout folder
+            check_relative(paths[i], f"{self.root / 'images.txt'}: id {i}: image path")
         return [CubImage(i, paths[i], splits[i] == "1") for i in sorted(paths)]
 
     def image_path(self, img: CubImage) -> Path:

@@ -9,43 +9,84 @@ under the folder is a sample, keyed by its relative path.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import re
 from pathlib import Path
 
 from ..errors import BgforgeError
+from ..io.paths import readable_key as key_from_path
+from ..io.paths import unique_key
 from ..records import Sample
+from .imagenet.annotations import box_problem, clip_box
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def key_from_path(rel: str) -> str:
-    """`n01440764/n01440764_10026.JPEG` -> `n01440764_n01440764_10026` (no dots: WebDataset)."""
-    stem = rel.rsplit(".", 1)[0] if "." in rel.rsplit("/", 1)[-1] else rel
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_") or "sample"
+def _manifest_error(manifest: Path, where: str, problem: str) -> BgforgeError:
+    return BgforgeError(f"{manifest}:{where}: {problem}; expected one JSON object per line (JSONL) or a CSV "
+                        "with a 'path' column")
 
 
 def _rows(manifest: Path) -> list[dict]:
     if not manifest.is_file():
         raise BgforgeError(f"manifest {manifest} not found; pass a .jsonl or .csv file with a 'path' column")
+    try:
+        text = manifest.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _manifest_error(manifest, f"byte {exc.start}", "not UTF-8 text") from None
+    if "\0" in text:
+        raise _manifest_error(manifest, "1", "binary data (NUL bytes)")
     if manifest.suffix.lower() == ".csv":
-        with open(manifest, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        for r in rows:
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        for n, r in enumerate(rows, 2):
             if r.get("boxes"):
-                r["boxes"] = json.loads(r["boxes"])
+                try:
+                    r["boxes"] = json.loads(r["boxes"])
+                except json.JSONDecodeError as exc:
+                    raise _manifest_error(manifest, str(n), f"'boxes' is not JSON ({exc.msg})") from None
         return rows
     rows = []
-    for n, line in enumerate(manifest.read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise BgforgeError(f"{manifest}:{n}: not valid JSON ({exc.msg}); expected one object per line") from None
+                raise _manifest_error(manifest, str(n), f"not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise _manifest_error(manifest, str(n), f"a JSON {type(row).__name__}, not an object")
+            rows.append(row)
     return rows
 
 
-def load_folder(root: str | Path, manifest: str | Path | None = None, default_split: str = "all") -> list[Sample]:
+def _valid_boxes(raw, key: str, skipped: list) -> list | None:
+    """The manifest's boxes that are valid ([x0, y0, x1, y1], finite, positive area); the others
+    are logged as skipped (errors.jsonl), never passed on as NaN or empty masks."""
+    if not isinstance(raw, list):
+        skipped.append(box_problem(key, f"boxes {str(raw)[:60]!r} is not a list of [x0, y0, x1, y1]; dropped"))
+        return None
+    boxes = []
+    for box in raw:
+        ok, msg = clip_box(box)
+        if msg:
+            skipped.append(box_problem(key, msg + ("" if ok else "; dropped")))
+        if ok:
+            boxes.append(list(ok))
+    return boxes
+
+
+def _row_key(row: dict, rel: str, n: int, seen: set) -> str:
+    if row.get("key"):  # a key the user chose must be unique as given
+        key = key_from_path(str(row["key"]))
+        if key in seen:
+            raise BgforgeError(f"duplicate sample key {key!r} (row {n}); give rows unique 'key' values")
+        seen.add(key)
+        return key
+    return unique_key(rel, seen)  # names that only collide once sanitised get a short hash
+
+
+def load_folder(root: str | Path, manifest: str | Path | None = None, default_split: str = "all",
+                skipped: list | None = None) -> list[Sample]:
+    """Samples of an image folder; `skipped` collects error records of dropped boxes."""
     root = Path(root)
     if not root.is_dir():
         raise BgforgeError(f"input folder {root} does not exist; pass --input DIR (a folder of images or bgforge shards)")
@@ -57,22 +98,24 @@ def load_folder(root: str | Path, manifest: str | Path | None = None, default_sp
     else:
         rows = _rows(Path(manifest))
     samples, seen = [], set()
+    skipped = [] if skipped is None else skipped
     for n, r in enumerate(rows, 1):
         if not r.get("path"):
             raise BgforgeError(f"manifest row {n} has no 'path'")
         rel = str(r["path"])
-        key = key_from_path(str(r.get("key") or rel))
-        if key in seen:
-            raise BgforgeError(f"duplicate sample key {key!r} (row {n}); give rows unique 'key' values")
-        seen.add(key)
+        key = _row_key(r, rel, n, seen)
         path = Path(rel) if Path(rel).is_absolute() else root / rel
         inputs = {"image": str(path)}
         if r.get("mask"):
             m = Path(r["mask"])
             inputs["mask"] = str(m if m.is_absolute() else root / m)
         meta = {"source_path": rel}
-        for field in ("label", "text", "boxes"):
+        for field in ("label", "text"):
             if r.get(field) not in (None, ""):
                 meta[field] = r[field]
+        if r.get("boxes") not in (None, ""):
+            boxes = _valid_boxes(r["boxes"], key, skipped)
+            if boxes is not None:
+                meta["boxes"] = boxes
         samples.append(Sample(key=key, split=str(r.get("split") or default_split), inputs=inputs, meta=meta))
     return samples

@@ -9,8 +9,9 @@ from .folder import load_folder
 from .shards import is_shard_dir, load_shards
 
 
-def load_input(params: dict) -> list[Sample]:
-    """Samples of `params["input"]` (and `params["manifest"]` for an image folder), in input order."""
+def load_input(params: dict, skipped: list | None = None) -> list[Sample]:
+    """Samples of `params["input"]` (and `params["manifest"]` for an image folder), in input order;
+    `skipped` collects the error records of manifest boxes that were dropped."""
     src = params.get("input")
     if not src:
         raise BgforgeError("no input given: pass --input DIR (a folder of images, or an earlier bgforge stage's output)")
@@ -18,7 +19,7 @@ def load_input(params: dict) -> list[Sample]:
         if params.get("manifest"):
             raise BgforgeError(f"--manifest applies to image folders, but {src} holds bgforge shards")
         return load_shards(src)
-    return load_folder(src, params.get("manifest"))
+    return load_folder(src, params.get("manifest"), skipped=skipped)
 
 
 def input_names(samples: list[Sample]) -> list[str]:

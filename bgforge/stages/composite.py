@@ -23,7 +23,8 @@ def cover_crop_box(w: int, h: int, width: int, height: int) -> tuple:
     return 0, off, w, h - off
 
 
-def fit_background(bg: Image.Image, width: int, height: int, resampling: str = "lanczos") -> Image.Image:
+def fit_background(bg: Image.Image | np.ndarray, width: int, height: int,
+                   resampling: str = "lanczos") -> Image.Image | np.ndarray:
     """Cover-crop-resize `bg` to exactly width x height with the reference's integer arithmetic.
 
     resampling: `lanczos` (the reference, pixel-exact) or `fast` (the same crop, resized by OpenCV
@@ -44,18 +45,22 @@ def fit_background(bg: Image.Image, width: int, height: int, resampling: str = "
     return bg.crop(cover_crop_box(w, h, width, height)).resize((width, height), LANCZOS)
 
 
-def _fit_fast(bg: Image.Image, width: int, height: int) -> Image.Image:
-    w, h = bg.size
+def _fit_fast(bg: Image.Image | np.ndarray, width: int, height: int) -> np.ndarray:
+    arr = np.asarray(bg)
+    h0, w0 = arr.shape[:2]
+    w, h = w0, h0
     scale = max(width / w, height / h)  # cover: the smaller side reaches the target
     if scale > 1:
         w, h = max(width, int(w * scale + 0.5)), max(height, int(h * scale + 0.5))
     box = cover_crop_box(w, h, width, height)
-    arr = np.asarray(bg)
-    if (w, h) != bg.size:  # enlarge first, as the reference does, then crop
+    if (w, h) != (w0, h0):  # enlarge first, as the reference does, then crop
         arr = cv2.resize(arr, (w, h), interpolation=cv2.INTER_LINEAR)
     crop = arr[box[1]:box[3], box[0]:box[2]]
-    shrinking = crop.shape[1] > width or crop.shape[0] > height
-    return Image.fromarray(cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR))
+    # Area averaging only where bilinear would alias (shrinking by 2x or more): for a smaller
+    # factor it costs 5x bilinear's time (2.3 vs 0.46 ms at 682x512 -> 500x375) for a
+    # difference of a grey level or two.
+    aliasing = crop.shape[1] >= 2 * width or crop.shape[0] >= 2 * height
+    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA if aliasing else cv2.INTER_LINEAR)
 
 
 def _as3(mask: np.ndarray) -> np.ndarray:

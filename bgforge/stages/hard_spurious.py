@@ -1,4 +1,4 @@
-"""One Hard-Spurious-ImageNet composite: crop the largest box, resize, paste on a stored background."""
+"""One Hard-Spurious-ImageNet composite: crop the planned box, resize, paste on a stored background."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..io.images import decode, sample_image
 from ..records import Failure, Output, Sample
 from ..sources.imagenet import clip_box
 from .common import Progress, Rendered, render_sample
-from .paste import crop_box, fg_size, paste, paste_origin
+from .paste import RESAMPLING, crop_box, fg_size, paste, paste_origin
 
 if TYPE_CHECKING:
     from ..sources.store import ShardStore
@@ -34,8 +34,10 @@ def _composite(sample: Sample, store: ShardStore, params: dict, progress: Progre
     progress.stage = "read_background"
     bg = store.image(sample.inputs["bg_key"])
     canvas = int(params.get("canvas", 224))
+    # Recipes before the `resampling` parameter resized with Lanczos: a missing key keeps that.
+    resample = RESAMPLING[params.get("resampling", "lanczos")]
     if bg.shape[:2] != (canvas, canvas):
-        bg = np.asarray(Image.fromarray(bg).resize((canvas, canvas), Image.LANCZOS))
+        bg = np.asarray(Image.fromarray(bg).resize((canvas, canvas), resample))
     progress.stage = "composite"
     m = sample.meta
     fg = crop_box(image, box)
@@ -45,7 +47,7 @@ def _composite(sample: Sample, store: ShardStore, params: dict, progress: Progre
         alpha = crop_box(obj, box)
     w, h = fg_size(box[2] - box[0], box[3] - box[1], m["size"], bool(params.get("ar_preserve")), bg.shape[1])
     origin = paste_origin(w, h, m["position"], m.get("corner", "top-right"), bg.shape[1])
-    out, paste_box = paste(bg, fg, (w, h), origin, alpha)
+    out, paste_box = paste(bg, fg, (w, h), origin, alpha, resample)
     meta = {**m, "paste_box": paste_box, "fg_box": [round(float(v), 2) for v in box],
             "fg_mode": params.get("fg_mode", "box"), "ar_preserve": bool(params.get("ar_preserve"))}
     return Rendered(out, meta, label=m["label"])

@@ -18,6 +18,8 @@ from PIL import Image
 
 CANVAS = 224
 CORNERS = ("top-right", "top-left", "bottom-left", "bottom-right")
+# Hard-Spurious-ImageNet's reference resizes with PIL's default filter (bicubic); Lanczos is the option.
+RESAMPLING = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
 
 
 def fg_size(box_w: float, box_h: float, s: int, ar_preserve: bool, canvas: int = CANVAS) -> tuple[int, int]:
@@ -49,14 +51,14 @@ def crop_box(image: Image.Image, box: Sequence[float]) -> Image.Image:
 
 
 def paste(bg: np.ndarray, fg: Image.Image, size: tuple[int, int], origin: tuple[int, int],
-          alpha: Image.Image | None = None) -> tuple[np.ndarray, list]:
-    """Resize fg (and its alpha) to size with Lanczos and paste at origin; returns (image, paste box)."""
+          alpha: Image.Image | None = None, resample: int = Image.LANCZOS) -> tuple[np.ndarray, list]:
+    """Resize fg (and its alpha) to size with `resample` and paste at origin; returns (image, paste box)."""
     w, h = size
     x, y = origin
     out = Image.fromarray(bg)
-    fg = fg.resize((w, h), Image.LANCZOS)
+    fg = fg.resize((w, h), resample)
     if alpha is None:
         out.paste(fg, (x, y))
     else:
-        out.paste(fg, (x, y), alpha.resize((w, h), Image.LANCZOS))
+        out.paste(fg, (x, y), alpha.resize((w, h), resample))
     return np.asarray(out), [x, y, x + w, y + h]

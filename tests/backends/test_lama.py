@@ -49,9 +49,13 @@ def test_lama_crops_back_and_only_touches_the_hole(lama_stub, loader):
     assert np.array_equal(single, outs[0])
 
 
+def test_auto_loader_is_torchscript_on_every_python(lama_stub):
+    assert get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu").loader == "torchscript"
+
+
 def test_simple_lama_loader_restores_env_and_matches_direct_load(lama_stub, monkeypatch):
     if not lama_mod.has_simple_lama():
-        pytest.skip("simple-lama-inpainting needs Python < 3.12")
+        pytest.skip("the optional extra bgforge[simple-lama] is not installed")
     monkeypatch.setenv("LAMA_MODEL", "/elsewhere/model.pt")
     a = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", loader="simple-lama")
     assert os.environ["LAMA_MODEL"] == "/elsewhere/model.pt"
@@ -63,7 +67,7 @@ def test_simple_lama_loader_restores_env_and_matches_direct_load(lama_stub, monk
 def test_matches_simple_lama_reference_pipeline(lama_stub):
     """Same numbers as simple-lama's own prepare step (int64 mask) on an 8-multiple image."""
     if not lama_mod.has_simple_lama():
-        pytest.skip("simple-lama-inpainting needs Python < 3.12")
+        pytest.skip("the optional extra bgforge[simple-lama] is not installed")
     from simple_lama_inpainting.utils.util import prepare_img_and_mask
 
     img, mask = _scene(48, 64)
@@ -100,7 +104,7 @@ def test_missing_corrupt_and_unavailable_loader(tmp_path, monkeypatch):
             get_inpainter("lama", lama_checkpoint=str(bad), device="cpu", loader=loader)
 
     monkeypatch.setattr(lama_mod, "has_simple_lama", lambda: False)
-    with pytest.raises(BgforgeError, match="Python < 3.12"):
+    with pytest.raises(BgforgeError, match="simple-lama-inpainting is not installed"):
         get_inpainter("lama", lama_checkpoint=str(bad), device="cpu", loader="simple-lama")
     with pytest.raises(BgforgeError, match="unknown LaMa loader"):
         get_inpainter("lama", lama_checkpoint=str(bad), device="cpu", loader="onnx")

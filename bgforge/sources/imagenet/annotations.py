@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -24,7 +25,13 @@ def box_text(box: Box) -> str:
 
 def clip_box(box: Box, width: int | None = None, height: int | None = None) -> tuple[Box | None, str | None]:
     """(valid box or None, message or None). Without a size only the area can be checked."""
-    x0, y0, x1, y1 = (float(v) for v in box)
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        return None, f"box {str(box)[:60]} is not four numbers [x0, y0, x1, y1]"
+    box = (x0, y0, x1, y1)
+    if not all(math.isfinite(v) for v in box):
+        return None, f"box {box_text(box)} has a non-finite coordinate"
     if x1 <= x0 or y1 <= y0:
         kind = "zero" if (x1 == x0 or y1 == y0) else "negative"
         return None, f"box {box_text(box)} has {kind} area"
@@ -36,6 +43,11 @@ def clip_box(box: Box, width: int | None = None, height: int | None = None) -> t
     if clipped != (x0, y0, x1, y1):
         return clipped, f"box {box_text(box)} extends past the {width}x{height} image; clipped to {box_text(clipped)}"
     return clipped, None
+
+
+def box_problem(key: str, message: str) -> dict:
+    """The errors.jsonl record of a box dropped or clipped while reading a source."""
+    return {"key": key, "stage": "source", "error_type": "BadBox", "message": message}
 
 
 def scan(folder: Path) -> list[os.DirEntry]:

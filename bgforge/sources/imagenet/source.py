@@ -20,7 +20,7 @@ IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: ~250 B less for each of ~1.3 M records at ImageNet scale
 class ImageNetImage:
     key: str            # "n01440764_10026" or "ILSVRC2012_val_00000001" (letters/digits/_/- only)
     wnid: str           # train: folder; val: annotated object class, or folder if val is per class

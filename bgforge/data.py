@@ -1,0 +1,138 @@
+"""Read a bgforge output in a training loop: samples as (image, label, group, meta), plus the group
+counts and inverse-frequency weights that group-DRO and reweighting samplers need.
+
+    from bgforge.data import load, group_weights
+    train = load("out/wb95", "train", transform=T.ToTensor())          # WebDataset pipeline
+    train = load("out/wb95", "train", kind="map", transform=T.ToTensor())  # map-style Dataset
+
+`group` is an index into `group_names(out)` (every group of every split, sorted), the same in
+every split; `meta` is the sample's json (docs/format.md). Shards are found through
+manifest.json, so no file pattern is ever guessed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any, Callable
+
+from PIL import Image
+
+from .errors import BgforgeError
+from .io.shards import read_member
+
+IMAGE_EXTS = ("jpg", "png", "jpeg")
+Transform = Callable[[Image.Image], Any]
+
+
+def manifest(out: str | Path) -> dict:
+    path = Path(out) / "manifest.json"
+    if not path.exists():
+        raise BgforgeError(f"{path} not found: {out} is not a finished bgforge output (run `bgforge build`, "
+                           "or `bgforge finalize` once every slice finished)")
+    return json.loads(path.read_text())
+
+
+def _groups_json(out: str | Path) -> dict:
+    return json.loads((Path(out) / "groups.json").read_text())
+
+
+def group_of(meta: dict) -> str:
+    """A sample's group name, as groups.json counts it."""
+    return str(meta.get("group_name", meta.get("group")))
+
+
+def group_names(out: str | Path) -> list[str]:
+    """Every group of every split, sorted: the yielded `group` indexes this list."""
+    return sorted({g for entry in _groups_json(out).values() for g in entry["groups"]})
+
+
+def group_counts(out: str | Path, split: str) -> dict[str, int]:
+    """Samples per group name in one split (from groups.json)."""
+    groups = _groups_json(out)
+    if split not in groups:
+        raise BgforgeError(f"{out} has no split {split!r}; it has {', '.join(groups)}")
+    return dict(groups[split]["groups"])
+
+
+def group_weights(out: str | Path, split: str) -> dict[str, float]:
+    """Inverse-frequency weight per group, n / (groups * n_g): every group weighs the same in total
+    and the mean weight over the split's samples is 1."""
+    counts = group_counts(out, split)
+    total = sum(counts.values())
+    return {g: total / (len(counts) * n) for g, n in counts.items() if n}
+
+
+def _split_shards(out: Path, split: str) -> list[str]:
+    m = manifest(out)
+    entry = m.get("splits", {}).get(split)
+    if entry is None:
+        raise BgforgeError(f"{out} has no split {split!r}; it has {', '.join(m.get('splits', {}))}")
+    if "shards" not in entry:
+        raise BgforgeError(f"{out} was built with --layout {m['layout']} (no tars): read it with torchvision "
+                           "ImageFolder / WILDS (docs/format.md), or rebuild with --layout shards")
+    return [str(out / s) for s in entry["shards"]]
+
+
+class _Decode:
+    """A WebDataset sample -> (image, label, group, meta); a class, so DataLoader workers can pickle it."""
+
+    def __init__(self, names: list[str], transform: Transform | None):
+        self.index, self.transform = {n: i for i, n in enumerate(names)}, transform
+
+    def __call__(self, files: dict) -> tuple:
+        ext = next(e for e in IMAGE_EXTS if e in files)
+        image = Image.open(io.BytesIO(files[ext])).convert("RGB")
+        meta = json.loads(files["json"])
+        return (self.transform(image) if self.transform else image, int(files["cls"]),
+                self.index[group_of(meta)], meta)
+
+
+def load(out: str | Path, split: str, kind: str = "webdataset", transform: Transform | None = None,
+         shuffle: int = 0):
+    """The split as a WebDataset pipeline (kind="webdataset"; `shuffle`: a sample buffer size) or as a
+    map-style `GroupDataset` (kind="map"), yielding (image, label, group, meta)."""
+    out = Path(out)
+    decode = _Decode(group_names(out), transform)
+    if kind == "map":
+        return GroupDataset(_split_shards(out, split), decode)
+    if kind != "webdataset":
+        raise BgforgeError(f"kind must be webdataset or map, got {kind!r}")
+    import webdataset as wds
+
+    # every DataLoader worker reads whole shards of its own (bgforge writes >= 8 per split)
+    pipeline = wds.WebDataset(_split_shards(out, split), shardshuffle=False, empty_check=False)
+    if shuffle:
+        pipeline = pipeline.shuffle(shuffle)
+    return pipeline.map(decode)
+
+
+class GroupDataset:
+    """Map-style dataset over a split's tars: a member index (read from the tar headers, no image
+    decoded) gives random access by byte offset. `sample_weights()` feeds WeightedRandomSampler."""
+
+    def __init__(self, shard_paths: list[str], decode: _Decode):
+        self.decode = decode
+        self.items: list[dict] = []   # {"shard": path, "members": {ext: (offset, size)}} per sample
+        for path in shard_paths:
+            with tarfile.open(path) as tar:
+                current: dict[str, dict] = {}
+                for m in tar:
+                    key, ext = Path(m.name).name.split(".", 1)
+                    if key not in current:
+                        current[key] = {"shard": path, "members": {}}
+                        self.items.append(current[key])
+                    current[key]["members"][ext] = (m.offset_data, m.size)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple:
+        item = self.items[i]
+        return self.decode({ext: read_member(item, ext) for ext in item["members"]})
+
+    def sample_weights(self, weights: dict[str, float]) -> list[float]:
+        """Each sample's weight from `group_weights(out, split)` (reads only the json members)."""
+        return [weights[group_of(json.loads(read_member(item, "json")))] for item in self.items]

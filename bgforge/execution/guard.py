@@ -1,0 +1,167 @@
+"""What a build may write and delete: the --out folder checks, --overwrite's removal list, the lock.
+
+A batch tool on a shared cluster must never touch data it did not write: --out may not overlap
+an input, a non-empty folder that is not an earlier bgforge run is refused, --overwrite deletes
+only the files an earlier run names (plan, manifest, shards, previews, folder-layout images,
+reports) and only once the new plan succeeded, and two non-sliced runs on one --out cannot race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+from ..errors import BgforgeError
+from ..io.layout import BOOKKEEPING
+from ..io.paths import check_splits, inside, relation
+from . import plan as planmod
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+LOCK_NAME = "lock"
+# Files every finished run writes at the top of --out (finalize and the planners' reports).
+TOP_FILES = ("plan.json", "manifest.json", "metadata.csv", "groups.json", "errors.jsonl", "RELEASE_v1.0.txt",
+             "spurious.json", "spurious.md", "key-index.npz", "README.md")
+
+
+def input_roots(inputs: dict) -> list[Path]:
+    """The existing files and folders a plan's `inputs` name (roots, --input, manifests)."""
+    found = []
+    for value in inputs.values():
+        if isinstance(value, (str, Path)) and value and Path(value).exists():
+            found.append(Path(value))
+    return found
+
+
+def is_bgforge_output(out: Path) -> bool:
+    return planmod.plan_path(out).exists() or (out / BOOKKEEPING).is_dir()
+
+
+def check_out(out: Path, inputs: dict) -> None:
+    """Refuse an --out that overlaps an input, or a foreign non-empty folder (before anything is written)."""
+    for root in input_roots(inputs):
+        rel = relation(out, root)
+        if rel is not None:
+            how = {"equal": "is", "inside": "lies inside", "contains": "contains"}[rel]
+            raise BgforgeError(f"--out {out} {how} the input {root}; write the output to a separate folder")
+    if out.is_dir() and not is_bgforge_output(out) and any(out.iterdir()):
+        raise BgforgeError(f"--out {out} is a non-empty folder that no bgforge run wrote; pass a new or empty folder")
+
+
+@contextlib.contextmanager
+def locked(out: Path, sliced: bool) -> Iterator[None]:
+    """An advisory flock on OUT/.bgforge/lock for the whole run: exclusive for a non-sliced run,
+    shared for array slices (they run side by side, but never beside a non-sliced run)."""
+    path = out / BOOKKEEPING / LOCK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if sliced else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BgforgeError(f"another bgforge run is writing {out} right now; wait for it to end "
+                               "(or use --shard-index/--num-shards for concurrent slices)") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _unlink(out: Path, rel: str) -> None:
+    try:
+        inside(out, rel).unlink(missing_ok=True)
+    except BgforgeError:
+        pass  # a recorded path that would lead outside --out is never deleted
+
+
+def _stats_rows(out: Path, name: str) -> list:
+    try:
+        return json.loads(planmod.shard_stats(out, name).read_text()).get("rows", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def _written_by(out: Path) -> list[str]:
+    """Paths (relative to `out`) an earlier run in `out` wrote, as its plan and outputs name them."""
+    names = list(TOP_FILES)
+    try:
+        plan = planmod.load_plan(out)
+    except (BgforgeError, OSError, ValueError, KeyError):
+        return names
+    for entry in plan.shards:
+        names.append(str(planmod.shard_tar(out, entry.name).relative_to(out)))
+        names += [str(r["file_name"]) for r in _stats_rows(out, entry.name) if r.get("file_name")]
+    names += [f"shards/{p.name}" for p in (out / "shards").glob(".*.tmp*")]
+    return names
+
+
+def clear_previous(out: Path) -> None:
+    """--overwrite: remove what an earlier bgforge run wrote in `out`, nothing else; emptied folders go too.
+
+    Phase folders (e.g. `backgrounds/`) are earlier runs of their own and are cleared the same way.
+    """
+    out = Path(out)
+    if not is_bgforge_output(out):
+        return
+    if out.is_symlink():
+        out = out.resolve()
+    for child in sorted(p for p in out.iterdir() if p.is_dir() and not p.is_symlink()):
+        if planmod.plan_path(child).exists():
+            clear_previous(child)
+    for rel in _written_by(out):
+        _unlink(out, rel)
+    book = out / BOOKKEEPING
+    for p in book.iterdir() if book.is_dir() else ():
+        if p.name == LOCK_NAME:  # held by this run
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+    _remove_empty_dirs(out)
+
+
+def _remove_empty_dirs(out: Path) -> None:
+    for dirpath, _, _ in sorted(os.walk(out), key=lambda t: -len(t[0])):
+        path = Path(dirpath)
+        if path != out and path.name != BOOKKEEPING and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only succeeds when empty
+
+
+# The locks a build holds, released when its call ends (one ExitStack per nested build call:
+# a multi-phase build locks each phase folder as it runs).
+_held: list[contextlib.ExitStack] = []
+
+
+def releases_locks(build_fn: F) -> F:
+    """Decorate `build` so the lock `start` takes is released when the call returns or raises."""
+
+    @functools.wraps(build_fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.ExitStack() as stack:
+            _held.append(stack)
+            try:
+                return build_fn(*args, **kwargs)
+            finally:
+                _held.pop()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def start(out: Path, planned: Any, *, overwrite: bool, sliced: bool) -> None:
+    """Called once the new plan succeeded, before anything is written: check the split names and
+    --out, create it, take the lock, and only then let --overwrite remove the earlier run."""
+    check_splits(planned.samples)
+    for phase in planned.prerequisites:
+        check_splits(phase.samples)
+    check_out(out, planned.inputs)
+    out.mkdir(parents=True, exist_ok=True)
+    _held[-1].enter_context(locked(out, sliced))
+    if overwrite:
+        clear_previous(out)

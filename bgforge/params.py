@@ -1,0 +1,119 @@
+"""The one validation layer for recipe parameters: types, ranges and choices, declared once.
+
+Each recipe's YAML defaults declare its parameters' types (a `--set` value must have the
+default's type); RULES declares ranges and choices by parameter name, which means the same in
+every recipe and stage command. `--set`, the YAML and the stage commands' options all pass
+through `check_params`, so every violation is one line naming the key (exit 2), before planning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BgforgeError
+
+MAX_SIDE = 8192   # pixels: bounds every size a user can ask for (a 100000-px canvas exhausts memory)
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: type                  # int or float (an int is accepted as a float)
+    low: float | None = None
+    high: float | None = None
+    nullable: bool = False
+    choices: tuple = ()
+    each: bool = False          # a list whose every item follows the rule
+
+    def check(self, key: str, value: Any) -> None:
+        if value is None and self.nullable:
+            return
+        for item in (value if self.each and isinstance(value, list) else [value]):
+            self._check_one(key, item)
+        if self.each and not isinstance(value, list):
+            raise BgforgeError(f"parameter {key} must be a list, got {value!r}")
+
+    def _check_one(self, key: str, value: Any) -> None:
+        if self.choices:
+            if value not in self.choices:
+                raise BgforgeError(f"parameter {key} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+            return
+        if not _is_type(value, self.kind):
+            raise BgforgeError(f"parameter {key} must be {'an integer' if self.kind is int else 'a number'}, "
+                               f"got {value!r}")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise BgforgeError(f"parameter {key} must be in [{_num(self.low)}, {_num(self.high)}], got {value!r}")
+
+
+def _num(v: float | None) -> str:
+    return "..." if v is None else f"{v:g}"
+
+
+def _is_type(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, kind)
+
+
+FRACTION = Rule(float, 0, 1)
+SIDE = Rule(int, 1, MAX_SIDE)
+RULES: dict[str, Rule] = {
+    "seed": Rule(int, 0, 2**63 - 1),
+    "jpeg_quality": Rule(int, 1, 100),
+    "image_format": Rule(str, choices=("jpg", "png")),
+    "train_strength": FRACTION, "val_strength": FRACTION, "test_strength": FRACTION, "val_frac": FRACTION,
+    "test_fraction": Rule(float, 0, 1, nullable=True), "patchnet_threshold": FRACTION,
+    "size": SIDE, "canvas": SIDE, "min_box": SIDE, "max_side": Rule(int, 1, MAX_SIDE, nullable=True),
+    "resize": Rule(int, 1, MAX_SIDE, nullable=True), "sizes": Rule(int, 1, MAX_SIDE, each=True),
+    "dilation": Rule(int, 0, 255), "mask_threshold": Rule(int, 0, 255), "feather": Rule(float, 0, 255),
+    "blur_radius": Rule(float, 0, 255),
+    "position": Rule(str, choices=("center", "corner", "corner-random")),
+    "bg_mode": Rule(str, choices=("original", "random")), "fg_mode": Rule(str, choices=("box", "mask")),
+    # fidelity options (docs/fidelity.md): the reference rule first. Waterbirds' resampling is lanczos | fast,
+    # Hard-Spurious-ImageNet's bicubic | lanczos: each planner narrows the union to its own.
+    "random_background": Rule(str, choices=("per_class", "per_sample")),
+    "object_box": Rule(str, choices=("last", "largest")),
+    "remove_objects": Rule(str, choices=("sequential", "union")),
+    "resampling": Rule(str, choices=("bicubic", "lanczos", "fast")),
+    "top_k_rank": Rule(str, choices=("reference", "frequency")),
+}
+
+
+def check_params(params: dict) -> None:
+    """Every parameter with a declared rule is in range (output_size: 'original' or a side)."""
+    for key, value in params.items():
+        if key in RULES:
+            RULES[key].check(key, value)
+    if "output_size" in params and params["output_size"] != "original":
+        SIDE.check("output_size", params["output_size"])
+
+
+def check_override(key: str, value: Any, default: Any) -> None:
+    """A `--set` value has its default's type (the recipe's YAML declares it); dicts are checked per key."""
+    if default is None or value is None and key in RULES and RULES[key].nullable:
+        return
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise BgforgeError(f"--set {key}: expected a mapping like {{a: 1}}, got {value!r}")
+        for k, v in value.items():
+            if k in default:
+                check_override(f"{key}.{k}", v, default[k])
+        return
+    # str defaults are often one spelling of a union ('original' or a size, 'all' or a list): their
+    # values are left to RULES and the planner's own checks
+    kinds = {bool: bool, int: int, float: float, list: list}
+    kind = next((k for t, k in kinds.items() if type(default) is t), None)
+    if kind is not None and not _is_type(value, kind):
+        name = {bool: "true or false", int: "an integer", float: "a number", list: "a list"}[kind]
+        raise BgforgeError(f"--set {key}: expected {name} (like the recipe's {default!r}), got {value!r}")
+
+
+def env_int(name: str, value: str) -> int:
+    """An integer from an environment variable (SLURM_ARRAY_TASK_ID=x is a usage error, not a crash)."""
+    try:
+        return int(value)
+    except ValueError:
+        raise BgforgeError(f"environment variable {name}={value!r} must be an integer") from None

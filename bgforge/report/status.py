@@ -1,0 +1,75 @@
+"""`bgforge status`: how far a (possibly running, possibly multi-phase) build has come.
+
+A build with phases (Hard-Spurious-ImageNet: backgrounds first) writes OUT/<phase>/plan.json before
+OUT/plan.json exists, so each phase folder is reported on its own, then the main phase.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import BgforgeError
+from ..execution import plan as planmod
+
+MAIN = "main"
+
+
+def phase_status(out: Path, name: str, verify: bool = False) -> dict:
+    """Shards committed/total, samples written/planned and errors of one phase (one plan.json).
+
+    A shard counts as committed when its tar has the recorded size (`verify`: the recorded sha256)."""
+    plan = planmod.load_plan(out)
+    committed = samples = errors = 0
+    seconds = 0.0
+    for entry in plan.shards:
+        if planmod.is_committed(out, entry.name, plan.layout, verify=verify):
+            stats = json.loads(planmod.shard_stats(out, entry.name).read_text())
+            committed += 1
+            samples += stats["samples"]
+            errors += stats["errors"]
+            seconds += stats["seconds"]
+    return {"phase": name, "folder": str(out), "recipe": plan.recipe["name"], "seed": plan.seed,
+            "shards_committed": committed, "shards_total": len(plan.shards), "samples_written": samples,
+            "samples_planned": plan.num_samples, "errors": errors + len(plan.skipped),
+            "shard_seconds": round(seconds, 3)}
+
+
+def _phase_folders(out: Path) -> list[Path]:
+    return sorted(p for p in out.iterdir() if p.is_dir() and planmod.plan_path(p).exists())
+
+
+def output_status(out, verify: bool = False) -> dict:
+    """Every phase's progress, then the whole build's: `state` is done, running, or `<phase> phase running`."""
+    out = Path(out)
+    phases = [phase_status(p, p.name, verify) for p in _phase_folders(out)] if out.is_dir() else []
+    if planmod.plan_path(out).exists():
+        phases.append(phase_status(out, MAIN, verify))
+    elif not phases:
+        planmod.read_header(out)  # raises the one-line "not a bgforge output folder" error
+        raise BgforgeError(f"{out} is not a bgforge output folder")
+    main = phases[-1] if phases[-1]["phase"] == MAIN else None
+    running = next((p for p in phases if p["shards_committed"] < p["shards_total"]), None)
+    if main is None:
+        state = f"{running['phase'] if running else phases[-1]['phase']} phase running (main phase not planned yet)"
+    elif running is None:
+        state = "done" if (out / "manifest.json").exists() else "all shards committed, not finalised"
+    else:
+        state = "running" if running is main else f"{running['phase']} phase running"
+    return {"out": str(out), "state": state, "finalized": (out / "manifest.json").exists() and main is not None,
+            "phases": phases,
+            **({k: main[k] for k in ("recipe", "seed", "shards_committed", "shards_total", "samples_written",
+                                     "samples_planned", "errors")} if main else {})}
+
+
+def render_status(status: dict) -> str:
+    """One line per phase (only the main one for a single-phase build), rate per worker when known."""
+    lines = []
+    for p in status["phases"]:
+        rate = f", {p['samples_written'] / p['shard_seconds']:.1f} img/s per worker" if p["shard_seconds"] else ""
+        where = status["out"] if p["phase"] == MAIN else f"{status['out']} [{p['phase']} phase]"
+        lines.append(f"{where}: recipe {p['recipe']} seed {p['seed']}: {p['shards_committed']}/{p['shards_total']} "
+                     f"shards committed, {p['shards_total'] - p['shards_committed']} pending; "
+                     f"{p['samples_written']}/{p['samples_planned']} samples written, {p['errors']} errors{rate}")
+    lines.append(f"state: {status['state']}")
+    return "\n".join(lines)

@@ -1,0 +1,220 @@
+"""The command line says what it will do and what it did (issue 14): dry runs, JSON for scripts,
+resume messages, one summary format, refused resumes that name each change, needs checked up front."""
+
+import json
+import logging
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from bgforge.cli import app
+
+runner = CliRunner()
+
+
+def wb95(cub_root, places_root, out, *extra):
+    return ["build", "waterbirds-95", "--cub-root", str(cub_root), "--places-root", str(places_root),
+            "--out", str(out), *extra]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def last_line(res) -> str:
+    return res.output.strip().splitlines()[-1]
+
+
+# ---------------------------------------------------------------- 1. dry run
+def test_dry_run_writes_nothing_and_predicts_groups_json(tmp_path, cub_root, places_root):
+    out = tmp_path / "o"
+    res = invoke(*wb95(cub_root, places_root, out, "--dry-run", "--json"))
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.output)
+    assert not out.exists()
+    assert [p["phase"] for p in plan["phases"]] == ["main"]
+    main = plan["phases"][0]
+    assert main["samples"] == plan["samples"] > 0 and main["shards"] == plan["shards"] > 0
+    assert main["calibration"]["samples"] > 0 and main["estimate_seconds"] is not None
+    text = invoke(*wb95(cub_root, places_root, out, "--dry-run"))
+    assert text.exit_code == 0 and "phase main" in text.output and "groups (as groups.json will hold them)" in text.output
+    assert not out.exists()
+
+    built = invoke(*wb95(cub_root, places_root, out, "-q"))
+    assert built.exit_code == 0, built.output
+    assert plan["groups"] == json.loads((out / "groups.json").read_text())  # exactly the shape (and counts)
+
+
+def test_dry_run_of_a_two_phase_recipe_lists_its_phases(tmp_path):
+    res = invoke("build", "hard-spurious-imagenet-10", "--demo", "--out", tmp_path / "hsi", "--dry-run", "--json")
+    assert res.exit_code == 0, res.output
+    phases = {p["phase"]: p for p in json.loads(res.output)["phases"]}
+    assert list(phases) == ["backgrounds", "main"]
+    assert phases["backgrounds"]["samples"] > 0 and phases["main"]["samples"] > phases["backgrounds"]["samples"]
+    assert all(p["estimate_seconds"] is not None for p in phases.values())
+    assert not (tmp_path / "hsi").exists()
+
+
+def test_json_without_dry_run_is_a_usage_error(tmp_path, cub_root, places_root):
+    res = invoke(*wb95(cub_root, places_root, tmp_path / "o", "--json"))
+    assert res.exit_code == 2 and "--dry-run" in res.output
+
+
+# ---------------------------------------------------------------- 2, 3, 5. status, resume, slices, one summary format
+def test_resume_says_what_it_does_and_summaries_separate_this_run(tmp_path, cub_root, places_root, caplog):
+    out = tmp_path / "o"
+    first = invoke(*wb95(cub_root, places_root, out, "--shard-index", 0, "--num-shards", 2))
+    assert first.exit_code == 0, first.output
+    status = json.loads(invoke("status", out, "--json").output)
+    assert status["state"] == "running" and 0 < status["shards_committed"] < status["shards_total"]
+    committed, total = status["shards_committed"], status["shards_total"]
+    to_build = status["samples_planned"] - status["samples_written"]
+    assert f"this run: {status['samples_written']} samples in {committed} shards" in last_line(first)
+
+    with caplog.at_level(logging.INFO, logger="bgforge"):
+        second = invoke(*wb95(cub_root, places_root, out))
+    assert second.exit_code == 0, second.output
+    assert f"resuming {out}: {committed}/{total} shards committed, {to_build} samples to build" in caplog.text
+    line = last_line(second)
+    assert line.startswith(f"bgforge: built waterbirds-95: {status['samples_planned']} samples")
+    assert f"this run: {to_build} samples in {total - committed} shards, {committed} shards from earlier runs" in line
+    done = json.loads(invoke("status", out, "--json").output)
+    assert done["state"] == "done" and done["shards_committed"] == done["shards_total"] and done["errors"] == 0
+
+
+def test_stage_commands_share_the_summary_format(tmp_path, cub_root):
+    res = invoke("segment", "-i", cub_root / "images", "--out", tmp_path / "s", "--backend", "provided",
+                 "-m", _masks_manifest(cub_root, tmp_path))
+    assert res.exit_code == 0, res.output
+    assert last_line(res).startswith("bgforge: segment: ") and "; this run: " in last_line(res)
+
+
+def _masks_manifest(cub_root, tmp_path):
+    rows = [{"path": str(p.relative_to(cub_root / "images")),
+             "mask": str(cub_root / "segmentations" / p.relative_to(cub_root / "images")).replace(".jpg", ".png")}
+            for p in sorted((cub_root / "images").rglob("*.jpg"))[:4]]
+    path = tmp_path / "masks.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_status_understands_phase_folders(tmp_path, cub_root, places_root):
+    out = tmp_path / "o"
+    # an earlier phase half done (as HSI's backgrounds while phase one runs), no main plan yet
+    res = invoke(*wb95(cub_root, places_root, out / "backgrounds", "--shard-index", 0, "--num-shards", 2))
+    assert res.exit_code == 0, res.output
+    status = invoke("status", out)
+    assert status.exit_code == 0, status.output
+    assert "[backgrounds phase]" in status.output and "state: backgrounds phase running" in status.output
+    data = json.loads(invoke("status", out, "--json").output)
+    assert [p["phase"] for p in data["phases"]] == ["backgrounds"] and not data["finalized"]
+
+
+def test_empty_slice_warns_and_zero_slices_is_usage_error(tmp_path, cub_root, places_root, caplog):
+    with caplog.at_level(logging.WARNING, logger="bgforge"):
+        res = invoke(*wb95(cub_root, places_root, tmp_path / "o", "--shard-index", 99, "--num-shards", 100))
+    assert res.exit_code == 0, res.output
+    assert "slice 99 of 100 has no shards" in caplog.text
+    res = invoke(*wb95(cub_root, places_root, tmp_path / "o2", "--num-shards", 0))
+    assert res.exit_code == 2 and "--num-shards must be >= 1" in res.output
+
+
+# ---------------------------------------------------------------- 4. refused resume
+def test_refused_resume_names_each_change(tmp_path, cub_root, places_root):
+    out = tmp_path / "o"
+    assert invoke(*wb95(cub_root, places_root, out, "-q")).exit_code == 0
+    res = invoke(*wb95(cub_root, places_root, out, "--seed", 3, "--set", "train_strength=0.9", "--shard-size", 7))
+    assert res.exit_code == 2
+    for change in ("seed: 0 -> 3", "param train_strength: 0.95 -> 0.9", "shard size: 1000 -> 7"):
+        assert change in res.output, res.output
+
+
+def test_plan_changes_name_inputs_and_layout():
+    from bgforge.execution.plan_diff import plan_changes
+
+    old = {"recipe": {"name": "r", "params": {"a": 1}}, "seed": 0, "inputs": {"cub": "/a"}, "inputs_sha": "x",
+           "input_files": 10, "layout": "shards", "shard_size": 100, "num_shards": 1}
+    new = {**old, "inputs": {"cub": "/b"}, "inputs_sha": "y", "input_files": 12, "layout": "folder"}
+    assert plan_changes(old, new) == ["input root cub: \"/a\" -> \"/b\"", "input files: 10 -> 12",
+                                      "layout: shards -> folder"]
+
+
+# ---------------------------------------------------------------- 6. needs checked at planning
+def test_box_segmenter_without_boxes_is_refused(tmp_path, cub_root):
+    res = invoke("segment", "-i", cub_root / "images", "--out", tmp_path / "s", "--backend", "box")
+    assert res.exit_code == 2 and "--manifest" in res.output and "boxes" in res.output
+    assert not (tmp_path / "s" / "shards").exists()
+
+
+def test_every_missing_weight_is_listed_at_once_and_fast(tmp_path, monkeypatch):
+    from bgforge.backends.needs import missing_weights
+
+    monkeypatch.setenv("BGFORGE_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("BGFORGE_CONFIG", str(tmp_path / "none.yaml"))
+    t0 = time.monotonic()
+    problems = missing_weights({"grounded-sam", "lama"}, {})
+    assert time.monotonic() - t0 < 1.0
+    assert len(problems) == 4  # SAM, GroundingDINO, its BERT text encoder, LaMa
+    for name in ("sam_vit_h", "groundingdino_swint", "bert-base-uncased", "lama"):
+        assert any(f"bgforge models fetch {name}" in p for p in problems), name
+    res = invoke("inpaint", "-i", tmp_path, "--out", tmp_path / "o", "--backend", "lama", "--segmenter", "sam")
+    assert res.exit_code == 2 and "2 model files are missing" in res.output
+
+
+# ---------------------------------------------------------------- 7. global options anywhere
+def test_quiet_and_verbose_work_anywhere(tmp_path, cub_root, places_root):
+    after = invoke(*wb95(cub_root, places_root, tmp_path / "a", "-q"))
+    before = invoke("-q", *wb95(cub_root, places_root, tmp_path / "b"))
+    for res in (after, before):
+        assert res.exit_code == 0, res.output
+        assert res.output.strip().count("\n") == 0 and res.output.startswith("bgforge: built waterbirds-95")
+    assert invoke(*wb95(cub_root, places_root, tmp_path / "c", "--dry-run", "-v")).exit_code == 0
+    assert "--show-completion" in invoke("--help").output
+
+
+# ---------------------------------------------------------------- 8. recipes and inspect
+def test_recipes_show_whole_first_sentences():
+    res = invoke("recipes", "--json")
+    assert res.exit_code == 0
+    summaries = json.loads(res.output)
+    assert "waterbirds-95" in summaries and "hard-spurious-imagenet-10" in summaries
+    for name, summary in summaries.items():
+        assert summary.endswith("."), (name, summary)
+    assert summaries["waterbirds-95"].startswith("Waterbirds (Sagawa et al. 2020")
+
+
+def test_inspect_prints_a_table_and_json_and_named_html_groups(tmp_path, cub_root, places_root):
+    out = tmp_path / "o"
+    assert invoke(*wb95(cub_root, places_root, out, "-q")).exit_code == 0
+    text = invoke("inspect", out, "--html")
+    assert text.exit_code == 0, text.output
+    assert "    y \\ place" in text.output and "groups: " in text.output
+    report = json.loads(invoke("inspect", out, "--json").output)
+    assert set(report["splits"]) == {"train", "val", "test"}
+    assert set(report["splits"]["test"]["groups"]) <= {"landbird_land", "landbird_water", "waterbird_land",
+                                                       "waterbird_water"}
+    page = (out / "report.html").read_text()
+    assert "waterbird_water" in page and "P(attribute = label)" in page
+
+
+# ---------------------------------------------------------------- 10. mask composites from inpaint output
+def test_inpaint_object_mask_feeds_composite_mask_mode(tmp_path, cub_root):
+    manifest = _masks_manifest(cub_root, tmp_path)
+    res = invoke("inpaint", "-i", cub_root / "images", "-m", manifest, "--backend", "telea", "--segmenter", "none",
+                 "--object-mask", "--out", tmp_path / "bg", "--format", "png")
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    boxes = tmp_path / "boxes.jsonl"
+    boxes.write_text("".join(json.dumps({"path": r["path"], "label": "bird", "boxes": [[10, 10, 90, 80]]}) + "\n"
+                             for r in rows))
+    res = invoke("composite", "--fg", cub_root / "images", "--fg-manifest", boxes, "--bg", tmp_path / "bg",
+                 "--fg-mode", "mask", "--size", 56, "--out", tmp_path / "c")
+    assert res.exit_code == 0, res.output
+    assert "0 errors; this run" in last_line(res)
+
+
+@pytest.mark.parametrize("flag", ["--shard-index", "--set"])
+def test_build_help_still_lists_options(flag):
+    assert flag in invoke("build", "--help").output

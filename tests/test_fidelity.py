@@ -1,0 +1,233 @@
+"""Each recipe's default is the reference generator's rule (shared PAPERS.md §1, §3-§6; docs/fidelity.md)."""
+
+import csv
+import inspect
+import io
+import json
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from PIL import Image, JpegImagePlugin
+
+from bgforge import recipe as recipemod
+from bgforge.backends.classical import BoxSegmenter, CvInpainter
+from bgforge.build import build
+from bgforge.errors import BgforgeError
+from bgforge.io.shards import iter_shard
+from bgforge.planners import BuildContext
+from bgforge.planners.balance import class_quotas, seeded_subset
+from bgforge.planners.bap import BapPlanner, derived_leakage_split
+from bgforge.planners.hsi_backgrounds import object_box
+from bgforge.planners.variants import class_order, read_class_order
+from bgforge.records import Sample
+from bgforge.report.spurious import build_report
+from bgforge.rng import rng_for
+from bgforge.sources.imagenet import ImageNetSource
+from bgforge.sources.synthetic import make_imagenet
+from bgforge.stages.inpaint import inpaint_batch
+
+CLASSES = {"n01440764": "tench", "n01443537": "goldfish", "n01484850": "great white shark", "n01491361": "tiger shark"}
+SMALL_HSI = ["quota.train.easy=3", "quota.train.medium=2", "quota.train.hard=2", "quota.val=2", "val_images_per_class=4"]
+
+
+# ---------------------------------------------------------------- Hard-Spurious-ImageNet (PAPERS §4)
+@pytest.fixture(scope="module")
+def inet(tmp_path_factory):
+    return make_imagenet(tmp_path_factory.mktemp("inet"), classes=CLASSES, n_train=14, n_val=3, size=(64, 48), seed=5)
+
+
+def build_hsi(inet, out, *sets):
+    r = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), SMALL_HSI + list(sets))
+    res = build(r, BuildContext(roots={"imagenet": inet}), out, progress=False)
+    assert res.finalized and res.errors == 0
+    return list(csv.DictReader(open(out / "metadata.csv")))
+
+
+@pytest.fixture(scope="module")
+def hsi(inet, tmp_path_factory):
+    out = tmp_path_factory.mktemp("hsi") / "o"
+    return out, build_hsi(inet, out)
+
+
+def test_r_groups_pair_each_class_with_one_background_class_in_every_split(hsi):
+    out, rows = hsi
+    pairs = defaultdict(set)
+    for r in rows:
+        if r["background"] == "random":
+            pairs[(r["split"], r["wnid"])].add(r["bg_class"])
+    assert {len(v) for v in pairs.values()} == {1}
+    by_split = defaultdict(dict)
+    for (split, wnid), bg in pairs.items():
+        assert bg != {wnid}
+        by_split[split][wnid] = next(iter(bg))
+    assert set(by_split) == {"train", "val", "test"}
+    assert by_split["train"] == by_split["val"] == by_split["test"] and len(by_split["train"]) == len(CLASSES)
+    # recorded where a user looks: groups.json per split, manifest.json, `bgforge inspect`
+    groups = json.loads((out / "groups.json").read_text())
+    assert all(groups[s]["background_pairing"] == by_split[s] for s in by_split)
+    construction = json.loads((out / "manifest.json").read_text())["construction"]
+    assert construction["random_background"] == "per_class" and construction["background_pairing"]["test"] == by_split["test"]
+    from bgforge.report.inspect import inspect_output, render_text
+
+    assert "background pairing of the R groups (per_class; " in render_text(inspect_output(out))
+
+
+def test_one_background_image_per_source_image_across_its_r_groups(hsi):
+    _, rows = hsi
+    bg_of = defaultdict(set)
+    for r in rows:
+        if r["background"] == "random":
+            bg_of[(r["split"], r["wnid"], r["fg_key"])].add(r["bg_key"])
+    assert {len(v) for v in bg_of.values()} == {1}
+    shared = [k for k in bg_of if sum(1 for r in rows if (r["split"], r["wnid"], r["fg_key"]) == k
+                                      and r["background"] == "random") > 1]
+    assert shared, "some image should sit in several R groups"
+    per_class = defaultdict(list)   # drawn without replacement: no two images of a class share one
+    for (split, wnid, _), bgs in bg_of.items():
+        per_class[(split, wnid)] += list(bgs)
+    assert all(len(v) == len(set(v)) for v in per_class.values())
+
+
+def test_only_background_images_are_inpainted(hsi):
+    out, rows = hsi
+    inpainted = {key for p in sorted((out / "backgrounds" / "shards").glob("*.tar")) for key, _ in iter_shard(p)}
+    assert inpainted == {r["bg_key"] for r in rows}
+    assert {r["fg_key"] for r in rows} - inpainted, "an R-only foreground image needs no background"
+
+
+def test_last_box_is_pasted_and_bicubic_is_the_filter(hsi, inet):
+    out, rows = hsi
+    boxes = {img.key: img.boxes for split in ("train", "val") for img in ImageNetSource(inet).images(split)}
+    plan_boxes = {}
+    for p in sorted((out / "shards").glob("*.tar")):
+        for _, files in iter_shard(p):
+            meta = json.loads(files["json"])
+            plan_boxes[meta["fg_key"]] = meta["fg_box"]
+    multi = [k for k in plan_boxes if len(boxes.get(k, ())) > 1]
+    assert multi, "the synthetic tree should have images with several boxes"
+    for k in multi:
+        assert plan_boxes[k] == [round(float(v), 2) for v in boxes[k][-1]]
+    recipe = json.loads((out / "manifest.json").read_text())["recipe"]["params"]
+    assert (recipe["resampling"], recipe["object_box"], recipe["remove_objects"]) == ("bicubic", "last", "sequential")
+    assert object_box([[0, 0, 50, 50], [0, 0, 5, 5]]) == [0, 0, 5, 5]
+    assert object_box([[0, 0, 50, 50], [0, 0, 5, 5]], "largest") == [0, 0, 50, 50]
+
+
+def test_per_sample_backgrounds_stay_one_set_away(inet, tmp_path):
+    rows = build_hsi(inet, tmp_path / "o", "random_background=per_sample", "classes=[n01440764, n01443537, n01484850]")
+    classes = defaultdict(set)
+    for r in rows:
+        if r["background"] == "random":
+            classes[r["wnid"]].add(r["bg_class"])
+    assert max(len(v) for v in classes.values()) > 1
+    with pytest.raises(BgforgeError, match="random_background must be"):
+        build_hsi(inet, tmp_path / "bad", "random_background=per_image")
+
+
+# ---------------------------------------------------------------- sequential removal (PAPERS §4)
+class RecordingSegmenter(BoxSegmenter):
+    """The box segmenter, keeping a copy of every image it was asked to segment."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def segment(self, images, requests):
+        self.seen += [(img.copy(), np.asarray(req.boxes).tolist()) for img, req in zip(images, requests)]
+        return super().segment(images, requests)
+
+
+@pytest.fixture
+def two_objects(tmp_path):
+    image = np.full((64, 96, 3), 90, np.uint8)
+    image[:, :, 1] = np.linspace(40, 200, 96).astype(np.uint8)
+    image[10:30, 10:30] = (230, 20, 20)
+    image[30:50, 50:80] = (20, 20, 230)
+    path = tmp_path / "two.png"
+    Image.fromarray(image).save(path)
+    boxes = [[10, 10, 30, 30], [50, 30, 80, 50]]
+    return image, Sample(key="two", split="all", inputs={"image": str(path)}, meta={"boxes": boxes})
+
+
+def test_sequential_removal_segments_the_second_box_on_the_inpainted_image(two_objects):
+    image, sample = two_objects
+    seg = RecordingSegmenter()
+    out = inpaint_batch(CvInpainter("telea"), seg, [sample], {"remove_objects": "sequential", "dilation": 5,
+                                                             "image_format": "png"})[0]
+    assert [boxes for _, boxes in seg.seen] == [[sample.meta["boxes"][0]], [sample.meta["boxes"][1]]]
+    first, second = seg.seen[0][0], seg.seen[1][0]
+    assert np.array_equal(first, image)
+    assert not np.array_equal(second[10:30, 10:30], image[10:30, 10:30])   # object 1 already gone
+    assert np.array_equal(second[35:45, 55:75], image[35:45, 55:75])        # object 2 still there
+    assert out.meta["one_by_one"] is True and out.meta["num_objects"] == 2
+
+    union = RecordingSegmenter()
+    inpaint_batch(CvInpainter("telea"), union, [sample], {"remove_objects": "union", "dilation": 5})
+    assert len(union.seen) == 1 and np.array_equal(union.seen[0][0], image)
+
+
+# ---------------------------------------------------------------- Waterbirds JPEG quality (PAPERS §1)
+def test_waterbirds_jpegs_carry_pil_default_q75_tables(cub_root, places_root, tmp_path):
+    assert recipemod.load("waterbirds-100").params["jpeg_quality"] == 75
+    r = recipemod.load("waterbirds-95")
+    build(r, BuildContext(roots={"cub": cub_root, "places": places_root}), tmp_path / "o", progress=False)
+    reference = io.BytesIO()
+    Image.new("RGB", (32, 32), (120, 60, 30)).save(reference, format="JPEG")   # PIL's default: what the reference did
+    ref = Image.open(reference)
+    shard = sorted((tmp_path / "o" / "shards").glob("*.tar"))[0]
+    _, files = next(iter_shard(shard))
+    out = Image.open(io.BytesIO(files["jpg"]))
+    assert out.quantization == ref.quantization
+    assert JpegImagePlugin.get_sampling(out) == JpegImagePlugin.get_sampling(ref) == 2   # 4:2:0
+
+
+# ---------------------------------------------------------------- ImageNet-9 class order (PAPERS §5)
+def test_in9_class_order(tmp_path):
+    names = ["fish", "dog", "primate", "bird", "wheeled_vehicle", "reptile", "carnivore", "insect", "musical instrument"]
+    assert class_order(names)[:3] == ["dog", "bird", "wheeled_vehicle"] and class_order(names)[-1] == "fish"
+    assert class_order(["08_fish", "00_dog", "01_bird"]) == ["00_dog", "01_bird", "08_fish"]
+    assert class_order([3, 10, 1]) == ["1", "3", "10"]
+    order_file = tmp_path / "order.txt"
+    order_file.write_text("zebra\napple\nmango\n")
+    given = read_class_order(str(order_file))
+    assert class_order(["apple", "mango", "zebra"], given) == ["zebra", "apple", "mango"]
+    with pytest.raises(BgforgeError, match="lacks the label"):
+        class_order(["apple", "kiwi"], given)
+
+
+# ---------------------------------------------------------------- ASPIRE (PAPERS §6)
+def test_aspire_ranking_single_mask_and_threshold_defaults():
+    rows = [{"edit": "remove", "class_name": "c", "phrase": "grass", "flip": i < 3, "correct_before": True, "key": f"g{i}"}
+            for i in range(6)]
+    rows += [{"edit": "remove", "class_name": "c", "phrase": "water", "flip": True, "correct_before": True,
+              "key": f"w{i}"} for i in range(2)]
+    assert [t["phrase"] for t in build_report(rows)["classes"]["c"]["top"]] == ["water", "grass"]   # 2/2 before 3/6
+    assert [t["phrase"] for t in build_report(rows, rank="frequency")["classes"]["c"]["top"]] == ["grass", "water"]
+
+    from bgforge.backends.grounding_dino import GroundedSamSegmenter, GroundingDinoDetector
+    from bgforge.cli.edit import edit_cmd
+    from bgforge.cli.stages import segment_cmd
+
+    assert inspect.signature(GroundingDinoDetector.__init__).parameters["box_threshold"].default == 0.3
+    assert inspect.signature(GroundedSamSegmenter.__init__).parameters["box_threshold"].default == 0.3
+    assert inspect.signature(segment_cmd).parameters["box_threshold"].default == 0.3
+    edit = inspect.signature(edit_cmd).parameters
+    assert edit["box_threshold"].default == 0.3 and edit["multimask"].default is False
+    assert edit["top_k_rank"].default == "reference"
+
+
+# ---------------------------------------------------------------- BAP (PAPERS §3)
+def test_bap_class_balanced_subset_and_derived_split_note():
+    items = [("a", i) for i in range(10)] + [("b", i) for i in range(2)] + [("c", i) for i in range(5)]
+    kept = seeded_subset(items, 9, rng_for(0, "foregrounds"), lambda it: it[0])
+    counts = {c: sum(1 for k, _ in kept if k == c) for c in "abc"}
+    assert sum(counts.values()) == 9 and counts["b"] == 2 and sorted([counts["a"], counts["c"]]) == [3, 4]
+    assert kept == sorted(kept, key=items.index)
+    assert class_quotas({"a": 30, "b": 30}, 40, rng_for(0, "x")) == {"a": 20, "b": 20}
+    assert seeded_subset(items, 50, rng_for(0, "x"), lambda it: it[0]) == items
+    params = recipemod.load("bap-waterbirds").params
+    assert params["balance_classes"] is True and params["max_foregrounds"] == 5000
+    assert derived_leakage_split(params)
+    assert "DERIVED" in BapPlanner().on_finalize(None, params)["notes"][0]
+    assert BapPlanner().on_finalize(None, {**params, "exclude_metadata": "wb/metadata.csv"}) is None

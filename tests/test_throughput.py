@@ -1,0 +1,201 @@
+"""Throughput paths, exercised on the CPU with the same code the GPU runs (issue #15)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bgforge.backends import SegmentRequest, get_inpainter, get_segmenter
+from bgforge.backends.device import resolve_precision
+from bgforge.records import Sample
+
+
+# ---------------------------------------------------------------- SAM: SDPA attention, device resize
+def test_sdpa_attention_equals_segment_anythings(tiny_sam):
+    from segment_anything.modeling.image_encoder import Attention
+
+    from bgforge.backends.sam_attention import use_sdpa
+
+    torch.manual_seed(1)
+    block = Attention(dim=32, num_heads=2, use_rel_pos=True, input_size=(8, 8)).eval()
+    with torch.no_grad():  # non-zero relative-position tables, so the bias matters
+        block.rel_pos_h.normal_()
+        block.rel_pos_w.normal_()
+    x = torch.randn(2, 8, 8, 32)
+    with torch.no_grad():
+        want = block(x)
+        assert use_sdpa(torch.nn.Sequential(block)) == 1
+        got = block(x)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_device_resize_matches_the_predictors_torch_path(tiny_sam):
+    """The GPU input path (uint8 upload, resize + normalise on the device) == SamPredictor.set_torch_image."""
+    from segment_anything import SamPredictor
+
+    img = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    box = np.array([[10, 12, 60, 70]], np.float32)
+    seg = get_segmenter("sam", sam_model_obj=tiny_sam, device="cpu")
+    seg.device_resize = True
+    (res,) = seg.segment([img], [SegmentRequest(boxes=box)])
+    pred = SamPredictor(tiny_sam)
+    t = pred.transform.apply_image_torch(torch.as_tensor(img).permute(2, 0, 1)[None].float())
+    pred.set_torch_image(t, img.shape[:2])
+    masks, scores, _ = pred.predict(box=box[0], multimask_output=True)
+    best = int(np.argmax(scores))
+    assert res.scores[0] == pytest.approx(scores[best], abs=1e-4)
+    assert (res.masks[0] == masks[best]).mean() > 0.999
+
+
+def test_sam_encodes_a_whole_call_in_one_pass(tiny_sam):
+    seg = get_segmenter("sam", sam_model_obj=tiny_sam, device="cpu")
+    calls = []
+    real = seg.encoder
+    seg.encoder = lambda x: calls.append(len(x)) or real(x)
+    img = np.zeros((64, 64, 3), np.uint8)
+    seg.segment([img] * 5, [SegmentRequest(boxes=np.array([[4, 4, 30, 30]], np.float32))] * 5)
+    assert calls == [5]
+
+
+# ---------------------------------------------------------------- precision
+def test_precision_auto_is_fp32_on_cpu_and_never_reaches_lama(tiny_sam, lama_stub):
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert get_segmenter("sam", sam_model_obj=tiny_sam, device="cpu").precision == "fp32"
+    # a recipe's backend_options.precision is meant for SAM/GroundingDINO: LaMa's FFTs stay fp32
+    lama = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", precision="bf16")
+    assert lama.precision == "fp32"
+    assert get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", lama_precision="auto").precision == "fp32"
+    assert get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", lama_precision="bf16").precision == "bf16"
+
+
+# ---------------------------------------------------------------- inpaint: one segmenter call per chunk
+class _CountingBoxes:
+    name = "counting"
+
+    def __init__(self):
+        from bgforge.backends.classical import BoxSegmenter
+
+        self.inner, self.calls = BoxSegmenter(), []
+
+    def segment(self, images, requests):
+        self.calls.append(len(images))
+        return self.inner.segment(images, requests)
+
+
+def test_inpaint_segments_a_chunk_per_call(tmp_path):
+    from bgforge.backends.classical import CvInpainter
+    from bgforge.stages.inpaint import inpaint_batch
+
+    samples = []
+    for i in range(4):
+        path = tmp_path / f"im{i}.png"
+        Image.fromarray(np.full((40, 50, 3), 30 * i, np.uint8)).save(path)
+        samples.append(Sample(key=f"im{i}", split="all", inputs={"image": str(path)},
+                              meta={"boxes": [[5, 5, 20, 20]]}))
+    seg = _CountingBoxes()
+    out = inpaint_batch(CvInpainter("telea"), seg, samples, {"dilation": 3, "image_format": "png"})
+    assert [o.key for o in out] == [s.key for s in samples] and seg.calls == [4]
+
+
+# ---------------------------------------------------------------- stored key index + decoded-background cache
+def _write_shard(path, members: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def _png(value: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_key_index_is_stored_once_and_rebuilt_when_shards_change(tmp_path):
+    from bgforge.sources.key_index import INDEX_NAME, IndexedStore, write_key_index
+    from bgforge.sources.store import ShardStore
+
+    _write_shard(tmp_path / "shards" / "all-00000.tar", {"a.png": _png(10), "a.json": b"{}", "b.png": _png(20),
+                                                         "b.json": b"{}"})
+    _write_shard(tmp_path / "shards" / "all-00001.tar", {"c.png": _png(30), "c.json": b"{}"})
+    write_key_index(tmp_path)
+    stamp = (tmp_path / INDEX_NAME).stat().st_mtime_ns
+    write_key_index(tmp_path)  # current: not rewritten
+    assert (tmp_path / INDEX_NAME).stat().st_mtime_ns == stamp
+    store, reference = IndexedStore(tmp_path, cache_size=2), ShardStore(tmp_path)
+    for key in "abc":
+        assert np.array_equal(store.image(key), reference.image(key))
+        assert store.read(key, "json") == reference.read(key, "json")
+    assert "a" in store and "z" not in store
+    store.image("c")
+    assert (store.hits, store.misses) == (1, 3)
+    assert not store.image("c").flags.writeable  # shared by every composite that uses it
+    # a changed shard set makes the stored index stale: it is rebuilt, not trusted
+    _write_shard(tmp_path / "shards" / "all-00002.tar", {"d.png": _png(40)})
+    assert "d" in IndexedStore(tmp_path)
+
+
+# ---------------------------------------------------------------- previews, records
+def test_previews_stop_reading_once_every_group_is_picked(tmp_path, monkeypatch):
+    import json
+
+    from bgforge.io import preview
+
+    paths = []
+    for n in range(3):
+        members = {}
+        for i in range(4):
+            key = f"s{n}_{i}"
+            members[f"{key}.jpg"] = _png(10 * i)
+            members[f"{key}.json"] = json.dumps({"group_name": f"g{i % 2}"}).encode()
+        paths.append(tmp_path / f"t-{n}.tar")
+        _write_shard(paths[-1], members)
+    full = preview.contact_sheet(paths, per_group=2)
+    opened = []
+    real = preview.iter_shard
+    monkeypatch.setattr(preview, "iter_shard", lambda p: opened.append(p) or real(p))
+    early = preview.contact_sheet(paths, per_group=2, group_counts={"g0": 6, "g1": 6})
+    assert opened == paths[:1]
+    assert early.tobytes() == full.tobytes()
+
+
+def test_sample_to_dict_is_shallow_and_equal_to_asdict():
+    s = Sample(key="k", split="train", inputs={"box": [1, 2, 3, 4]}, meta={"label": 1})
+    assert s.to_dict() == dataclasses.asdict(s)
+    assert not hasattr(s, "__dict__")  # slots: a million of them while a plan is made
+
+
+def test_ray_worker_reuses_its_chain(tmp_path):
+    from bgforge.execution.context import WorkerContext
+    from bgforge.execution.ray import _cached_chain
+
+    built = []
+
+    def factory(params, ctx):
+        built.append(1)
+        return lambda batch: batch
+
+    ctx = WorkerContext(tmp_path)
+    first = _cached_chain(factory, {"a": 1}, ctx)
+    assert _cached_chain(factory, {"a": 1}, ctx) is first and len(built) == 1
+    _cached_chain(factory, {"a": 2}, ctx)
+    assert len(built) == 2
+
+
+def test_gdino_max_boxes_keeps_the_best_scored(gdino_model, tiny_sam):
+    img = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
+    opts = dict(device="cpu", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam, box_threshold=0.0,
+                gdino_min_size=128)
+    (every,) = get_segmenter("grounded-sam", **opts).detect([img], ["bird"])
+    (top,) = get_segmenter("grounded-sam", gdino_max_boxes=2, **opts).detect([img], ["bird"])
+    assert len(every.scores) > 2 and len(top.scores) == 2
+    np.testing.assert_allclose(np.sort(top.scores), np.sort(every.scores)[-2:])
