@@ -121,16 +121,16 @@ def _png(value: int) -> bytes:
 
 
 def test_key_index_is_stored_once_and_rebuilt_when_shards_change(tmp_path):
-    from bgforge.sources.key_index import INDEX_NAME, IndexedStore, write_key_index
+    from bgforge.sources.key_index import IndexedStore, index_path, write_key_index
     from bgforge.sources.store import ShardStore
 
     _write_shard(tmp_path / "shards" / "all-00000.tar", {"a.png": _png(10), "a.json": b"{}", "b.png": _png(20),
                                                          "b.json": b"{}"})
     _write_shard(tmp_path / "shards" / "all-00001.tar", {"c.png": _png(30), "c.json": b"{}"})
     write_key_index(tmp_path)
-    stamp = (tmp_path / INDEX_NAME).stat().st_mtime_ns
+    stamp = index_path(tmp_path).stat().st_mtime_ns
     write_key_index(tmp_path)  # current: not rewritten
-    assert (tmp_path / INDEX_NAME).stat().st_mtime_ns == stamp
+    assert index_path(tmp_path).stat().st_mtime_ns == stamp
     store, reference = IndexedStore(tmp_path, cache_size=2), ShardStore(tmp_path)
     for key in "abc":
         assert np.array_equal(store.image(key), reference.image(key))
@@ -199,3 +199,10 @@ def test_gdino_max_boxes_keeps_the_best_scored(gdino_model, tiny_sam):
     (top,) = get_segmenter("grounded-sam", gdino_max_boxes=2, **opts).detect([img], ["bird"])
     assert len(every.scores) > 2 and len(top.scores) == 2
     np.testing.assert_allclose(np.sort(top.scores), np.sort(every.scores)[-2:])
+
+
+def test_no_key_index_for_an_output_without_tars(tmp_path):
+    from bgforge.sources.key_index import index_path, write_key_index
+
+    (tmp_path / "shards").mkdir()
+    assert write_key_index(tmp_path) is None and not index_path(tmp_path).exists()

@@ -1,10 +1,11 @@
-"""A shard folder's key index, built once and stored beside the shards, and a cached store on it.
+"""A shard folder's key index, built once and stored in its bookkeeping folder, and a cached store on it.
 
 Composites look their background up by key among every background of the build (~411k at
 ImageNet scale). Scanning every tar header and json in each worker took ~60 s and ~1.8 GB of
-Python objects per worker; instead the phase that wrote the shards stores `key-index.npz`
-(sorted keys, shard number, byte offset and size of each member) once, and every worker loads
-those few flat arrays (~35 MB at ImageNet scale) in well under a second.
+Python objects per worker; instead the phase that wrote the shards stores
+`.bgforge/key-index.npz` (beside the commit markers: sorted keys, shard number, byte offset
+and size of each member) once, and every worker loads those few flat arrays (~35 MB at
+ImageNet scale) in well under a second.
 
 The index records each tar's name, size and mtime: an index that no longer matches the shards
 (a rebuilt or resumed phase) is rebuilt instead of trusted.
@@ -22,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import BgforgeError, SampleError
+from ..io.layout import bookkeeping_dir
 from ..io.shards import atomic_file
 
 INDEX_NAME = "key-index.npz"
@@ -90,13 +92,20 @@ class KeyIndex:
 
     def save(self, fingerprint: list) -> None:
         header = {"format": INDEX_FORMAT, "tars": self.tars, "exts": self.exts, "fingerprint": fingerprint}
-        with atomic_file(self.folder / INDEX_NAME) as fh:
+        with atomic_file(index_path(self.folder)) as fh:
             np.savez(fh, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), keys=self.keys,
                      shard=self.shard, members=self.members)
 
 
-def write_key_index(folder: str | Path) -> KeyIndex:
-    """Scan the shards and store the index beside them, unless a current one is stored already."""
+def index_path(folder: str | Path) -> Path:
+    return bookkeeping_dir(folder) / INDEX_NAME
+
+
+def write_key_index(folder: str | Path) -> KeyIndex | None:
+    """Scan the shards and store the index, unless a current one is stored already; None for an
+    output without tars (a folder layout), which no later phase reads by key."""
+    if not any((Path(folder) / "shards").glob("*.tar")):
+        return None
     return load_key_index(folder, save=True)
 
 
@@ -104,7 +113,7 @@ def load_key_index(folder: str | Path, save: bool = False) -> KeyIndex:
     """The stored index when it matches the shards; else a fresh scan (stored too when `save`)."""
     folder = Path(folder)
     fingerprint = _fingerprint(_tars(folder))
-    path = folder / INDEX_NAME
+    path = index_path(folder)
     if path.is_file():
         try:
             with np.load(path) as z:
