@@ -2,13 +2,15 @@
 
 Compares bgforge (1 and 2 workers) with a straightforward single-threaded PIL + float64 numpy
 implementation of the same spec (the reference generator's arithmetic) at the same JPEG
-quality, and reports images/s and peak RSS. Data is generated once into .bench/.
+quality, and reports images/s, peak RSS and the 1-minute load average before each run (the
+ratios mean little on a machine that is busy with other work). Data is generated once into .bench/.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -41,7 +43,7 @@ def data(n_birds: int, layout: str) -> tuple[Path, Path]:
     return cub, places
 
 
-def baseline(out: Path, plan_path: Path, quality: int) -> tuple[float, int]:
+def baseline(out: Path, plan_path: Path, quality: int) -> tuple[float, float, float]:
     """Single-threaded PIL + float64 numpy over the same plan (same birds, masks, backgrounds)."""
     code = f"""
 import json, sys, time, resource
@@ -60,19 +62,21 @@ for shard in plan["shards"]:
 print(json.dumps({{"seconds": time.perf_counter() - t, "n": n,
                    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
+    load = os.getloadavg()[0]
     res = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
-    return res["n"] / res["seconds"], res["rss_mb"]
+    return res["n"] / res["seconds"], res["rss_mb"], load
 
 
 def bgforge_run(cub, places, out: Path, workers: int, *extra: str) -> dict:
     cmd = [sys.executable, "-m", "bgforge", "build", "waterbirds-95", "--cub-root", str(cub), "--places-root",
            str(places), "--out", str(out), "--workers", str(workers), "--overwrite", "--quiet", *extra]
+    load = os.getloadavg()[0]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     seconds = time.perf_counter() - t
     n = json.loads((out / "manifest.json").read_text())["samples"]
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # max over children so far
-    return {"n": n, "seconds": seconds, "img_s": n / seconds, "peak_rss_mb": rss}
+    return {"n": n, "seconds": seconds, "img_s": n / seconds, "peak_rss_mb": rss, "load": load}
 
 
 def main():
@@ -89,15 +93,15 @@ def main():
         for workers in (1, 2):
             r = res[f"bgforge_{workers}w"] = bgforge_run(cub, places, work / f"w{workers}", workers)
             print(f"bgforge --workers {workers}: {r['img_s']:.1f} img/s ({r['n']} images, wall incl. start-up, "
-                  f"planning and finalize)", flush=True)
-        rate, rss = baseline(work / "baseline", work / "w1" / "plan.json", quality=QUALITY)
-        res["baseline_1thread"] = {"img_s": rate, "peak_rss_mb": rss}
-        print(f"baseline (PIL + float64 numpy, 1 thread): {rate:.1f} img/s, peak RSS {rss:.0f} MB")
+                  f"planning and finalize; load {r['load']:.2f})", flush=True)
+        rate, rss, load = baseline(work / "baseline", work / "w1" / "plan.json", quality=QUALITY)
+        res["baseline_1thread"] = {"img_s": rate, "peak_rss_mb": rss, "load": load}
+        print(f"baseline (PIL + float64 numpy, 1 thread): {rate:.1f} img/s, peak RSS {rss:.0f} MB; load {load:.2f}")
         for w in (1, 2):
             print(f"speed-up {w} worker(s): {res[f'bgforge_{w}w']['img_s'] / rate:.2f}x (target >= 2.8x with 2 workers)")
         r = res["bgforge_2w_fast"] = bgforge_run(cub, places, work / "fast", 2, "--set", "resampling=fast")
         print(f"bgforge --workers 2 --set resampling=fast (not pixel-exact): {r['img_s']:.1f} img/s, "
-              f"{r['img_s'] / rate:.2f}x (target >= 5x)", flush=True)
+              f"{r['img_s'] / rate:.2f}x (target >= 5x; load {r['load']:.2f})", flush=True)
     (ROOT / ".bench" / "waterbirds.json").write_text(json.dumps(results, indent=2))
 
 

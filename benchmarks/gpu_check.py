@@ -6,13 +6,15 @@
 
 1. SAM ViT-H (random weights: speed does not depend on them) through bgforge's SamSegmenter,
    fp32 and bf16 at encoder batch 1 and 8, 3 boxes per 500x375 image.
-2. GroundingDINO SwinT with a tiny local text encoder (no hub), a batch of 8 images.
+2. GroundingDINO SwinT with a tiny local text encoder (no hub), a batch of 8 images; then 8 images
+   of mixed ImageNet sizes without and with size buckets (gdino_bucket 64).
 3. LaMa: the real big-lama.pt when given, else a random network with LaMa's Fourier-convolution
-   blocks (benchmarks/lama_ffc.py), 512x512 images with a 200x200 hole.
-4. End to end: `bgforge inpaint --segmenter grounded-sam --backend lama` (its library call, with
-   GroundingDINO kept to 3 boxes an image) through the real executor, two workers per GPU, for at
-   least --seconds, sampling GPU utilisation (pynvml or nvidia-smi) and memory. The random
-   checkpoints are written to a temporary model folder first.
+   blocks (benchmarks/lama_ffc.py), 512x512 images with a 256x256 hole; then mixed ImageNet sizes
+   without and with size buckets (lama_bucket 64).
+4. End to end: the real `bgforge inpaint --segmenter grounded-sam --backend lama --gdino-max-boxes 3`
+   command through the executor, two workers per GPU (`--devices 0,0`), for at least --seconds,
+   sampling GPU utilisation (pynvml or nvidia-smi) and memory. The random checkpoints are written
+   to a temporary model folder first and reach the command through BGFORGE_* variables.
 
 Writes gpu_check.json and gpu_check.md (a markdown table) to --out. Targets on one H100
 (shared PERFORMANCE.md): SAM ViT-H box stage >= 25 img/s, end to end >= 18 img/s, GPU busy >= 70 %.
@@ -42,6 +44,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lama_ffc import save_random_lama  # noqa: E402
 
 BOXES = np.array([[50, 40, 200, 300], [220, 60, 480, 350], [10, 10, 120, 90]], np.float32)
+# ImageNet's commonest (h, w) sizes, cycled: what size buckets (gdino_bucket, lama_bucket) are for
+MIXED_SIZES = [(375, 500), (500, 375), (333, 500), (500, 333), (334, 500), (375, 499), (400, 500), (500, 400)]
+
+
+def mixed_images(n: int, seed: int, scale: float = 1.0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    sizes = [(max(8, int(h * scale)), max(8, int(w * scale))) for h, w in MIXED_SIZES]
+    return [rng.integers(0, 256, (*sizes[i % len(sizes)], 3), dtype=np.uint8) for i in range(n)]
 
 
 # ---------------------------------------------------------------- GPU sampling
@@ -201,6 +211,12 @@ def bench_gdino(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
     key = f"GroundingDINO SwinT {precision} batch {n} (tiny text encoder)"
     out = {key: timed(lambda: det.detect(images, ["bird ."] * n), n, device)}
     print(key, out[key], flush=True)
+    mixed = mixed_images(n, 3)
+    for bucket in (0, 64):  # 0: a batch per distinct resized shape; 64: mixed sizes share padded batches
+        det.bucket = bucket
+        key = f"GroundingDINO SwinT {precision} {n} mixed ImageNet sizes, gdino_bucket {bucket}"
+        out[key] = timed(lambda: det.detect(mixed, ["bird ."] * n), n, device)
+        print(key, out[key], flush=True)
     return out
 
 
@@ -217,27 +233,32 @@ def bench_lama(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
     key = f"LaMa ({env['lama']}) fp32 {side}x{side} batch 8"
     out = {key: timed(lambda: lama.inpaint(images, masks), n, device)}
     print(key, out[key], flush=True)
+    mixed = mixed_images(n, 4, 0.125 if smoke else 1.0)
+    holes = [np.zeros(i.shape[:2], bool) for i in mixed]
+    for m in holes:
+        m[m.shape[0] // 4: m.shape[0] * 3 // 4, m.shape[1] // 4: m.shape[1] * 3 // 4] = True
+    for bucket in (0, 64):  # 0: a batch per distinct size padded to 8; 64: mixed sizes share padded batches
+        lama.bucket = bucket
+        key = f"LaMa ({env['lama']}) fp32 {n} mixed ImageNet sizes, lama_bucket {bucket}"
+        out[key] = timed(lambda: lama.inpaint(mixed, holes), n, device)
+        print(key, out[key], flush=True)
     return out
 
 
-# The library call behind `bgforge inpaint` (cli/stages.py), so the backend option that keeps a
-# random GroundingDINO to 3 boxes an image can be passed (random logits put all 900 queries over
-# any threshold: thousands of SAM masks an image, 20 GB on a CPU worker).
-E2E = """
-import json, sys
-from bgforge.build import build
-from bgforge.planners import BuildContext
-from bgforge.recipe import Recipe
-params, devices, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
-recipe = Recipe(name="inpaint", planner="inpaint", params=params, description="bgforge inpaint (gpu_check)")
-res = build(recipe, BuildContext(), out, workers=2, devices=devices or None, batch_size=8, overwrite=True,
-            progress=False)
-print(json.dumps({"samples": res.ran_samples, "errors": res.errors}))
-"""
+def e2e_command(data: Path, out: Path, sam_model: str, device: torch.device) -> list[str]:
+    """The real `bgforge inpaint` command line: grounded-sam finds the objects from the text prompt (at most 3
+    boxes an image: random logits put all 900 queries over any threshold, i.e. thousands of SAM masks an image),
+    LaMa fills them; two workers per GPU (`--devices 0,0`), or two CPU workers."""
+    workers = ["--devices", "0,0"] if device.type == "cuda" else ["--devices", "cpu", "--workers", "2"]
+    return [sys.executable, "-m", "bgforge", "-q", "inpaint", "--input", str(data), "--manifest",
+            str(data / "manifest.jsonl"), "--segmenter", "grounded-sam", "--prompt", "bird", "--backend", "lama",
+            "--gdino-max-boxes", "3", "--sam-model", sam_model, "--batch-size", "8", "--overwrite",
+            "--out", str(out), *workers]
 
 
 def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, seconds: float) -> dict:
-    """`bgforge inpaint --segmenter grounded-sam --backend lama` through the real executor (its library call)."""
+    """`bgforge inpaint --segmenter grounded-sam --backend lama` through the real executor, as a user runs it."""
+    from bgforge.report.status import output_status
     from bgforge.sources.synthetic import make_object_folder
 
     data = work / "objects"
@@ -247,12 +268,7 @@ def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, s
         x.pop("mask", None)
         x.pop("boxes", None)
     (data / "manifest.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    params = {"input": str(data), "manifest": str(data / "manifest.jsonl"), "inpainter": "lama",
-              "segmenter": "grounded-sam", "prompt": "bird", "dilation": 15, "one_by_one": False, "resize": None,
-              "image_format": "jpg", "backend_options": {"sam_model": env["sam_model"], "precision": "auto",
-                                                         "lama_precision": "fp32", "gdino_max_boxes": 3}}
-    devices = ["cuda:0", "cuda:0"] if device.type == "cuda" else []  # two workers per GPU, or 2 CPU workers
-    cmd = [sys.executable, "-c", E2E, json.dumps(params), json.dumps(devices), str(work / "out")]
+    cmd = e2e_command(data, work / "out", env["sam_model"], device)
     run_env = {**os.environ, **{k: v for k, v in env.items() if k.startswith("BGFORGE_")},
                "BGFORGE_TRUST_CHECKPOINTS": "1"}
     rounds, total, t = 0, 0, time.perf_counter()
@@ -260,14 +276,14 @@ def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, s
         while rounds == 0 or time.perf_counter() - t < seconds:  # at least `seconds` of sampling
             done = subprocess.run(cmd, env=run_env, capture_output=True, text=True)
             if done.returncode != 0:
-                raise SystemExit(f"end-to-end build failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-            res = json.loads(done.stdout.strip().splitlines()[-1])
-            if res["errors"]:
-                raise SystemExit(f"end-to-end build had {res['errors']} failed samples: see {work / 'out'}")
-            rounds, total = rounds + 1, total + res["samples"]
+                raise SystemExit(f"end-to-end command failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+            status = output_status(work / "out")
+            if status["errors"]:
+                raise SystemExit(f"end-to-end build had {status['errors']} failed samples: see {work / 'out'}")
+            rounds, total = rounds + 1, total + status["samples_written"]
     wall = time.perf_counter() - t
     workers = "2 workers on GPU 0" if device.type == "cuda" else "2 CPU workers"
-    out = {f"end to end grounded-sam + lama, {workers} (wall incl. start-up)":
+    out = {f"end to end `bgforge inpaint` grounded-sam + lama, {workers} (wall incl. start-up)":
            {"img_s": round(total / wall, 2), "images": total, "seconds": round(wall, 1), **gpu.summary()}}
     print(out, flush=True)
     return out

@@ -5,7 +5,6 @@ This is the library entry point behind `bgforge build`; the CLI only resolves op
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +18,8 @@ from .finalize import finalize
 from .io.layout import LAYOUTS, OutputLayout, check_layout
 from .params import check_params
 from .planners import BuildContext, Planned
-from .progress import Progress, announce_run
+from .progress import Progress, announce_run, notice
 from .recipe import Recipe
-
-log = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "ray")
 
@@ -65,7 +62,7 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
                    executor=executor, ray_address=ray_address, min_shards=min_shards)
     for phase in planned.prerequisites:
         sub = Recipe(name=f"{recipe.name}/{phase.folder}", planner=phase.planner, params=phase.params)
-        log.info("phase %s: %d samples -> %s", phase.folder, len(phase.samples), out / phase.folder)
+        notice(f"phase {phase.folder}: {len(phase.samples)} samples -> {out / phase.folder}")
         res = build(sub, ctx, out / phase.folder, planned=Planned(samples=phase.samples, inputs=planned.inputs,
                                                                   source_files=[s.key for s in phase.samples]),
                     **exec_kw)

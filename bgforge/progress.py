@@ -37,6 +37,15 @@ class Progress:
             self.bar.close()
 
 
+def notice(message: str) -> None:
+    """A line that says what a run does, printed like the summary (`bgforge: ...` on stderr, no
+    timestamp or logger name); with -v it is a log line among the others; -q (WARNING) hides it."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.info(message)
+    elif log.isEnabledFor(logging.INFO):
+        print(f"bgforge: {message}", file=sys.stderr, flush=True)
+
+
 def announce_run(out, plan, mine: list, pending: list, shard_index: int, num_shards: int) -> int:
     """Say, before any work, what this run will do; returns the plan's shards committed by earlier runs.
 
@@ -51,8 +60,7 @@ def announce_run(out, plan, mine: list, pending: list, shard_index: int, num_sha
         log.warning("slice %d of %d has no shards: the plan has only %d (nothing to do here)",
                     shard_index, num_shards, len(plan.shards))
     elif committed:
-        log.info("resuming %s: %d/%d shards committed, %d samples to build", out, committed, len(plan.shards),
-                 to_build)
+        notice(f"resuming {out}: {committed}/{len(plan.shards)} shards committed, {to_build} samples to build")
     else:
-        log.info("building %s: %d shards, %d samples", out, len(pending), to_build)
+        notice(f"building {out}: {len(pending)} shards, {to_build} samples")
     return committed

@@ -75,13 +75,30 @@ def test_resume_says_what_it_does_and_summaries_separate_this_run(tmp_path, cub_
     with caplog.at_level(logging.INFO, logger="bgforge"):
         second = invoke(*wb95(cub_root, places_root, out))
     assert second.exit_code == 0, second.output
-    assert f"resuming {out}: {committed}/{total} shards committed, {to_build} samples to build" in caplog.text
+    # a plain line on stderr, like the summary (not the log format)
+    assert f"bgforge: resuming {out}: {committed}/{total} shards committed, {to_build} samples to build\n" \
+        in second.stderr
     line = last_line(second)
     assert line.startswith(f"bgforge: built waterbirds-95: {status['samples_planned']} samples")
     assert f"this run: {to_build} samples in {total - committed} shards, {committed} shards from earlier runs" in line
     done = json.loads(invoke("status", out, "--json").output)
     assert done["state"] == "done" and done["shards_committed"] == done["shards_total"] and done["errors"] == 0
 
+
+def test_run_messages_are_plain_lines_unless_verbose(capsys, caplog):
+    from bgforge.progress import notice
+
+    with caplog.at_level(logging.INFO, logger="bgforge"):
+        notice("building X")
+    assert capsys.readouterr().err == "bgforge: building X\n" and not caplog.records
+    with caplog.at_level(logging.DEBUG, logger="bgforge"):  # -v: one more log line among the others
+        notice("building Y")
+    assert [r.getMessage() for r in caplog.records] == ["building Y"]
+    caplog.clear()
+    capsys.readouterr()
+    with caplog.at_level(logging.WARNING, logger="bgforge"):  # -q
+        notice("building Z")
+    assert capsys.readouterr().err == "" and not caplog.records
 
 def test_stage_commands_share_the_summary_format(tmp_path, cub_root):
     res = invoke("segment", "-i", cub_root / "images", "--out", tmp_path / "s", "--backend", "provided",
@@ -213,6 +230,17 @@ def test_inpaint_object_mask_feeds_composite_mask_mode(tmp_path, cub_root):
                  "--fg-mode", "mask", "--size", 56, "--out", tmp_path / "c")
     assert res.exit_code == 0, res.output
     assert "0 errors; this run" in last_line(res)
+
+
+def test_composite_mask_mode_without_object_masks_is_refused_at_planning(tmp_path, cub_root):
+    manifest = _masks_manifest(cub_root, tmp_path)
+    res = invoke("inpaint", "-i", cub_root / "images", "-m", manifest, "--backend", "telea", "--segmenter", "none",
+                 "--out", tmp_path / "bg", "--format", "png", "-q")  # no --object-mask
+    assert res.exit_code == 0, res.output
+    res = invoke("composite", "--fg", cub_root / "images", "--fg-manifest", manifest, "--bg", tmp_path / "bg",
+                 "--fg-mode", "mask", "--size", 56, "--out", tmp_path / "c")
+    assert res.exit_code == 2 and "inpaint --object-mask" in res.output, res.output
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize("flag", ["--shard-index", "--set"])

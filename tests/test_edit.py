@@ -191,7 +191,8 @@ def test_report_collapses_phrases_and_ranks_top_k(run):
     assert report["classes"]["dog"]["flips"] == 0 and report["classes"]["dog"]["top"] == []
     md = (out / "spurious.md").read_text()
     assert "| 1 | red ball | 3 | 3 | 1.00 | remove |" in md
-    sheet = Image.open(out / "preview" / "flips.png")
+    assert not (out / "preview").exists()  # previews live in OUT/.bgforge/preview/, with the split sheets
+    sheet = Image.open(out / ".bgforge" / "preview" / "flips.png")
     assert sheet.height == 112 + 26 + 4                        # one row: only cats flipped
     assert (out / "metadata.csv").read_text().splitlines()[0].startswith("key,source_key,split_name,edit,phrase")
 

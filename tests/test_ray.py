@@ -81,6 +81,13 @@ def always_failing_chain(params, ctx, key, attempts):
     return run_batch
 
 
+def counting_chain(params, ctx, builds):
+    """The real chain; each build (a model load, for a model recipe) appends its process id to `builds`."""
+    with open(builds, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    return real_make_chain(params, ctx)
+
+
 def misconfigured_chain(params, ctx, attempts):
     with open(attempts, "a") as fh:
         fh.write("attempt\n")
@@ -92,6 +99,32 @@ def test_ray_output_is_byte_identical_to_local(ray_cluster, local_build, tmp_pat
     assert res.finalized and res.ran_shards == len(list((local_build / "shards").glob("*.tar"))) >= 6
     assert res.ran_samples == json.loads((local_build / "manifest.json").read_text())["samples"]
     assert read_tree(tmp_path / "ray") == read_tree(local_build)
+
+
+def test_each_actor_builds_the_chain_once(ray_cluster, local_build, tmp_path, cub_root, places_root, monkeypatch):
+    builds = tmp_path / "builds"
+    monkeypatch.setattr(WaterbirdsPlanner, "make_chain", functools.partial(counting_chain, builds=str(builds)))
+    res = run(cub_root, places_root, tmp_path / "ray", executor="ray")
+    pids = builds.read_text().split()
+    assert res.ran_shards >= 6 and len(pids) == len(set(pids)) <= 2  # one build per actor, 2 CPUs: 2 actors
+    assert read_tree(tmp_path / "ray") == read_tree(local_build)
+
+
+def test_actor_builds_its_chain_on_the_first_shard_only(local_build, tmp_path, cub_root, places_root):
+    """The actor body without Ray: one chain build for every shard it runs; same bytes."""
+    from bgforge.execution.ray import ChainHolder
+
+    out = tmp_path / "o"
+    run(cub_root, places_root, out)
+    builds = tmp_path / "builds"
+    chain_factory = functools.partial(counting_chain, builds=str(builds))
+    holder = ChainHolder(str(out), chain_factory, json.loads((out / "plan.json").read_text())["recipe"]["params"],
+                         "shards", 3, use_gpu=False)
+    names = [s["name"] for s in json.loads((out / "plan.json").read_text())["shards"][:3]]
+    assert not builds.exists()  # nothing loads before the first shard
+    assert all(holder.run(name)["samples"] == 7 for name in names)
+    assert len(builds.read_text().split()) == 1
+    assert read_tree(out) == read_tree(local_build)
 
 
 def test_crashed_worker_is_retried_and_leaves_no_debris(ray_cluster, local_build, tmp_path, cub_root, places_root,

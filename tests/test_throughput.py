@@ -174,23 +174,6 @@ def test_sample_to_dict_is_shallow_and_equal_to_asdict():
     assert not hasattr(s, "__dict__")  # slots: a million of them while a plan is made
 
 
-def test_ray_worker_reuses_its_chain(tmp_path):
-    from bgforge.execution.context import WorkerContext
-    from bgforge.execution.ray import _cached_chain
-
-    built = []
-
-    def factory(params, ctx):
-        built.append(1)
-        return lambda batch: batch
-
-    ctx = WorkerContext(tmp_path)
-    first = _cached_chain(factory, {"a": 1}, ctx)
-    assert _cached_chain(factory, {"a": 1}, ctx) is first and len(built) == 1
-    _cached_chain(factory, {"a": 2}, ctx)
-    assert len(built) == 2
-
-
 def test_gdino_max_boxes_keeps_the_best_scored(gdino_model, tiny_sam):
     img = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
     opts = dict(device="cpu", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam, box_threshold=0.0,

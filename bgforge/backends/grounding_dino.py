@@ -2,7 +2,11 @@
 
 groundingdino's own `predict()` handles one image, defaults to CUDA and preprocesses PIL
 images; here preprocessing runs on tensors and images whose resized shapes are equal run
-as one batch (no padding, so a result never depends on which images share its batch).
+as one batch. With `gdino_bucket` > 0 each resized image is also padded (zeros, with a padding
+mask, as upstream's NestedTensor batches) up to a multiple of it, so mixed sizes share a batch;
+the padding depends on the image's own size only, so a result never depends on which images
+share its batch, but it differs slightly from an unpadded run (the Swin backbone sees the pad):
+opt-in.
 """
 
 from __future__ import annotations
@@ -133,7 +137,7 @@ class GroundingDinoDetector:
 
     def __init__(self, model: torch.nn.Module, device: torch.device, precision: str = "fp32", box_threshold: float = 0.3,
                  text_threshold: float = 0.25, min_size: int = 800, max_size: int | None = 1333,
-                 max_boxes: int | None = None) -> None:
+                 max_boxes: int | None = None, bucket: int = 0) -> None:
         self.model = model.to(device).eval()
         self.device = device
         self.precision = precision
@@ -143,6 +147,9 @@ class GroundingDinoDetector:
         self.max_size = None if max_size is None else int(max_size)
         # at most this many boxes per image, best scores first (None: every box over the threshold)
         self.max_boxes = None if max_boxes is None else int(max_boxes)
+        self.bucket = int(bucket or 0)  # 0: batch equal resized shapes only, unpadded
+        if self.bucket < 0:
+            raise BgforgeError(f"gdino_bucket must be 0 (off) or a positive size in pixels, got {bucket}")
 
     def _prepare(self, img: np.ndarray):
         import torchvision.transforms.functional as TF
@@ -153,6 +160,30 @@ class GroundingDinoDetector:
         if size != (h, w):
             t = TF.resize(t, list(size), antialias=True)  # bilinear, like the PIL path
         return normalize(t)  # ImageNet statistics, as groundingdino.datasets.transforms
+
+    def _batch_shape(self, img: np.ndarray) -> tuple[int, int]:
+        """The (h, w) the model sees this image at: its resized shape, padded up to the bucket."""
+        h, w = resized_shape(*img.shape[:2], self.min_size, self.max_size)
+        step = self.bucket or 1
+        return h + (-h) % step, w + (-w) % step
+
+    def _samples(self, images: list[np.ndarray], shape: tuple[int, int]):
+        """Images of one batch shape as the model's input: a plain tensor, or padded with a mask."""
+        import torch
+
+        tensors = [self._prepare(img) for img in images]
+        if not self.bucket:
+            return torch.stack(tensors)
+        from groundingdino.util.misc import NestedTensor
+
+        batch = torch.zeros((len(tensors), 3, *shape), device=self.device)
+        pad = torch.ones((len(tensors), *shape), dtype=torch.bool, device=self.device)  # True: padding
+        for t, b, m in zip(tensors, batch, pad):
+            b[:, : t.shape[1], : t.shape[2]] = t
+            m[: t.shape[1], : t.shape[2]] = False
+        # boxes come back relative to the unpadded image: the position encodings and the
+        # decoder's reference points are normalised by the mask's valid extent
+        return NestedTensor(batch, pad)
 
     def _phrase(self, token_logits, ids: list[int]) -> str:
         """Caption words whose token score passes text_threshold (as upstream's
@@ -171,14 +202,13 @@ class GroundingDinoDetector:
         results: list = [None] * len(images)
         buckets: dict[tuple, list[int]] = {}
         for i, img in enumerate(images):
-            key = resized_shape(*img.shape[:2], self.min_size, self.max_size)
-            buckets.setdefault(key, []).append(i)
+            buckets.setdefault(self._batch_shape(img), []).append(i)
         tok = self.model.tokenizer
         with torch.inference_mode():
-            for idx in buckets.values():
-                batch = torch.stack([self._prepare(images[i]) for i in idx])
+            for shape, idx in buckets.items():
+                samples = self._samples([images[i] for i in idx], shape)
                 with autocast(self.device, self.precision), _quiet():
-                    out = self.model(batch, captions=[captions[i] for i in idx])
+                    out = self.model(samples, captions=[captions[i] for i in idx])
                 logits_b = out["pred_logits"].float().sigmoid().cpu()  # (B, nq, 256)
                 boxes_b = out["pred_boxes"].float().cpu()  # (B, nq, 4) cxcywh in [0,1]
                 for j, i in enumerate(idx):
@@ -206,7 +236,7 @@ class GroundedSamSegmenter(GroundedSegmenter):
                  gdino_checkpoint: str | None = None, gdino_text_encoder: str | None = None,
                  box_threshold: float = 0.3, text_threshold: float = 0.25, gdino_min_size: int = 800,
                  gdino_max_size: int | None = 1333, gdino_model_obj: torch.nn.Module | None = None,
-                 gdino_max_boxes: int | None = None, **sam_options) -> None:
+                 gdino_max_boxes: int | None = None, gdino_bucket: int = 0, **sam_options) -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)  # auto: bf16 on CUDA, fp32 on CPU
         enable_fast_matmul(self.device)
@@ -214,7 +244,7 @@ class GroundedSamSegmenter(GroundedSegmenter):
             gdino_config, gdino_checkpoint, gdino_text_encoder)
         self.detector = GroundingDinoDetector(
             model, self.device, self.precision, box_threshold, text_threshold,
-            gdino_min_size, gdino_max_size, gdino_max_boxes)
+            gdino_min_size, gdino_max_size, gdino_max_boxes, gdino_bucket)
         self.sam = SamSegmenter(device=self.device, precision=self.precision, **sam_options)
 
     def detect(self, images: list[np.ndarray], captions: list[str]) -> list[Detection]:

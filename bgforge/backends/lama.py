@@ -63,7 +63,7 @@ class LamaInpainter(Inpainter):
     name = "lama"
 
     def __init__(self, lama_checkpoint=None, device=None, precision="fp32", loader="auto",
-                 batch_size: int = 4, pad_multiple: int = 8, lama_model_obj=None):
+                 batch_size: int = 4, pad_multiple: int = 8, size_bucket: int = 0, lama_model_obj=None):
         self.device = resolve_device(device)
         # LaMa's FFT blocks have no bf16 kernels: fp32 is the default; another precision
         # autocasts and any failure is reported, not hidden.
@@ -72,6 +72,13 @@ class LamaInpainter(Inpainter):
         enable_fast_matmul(self.device)
         self.batch_size = max(1, int(batch_size))
         self.mod = max(1, int(pad_multiple))
+        # size_bucket > 0 pads every image up to a multiple of it, so mixed sizes share a batch.
+        # The padding depends on the image's own size only: a result never depends on which
+        # images share its batch. But the Fourier blocks see the whole padded canvas, so a bigger
+        # pad changes the fill slightly against the reference (which pads to 8): opt-in.
+        self.bucket = int(size_bucket or 0)
+        if self.bucket < 0 or self.bucket % self.mod:
+            raise BgforgeError(f"lama_bucket must be 0 (off) or a multiple of {self.mod}, got {size_bucket}")
         if loader not in LOADERS:
             raise BgforgeError(
                 f"unknown LaMa loader {loader!r}: expected one of {', '.join(LOADERS)}")
@@ -91,7 +98,8 @@ class LamaInpainter(Inpainter):
         self.model = model.to(self.device).eval()
 
     def _padded(self, h: int, w: int) -> tuple[int, int]:
-        return h + (-h) % self.mod, w + (-w) % self.mod
+        step = self.bucket or self.mod
+        return h + (-h) % step, w + (-w) % step
 
     def _prep(self, image: np.ndarray, mask: np.ndarray):
         """(1,3,Hp,Wp) image in [0,1] and (1,1,Hp,Wp) {0,1} mask, padded to the multiple."""
@@ -113,7 +121,7 @@ class LamaInpainter(Inpainter):
         return img, msk
 
     def _run(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
-        """One model call for images whose padded sizes are equal."""
+        """One model call for images whose padded sizes (their bucket) are equal."""
         import torch
 
         pairs = [self._prep(i, m) for i, m in zip(images, masks)]
@@ -140,7 +148,7 @@ class LamaInpainter(Inpainter):
 
         ms = check_masks(images, masks)
         out: list = [None] * len(images)
-        buckets: dict[tuple, list[int]] = {}  # same padded size -> one batch
+        buckets: dict[tuple, list[int]] = {}  # same padded size (bucket) -> one batch
         for i, (img, m) in enumerate(zip(images, ms)):
             if m.any():
                 buckets.setdefault(self._padded(*img.shape[:2]), []).append(i)

@@ -19,7 +19,7 @@ KNOWN_OPTIONS = {
     "gdino_text_encoder", "box_threshold", "text_threshold", "lama_checkpoint", "radius",
     "multimask", "sam_model_obj", "gdino_model_obj", "lama_model_obj", "loader",
     "encoder_batch", "gdino_min_size", "gdino_max_size", "lama_batch", "lama_precision",
-    "grabcut_iters", "compile", "gdino_max_boxes",
+    "grabcut_iters", "compile", "gdino_max_boxes", "gdino_bucket", "lama_bucket",
     "patchnet_model", "patchnet_threshold",
 }
 
@@ -59,7 +59,8 @@ def _grounded_sam(o):
     from .grounding_dino import GroundedSamSegmenter
     return GroundedSamSegmenter(**_pick(
         o, *_SAM, "gdino_config", "gdino_checkpoint", "gdino_text_encoder", "box_threshold",
-        "text_threshold", "gdino_min_size", "gdino_max_size", "gdino_model_obj", "gdino_max_boxes"))
+        "text_threshold", "gdino_min_size", "gdino_max_size", "gdino_model_obj", "gdino_max_boxes",
+        "gdino_bucket"))
 
 
 def _patchnet(o):
@@ -77,7 +78,7 @@ def _cv(method: str) -> Callable[[dict], Inpainter]:
 def _lama(o):
     from .lama import LamaInpainter
     opts = _pick(o, "device", "lama_checkpoint", "loader", "lama_model_obj",
-                 batch_size="lama_batch")
+                 batch_size="lama_batch", size_bucket="lama_bucket")
     # LaMa has its own precision knob: its FFT layers have no bf16 kernels, so a recipe's
     # `precision` (meant for SAM / GroundingDINO) never reaches it; only lama_precision does
     if o.get("lama_precision") is not None:

@@ -113,6 +113,7 @@ def build_cmd(
         "--dry-run", help="Plan only: print the group table, sample and shard totals, the phases and an estimated "
                           "time per phase (from a few samples built in a temporary folder); write nothing.")] = False,
     as_json: Json = False,
+    compile_models: opt.Compile = False,
     run: opt.RunOptions = group(),
 ) -> None:
     """Build a dataset from a recipe and write shards, metadata.csv, groups.json, a manifest and previews.
@@ -127,7 +128,11 @@ def build_cmd(
     from ..execution.devices import needs_gpu, parse_devices
     from ..planners import BuildContext
 
-    recipe = recipemod.apply_overrides(recipemod.load(name), set_ or [])
+    recipe = recipemod.load(name)
+    if compile_models and "backend_options" not in recipe.params:
+        fail(f"--compile: recipe {recipe.name} runs no model")
+    # --compile is the override that hands the model backends compile=true
+    recipe = recipemod.apply_overrides(recipe, [*(set_ or []), *(["backend_options.compile=true"] if compile_models else [])])
     shard_index, num_shards = _slice(shard_index, num_shards)
     ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root, "coco": coco_root,
                               "textures": textures_root},

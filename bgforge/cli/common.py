@@ -93,6 +93,9 @@ def model_options(models: "ModelOptions", **stage_options: Any) -> dict:
             "gdino_checkpoint": absolute(models.gdino_checkpoint), "lama_checkpoint": absolute(models.lama_checkpoint),
             "precision": models.precision.value, "box_threshold": None, "text_threshold": None, "multimask": None,
             **stage_options,
+            # set only when asked for: a run made before these options existed still resumes
+            **({"compile": True} if models.compile else {}),
+            **({"gdino_max_boxes": models.gdino_max_boxes} if models.gdino_max_boxes is not None else {}),
             # LaMa's Fourier convolutions need fp32 FFTs (bf16 FFT is unsupported), whatever SAM runs in
             "lama_precision": "fp32"}
 

@@ -80,7 +80,7 @@ def edit_cmd(
     run: opt.RunOptions = group(),
 ) -> None:
     """Edit images one named object at a time (or swap their background), flag the edits that flip a
-    classifier, and rank the flipping phrases per class (OUT/spurious.json, spurious.md, preview/flips.png).
+    classifier, and rank the flipping phrases per class (OUT/spurious.json, spurious.md, .bgforge/preview/flips.png).
 
     Backgrounds for swaps come from --backgrounds, or from --places-root by each image's
     alternate_background phrase.

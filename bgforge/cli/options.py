@@ -114,6 +114,12 @@ LamaCheckpoint = checkpoint_option("lama", "big-lama.pt (TorchScript).")
 PatchnetModel = path_option(
     "--patchnet-model", help="Patch detector checkpoint (M.pt from `bgforge patchnet train`), needed by the "
                              "patchnet segmenter.")
+Compile = Annotated[bool, typer.Option(
+    "--compile", help="torch.compile SAM's image encoder: minutes of warm-up on the first batch, then faster "
+                      "batches; worth it on long GPU runs only.")]
+GdinoMaxBoxes = Annotated[Optional[int], typer.Option(
+    "--gdino-max-boxes", min=1, help="grounded-sam: keep at most this many boxes per image, best scores first "
+                                     "(default: every box over --box-threshold).")]
 BoxThreshold = Annotated[float, typer.Option("--box-threshold", help="GroundingDINO box score threshold.")]
 TextThreshold = Annotated[float, typer.Option("--text-threshold", help="GroundingDINO token threshold.")]
 Multimask = Annotated[bool, typer.Option(
@@ -165,3 +171,5 @@ class ModelOptions:
     lama_checkpoint: LamaCheckpoint = None
     precision: ModelPrecision = Precision.auto
     patchnet_model: PatchnetModel = None
+    compile: Compile = False
+    gdino_max_boxes: GdinoMaxBoxes = None

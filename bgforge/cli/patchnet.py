@@ -89,7 +89,7 @@ def autobackswap_cmd(
         "--feather", help="Gaussian sigma (px) softening the pasted mask's edge; 0 = hard cut-out.")] = 0.0,
     image_format: opt.Format = opt.ImageFormat.jpg,
     seed: opt.Seed = 0,
-    models: opt.ModelOptions = group(omit=("gdino_config", "gdino_checkpoint", "precision")),
+    models: opt.ModelOptions = group(omit=("gdino_config", "gdino_checkpoint", "precision", "gdino_max_boxes")),
     run: opt.RunOptions = group(),
 ) -> None:
     """Paste every image's foreground onto inpainted backgrounds of images from other classes.
@@ -103,7 +103,7 @@ def autobackswap_cmd(
 
     params = recipemod.load("autobackswap").params
     options = {"sam_model": models.sam_model, "sam_checkpoint": absolute(models.sam_checkpoint),
-               "lama_checkpoint": absolute(models.lama_checkpoint)}
+               "lama_checkpoint": absolute(models.lama_checkpoint), "compile": models.compile or None}
     params.update(**inputs.params(), patchnet_model=absolute(models.patchnet_model),
                   segmenter=segmenter, patchnet_threshold=threshold, inpainter=inpainter, ratio=ratio,
                   include_originals=originals, dilation=dilation, feather=feather, image_format=image_format.value,

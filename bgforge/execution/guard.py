@@ -2,8 +2,9 @@
 
 A batch tool on a shared cluster must never touch data it did not write: --out may not overlap
 an input, a non-empty folder that is not an earlier bgforge run is refused, --overwrite deletes
-only the files an earlier run names (plan, manifest, shards, previews, folder-layout images,
-reports) and only once the new plan succeeded, and two non-sliced runs on one --out cannot race.
+only the files an earlier run names (plan, manifest, dataset card, shards, folder/imagefolder
+images and their per-split metadata.csv, reports, OUT/.bgforge/) and only once the new plan
+succeeded, and two non-sliced runs on one --out cannot race.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from . import plan as planmod
 F = TypeVar("F", bound=Callable[..., Any])
 
 LOCK_NAME = "lock"
-# Files every finished run writes at the top of --out (finalize and the planners' reports).
+# Files a finished run writes at the top of --out (finalize and the planners' reports); the rest of
+# bgforge's own files (markers, previews, the HSI background index) live in OUT/.bgforge/.
 TOP_FILES = ("plan.json", "manifest.json", "metadata.csv", "groups.json", "errors.jsonl", "RELEASE_v1.0.txt",
-             "spurious.json", "spurious.md", "key-index.npz", "README.md")
+             "spurious.json", "spurious.md", "README.md")
 
 
 def input_roots(inputs: dict) -> list[Path]:
@@ -93,9 +95,13 @@ def _written_by(out: Path) -> list[str]:
         plan = planmod.load_plan(out)
     except (BgforgeError, OSError, ValueError, KeyError):
         return names
+    if plan.layout == "imagefolder":  # finalize's metadata.SplitTables
+        names += sorted({f"{entry.split}/metadata.csv" for entry in plan.shards})
     for entry in plan.shards:
         names.append(str(planmod.shard_tar(out, entry.name).relative_to(out)))
         names += [str(r["file_name"]) for r in _stats_rows(out, entry.name) if r.get("file_name")]
+        images = planmod.journaled_images(out, entry.name)  # a shard that did not commit
+        names += images + [str(p.relative_to(out.resolve())) for p in planmod.image_temporaries(out, images)]
     names += [f"shards/{p.name}" for p in (out / "shards").glob(".*.tmp*")]
     return names
 

@@ -4,7 +4,9 @@ A run first writes the deterministic list of shards derived from recipe, inputs 
 Executing a shard is a pure function of its plan entry. A shard is committed when
 `.bgforge/shards/<name>.stats.json` exists: it is written (atomically) only after the tar (or the
 layout's image files) is in place, so a resumed run skips committed shards and redoes everything
-else. The markers live outside shards/, which holds only the tars a client globs.
+else. The markers live outside shards/, which holds only the tars a client globs. A layout that
+writes image files records each one in the shard's journal before writing it, so a resume can
+remove the temporaries a killed run left beside them and --overwrite can find every image.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import BgforgeError
 from ..io.layout import bookkeeping_dir, writes_tars
+from ..io.paths import inside
 from ..io.shards import atomic_file, json_bytes, write_atomic
 from ..records import LazySamples, Sample
 from .plan_diff import plan_changes, refusal
@@ -238,14 +241,53 @@ def _shard_of_tmp(path: Path) -> str:
     return base.removesuffix(".tar").removesuffix(".stats.json")
 
 
-def clean_partial(out, names) -> int:
-    """Remove temporary files that killed runs left for these shards; returns how many.
+def image_journal(out, name: str) -> Path:
+    """`.bgforge/shards/<name>.images`: the image files (relative to OUT) a run of this shard wrote or
+    was writing, one a line, each recorded before it is written; removed once the shard commits."""
+    return stats_dir(out) / f"{name}.images"
 
-    Only the given shards: other slices of an array job may be writing theirs right now.
+
+def journaled_images(out, name: str) -> list[str]:
+    try:
+        return [line for line in image_journal(out, name).read_text().splitlines() if line]
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def image_temporaries(out, images: list[str]) -> list[Path]:
+    """The `.<file>.tmp<pid>` files (io.shards.atomic_file) that killed writers of these images left;
+    each folder is listed once, however many images it holds."""
+    by_folder: dict[Path, set[str]] = {}
+    for rel in images:
+        try:
+            path = inside(out, rel)
+        except BgforgeError:
+            continue  # a journal line that would lead outside --out is never acted on
+        by_folder.setdefault(path.parent, set()).add(path.name)
+    found = []
+    for folder, names in by_folder.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for e in entries:
+            image, _, pid = e.name[1:].rpartition(".tmp")
+            if e.name.startswith(".") and pid.isdigit() and image in names:
+                found.append(Path(e.path))
+    return found
+
+
+def clean_partial(out, names) -> int:
+    """Remove temporary files that killed runs left for these shards (tars, markers, layout images);
+    returns how many. Only the given shards: other slices of an array job may be writing theirs right now.
     """
     n = 0
     for p in [*(Path(out) / "shards").glob(".*.tmp*"), *stats_dir(out).glob(".*.tmp*")]:
         if _shard_of_tmp(p) in names:
+            p.unlink(missing_ok=True)
+            n += 1
+    for name in names:
+        for p in image_temporaries(out, journaled_images(out, name)):
             p.unlink(missing_ok=True)
             n += 1
     return n

@@ -1,11 +1,11 @@
-"""Ray executor: one Ray task per shard, for runs that outgrow one machine.
+"""Ray executor: one actor per GPU (or per CPU), shards as tasks sent to the actors.
 
-Each worker process builds the stage chain once (kept for its later tasks) and runs
-`local.run_shard` on each task's plan entry, so it
-follows the same commit protocol as the local executor (tar renamed into place, stats JSON
-last) and writes the same bytes. Tasks write straight into OUT: the output folder, the dataset
-roots and the model checkpoints must be on a filesystem that every Ray node mounts at the same
-path (docs/scaling.md). Ray is an optional dependency, imported only when asked for.
+Each actor builds the stage chain, models included, once and keeps it for every shard it is
+sent; a shard task runs `local.run_shard` on its plan entry, so it follows the same commit
+protocol as the local executor (tar renamed into place, stats JSON last) and writes the same
+bytes. Tasks write straight into OUT: the output folder, the dataset roots and the model
+checkpoints must be on a filesystem that every Ray node mounts at the same path
+(docs/scaling.md). Ray is an optional dependency, imported only when asked for.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import socket
 from pathlib import Path
 
 from ..errors import BgforgeError
-from ..io.shards import json_bytes
 from . import plan as planmod
 from .context import ChainFactory, WorkerContext
 from .local import CHUNK, RunStats, run_shard
 
-MAX_RETRIES = 2  # re-runs of a shard whose task raised or whose worker or node died
+MAX_RETRIES = 2  # re-runs of a shard whose task raised or whose actor or node died
+QUEUED_PER_ACTOR = 2  # one running, one waiting: an actor never idles between shards
 
 
 def _import_ray():
@@ -46,51 +46,94 @@ def _connect(ray, address):
                            "check its auth token (docs/scaling.md), or pass --ray-address local") from None
 
 
-# Ray reuses a worker process for the next task of the same function: the chain (models
-# included) is built once per worker process and GPU, not once per shard task.
-_CHAINS: dict = {}
+class ChainHolder:
+    """Body of one Ray actor: holds one build's stage chain and runs the shards sent to it.
 
-
-def _cached_chain(chain_factory: ChainFactory, params: dict, ctx: WorkerContext):
-    name = f"{getattr(chain_factory, '__module__', '')}.{getattr(chain_factory, '__qualname__', repr(chain_factory))}"
-    key = (name, json_bytes(params), str(ctx.out),
-           ctx.device, os.environ.get("CUDA_VISIBLE_DEVICES"))
-    if key not in _CHAINS:
-        _CHAINS.clear()  # one build's chain at a time: a worker never holds two sets of models
-        _CHAINS[key] = chain_factory(params, ctx)
-    return _CHAINS[key]
-
-
-def _shard_task(out, name, chain_factory: ChainFactory, params: dict, layout, chunk, use_gpu):
-    """Body of one Ray task: build the chain, read its plan entry from plan.json, execute and commit it.
-
-    Returns the shard's stats without its rows (they stay in the stats file; the driver only
-    needs the counts), or {"task_error": ...} for a BgforgeError, which no retry would fix.
+    The chain is built on the first shard, not in __init__: a configuration error (a missing
+    checkpoint) is then that shard's BgforgeError, reported like any other, and a restarted
+    actor (its process or node died) builds it again.
     """
-    try:
-        if not planmod.plan_path(out).exists():
-            # A plain exception: retried, as a shared filesystem may show a new file late.
-            raise FileNotFoundError(f"{planmod.plan_path(out)} is not visible on node {socket.gethostname()}: "
-                                    "--out must be on a filesystem every Ray node mounts at the same path")
-        # With a GPU, Ray pinned CUDA_VISIBLE_DEVICES to this task's GPU, as the local GPU pool does.
-        ctx = WorkerContext(Path(out), "cuda" if use_gpu else None)
-        entry = next(planmod.iter_entries(out, {name}))  # samples travel through the shared filesystem
-        stats = run_shard(out, entry, _cached_chain(chain_factory, params, ctx), layout, chunk)
-    except BgforgeError as exc:
-        return {"task_error": str(exc)}
-    return {k: v for k, v in stats.items() if k not in ("rows", "error_records")}
+
+    def __init__(self, out: str, chain_factory: ChainFactory, params: dict, layout, chunk: int, use_gpu: bool):
+        # With a GPU, Ray pinned CUDA_VISIBLE_DEVICES to this actor's GPU, as the local GPU pool does.
+        self.out, self.layout, self.chunk = Path(out), layout, chunk
+        self.chain_factory, self.params = chain_factory, params
+        self.ctx = WorkerContext(self.out, "cuda" if use_gpu else None)
+        self.chain = None
+
+    def run(self, name: str) -> dict:
+        """Read the entry `name` from plan.json, execute and commit it.
+
+        Returns the shard's stats without its rows (they stay in the stats file; the driver only
+        needs the counts), or {"task_error": ...} for a BgforgeError, which no retry would fix.
+        """
+        try:
+            if not planmod.plan_path(self.out).exists():
+                # A plain exception: retried, as a shared filesystem may show a new file late.
+                raise FileNotFoundError(f"{planmod.plan_path(self.out)} is not visible on node "
+                                        f"{socket.gethostname()}: --out must be on a filesystem every Ray node "
+                                        "mounts at the same path")
+            if self.chain is None:
+                self.chain = self.chain_factory(self.params, self.ctx)  # models load once per actor
+            entry = next(planmod.iter_entries(self.out, {name}))  # samples travel through the shared filesystem
+            stats = run_shard(self.out, entry, self.chain, self.layout, self.chunk)
+        except BgforgeError as exc:
+            return {"task_error": str(exc)}
+        return {k: v for k, v in stats.items() if k not in ("rows", "error_records")}
 
 
 def _describe(exc) -> str:
-    """One line for a task that failed: the exception raised inside it, or why its worker died."""
+    """One line for a task that failed: the exception raised inside it, or why its actor died."""
     cause = getattr(exc, "cause", None) or exc
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:300]
 
 
+def _actor_count(ray, gpus_per_task: int, shards: int) -> int:
+    """One actor per GPU of the cluster (per CPU without GPUs), never more than there are shards."""
+    resources = ray.cluster_resources()
+    slots = int(resources.get("GPU", 0) // gpus_per_task) if gpus_per_task else int(resources.get("CPU", 1))
+    return max(1, min(slots, shards))
+
+
+def _run_on_actors(ray, actors: list, shards, stats: RunStats, progress) -> list[str]:
+    """Send the shards to the actors in plan order, a few queued per actor, the next one to whichever
+    actor finished; add each result to `stats`. Returns 'name: error' for each shard that failed."""
+    waiting = list(reversed(shards))  # popped from the end: plan order
+    running: dict = {}  # task ref -> (entry, actor)
+
+    def send(actor) -> None:
+        entry = waiting.pop()
+        ref = actor.run.options(retry_exceptions=True, name="bgforge-shard").remote(entry.name)
+        running[ref] = (entry, actor)
+
+    for actor in actors * QUEUED_PER_ACTOR:
+        if waiting:
+            send(actor)
+    failed = []
+    while running:
+        # Whatever finished within the timeout: one wait per shard would cost O(shards^2) on big runs.
+        done, _ = ray.wait(list(running), num_returns=len(running), timeout=0.5)
+        for ref in done:
+            entry, actor = running.pop(ref)
+            try:
+                result = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - the task's error, after Ray's retries
+                result = {"task_error": _describe(exc)}
+            if progress is not None:
+                progress.update(entry.size)
+            if "task_error" in result:
+                failed.append(f"{entry.name}: {result['task_error']}")
+            else:
+                stats.add(result)
+            if waiting:
+                send(actor)
+    return failed
+
+
 def execute(out, shards, chain_factory: ChainFactory, params: dict, layout: str = "shards", progress=None,
             address=None, gpus_per_task: int = 0, chunk: int = CHUNK, max_retries: int = MAX_RETRIES) -> RunStats:
-    """Run the given (pending) shard entries as Ray tasks and commit each one; returns their RunStats.
+    """Run the given (pending) shard entries on Ray actors and commit each one; returns their RunStats.
 
     chain_factory(params, WorkerContext) must pickle by reference (a module-level function or a
     planner's method: every node needs bgforge installed) and the entries be plain data. A shard
@@ -104,36 +147,20 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, layout: str 
         return stats
     _connect(ray, address)
     if gpus_per_task and ray.cluster_resources().get("GPU", 0) < gpus_per_task:
-        # Ray would keep such tasks pending forever.
+        # Ray would keep such actors pending forever.
         raise BgforgeError("the Ray cluster has no GPU for the model stages; add GPU nodes or pass --devices cpu")
-    # Tasks may run in another working directory (other nodes): hand them absolute paths.
+    # Actors may run in another working directory (other nodes): hand them absolute paths.
     out = Path(out).absolute()
-    task = ray.remote(_shard_task).options(num_cpus=1, num_gpus=gpus_per_task, max_retries=max_retries,
-                                            retry_exceptions=True, name="bgforge-shard")
-    params_ref = ray.put(params)  # shared by every task instead of copied into each
-    running = {task.remote(str(out), entry.name, chain_factory, params_ref, layout, chunk, gpus_per_task > 0): entry
-               for entry in shards}
-    failed = []
+    # A dead actor (its process or node lost) restarts and its queued shards are re-sent to it.
+    holder = ray.remote(ChainHolder).options(num_cpus=1, num_gpus=gpus_per_task, max_restarts=-1,
+                                             max_task_retries=max_retries)
+    actors = [holder.remote(str(out), chain_factory, params, layout, chunk, gpus_per_task > 0)
+              for _ in range(_actor_count(ray, gpus_per_task, len(shards)))]
     try:
-        while running:
-            # Whatever finished within the timeout: one wait per shard would cost O(shards^2) on big runs.
-            done, _ = ray.wait(list(running), num_returns=len(running), timeout=0.5)
-            for ref in done:
-                entry = running.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - the task's error, after Ray's retries
-                    result = {"task_error": _describe(exc)}
-                if progress is not None:
-                    progress.update(entry.size)
-                if "task_error" in result:
-                    failed.append(f"{entry.name}: {result['task_error']}")
-                else:
-                    stats.add(result)
+        failed = _run_on_actors(ray, actors, shards, stats, progress)
     finally:
-        if running:  # interrupted (Ctrl-C): do not leave the cluster working for nobody
-            for ref in running:
-                ray.cancel(ref, force=True)
+        for actor in actors:  # also on Ctrl-C: do not leave the cluster working (or holding GPUs) for nobody
+            ray.kill(actor)
         planmod.clean_partial(out, {e.name for e in shards})  # debris of killed attempts (other pids)
     if failed:
         raise BgforgeError(f"{len(failed)} of {len(shards)} shard(s) failed on Ray, each tried up to {max_retries + 1} times "

@@ -1,9 +1,11 @@
-"""JPEG decoding for the `fast` (not pixel-exact) paths: OpenCV's libjpeg-turbo, DCT-reduced.
+"""JPEG decoding through OpenCV's libjpeg-turbo, straight into a numpy array.
 
-On 500x375 JPEGs OpenCV decodes in ~1.4 ms where Pillow takes ~2.4 ms, and IMREAD_REDUCED_*
-lets the DCT hand back a half/quarter/eighth-size image directly when that still covers the
-size the caller needs (PIL's draft mode, without PIL). Pixels may differ from Pillow's by the
-decoder's rounding, so exact paths keep io.images.open_image.
+Pillow and OpenCV bundle the same libjpeg-turbo and both decode with its defaults (accurate
+integer IDCT, fancy upsampling), so for a YCbCr or greyscale JPEG OpenCV hands back Pillow's
+pixels exactly (tests/test_fast_images.py pins it), ~0.2 ms sooner and without the PIL -> numpy
+copy. `read_rgb(exact=True)` takes that path and leaves every other file (CMYK JPEGs, whose
+colour conversion differs; PNG; other formats) to Pillow. The `fast` paths may also ask for a
+DCT-reduced image (`cover`), PIL's draft mode without PIL, which is not pixel-exact.
 """
 
 from __future__ import annotations
@@ -15,35 +17,50 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError
+from .images import open_image
 
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+# Pillow never applies EXIF orientation when it decodes; OpenCV does unless told not to
+_AS_PIL = cv2.IMREAD_IGNORE_ORIENTATION
+# Modes whose libjpeg colour conversion Pillow leaves to libjpeg itself (CMYK it converts on its own)
+_LIBJPEG_MODES = ("RGB", "L")
 
 
-def _reduction(path: Path, cover: tuple[int, int] | None) -> int:
+def _reduction(size: tuple[int, int], cover: tuple[int, int] | None) -> int:
     """The largest DCT reduction (1, 2, 4 or 8) whose image still covers `cover` (w, h)."""
-    if cover is None or path.suffix.lower() not in (".jpg", ".jpeg"):
-        return cv2.IMREAD_COLOR
-    with Image.open(path) as im:  # reads the header only
-        w, h = im.size
-    for factor, flag in _REDUCED:
-        if -(-w // factor) >= cover[0] and -(-h // factor) >= cover[1]:
-            return flag
+    if cover is not None:
+        w, h = size
+        for factor, flag in _REDUCED:
+            if -(-w // factor) >= cover[0] and -(-h // factor) >= cover[1]:
+                return flag
     return cv2.IMREAD_COLOR
 
 
-def read_rgb(path: str | Path, stage: str = "read", cover: tuple[int, int] | None = None) -> np.ndarray:
-    """An RGB uint8 array; `cover=(w, h)`: possibly DCT-reduced, never below w x h. SampleError if unreadable."""
+def read_rgb(path: str | Path, stage: str = "read", cover: tuple[int, int] | None = None,
+             exact: bool = False) -> np.ndarray:
+    """An RGB uint8 array; SampleError if unreadable.
+
+    exact: pixel for pixel what io.images.open_image decodes (OpenCV for YCbCr/greyscale JPEGs,
+    Pillow otherwise). Else `cover=(w, h)` may DCT-reduce a JPEG, never below w x h.
+    """
     path = Path(path)
     try:
         data = np.fromfile(path, np.uint8)
-        flag = _reduction(path, cover)
+        with Image.open(path) as im:  # the header only: format, mode and size
+            fmt, mode, size = im.format, im.mode, im.size
     except FileNotFoundError:
         raise SampleError(stage, f"file not found: {path}") from None
     except Exception as exc:  # PIL raises many types for a corrupt header
         raise SampleError(stage, f"cannot decode {path}: {exc}") from None
+    if fmt != "JPEG" or (exact and mode not in _LIBJPEG_MODES):
+        if exact:
+            return np.asarray(open_image(path, stage=stage))
+        flag = cv2.IMREAD_COLOR
+    else:
+        flag = cv2.IMREAD_COLOR if exact else _reduction(size, cover)
     # OpenCV >= 4.10 decodes straight to RGB; older ones give BGR, converted after
     rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None) if flag == cv2.IMREAD_COLOR else None
-    arr = cv2.imdecode(data, rgb_flag if rgb_flag is not None else flag) if data.size else None
+    arr = cv2.imdecode(data, (rgb_flag if rgb_flag is not None else flag) | _AS_PIL) if data.size else None
     if arr is None:
         raise SampleError(stage, f"cannot decode {path}: not an image OpenCV can read")
     return arr if rgb_flag is not None else cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)

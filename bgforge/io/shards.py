@@ -7,7 +7,7 @@ never leaves a truncated `.tar` behind.
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import os
 import tarfile
@@ -22,26 +22,68 @@ def json_bytes(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
+def _tarfile_header(name: str, size: int) -> bytes:
+    """What tarfile writes before a member of ours: a regular file, mode 0644, ids, names and mtime 0."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, 0, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info.tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING, "surrogateescape")
+
+
+def _ustar_header(name: bytes, size: int) -> bytes:
+    """The same header built in one join: tarfile's own takes ~70 us a member, a third of the
+    parent's time on a Waterbirds build. Only for names of <= 100 bytes (longer ones get a prefix)."""
+    block = b"".join((name.ljust(100, b"\0"), b"0000644\0", b"0000000\0", b"0000000\0", b"%011o\0" % size,
+                      b"00000000000\0", b"        ", tarfile.REGTYPE, b"\0" * 100, tarfile.POSIX_MAGIC,
+                      b"\0" * 64)).ljust(tarfile.BLOCKSIZE, b"\0")  # device numbers: empty for a file
+    # tarfile's checksum: the byte sum with the field read as spaces, written as 6 octal digits, NUL, space
+    return block[:148] + b"%06o\0" % sum(block) + block[155:]
+
+
+# Checked once against tarfile (whose header layout could change with Python): never a byte of difference
+_FAST_HEADERS = _ustar_header(b"k_0.jpg", 12345) == _tarfile_header("k_0.jpg", 12345)
+
+
 class ShardWriter:
+    """Writes a USTAR tar byte for byte as tarfile would, hashing it on the way (the commit
+    marker's sha256 then needs no second read of the tar)."""
+
     def __init__(self, final_path: str | Path):
         self.final = Path(final_path)
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.final.with_name(f".{self.final.name}.tmp{os.getpid()}")
         self._fh = open(self.tmp, "wb")
-        self._tar = tarfile.open(fileobj=self._fh, mode="w", format=tarfile.USTAR_FORMAT)
+        self._hash, self._offset = hashlib.sha256(), 0
+
+    @property
+    def sha256(self) -> str:
+        """The hex sha256 of the bytes written so far (of the whole tar once committed)."""
+        return self._hash.hexdigest()
+
+    def _emit(self, *parts: bytes) -> None:
+        for part in parts:
+            self._hash.update(part)
+            self._fh.write(part)
+            self._offset += len(part)
 
     def write(self, key: str, files: dict) -> None:
         for ext, data in files.items():
             if isinstance(data, (dict, list)):
                 data = json_bytes(data)
-            info = tarfile.TarInfo(f"{key}.{ext}")
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            self._tar.addfile(info, io.BytesIO(data))
+            name = f"{key}.{ext}"
+            encoded = name.encode(tarfile.ENCODING, "surrogateescape")
+            header = (_ustar_header(encoded, len(data)) if _FAST_HEADERS and len(encoded) <= 100
+                      else _tarfile_header(name, len(data)))
+            self._emit(header, data, b"\0" * (-len(data) % tarfile.BLOCKSIZE))
+
+    def _close_archive(self) -> None:
+        """tarfile's end of archive: two zero blocks, then zeros up to a whole record."""
+        self._emit(b"\0" * (2 * tarfile.BLOCKSIZE))
+        self._emit(b"\0" * (-self._offset % tarfile.RECORDSIZE))
 
     def commit(self) -> Path:
-        self._tar.close()
+        self._close_archive()
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
@@ -50,7 +92,6 @@ class ShardWriter:
 
     def abort(self) -> None:
         try:
-            self._tar.close()
             self._fh.close()
         finally:
             self.tmp.unlink(missing_ok=True)

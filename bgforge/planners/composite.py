@@ -21,6 +21,17 @@ def group_name(p: dict) -> str:
     return f"{'Ce' if p['position'] == 'center' else 'Co'}{'O' if p['bg_mode'] == 'original' else 'R'}-{p['size']}"
 
 
+def _check_object_masks(store, fgs: list[Sample], bg: str) -> None:
+    """--fg-mode mask cuts each foreground out with the object.png that `inpaint --object-mask` stores
+    under the foreground's key in --bg: refuse at planning, not once per sample, when it is not there."""
+    missing = [s.key for s in fgs
+               if s.key not in store or "object.png" not in store.records[s.key].inputs.get("members", {})]
+    if missing:
+        raise BgforgeError(f"--fg-mode mask needs each foreground's object.png in --bg, and {bg} has none for "
+                           f"{len(missing)} of {len(fgs)} foregrounds (e.g. {missing[0]!r}); make --bg with "
+                           "`bgforge inpaint --object-mask` from the same images, or use --fg-mode box")
+
+
 class CompositePlanner(Planner):
     """`bgforge composite`: one group, foregrounds pasted on the backgrounds of a store."""
 
@@ -33,6 +44,8 @@ class CompositePlanner(Planner):
         seed = int(p.get("seed", 0))
         fgs = load_input({"input": p["fg"], "manifest": p.get("fg_manifest")})
         store = open_store(p["bg"], p.get("bg_manifest"))
+        if p.get("fg_mode") == "mask":
+            _check_object_masks(store, fgs, p["bg"])
         by_label = {}
         for key in sorted(store.records):
             by_label.setdefault(str(store.meta(key).get("label")), []).append(key)

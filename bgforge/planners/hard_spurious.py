@@ -163,6 +163,7 @@ class HardSpuriousPlanner(Planner):
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         from ..sources.imagenet import ImageNetSource
+        from ..sources.imagenet.annotations import box_problem
 
         p = recipe.params
         seed = int(p["seed"])
@@ -230,7 +231,7 @@ class HardSpuriousPlanner(Planner):
                      "image_format": "png", "object_mask": True, "backend_options": p.get("backend_options") or {},
                      "remove_objects": p.get("remove_objects", "sequential"), "object_box": box_rule,
                      "resampling": p.get("resampling", "bicubic")}
-        skipped = [{"key": k, "stage": "source", "error_type": "BadBox", "message": m} for k, m in src.problems]
+        skipped = [box_problem(k, m) for k, m in src.problems]
         return Planned(samples=samples, inputs={"imagenet": str(src.root)},
                        source_files=_SourceKeys(sorted(needed), rows),
                        notes=[f"ImageNet layout: {src.layout}", f"backgrounds: {seg} + {inp}"] + notes,

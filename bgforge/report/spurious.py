@@ -1,4 +1,4 @@
-"""The spurious-feature report of `bgforge edit` (ASPIRE, PAPERS §6): OUT/spurious.json, .md, preview/flips.png.
+"""The spurious-feature report of `bgforge edit` (ASPIRE, PAPERS §6): spurious.json, .md and flips.png.
 
 An edit that flips the classifier (right on the original, wrong on the edit) makes its phrase
 a candidate spurious feature of the image's class: the removed foreground phrase, or for a
@@ -187,7 +187,7 @@ def iter_rows(out):
 
 
 def write_report(out, top_k: int = 3, rank: str = "reference") -> dict:
-    """OUT/spurious.json, OUT/spurious.md and OUT/preview/flips.png from a finished run."""
+    """OUT/spurious.json, OUT/spurious.md and OUT/.bgforge/preview/flips.png from a finished run."""
     from ..io.metadata import write_json
     from ..io.shards import write_atomic
 
@@ -235,9 +235,10 @@ def to_markdown(report: dict) -> str:
 
 
 def flip_sheet(out, flipped: dict, report: dict, per_class: int = 8, thumb: int = 112):
-    """OUT/preview/flips.png: a row per class with its flipped edits (top phrases first), captioned
-    with the phrase and the wrong prediction. `flipped`: key -> {class, phrase, shard, pred_after_name}.
-    None when nothing flipped."""
+    """OUT/.bgforge/preview/flips.png, beside the split previews: a row per class with its flipped
+    edits (top phrases first), captioned with the phrase and the wrong prediction.
+    `flipped`: key -> {class, phrase, shard, pred_after_name}. None when nothing flipped."""
+    from ..io.layout import preview_dir
     from ..io.shards import iter_shard, write_atomic
 
     picks = {}
@@ -271,7 +272,7 @@ def flip_sheet(out, flipped: dict, report: dict, per_class: int = 8, thumb: int 
                 sheet.paste(im, (x + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
             draw.text((x, y + thumb + 1), flipped[key]["phrase"][:18], fill="black")
             draw.text((x, y + thumb + 13), f"-> {flipped[key]['pred_after_name']}"[:18], fill="firebrick")
-    path = Path(out) / "preview" / "flips.png"
+    path = preview_dir(out) / "flips.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     sheet.save(buf, format="PNG")

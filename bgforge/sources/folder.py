@@ -3,7 +3,8 @@
 Manifest fields (all optional but `path`): key, path (relative to the folder or absolute),
 label, boxes ([[x0, y0, x1, y1], ...] in pixels; a JSON string in CSV), text (a prompt for
 grounded segmentation), mask (path of a mask image), split. Without a manifest every image
-under the folder is a sample, keyed by its relative path.
+under the folder is a sample, keyed by its relative path. Boxes that are not four finite numbers
+with a positive area, or that lie wholly outside their image, are dropped and logged (errors.jsonl).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import csv
 import io
 import json
 from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import BgforgeError
 from ..io.paths import readable_key as key_from_path
@@ -58,18 +61,33 @@ def _rows(manifest: Path) -> list[dict]:
     return rows
 
 
-def _valid_boxes(raw, key: str, skipped: list) -> list | None:
-    """The manifest's boxes that are valid ([x0, y0, x1, y1], finite, positive area); the others
-    are logged as skipped (errors.jsonl), never passed on as NaN or empty masks."""
+def _image_size(path: Path) -> tuple[int | None, int | None]:
+    """(width, height) from the file's header (PIL decodes no pixels for this); (None, None) when
+    unreadable, which the stage that decodes the image reports as that sample's failure."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None, None
+
+
+def _valid_boxes(raw, key: str, image: Path, skipped: list) -> list | None:
+    """The manifest's boxes that are valid ([x0, y0, x1, y1], finite, positive area, overlapping the
+    image); the others are logged as skipped (errors.jsonl), never passed on as NaN or empty masks.
+    A box that only extends past the edge is kept as written: the backends clip it."""
     if not isinstance(raw, list):
         skipped.append(box_problem(key, f"boxes {str(raw)[:60]!r} is not a list of [x0, y0, x1, y1]; dropped"))
         return None
+    size = _image_size(image) if raw else (None, None)
     boxes = []
     for box in raw:
         ok, msg = clip_box(box)
-        if msg:
-            skipped.append(box_problem(key, msg + ("" if ok else "; dropped")))
-        if ok:
+        if ok and size[0] is not None:
+            inside_image, msg = clip_box(ok, *size)
+            ok = ok if inside_image else None
+        if not ok:
+            skipped.append(box_problem(key, msg + "; dropped"))
+        else:
             boxes.append(list(ok))
     return boxes
 
@@ -114,7 +132,7 @@ def load_folder(root: str | Path, manifest: str | Path | None = None, default_sp
             if r.get(field) not in (None, ""):
                 meta[field] = r[field]
         if r.get("boxes") not in (None, ""):
-            boxes = _valid_boxes(r["boxes"], key, skipped)
+            boxes = _valid_boxes(r["boxes"], key, path, skipped)
             if boxes is not None:
                 meta["boxes"] = boxes
         samples.append(Sample(key=key, split=str(r.get("split") or default_split), inputs=inputs, meta=meta))

@@ -42,7 +42,10 @@ def fit_background(bg: Image.Image | np.ndarray, width: int, height: int,
         else:
             bg = bg.resize((int((height / h) * w), height), LANCZOS)
         return fit_background(bg, width, height)
-    return bg.crop(cover_crop_box(w, h, width, height)).resize((width, height), LANCZOS)
+    box = cover_crop_box(w, h, width, height)
+    if box != (0, 0, w, h):  # a crop copies the image: skip it when it would keep every pixel
+        bg = bg.crop(box)
+    return bg.resize((width, height), LANCZOS)
 
 
 def _fit_fast(bg: Image.Image | np.ndarray, width: int, height: int) -> np.ndarray:

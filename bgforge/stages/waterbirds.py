@@ -7,26 +7,25 @@ from PIL import Image
 
 from ..errors import SampleError
 from ..io.fast_images import read_rgb
-from ..io.images import open_image, open_mask
+from ..io.images import open_mask
 from ..records import Failure, Output, Sample
 from .common import Rendered, render_sample
 from .composite import fit_background, soft_composite
 
 
 def composite_sample(sample: Sample, resampling: str = "lanczos") -> np.ndarray:
-    bird = (read_rgb(sample.inputs["image"], "read_image") if resampling == "fast"
-            else np.asarray(open_image(sample.inputs["image"], stage="read_image")))
+    exact = resampling != "fast"
+    # OpenCV decodes JPEGs straight to numpy; on the exact path only where its pixels are Pillow's
+    bird = read_rgb(sample.inputs["image"], "read_image", exact=exact)
     mask = open_mask(sample.inputs["mask"], stage="read_mask")
     if mask.shape[:2] != bird.shape[:2]:
         raise SampleError("read_mask", f"mask {sample.inputs['mask']} is {mask.shape[1]}x{mask.shape[0]} "
                                        f"but its image is {bird.shape[1]}x{bird.shape[0]}")
     height, width = bird.shape[:2]
-    if resampling == "fast":  # OpenCV decode, DCT-reduced to what still covers the bird
-        bg = read_rgb(sample.inputs["background"], "read_background", cover=(width, height))
-    else:
-        bg = open_image(sample.inputs["background"], stage="read_background")
-    bg = np.asarray(fit_background(bg, width, height, resampling))
-    return soft_composite(bird, mask, bg)
+    # fast: DCT-reduced to what still covers the bird; exact: full size, Lanczos-fitted by Pillow
+    bg = read_rgb(sample.inputs["background"], "read_background", cover=(width, height), exact=exact)
+    fitted = fit_background(Image.fromarray(bg) if exact else bg, width, height, resampling)
+    return soft_composite(bird, mask, np.asarray(fitted))
 
 
 def render(sample: Sample, params: dict) -> Output | Failure:

@@ -135,3 +135,27 @@ def test_missing_text_and_missing_checkpoint(gdino_model, tiny_sam, image224, tm
         get_segmenter("grounded-sam", device="cpu", sam_model_obj=tiny_sam)
     assert str(tmp_path / "models" / "groundingdino_swint_ogc.pth") in str(e.value)
     assert "bgforge models fetch groundingdino_swint" in str(e.value)
+
+
+def test_size_buckets_batch_mixed_sizes_without_changing_results(gdino_model, image224, monkeypatch):
+    """gdino_bucket pads by the image's own size only: batched = alone, and one model call for all."""
+    import torch
+
+    det = GroundingDinoDetector(gdino_model, torch.device("cpu"), box_threshold=0.0, min_size=64,
+                                max_size=1333, bucket=32)
+    images = [image224[:160], image224, image224[:200, ::-1], image224[:180]]
+    caps = ["bird", "dog . cat", "water", "boat"]
+    # resized to 64x89, 64x64, 64x71, 64x79: two buckets, 64x96 (three images) and 64x64
+    assert [det._batch_shape(i) for i in images] == [(64, 96), (64, 64), (64, 96), (64, 96)]
+    calls = []
+    forward = type(gdino_model).forward
+    monkeypatch.setattr(type(gdino_model), "forward", lambda self, *a, **k: calls.append(1) or forward(self, *a, **k))
+    batch = det.detect(images, caps)
+    assert len(calls) == 2
+    for img, cap, got in zip(images, caps, batch):
+        (single,) = det.detect([img], [cap])
+        np.testing.assert_allclose(single[0], got[0], atol=1e-3)
+        np.testing.assert_allclose(single[1], got[1], atol=1e-4)
+        assert single[2] == got[2]
+        h, w = img.shape[:2]
+        assert got[0].shape == (20, 4) and (got[0][:, 2] <= w).all() and (got[0][:, 3] <= h).all()

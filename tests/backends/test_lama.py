@@ -115,3 +115,22 @@ def test_mask_size_mismatch_is_a_user_error(lama_stub):
     img, _ = _scene(20, 20)
     with pytest.raises(BgforgeError, match="sizes must match"):
         inp.inpaint([img], [np.zeros((10, 10), bool)])
+
+
+def test_size_buckets_batch_mixed_sizes_pixel_exactly(lama_stub):
+    """lama_bucket pads by the image's own size only: mixed sizes share one model call, and each
+    result is the one it gets alone (pixel-exact after cropping back)."""
+    inp = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", lama_bucket=64, lama_batch=8)
+    calls = []
+    model = inp.model
+    inp.model = lambda img, msk: calls.append(img.shape) or model(img, msk)
+    # padded to 8 these are 48x64, 40x32, 64x64 and 24x56: four batches without buckets
+    scenes = [_scene(45, 61, corner=True), _scene(33, 30, corner=True), _scene(64, 64), _scene(22, 50)]
+    outs = inp.inpaint([s[0] for s in scenes], [s[1] for s in scenes])
+    assert calls == [(4, 3, 64, 64)]
+    for (img, mask), out in zip(scenes, outs):
+        assert out.shape == img.shape and np.array_equal(out[~mask], img[~mask])
+        assert np.array_equal(inp.inpaint([img], [mask])[0], out)
+        assert np.abs(out[mask].astype(int) - np.array(BG)).max() <= 1
+    with pytest.raises(BgforgeError, match="multiple of 8"):
+        get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", lama_bucket=60)
