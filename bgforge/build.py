@@ -15,7 +15,7 @@ from .execution import guard
 from .execution import plan as planmod
 from .execution.local import execute
 from .finalize import finalize
-from .io.layout import LAYOUTS, OutputLayout, check_layout
+from .io.layout import OutputLayout, check_layout
 from .params import check_params
 from .planners import BuildContext, Planned
 from .progress import Progress, announce_run, notice
@@ -77,8 +77,9 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
     planmod.save_or_check_plan(out, plan, overwrite)
 
     mine = planmod.select_slice(plan, shard_index, num_shards)
-    pending = [s for s in mine if not planmod.is_committed(out, s.name, layout)]
-    resumed = announce_run(out, plan, mine, pending, shard_index, num_shards)
+    committed = {s.name for s in plan.shards if planmod.is_committed(out, s.name, layout)}  # parses every marker
+    pending = [s for s in mine if s.name not in committed]
+    announce_run(out, plan, mine, pending, len(committed), shard_index, num_shards)
     planmod.clean_partial(out, {s.name for s in pending})
     total_samples = plan.num_samples
     for entry in plan.shards:  # plan.json holds the samples; the executor reads them one shard at a time
@@ -101,7 +102,7 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
                          errors=stats.errors, seconds=time.monotonic() - t0, notes=notes,
                          exec_seconds=time.monotonic() - t_exec)
     result.pending_shards = sum(not planmod.is_committed(out, s.name, layout) for s in plan.shards)
-    result.resumed_shards = resumed
+    result.resumed_shards = len(committed)
     if result.pending_shards == 0:
         result.summary = finalize(out, wall_seconds=result.seconds, plan=plan)
         result.finalized = True
@@ -114,7 +115,7 @@ def prepare(recipe: Recipe, out: Path, *, seed=None, layout="shards", shard_size
 
     Shared by `build` and `bgforge build --dry-run`, so a dry run refuses exactly what a build refuses.
     """
-    _check_options(out, layout, shard_size, executor)  # before any planning or phase runs
+    _check_options(out, shard_size, executor)  # before any planning or phase runs
     planmod.check_slice(shard_index, num_shards)
     planner = planners.get(recipe.planner)
     check_layout(layout, recipe.name, planner.REFERENCE_PATHS)
@@ -125,11 +126,9 @@ def prepare(recipe: Recipe, out: Path, *, seed=None, layout="shards", shard_size
     return planner
 
 
-def _check_options(out: Path, layout: str, shard_size: int, executor: str) -> None:
+def _check_options(out: Path, shard_size: int, executor: str) -> None:
     if out.exists() and not out.is_dir():
         raise BgforgeError(f"--out {out} is a file; pass a folder (it is created if missing)")
-    if layout not in LAYOUTS:
-        raise BgforgeError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if shard_size < 1:
         raise BgforgeError(f"--shard-size must be >= 1, got {shard_size}")
     if executor not in EXECUTORS:

@@ -46,15 +46,12 @@ def notice(message: str) -> None:
         print(f"bgforge: {message}", file=sys.stderr, flush=True)
 
 
-def announce_run(out, plan, mine: list, pending: list, shard_index: int, num_shards: int) -> int:
-    """Say, before any work, what this run will do; returns the plan's shards committed by earlier runs.
+def announce_run(out, plan, mine: list, pending: list, committed: int, shard_index: int, num_shards: int) -> None:
+    """Say, before any work, what this run will do (`committed`: the plan's shards earlier runs committed).
 
     A resumed run names what it skips ("resuming: 2/12 shards committed, 320 samples to build"); a
     slice of an array job with no shards warns but is not an error, so oversized arrays do not fail.
     """
-    from .execution.plan import is_committed
-
-    committed = sum(1 for s in plan.shards if is_committed(out, s.name, plan.layout))
     to_build = sum(s.size for s in pending)
     if not mine:
         log.warning("slice %d of %d has no shards: the plan has only %d (nothing to do here)",
@@ -63,4 +60,3 @@ def announce_run(out, plan, mine: list, pending: list, shard_index: int, num_sha
         notice(f"resuming {out}: {committed}/{len(plan.shards)} shards committed, {to_build} samples to build")
     else:
         notice(f"building {out}: {len(pending)} shards, {to_build} samples")
-    return committed

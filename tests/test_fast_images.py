@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bgforge.backends.weights import sha256_file
 from bgforge.errors import SampleError
-from bgforge.execution.plan import file_sha256
 from bgforge.io.fast_images import read_rgb
 from bgforge.io.images import open_image
 from bgforge.io.shards import ShardWriter, json_bytes
@@ -82,4 +82,4 @@ def test_shard_writer_writes_tarfiles_bytes_and_hashes_them(tmp_path):
                 tar.addfile(info, io.BytesIO(data))
     path = writer.commit()
     assert path.read_bytes() == expected.getvalue()
-    assert writer.sha256 == file_sha256(path)
+    assert writer.sha256 == sha256_file(path)

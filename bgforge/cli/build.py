@@ -157,7 +157,7 @@ def build_cmd(
 @command
 def finalize_cmd(out: Annotated[Path, typer.Argument(help="Output folder of a build whose slices all finished.")]) -> None:
     """Write metadata.csv, groups.json, errors.jsonl, manifest.json and previews once every shard is committed."""
-    from ..build import finalize
+    from ..finalize import finalize
 
     groups = finalize(out)
     say(format_groups(groups))

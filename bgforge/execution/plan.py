@@ -204,31 +204,35 @@ def shard_stats(out, name: str) -> Path:
     return stats_dir(out) / f"{name}.stats.json"
 
 
-def is_committed(out, name: str, layout: str = "shards", verify: bool = False) -> bool:
-    """The marker parses, and the tar (when the layout writes one) has the recorded size (`verify`: sha256).
+def committed_stats(out, name: str, layout: str = "shards", verify: bool = False) -> dict | None:
+    """The shard's commit marker, parsed, when the shard is committed; None when it is pending.
 
-    A shard damaged after its commit (truncated tar, garbage stats) counts as pending: it is rebuilt.
+    Committed: the marker parses, and the tar (when the layout writes one) has the recorded size
+    (`verify`: sha256). A shard damaged after its commit (truncated tar, garbage stats) counts as
+    pending: it is rebuilt.
     """
     try:
         stats = json.loads(shard_stats(out, name).read_bytes())
         size = shard_tar(out, name).stat().st_size if writes_tars(layout) else None
     except (OSError, ValueError):
-        return False
+        return None
     if not isinstance(stats, dict) or not isinstance(stats.get("rows"), list):
-        return False
+        return None
     if size is None:
-        return True
+        return stats
     if stats.get("tar_size", size) != size:  # markers from before sizes were recorded carry none
-        return False
-    return not verify or stats.get("tar_sha256") in (None, file_sha256(shard_tar(out, name)))
+        return None
+    if verify and stats.get("tar_sha256") is not None:
+        from ..backends.weights import sha256_file
+
+        if stats["tar_sha256"] != sha256_file(shard_tar(out, name)):
+            return None
+    return stats
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def is_committed(out, name: str, layout: str = "shards", verify: bool = False) -> bool:
+    """Whether the shard is committed (see `committed_stats`)."""
+    return committed_stats(out, name, layout, verify) is not None
 
 
 def commit(out, name: str, stats: dict) -> None:

@@ -40,6 +40,11 @@ def group_names(params: dict) -> list[str]:
     return out
 
 
+def group_parts(group: str) -> tuple[str, str, int]:
+    """(position, background kind "O" or "R", size) of a group name such as `CeO-100`."""
+    return ("center" if group.startswith("Ce") else "corner"), group[2], int(group.split("-")[1])
+
+
 def difficulty_of(group: str, params: dict) -> str:
     for level, groups in params["difficulty"].items():
         if group in groups:
@@ -181,7 +186,8 @@ class HardSpuriousPlanner(Planner):
         _check_quotas(pools, fg_wnids, p, splits)
 
         groups = group_names(p)
-        r_backgrounds = RandomBackgrounds(p.get("random_background", "per_class"), pools, fg_wnids, pairing, seed)
+        r_backgrounds = RandomBackgrounds(p.get("random_background", RANDOM_BACKGROUND[0]), pools, fg_wnids, pairing,
+                                          seed)
         # The mask variant reads each foreground's object mask from the backgrounds phase
         inpaint_foregrounds = p.get("fg_mode", "box") == "mask"
         box_rule = p.get("object_box", "last")
@@ -193,7 +199,7 @@ class HardSpuriousPlanner(Planner):
                 r_images = {img.key: img for g, imgs in drawn.items() if g[2] == "R" for img in imgs}
                 notes += filter(None, [r_backgrounds.start_class(split, w, list(r_images.values()))])
                 for group in groups:
-                    pos, bg_kind = ("center" if group.startswith("Ce") else "corner"), group[2]
+                    pos, bg_kind, _ = group_parts(group)
                     for img in drawn[group]:
                         key = f"{img.key}-{group}"
                         bg_img, bg_class = (img, w) if bg_kind == "O" else r_backgrounds.pick(split, w, img, key)
@@ -213,7 +219,7 @@ class HardSpuriousPlanner(Planner):
 
         def composite(row: tuple) -> Sample:
             split, w, img, group, bg_key, bg_class, corner = row
-            pos, bg_kind, size = ("center" if group.startswith("Ce") else "corner"), group[2], int(group.split("-")[1])
+            pos, bg_kind, size = group_parts(group)
             return Sample(key=f"{img.key}-{group}", split=split,
                 inputs={"image": img.path, "box": object_box(img.boxes, box_rule), "bg_key": bg_key},
                 meta={"label": label[w], "wnid": w, "class_name": (names.get(w) or [w])[0], "split": split,
@@ -264,4 +270,4 @@ class HardSpuriousPlanner(Planner):
         for split, pairs in pairing.items():
             groups.setdefault(split, {})["background_pairing"] = pairs
         write_json(out / "groups.json", groups)
-        return {"background_pairing": pairing, "random_background": params.get("random_background", "per_sample")}
+        return {"background_pairing": pairing, "random_background": params.get("random_background", RANDOM_BACKGROUND[0])}

@@ -6,7 +6,6 @@ OUT/plan.json exists, so each phase folder is reported on its own, then the main
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import BgforgeError
@@ -23,8 +22,8 @@ def phase_status(out: Path, name: str, verify: bool = False) -> dict:
     committed = samples = errors = 0
     seconds = 0.0
     for entry in plan.shards:
-        if planmod.is_committed(out, entry.name, plan.layout, verify=verify):
-            stats = json.loads(planmod.shard_stats(out, entry.name).read_text())
+        stats = planmod.committed_stats(out, entry.name, plan.layout, verify=verify)
+        if stats is not None:
             committed += 1
             samples += stats["samples"]
             errors += stats["errors"]

@@ -15,15 +15,19 @@ from .common import Progress, Rendered, render_sample
 from .paste import RESAMPLING, crop_box, fg_size, paste, paste_origin
 
 if TYPE_CHECKING:
-    from ..sources.store import ShardStore
+    from ..sources.key_index import IndexedStore
+    from ..sources.store import FolderStore, ShardStore
+
+    # HSI reads its backgrounds phase through the stored key index; `bgforge composite` any --bg
+    Backgrounds = IndexedStore | ShardStore | FolderStore
 
 
-def render(sample: Sample, store: ShardStore, params: dict) -> Output | Failure:
+def render(sample: Sample, store: Backgrounds, params: dict) -> Output | Failure:
     """Also the chain of `bgforge composite`: inputs hold the image (path or shard member), box and bg_key."""
     return render_sample(sample, params, lambda progress: _composite(sample, store, params, progress))
 
 
-def _composite(sample: Sample, store: ShardStore, params: dict, progress: Progress) -> Rendered:
+def _composite(sample: Sample, store: Backgrounds, params: dict, progress: Progress) -> Rendered:
     arr, _, _ = sample_image(sample.inputs, progress.stage)
     image = Image.fromarray(arr)
     box = sample.inputs.get("box") or [0, 0, image.width, image.height]
