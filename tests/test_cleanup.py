@@ -54,6 +54,7 @@ def test_overwrite_removes_every_file_bgforge_wrote_and_nothing_else(tmp_path, c
         assert (out / "train" / "metadata.csv").exists()
     if layout != "shards":
         _kill_mid_shard(out)  # images of a shard that never committed are bgforge's too
+    (out / "report.html").write_text("<html>")  # what `bgforge inspect --html` writes
     mine = [out / "keep.txt", out / "notes" / "n.md", out / "train" / "mine.jpg"]
     for p in mine:
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -100,11 +100,12 @@ def inspect_cmd(
 ) -> None:
     """Does the dataset break the correlation it was built to break? Group matrix, achieved correlation and
     mutual information between label and background attribute per split, mask-area and paste-size statistics."""
+    from ..io.layout import REPORT_HTML
     from ..report.inspect import inspect_output, render_html, render_text
 
     report = inspect_output(out, label, attribute)
     if html:
-        path = Path(out) / "report.html"
+        path = Path(out) / REPORT_HTML
         path.write_text(render_html(report, out))
         report["html"] = str(path)
     typer.echo(json.dumps(report, indent=2) if as_json else render_text(report))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 from ..errors import BgforgeError
-from ..io.layout import BOOKKEEPING
+from ..io.layout import BOOKKEEPING, REPORT_HTML
 from ..io.paths import check_splits, inside, relation
 from . import plan as planmod
 
@@ -29,7 +29,7 @@ LOCK_NAME = "lock"
 # Files a finished run writes at the top of --out (finalize and the planners' reports); the rest of
 # bgforge's own files (markers, previews, the HSI background index) live in OUT/.bgforge/.
 TOP_FILES = ("plan.json", "manifest.json", "metadata.csv", "groups.json", "errors.jsonl", "RELEASE_v1.0.txt",
-             "spurious.json", "spurious.md", "README.md")
+             "spurious.json", "spurious.md", "README.md", REPORT_HTML)
 
 
 def input_roots(inputs: dict) -> list[Path]:

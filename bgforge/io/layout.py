@@ -25,6 +25,7 @@ TAR_LAYOUTS = ("shards", "both")
 REFERENCE_PATH_LAYOUTS = ("folder", "both")   # images at the path the reference dataset uses
 
 BOOKKEEPING = ".bgforge"
+REPORT_HTML = "report.html"   # `bgforge inspect --html`; --overwrite removes it with the rest
 
 
 def bookkeeping_dir(out: str | Path) -> Path:
