@@ -16,7 +16,10 @@
    sampling GPU utilisation (pynvml or nvidia-smi) and memory. The random checkpoints are written
    to a temporary model folder first and reach the command through BGFORGE_* variables.
 
-Writes gpu_check.json and gpu_check.md (a markdown table) to --out. Targets on one H100
+Writes gpu_check.json and gpu_check.md (a markdown table) to --out after each section, so a run
+stopped by a failure or a time limit (SIGTERM) keeps what it measured and names where it stopped.
+On a lent GPU machine without network: benchmarks/device_wheels.sh here, benchmarks/device_run.sh
+there (docs/performance.md). Targets on one H100
 (shared PERFORMANCE.md): SAM ViT-H box stage >= 25 img/s, end to end >= 18 img/s, GPU busy >= 70 %.
 """
 
@@ -27,6 +30,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -258,6 +262,7 @@ def e2e_command(data: Path, out: Path, sam_model: str, device: torch.device) -> 
 
 def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, seconds: float) -> dict:
     """`bgforge inpaint --segmenter grounded-sam --backend lama` through the real executor, as a user runs it."""
+    import bgforge
     from bgforge.report.status import output_status
     from bgforge.sources.synthetic import make_object_folder
 
@@ -269,8 +274,12 @@ def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, s
         x.pop("boxes", None)
     (data / "manifest.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     cmd = e2e_command(data, work / "out", env["sam_model"], device)
+    # the command must import the bgforge this script measures, also where bgforge is not installed
+    # (the lent GPU machine runs it from a checkout: benchmarks/device_run.sh)
+    source_root = str(Path(bgforge.__file__).resolve().parent.parent)
     run_env = {**os.environ, **{k: v for k, v in env.items() if k.startswith("BGFORGE_")},
-               "BGFORGE_TRUST_CHECKPOINTS": "1"}
+               "BGFORGE_TRUST_CHECKPOINTS": "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))}
     rounds, total, t = 0, 0, time.perf_counter()
     with GpuSampler(device.type == "cuda") as gpu:
         while rounds == 0 or time.perf_counter() - t < seconds:  # at least `seconds` of sampling
@@ -295,6 +304,8 @@ def markdown(results: dict) -> str:
     for key, r in results["figures"].items():
         mem = r.get("torch_peak_gb") or r.get("gpu_mem_peak_gb")
         lines.append(f"| {key} | {r['img_s']} | {r.get('gpu_busy_pct') or '-'} | {mem or '-'} |")
+    if "failed" in results:
+        lines += ["", f"Stopped in {results['failed']}"]
     return "\n".join(lines) + "\n"
 
 
@@ -308,6 +319,8 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="comma list of sections to skip: sam,gdino,lama,e2e")
     ap.add_argument("--out", default=str(ROOT / ".bench" / "gpu_check"))
     a = ap.parse_args()
+    # `timeout` (benchmarks/device_run.sh) stops the run with SIGTERM: end like an error, saving the figures
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM (time limit)"))
     device = torch.device(a.device)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -317,15 +330,30 @@ def main() -> None:
     skip = set(filter(None, a.skip.split(",")))
     with tempfile.TemporaryDirectory(prefix="bgforge-gpu-check-") as tmp:
         env = write_checkpoints(Path(tmp), a.smoke, a.lama_checkpoint)
-        for name, fn in (("sam", bench_sam), ("gdino", bench_gdino), ("lama", bench_lama)):
-            if name not in skip:
-                results["figures"].update(fn(env, device, n if name != "gdino" else min(n, 8), a.smoke))
-        if "e2e" not in skip:
-            results["figures"].update(bench_end_to_end(env, device, Path(tmp) / "e2e",
-                                                       2 if a.smoke else a.e2e_images, 0 if a.smoke else a.seconds))
+        sections = {
+            "sam": lambda: bench_sam(env, device, n, a.smoke),
+            "gdino": lambda: bench_gdino(env, device, min(n, 8), a.smoke),
+            "lama": lambda: bench_lama(env, device, n, a.smoke),
+            "e2e": lambda: bench_end_to_end(env, device, Path(tmp) / "e2e", 2 if a.smoke else a.e2e_images,
+                                            0 if a.smoke else a.seconds),
+        }
+        for name, section in sections.items():
+            if name in skip:
+                continue
+            try:
+                results["figures"].update(section())
+            except BaseException as exc:  # a failure or a time limit: keep what the earlier sections measured
+                results["failed"] = f"{name}: {type(exc).__name__}: {exc}"[:2000]
+                raise
+            finally:
+                save_results(out, results)
+    print(markdown(results))
+
+
+def save_results(out: Path, results: dict) -> None:
+    """gpu_check.json and gpu_check.md, rewritten after each section: a run cut short keeps its figures."""
     (out / "gpu_check.json").write_text(json.dumps(results, indent=2))
     (out / "gpu_check.md").write_text(markdown(results))
-    print(markdown(results))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from .execution.local import execute
 from .finalize import finalize
 from .io.layout import OutputLayout, check_layout
 from .params import check_params
-from .planners import BuildContext, Planned
+from .planners import BuildContext, Phase, Planned
 from .progress import Progress, announce_run, notice
 from .recipe import Recipe
 
@@ -49,7 +49,12 @@ class BuildResult:
 def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard_size=1000, layout="shards",
           overwrite=False, shard_index=0, num_shards=1, progress=True, devices=None, batch_size=8,
           planned: Planned | None = None, executor="local", ray_address=None,
-          min_shards: int = planmod.MIN_SHARDS) -> BuildResult:
+          min_shards: int = planmod.MIN_SHARDS, io_threads: int | None = None) -> BuildResult:
+    """Plan (unless `planned` is given), build every earlier phase, execute this slice's pending shards
+    and finalize once every shard is committed.
+
+    `planned` is consumed: its samples, source files and phases are emptied once plan.json holds them.
+    """
     t0 = time.monotonic()
     out = Path(out)
     planner = prepare(recipe, out, seed=seed, layout=layout, shard_size=shard_size, executor=executor,
@@ -57,33 +62,30 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
     if planned is None:
         planned = planner.plan(recipe, ctx)
     guard.start(out, planned, overwrite=overwrite, sliced=num_shards > 1)  # checks --out, locks, then clears
+    # This phase's plan first: once plan.json holds its samples (1.24 M HSI composites) they are
+    # dropped, not kept while the earlier phases run; the executor reads them back a shard at a time.
+    plan = planmod.make_plan(recipe, planned, int(recipe.params.get("seed", 0)), shard_size, layout, min_shards)
+    plan.skipped, notes, inputs, phases = planned.skipped, planned.notes, planned.inputs, planned.prerequisites
+    planned.samples, planned.source_files, planned.prerequisites = [], [], []  # consumed (see the docstring)
+    del planned
+    planmod.save_or_check_plan(out, plan, overwrite)
+    for entry in plan.shards:
+        entry.samples = []
     exec_kw = dict(workers=workers, shard_size=shard_size, layout="shards", shard_index=shard_index,
                    num_shards=num_shards, progress=progress, devices=devices, batch_size=batch_size,
-                   executor=executor, ray_address=ray_address, min_shards=min_shards)
-    for phase in planned.prerequisites:
-        sub = Recipe(name=f"{recipe.name}/{phase.folder}", planner=phase.planner, params=phase.params)
-        notice(f"phase {phase.folder}: {len(phase.samples)} samples -> {out / phase.folder}")
-        res = build(sub, ctx, out / phase.folder, planned=Planned(samples=phase.samples, inputs=planned.inputs,
-                                                                  source_files=[s.key for s in phase.samples]),
-                    **exec_kw)
+                   executor=executor, ray_address=ray_address, min_shards=min_shards, io_threads=io_threads)
+    for phase in phases:
+        res = _build_phase(recipe, phase, ctx, out, inputs, exec_kw)
         if not res.finalized:  # another slice still works on this phase; re-run to continue
-            return BuildResult(out=out, total_samples=len(planned.samples), ran_shards=res.ran_shards,
+            return BuildResult(out=out, total_samples=plan.num_samples, ran_shards=res.ran_shards,
                                ran_samples=res.ran_samples, errors=res.errors, seconds=time.monotonic() - t0,
                                pending_shards=res.pending_shards, notes=[f"waiting for phase {phase.folder}"])
-    plan = planmod.make_plan(recipe, planned, int(recipe.params.get("seed", 0)), shard_size, layout, min_shards)
-    plan.skipped, notes = planned.skipped, planned.notes
-    del planned  # the plan entries hold the samples now; nothing else should keep them alive
-    out.mkdir(parents=True, exist_ok=True)
-    planmod.save_or_check_plan(out, plan, overwrite)
 
     mine = planmod.select_slice(plan, shard_index, num_shards)
-    committed = {s.name for s in plan.shards if planmod.is_committed(out, s.name, layout)}  # parses every marker
+    committed = {s.name for s in plan.shards if planmod.is_committed(out, s.name, layout)}
     pending = [s for s in mine if s.name not in committed]
     announce_run(out, plan, mine, pending, len(committed), shard_index, num_shards)
     planmod.clean_partial(out, {s.name for s in pending})
-    total_samples = plan.num_samples
-    for entry in plan.shards:  # plan.json holds the samples; the executor reads them one shard at a time
-        entry.samples = []
     written = OutputLayout(layout, planner.label_name)  # what the committer writes besides the tars
     bar = Progress(sum(s.size for s in pending), f"build {recipe.name}", enabled=progress)
     t_exec = time.monotonic()
@@ -92,13 +94,14 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
             from .execution.ray import execute as ray_execute
 
             stats = ray_execute(out, pending, planner.make_chain, recipe.params, layout=written, progress=bar,
-                                address=ray_address, gpus_per_task=1 if devices else 0, chunk=batch_size)
+                                address=ray_address, gpus_per_task=1 if devices else 0, chunk=batch_size,
+                                io_threads=io_threads)
         else:
             stats = execute(out, pending, planner.make_chain, recipe.params, workers=workers, layout=written,
-                            progress=bar, devices=devices, chunk=batch_size)
+                            progress=bar, devices=devices, chunk=batch_size, io_threads=io_threads)
     finally:
         bar.close()
-    result = BuildResult(out=out, total_samples=total_samples, ran_shards=stats.shards, ran_samples=stats.samples,
+    result = BuildResult(out=out, total_samples=plan.num_samples, ran_shards=stats.shards, ran_samples=stats.samples,
                          errors=stats.errors, seconds=time.monotonic() - t0, notes=notes,
                          exec_seconds=time.monotonic() - t_exec)
     result.pending_shards = sum(not planmod.is_committed(out, s.name, layout) for s in plan.shards)
@@ -107,6 +110,16 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
         result.summary = finalize(out, wall_seconds=result.seconds, plan=plan)
         result.finalized = True
     return result
+
+
+def _build_phase(parent: Recipe, phase: Phase, ctx: BuildContext, out: Path, inputs: dict,
+                 exec_kw: dict) -> BuildResult:
+    """Build an earlier phase (e.g. Hard-Spurious-ImageNet's backgrounds) into OUT/<phase folder>."""
+    sub = Recipe(name=f"{parent.name}/{phase.folder}", planner=phase.planner, params=phase.params)
+    notice(f"phase {phase.folder}: {len(phase.samples)} samples -> {out / phase.folder}")
+    planned = Planned(samples=phase.samples, inputs=inputs, source_files=[s.key for s in phase.samples])
+    phase.samples = []  # only `planned` holds them now: the phase's build drops them once its plan.json is written
+    return build(sub, ctx, out / phase.folder, planned=planned, **exec_kw)
 
 
 def prepare(recipe: Recipe, out: Path, *, seed=None, layout="shards", shard_size=1000, executor="local",

@@ -158,7 +158,7 @@ def build_and_report(recipe: "Recipe", out: Path, run: "RunOptions", *, title: s
 
     result = build(recipe, BuildContext() if ctx is None else ctx, out, progress=not quiet(), workers=run.workers,
                    shard_size=run.shard_size, min_shards=run.min_shards, overwrite=run.overwrite, batch_size=run.batch_size,
-                   devices=parse_devices(run.devices, needs_gpu), **build_options)
+                   devices=parse_devices(run.devices, needs_gpu), io_threads=run.io_threads, **build_options)
     if result.finalized:
         say(table_title + format_groups(result.summary))
     for line in extra_summary(result) if extra_summary else ():

@@ -47,7 +47,7 @@ def composite_cmd(
     canvas: Annotated[int, typer.Option("--canvas", help="Output size (backgrounds are resized to it).")] = 224,
     image_format: opt.Format = opt.ImageFormat.jpg,
     seed: opt.Seed = 0,
-    run: opt.RunOptions = group(omit=("devices",)),  # pasting is CPU work
+    run: opt.RunOptions = group(omit=("devices", "io_threads")),  # pasting is CPU work
 ) -> None:
     """Paste foregrounds onto backgrounds at one size and position: one Hard-Spurious-ImageNet group.
 

@@ -84,6 +84,10 @@ Devices = Annotated[Optional[str], typer.Option(
                       "'cpu' forces CPU workers.")]
 BatchSize = Annotated[int, typer.Option(
     "--batch-size", min=1, help="Images per model call and per worker task (`patchnet train`: per training step).")]
+IoThreads = Annotated[Optional[int], typer.Option(
+    "--io-threads", min=0, max=64,
+    help="CPU threads per model worker that decode the next batch and encode the last one while the model runs. "
+         "Default: 2 on a GPU, 0 (inline) on CPU workers, which are one process per core already.")]
 ShardSize = Annotated[int, typer.Option("--shard-size", min=1, help="Most samples per output shard.")]
 MinShards = Annotated[int, typer.Option(
     "--min-shards", min=1, help="Fewest shards per split (fewer only for a split with fewer samples), so a "
@@ -155,6 +159,7 @@ class RunOptions:
     workers: Workers = 1
     devices: Devices = None
     batch_size: BatchSize = 8
+    io_threads: IoThreads = None
     shard_size: ShardSize = 1000
     min_shards: MinShards = 8
     overwrite: Overwrite = False

@@ -29,7 +29,7 @@ def variants_cmd(
     class_order: Annotated[Optional[Path], typer.Option(
         "--class-order", help="File with one label per line in class index order (mixed_next pairs class y with "
                               "y + 1). Default: integer labels, else ImageNet-9's order, else sorted.")] = None,
-    run: opt.RunOptions = group(omit=("devices", "batch_size")),  # pasting is CPU work
+    run: opt.RunOptions = group(omit=("devices", "batch_size", "io_threads")),  # pasting is CPU work
 ) -> None:
     """Write the ImageNet-9 background variants (Xiao et al.) of every image: one split per variant.
 

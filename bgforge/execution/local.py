@@ -23,9 +23,9 @@ from ..io.paths import inside
 from ..io.shards import ShardWriter, write_atomic
 from ..records import Failure
 from . import plan as planmod
-from .context import Chain, ChainFactory, WorkerContext
+from .context import Chain, ChainFactory, WorkerContext, task_size
 
-CHUNK = 8  # samples per task: small enough to balance, large enough to amortise IPC
+CHUNK = 8  # samples per model batch (--batch-size), and per task unless workers pipeline (context.task_size)
 
 _CHAIN = None
 _INIT_ERROR = None
@@ -102,7 +102,7 @@ class RunStats:
 
 def execute(out, shards, chain_factory: ChainFactory, params: dict, workers: int = 1,
             layout: str | OutputLayout = "shards",
-            progress=None, devices=None, chunk: int = CHUNK) -> RunStats:
+            progress=None, devices=None, chunk: int = CHUNK, io_threads: int | None = None) -> RunStats:
     """Run the given (pending) shard entries and commit each one.
 
     Each worker builds its chain as `chain_factory(params, WorkerContext(out, device))`.
@@ -112,12 +112,15 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, workers: int
     worker are queued (a bounded queue): memory does not grow with the dataset.
     devices: e.g. ["cuda:0", "cuda:1"]: one worker process per entry (spawned, so CUDA starts
     clean in each); otherwise `workers` forked CPU processes (1 = in this process).
+    chunk: samples per model batch (--batch-size); a task is one batch, or several when workers
+    pipeline decoding and encoding around the model (context.task_size); io_threads: --io-threads.
     """
     out = Path(out)
     stats = RunStats()
     if not shards:
         return stats
-    ctx = WorkerContext(out)
+    ctx = WorkerContext(out, batch_size=chunk, io_threads=io_threads)
+    per_task = task_size(chunk, io_threads, devices[0] if devices else None)
     pool = None
     if devices:
         spawn = mp.get_context("spawn")
@@ -140,9 +143,9 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, workers: int
     try:
         for entry in planmod.iter_entries(out, {e.name for e in shards}):
             committer = ShardCommitter(out, entry, layout)
-            starts = range(0, len(entry.samples), chunk)
+            starts = range(0, len(entry.samples), per_task)
             for j in starts:
-                task = entry.samples[j:j + chunk]
+                task = entry.samples[j:j + per_task]
                 result = pool.apply_async(_run_chunk, (task,)) if pool is not None else _Done(_run_chunk(task))
                 in_flight.append((committer, j == starts[-1], result))
                 while len(in_flight) >= limit:

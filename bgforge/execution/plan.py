@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import BgforgeError
 from ..io.layout import bookkeeping_dir, writes_tars
 from ..io.paths import inside
-from ..io.shards import atomic_file, json_bytes, write_atomic
+from ..io.shards import atomic_file, json_bytes
 from ..records import LazySamples, Sample
 from .plan_diff import plan_changes, refusal
 
@@ -204,21 +204,55 @@ def shard_stats(out, name: str) -> Path:
     return stats_dir(out) / f"{name}.stats.json"
 
 
-def committed_stats(out, name: str, layout: str = "shards", verify: bool = False) -> dict | None:
-    """The shard's commit marker, parsed, when the shard is committed; None when it is pending.
+# A commit marker is one JSON document laid out in two parts: a first line with every field but
+# the rows and error records (shard, split, samples, errors, seconds, tar size and sha256), then
+# those. "Is it committed?" and `bgforge status` read the first line (and the last bytes, to tell a
+# complete marker), so a build end parses each marker's rows once: in finalize (`read_marker`).
+_MARKER_END = b"]}\n"  # the rows list closes the document
 
-    Committed: the marker parses, and the tar (when the layout writes one) has the recorded size
-    (`verify`: sha256). A shard damaged after its commit (truncated tar, garbage stats) counts as
-    pending: it is rebuilt.
+
+def commit(out, name: str, stats: dict) -> None:
+    """Write the shard's commit marker (atomically): `stats`, "rows" included, head line first."""
+    body = {k: stats[k] for k in ("error_records", "rows") if k in stats}  # sorted: rows last
+    head = {k: v for k, v in stats.items() if k not in body}
+    with atomic_file(shard_stats(out, name)) as fh:
+        fh.write(json_bytes(head)[:-1] + b",\n")
+        fh.write(memoryview(json_bytes(body))[1:])
+        fh.write(b"\n")
+
+
+def _marker_head(path: Path) -> dict | None:
+    """The marker without its rows and error records; None when it is cut short or not a marker.
+    Raises OSError (no marker) or ValueError (garbage) like json.loads."""
+    with open(path, "rb") as fh:
+        first = fh.readline()
+        if not first.endswith(b",\n"):  # written before the head line existed: one line, rows inside
+            head = json.loads(first)
+            if not isinstance(head, dict) or not isinstance(head.pop("rows", None), list):
+                return None
+            head.pop("error_records", None)
+            return head
+        fh.seek(-len(_MARKER_END), os.SEEK_END)
+        if fh.read() != _MARKER_END:
+            return None
+    head = json.loads(first[:-2] + b"}")
+    return head if isinstance(head, dict) else None
+
+
+def committed_stats(out, name: str, layout: str = "shards", verify: bool = False) -> dict | None:
+    """The shard's commit marker without its rows (samples, errors, seconds, tar size and sha256)
+    when the shard is committed; None when it is pending.
+
+    Committed: the marker is complete and its head line parses, and the tar (when the layout writes
+    one) has the recorded size (`verify`: sha256). A shard damaged after its commit (truncated tar,
+    garbage or cut-short marker) counts as pending: it is rebuilt.
     """
     try:
-        stats = json.loads(shard_stats(out, name).read_bytes())
+        stats = _marker_head(shard_stats(out, name))
         size = shard_tar(out, name).stat().st_size if writes_tars(layout) else None
     except (OSError, ValueError):
         return None
-    if not isinstance(stats, dict) or not isinstance(stats.get("rows"), list):
-        return None
-    if size is None:
+    if stats is None or size is None:
         return stats
     if stats.get("tar_size", size) != size:  # markers from before sizes were recorded carry none
         return None
@@ -235,8 +269,14 @@ def is_committed(out, name: str, layout: str = "shards", verify: bool = False) -
     return committed_stats(out, name, layout, verify) is not None
 
 
-def commit(out, name: str, stats: dict) -> None:
-    write_atomic(shard_stats(out, name), json_bytes(stats))
+def read_marker(out, name: str) -> dict:
+    """A committed shard's whole marker, rows and error records included: finalize's one read of it."""
+    path = shard_stats(out, name)
+    try:
+        return json.loads(path.read_bytes())
+    except ValueError:  # its head line and end are intact (it counted as committed), its middle is not
+        raise BgforgeError(f"the commit marker {path} is damaged; delete it and re-run the build "
+                           f"to redo shard {name}") from None
 
 
 def _shard_of_tmp(path: Path) -> str:

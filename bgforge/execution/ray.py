@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import BgforgeError
 from . import plan as planmod
-from .context import ChainFactory, WorkerContext
+from .context import ChainFactory, WorkerContext, task_size
 from .local import CHUNK, RunStats, run_shard
 
 MAX_RETRIES = 2  # re-runs of a shard whose task raised or whose actor or node died
@@ -54,11 +54,13 @@ class ChainHolder:
     actor (its process or node died) builds it again.
     """
 
-    def __init__(self, out: str, chain_factory: ChainFactory, params: dict, layout, chunk: int, use_gpu: bool):
+    def __init__(self, out: str, chain_factory: ChainFactory, params: dict, layout, chunk: int, use_gpu: bool,
+                 io_threads: int | None = None):
         # With a GPU, Ray pinned CUDA_VISIBLE_DEVICES to this actor's GPU, as the local GPU pool does.
-        self.out, self.layout, self.chunk = Path(out), layout, chunk
+        self.out, self.layout = Path(out), layout
         self.chain_factory, self.params = chain_factory, params
-        self.ctx = WorkerContext(self.out, "cuda" if use_gpu else None)
+        self.ctx = WorkerContext(self.out, "cuda" if use_gpu else None, batch_size=chunk, io_threads=io_threads)
+        self.chunk = task_size(chunk, io_threads, self.ctx.device)
         self.chain = None
 
     def run(self, name: str) -> dict:
@@ -132,7 +134,8 @@ def _run_on_actors(ray, actors: list, shards, stats: RunStats, progress) -> list
 
 
 def execute(out, shards, chain_factory: ChainFactory, params: dict, layout: str = "shards", progress=None,
-            address=None, gpus_per_task: int = 0, chunk: int = CHUNK, max_retries: int = MAX_RETRIES) -> RunStats:
+            address=None, gpus_per_task: int = 0, chunk: int = CHUNK, max_retries: int = MAX_RETRIES,
+            io_threads: int | None = None) -> RunStats:
     """Run the given (pending) shard entries on Ray actors and commit each one; returns their RunStats.
 
     chain_factory(params, WorkerContext) must pickle by reference (a module-level function or a
@@ -154,7 +157,7 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, layout: str 
     # A dead actor (its process or node lost) restarts and its queued shards are re-sent to it.
     holder = ray.remote(ChainHolder).options(num_cpus=1, num_gpus=gpus_per_task, max_restarts=-1,
                                              max_task_retries=max_retries)
-    actors = [holder.remote(str(out), chain_factory, params, layout, chunk, gpus_per_task > 0)
+    actors = [holder.remote(str(out), chain_factory, params, layout, chunk, gpus_per_task > 0, io_threads)
               for _ in range(_actor_count(ray, gpus_per_task, len(shards)))]
     try:
         failed = _run_on_actors(ray, actors, shards, stats, progress)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -96,18 +98,28 @@ class FilePicks:
 def write_previews(out, shards_by_split: dict, per_group: int = 8, groups: dict | None = None,
                    file_picks: FilePicks | None = None) -> list[Path]:
     """One contact sheet per split in OUT/.bgforge/preview/, from the shards or, without tars, from
-    `file_picks`; `groups` (groups.json content) lets each stop reading early."""
-    sheets = {}
-    for split, paths in shards_by_split.items():
+    `file_picks`; `groups` (groups.json content) lets each stop reading early.
+
+    The splits' sheets are made on threads (Pillow releases the GIL while it decodes and encodes):
+    finalize runs after every worker is done, so this is time on the build's critical path.
+    """
+    def from_shards(split: str, paths) -> tuple[str, Image.Image | None]:
         counts = ((groups or {}).get(split) or {}).get("groups")
-        sheets[split] = contact_sheet(paths, per_group, group_counts=counts)
-    for split, files in (file_picks.by_split if file_picks else {}).items():
-        sheets[split] = _sheet({g: [_thumb(p, THUMB) for p in ps] for g, ps in files.items() if ps}, per_group, THUMB)
-    written = []
-    for split, sheet in sheets.items():
-        if sheet is not None:
-            path = preview_dir(out) / f"{split}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sheet.save(path, compress_level=1)  # a quarter of level 6's time, on the build's critical path
-            written.append(path)
-    return written
+        return split, contact_sheet(paths, per_group, group_counts=counts)
+
+    def from_files(split: str, files: dict) -> tuple[str, Image.Image | None]:
+        return split, _sheet({g: [_thumb(p, THUMB) for p in ps] for g, ps in files.items() if ps}, per_group, THUMB)
+
+    def save(split: str, sheet: Image.Image) -> Path:
+        path = preview_dir(out) / f"{split}.png"
+        sheet.save(path, compress_level=1)  # a quarter of level 6's time
+        return path
+
+    jobs = [(from_shards, split, paths) for split, paths in shards_by_split.items()]
+    jobs += [(from_files, split, files) for split, files in (file_picks.by_split if file_picks else {}).items()]
+    if not jobs:
+        return []
+    preview_dir(out).mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1)) as pool:
+        sheets = dict(pool.map(lambda job: job[0](*job[1:]), jobs))  # a split's file picks replace its shard picks
+        return list(pool.map(lambda item: save(*item), [(s, sh) for s, sh in sheets.items() if sh is not None]))

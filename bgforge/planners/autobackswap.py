@@ -119,10 +119,11 @@ class AutoBackSwapPlanner(Planner):
                               f"{sum(s.meta['kind'] == 'swap' for s in out)} swaps; backgrounds: {segmenter} + {inpainter}"])
 
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
-        from ..sources.store import ShardStore
+        from ..sources.key_index import IndexedStore
 
+        # the index the backgrounds (`inpaint`) phase stored, not a scan of its shards in every worker
         folder = ctx.phase_dir("backgrounds")  # absent when no swap was planned (ratio 0)
-        store = ShardStore(folder) if (folder / "shards").is_dir() else None
+        store = IndexedStore(folder) if (folder / "shards").is_dir() else None
         return lambda batch: [render(s, store, params) for s in batch]
 
     def validate(self, params: dict) -> None:

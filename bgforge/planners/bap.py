@@ -348,9 +348,11 @@ class BapPlanner(Planner):
 
         if params.get("phase") == "foregrounds":
             return lambda batch: [bap.extract_foreground(s, params) for s in batch]
-        from ..sources.store import ShardStore
+        from ..sources.key_index import IndexedStore
 
-        store = ShardStore(ctx.phase_dir("foregrounds"))  # index once per worker
+        # the index the foregrounds phase stored (on_finalize), not a scan of its shards in every worker;
+        # its LRU decodes a foreground once for its K + M neighbouring composites
+        store = IndexedStore(ctx.phase_dir("foregrounds"))
         return lambda batch: [bap.render_composite(s, store, params) for s in batch]
 
     def validate(self, params: dict) -> None:
@@ -380,5 +382,11 @@ class BapPlanner(Planner):
             raise BgforgeError(f"balance_classes must be true or false, got {params.get('balance_classes')!r}")
 
     def on_finalize(self, out: Path, params: dict) -> dict | None:
-        """manifest.json says when the leakage split was derived rather than the official one."""
+        """The foregrounds phase stores its key index, which every composite worker loads; the
+        composites' manifest.json says when the leakage split was derived rather than the official one."""
+        if params.get("phase") == "foregrounds":
+            from ..sources.key_index import write_key_index
+
+            write_key_index(out)
+            return None
         return {"notes": [DERIVED_SPLIT_WARNING]} if derived_leakage_split(params) else None

@@ -22,9 +22,9 @@ from ..records import LazySamples, Sample
 from ..rng import rng_for
 from ..sources import resolve_root
 from ..stages.inpaint import REMOVE_OBJECTS
-from ..stages.paste import CORNERS, RESAMPLING
+from ..stages.paste import CORNERS, OBJECT_BOX, RESAMPLING
 from .base import BuildContext, Phase, Planned, Planner
-from .hsi_backgrounds import OBJECT_BOX, RANDOM_BACKGROUND, RandomBackgrounds, object_box, pairing_by_split
+from .hsi_backgrounds import RANDOM_BACKGROUND, RandomBackgrounds, object_box, pairing_by_split
 
 log = logging.getLogger(__name__)
 

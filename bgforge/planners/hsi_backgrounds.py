@@ -14,17 +14,14 @@ from pathlib import Path
 
 from ..errors import BgforgeError
 from ..rng import rng_for
+from ..stages.paste import object_index
 
 RANDOM_BACKGROUND = ("per_class", "per_sample")
-OBJECT_BOX = ("last", "largest")
 
 
 def object_box(boxes: list, rule: str = "last") -> list:
-    """The box [x0, y0, x1, y1] a composite pastes: the image's last listed box (the reference's
-    `boxes[-1]`) or the one of largest area."""
-    if rule == "largest":
-        return list(max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])))
-    return list(boxes[-1])
+    """The box [x0, y0, x1, y1] a composite pastes (rule: stages/paste.OBJECT_BOX)."""
+    return list(boxes[object_index(boxes, rule)])
 
 
 def _others(wnids: list[str], own: str) -> list[str]:

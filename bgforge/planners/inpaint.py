@@ -11,15 +11,16 @@ from .stage import StagePlanner, backend_options
 class InpaintPlanner(StagePlanner):
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         from ..backends import get_inpainter, get_segmenter
-        from ..stages.inpaint import inpaint_batch
+        from ..stages.inpaint import inpaint_stage
+        from ..stages.pipeline import pipelined
 
         opts = backend_options(params, ctx.device)
         inpainter = get_inpainter(params["inpainter"], **opts)
         segmenter = get_segmenter(params["segmenter"], **opts) if params.get("segmenter") else None
-        return lambda batch: inpaint_batch(inpainter, segmenter, batch, params)
+        return pipelined(inpaint_stage(inpainter, segmenter, params), ctx)
 
     def on_finalize(self, out: Path, params: dict) -> None:
-        """Store the key index once, beside the shards: later phases (HSI composites) load it per worker."""
+        """Store the key index once, beside the shards: later phases (HSI composites, AutoBackSwap) load it per worker."""
         from ..sources.key_index import write_key_index
 
         write_key_index(out)

@@ -9,7 +9,8 @@ from .stage import StagePlanner, backend_options
 class SegmentPlanner(StagePlanner):
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         from ..backends import get_segmenter
-        from ..stages.segment import segment_batch
+        from ..stages.pipeline import pipelined
+        from ..stages.segment import segment_stage
 
         segmenter = get_segmenter(params["segmenter"], **backend_options(params, ctx.device))  # once per worker
-        return lambda batch: segment_batch(segmenter, batch, params)
+        return pipelined(segment_stage(segmenter, params), ctx)

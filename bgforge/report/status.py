@@ -1,7 +1,10 @@
 """`bgforge status`: how far a (possibly running, possibly multi-phase) build has come.
 
-A build with phases (Hard-Spurious-ImageNet: backgrounds first) writes OUT/<phase>/plan.json before
-OUT/plan.json exists, so each phase folder is reported on its own, then the main phase.
+A build with phases (Hard-Spurious-ImageNet: backgrounds first) writes OUT/plan.json, then each
+OUT/<phase>/plan.json as that phase starts; each phase folder is reported on its own, then the main
+phase. Earlier bgforge versions wrote the phases' plans first, so a phase may be running with no
+OUT/plan.json yet.
+Reads each commit marker's head line only (plan.committed_stats), never its rows.
 """
 
 from __future__ import annotations

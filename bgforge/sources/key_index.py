@@ -7,22 +7,23 @@ Python objects per worker; instead the phase that wrote the shards stores
 and size of each member) once, and every worker loads those few flat arrays (~35 MB at
 ImageNet scale) in well under a second.
 
-The index records each tar's name, size and mtime: an index that no longer matches the shards
-(a rebuilt or resumed phase) is rebuilt instead of trusted.
+Every phase that a later phase reads by key stores it when it finalizes (the `inpaint` stage:
+HSI and AutoBackSwap backgrounds; BAP's foregrounds), and those later phases read it through
+`IndexedStore`. The index records each tar's name, size and mtime: an index that no longer
+matches the shards (a rebuilt or resumed phase) is rebuilt instead of trusted.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import BgforgeError, SampleError
+from ..io.images import decode
 from ..io.layout import bookkeeping_dir
 from ..io.shards import atomic_file
 
@@ -145,6 +146,10 @@ class IndexedStore:
     def __contains__(self, key: str) -> bool:
         return key in self.index
 
+    def has_member(self, key: str, ext: str) -> bool:
+        """Whether `key` has a member `.ext` (e.g. the object.png an inpaint phase stores only when it found one)."""
+        return self.index.member(key, ext) is not None
+
     def read(self, key: str, ext: str, stage: str = "read_background") -> bytes:
         where = self.index.member(key, ext)
         if where is None:
@@ -164,8 +169,7 @@ class IndexedStore:
             return cached
         self.misses += 1
         ext = next((e for e in ("png", "jpg") if self.index.member(key, e)), "png")
-        with Image.open(io.BytesIO(self.read(key, ext, stage))) as im:
-            arr = np.asarray(im.convert(mode))
+        arr = decode(self.read(key, ext, stage), mode)
         arr.setflags(write=False)
         self._images[(key, mode)] = arr
         if len(self._images) > self.cache_size:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import SampleError
-from ..io.images import sample_image
+from ..io.images import decode, sample_image
 from ..io.shards import read_member
 from ..records import Sample
 from .folder import load_folder
@@ -44,8 +42,7 @@ class ShardStore(_Store):
     def image(self, key: str, stage: str = "read_background", mode: str = "RGB") -> np.ndarray:
         members = self.records[key].inputs["members"] if key in self.records else {}
         ext = next((e for e in ("png", "jpg") if e in members), "png")
-        with Image.open(io.BytesIO(self.read(key, ext, stage))) as im:
-            return np.asarray(im.convert(mode))
+        return decode(self.read(key, ext, stage), mode)
 
 
 class FolderStore(_Store):
@@ -60,7 +57,8 @@ class FolderStore(_Store):
     def image(self, key: str, stage: str = "read_background", mode: str = "RGB") -> np.ndarray:
         if key not in self.records:
             raise SampleError(stage, f"no image with key {key!r} in {self.folder}")
-        return sample_image(self.records[key].inputs, stage)[0]
+        arr, raw, _ = sample_image(self.records[key].inputs, stage)
+        return arr if mode == "RGB" else decode(raw, mode)
 
 
 def open_store(path: str | Path, manifest: str | Path | None = None) -> ShardStore | FolderStore:

@@ -21,15 +21,15 @@ from .common import Progress, Rendered, render_sample
 from .composite import fit_background, soft_composite
 
 if TYPE_CHECKING:
-    from ..sources.store import ShardStore
+    from ..sources.key_index import IndexedStore
 
 
-def render(sample: Sample, store: ShardStore | None, params: dict) -> Output | Failure:
+def render(sample: Sample, store: IndexedStore | None, params: dict) -> Output | Failure:
     """An original (its bytes, unchanged) or a swap: foreground over another image's inpainted background."""
     return render_sample(sample, params, lambda progress: _swap(sample, store, params, progress))
 
 
-def _swap(sample: Sample, store: ShardStore | None, params: dict, progress: Progress) -> Rendered | Output:
+def _swap(sample: Sample, store: IndexedStore | None, params: dict, progress: Progress) -> Rendered | Output:
     m = sample.meta
     image, raw, ext = sample_image(sample.inputs, progress.stage)
     if m["kind"] == "original":
@@ -56,6 +56,6 @@ def _swap(sample: Sample, store: ShardStore | None, params: dict, progress: Prog
     return Rendered(out, meta, label=m["class_index"])
 
 
-def _has_object(store: ShardStore | None, key: str) -> bool:
+def _has_object(store: IndexedStore | None, key: str) -> bool:
     """Whether phase 1 stored an object mask for `key` (it does not when it found no foreground)."""
-    return store is not None and key in store and "object.png" in store.records[key].inputs.get("members", {})
+    return store is not None and store.has_member(key, "object.png")

@@ -29,7 +29,7 @@ from .composite import fit_background
 from .paste import paste, paste_origin
 
 if TYPE_CHECKING:
-    from ..sources.store import ShardStore
+    from ..sources.key_index import IndexedStore
 
 CANVAS = 224
 BLUR_PAD = 4   # > the reach of GaussianBlur(1) (three box passes of radius <= 1)
@@ -112,13 +112,13 @@ def _foreground(sample: Sample, params: dict, progress: Progress) -> Rendered:
                     files={"mask.png": encode(mask_crop, "png")})
 
 
-def render_composite(sample: Sample, store: ShardStore, params: dict) -> Output | Failure:
+def render_composite(sample: Sample, store: IndexedStore, params: dict) -> Output | Failure:
     """Phase 2: one anchor or alignment composite from a stored foreground and a background file."""
     return render_sample(sample, params, lambda progress: _composite(sample, store, params, progress),
                          first_stage="read_foreground")
 
 
-def _composite(sample: Sample, store: ShardStore, params: dict, progress: Progress) -> Rendered:
+def _composite(sample: Sample, store: IndexedStore, params: dict, progress: Progress) -> Rendered:
     m = sample.meta
     fg = store.image(m["fg_key"], progress.stage)
     mask = decode(store.read(m["fg_key"], "mask.png", progress.stage), "L")

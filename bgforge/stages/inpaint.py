@@ -9,8 +9,9 @@ from ..backends.base import Inpainter, Segmenter, SegmentRequest, dilate, remove
 from ..io.images import encode
 from ..records import Failure, Output, Sample
 from .common import run_batched
-from .paste import RESAMPLING
-from .segment import Loaded, load_batch
+from .paste import RESAMPLING, object_index
+from .pipeline import ModelStage
+from .segment import Batch, Loaded
 
 REMOVE_OBJECTS = ("union", "sequential")
 
@@ -33,13 +34,11 @@ def object_masks(segmenter: Segmenter | None, items: list[Loaded]) -> list[np.nd
 
 
 def pasted_object(sample: Sample, masks: np.ndarray, rule: str = "largest") -> np.ndarray:
-    """The object a box-crop composite pastes: the mask of the last box (`rule` last, the Corner
-    Cases reference) or of the largest box; without one mask per box, the largest mask."""
+    """The object a box-crop composite pastes: the mask of the box `rule` picks (paste.OBJECT_BOX);
+    without one mask per box, the largest mask."""
     boxes = sample.meta.get("boxes") or []
     if len(boxes) == len(masks):
-        if rule == "last":
-            return masks[-1]
-        return masks[int(np.argmax([(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]))]
+        return masks[object_index(boxes, rule)]
     return masks[int(np.argmax(masks.reshape(len(masks), -1).sum(1)))]
 
 
@@ -74,9 +73,9 @@ def remove_sequentially(segmenter: Segmenter, inpainter: Inpainter, items: list[
     return [(img, hole, np.stack(m)) for img, hole, m in zip(current, holes, masks)]
 
 
-def inpaint_batch(inpainter: Inpainter, segmenter: Segmenter | None, samples: list[Sample],
-                  params: dict) -> list[Output | Failure]:
-    ok, failed = load_batch(samples, params)
+def inpaint_stage(inpainter: Inpainter, segmenter: Segmenter | None, params: dict) -> ModelStage:
+    """decode -> segment and fill -> resize and encode, as the three steps a worker pipelines
+    (stages/pipeline.py)."""
     kernel = int(params.get("dilation", 15))
     # Corner Cases removes objects one at a time (`remove_objects: sequential`, or --one-by-one)
     mode = params.get("remove_objects") or ("sequential" if params.get("one_by_one") else "union")
@@ -84,7 +83,30 @@ def inpaint_batch(inpainter: Inpainter, segmenter: Segmenter | None, samples: li
         raise ValueError(f"remove_objects must be union or sequential, got {mode!r}")
     one_by_one = mode == "sequential"
 
-    outputs = {f.key: f for f in failed}
+    def compute(batch: Batch) -> Batch:
+        batch.results = _remove(inpainter, segmenter, batch.ok, kernel, one_by_one)
+        return batch
+
+    def finish(batch: Batch) -> list[Output | Failure]:
+        outputs = {}
+        for it, done in zip(batch.ok, batch.results):
+            outputs[it.sample.key] = done if isinstance(done, Failure) else _encode(it.sample, *done, params, run={
+                "inpainter": inpainter.name, "segmenter": None if segmenter is None else segmenter.name,
+                "dilation": kernel, "one_by_one": one_by_one})
+        return batch.outputs(outputs)
+
+    return ModelStage(load=lambda samples: Batch.load(samples, params), compute=compute, finish=finish)
+
+
+def inpaint_batch(inpainter: Inpainter, segmenter: Segmenter | None, samples: list[Sample],
+                  params: dict) -> list[Output | Failure]:
+    """One batch inline (what a worker's `inpaint_stage` does, without threads)."""
+    return inpaint_stage(inpainter, segmenter, params)(samples)
+
+
+def _remove(inpainter: Inpainter, segmenter: Segmenter | None, ok: list[Loaded], kernel: int,
+            one_by_one: bool) -> list:
+    """Per decoded item: (filled image, union of the holes, (N,H,W) object masks), or its Failure."""
     boxed = [it for it in ok if one_by_one and segmenter is not None and _box_prompts(it) is not None]
     removed = dict(zip((it.sample.key for it in boxed), run_batched(
         lambda items: remove_sequentially(segmenter, inpainter, items, kernel), boxed, "inpaint")))
@@ -93,32 +115,30 @@ def inpaint_batch(inpainter: Inpainter, segmenter: Segmenter | None, samples: li
     todo = []
     for it, m in zip(rest, masks):
         if isinstance(m, Failure):
-            outputs[it.sample.key] = m
+            removed[it.sample.key] = m
         else:
             todo.append((it.sample, it.image, m))
     filled = run_batched(lambda items: remove_objects_batch(inpainter, [i[1] for i in items], [i[2] for i in items],
                                                             kernel, one_by_one), todo, "inpaint")
     for (s, _, m), done in zip(todo, filled):
         removed[s.key] = done if isinstance(done, Failure) else (*done, m)
+    return [removed[it.sample.key] for it in ok]
+
+
+def _encode(s: Sample, img: np.ndarray, hole: np.ndarray, m: np.ndarray, params: dict, run: dict) -> Output:
+    """The filled image (resized to `resize` when set), its hole mask and, with `object_mask`, the pasted object."""
     fmt, size = params.get("image_format", "jpg"), params.get("resize")
-    resample = RESAMPLING[params.get("resampling", "lanczos")]
-    for s, done in ((it.sample, removed[it.sample.key]) for it in ok if it.sample.key in removed):
-        if isinstance(done, Failure):
-            outputs[s.key] = done
-            continue
-        img, hole, m = done
-        if size:
-            img = np.asarray(Image.fromarray(img).resize((int(size), int(size)), resample))
-        # PNG at zlib level 1: 5.4x cheaper to encode than level 6 for a few % more bytes, and the
-        # same pixels (HSI writes every background as PNG)
-        files = {fmt: encode(img, fmt, quality=params.get("jpeg_quality", 95), png_level=1),
-                 "mask.png": encode(hole.astype(np.uint8) * 255, "png", png_level=1)}
-        if params.get("object_mask") and len(m):  # the pasted object, undilated, at source size (mask pastes)
-            obj = pasted_object(s, m, params.get("object_box", "largest"))
-            files["object.png"] = encode(obj.astype(np.uint8) * 255, "png", png_level=1)
-        meta = {**s.meta, "key": s.key, "split_name": s.split, "inpainter": inpainter.name,
-                "segmenter": None if segmenter is None else segmenter.name, "num_objects": int(len(m)),
-                "dilation": kernel, "one_by_one": one_by_one, "hole_frac": round(float(hole.mean()), 6),
-                "height": int(img.shape[0]), "width": int(img.shape[1]), "group_name": str(s.meta.get("label", "all"))}
-        outputs[s.key] = Output(key=s.key, files=files, meta=meta)
-    return [outputs[s.key] for s in samples]
+    if size:
+        img = np.asarray(Image.fromarray(img).resize((int(size), int(size)), RESAMPLING[params.get("resampling", "lanczos")]))
+    # PNG at zlib level 1: 5.4x cheaper to encode than level 6 for a few % more bytes, and the
+    # same pixels (HSI writes every background as PNG)
+    files = {fmt: encode(img, fmt, quality=params.get("jpeg_quality", 95), png_level=1),
+             "mask.png": encode(hole.astype(np.uint8) * 255, "png", png_level=1)}
+    if params.get("object_mask") and len(m):  # the pasted object, undilated, at source size (mask pastes)
+        obj = pasted_object(s, m, params.get("object_box", "largest"))
+        files["object.png"] = encode(obj.astype(np.uint8) * 255, "png", png_level=1)
+    meta = {**s.meta, "key": s.key, "split_name": s.split, "inpainter": run["inpainter"],
+            "segmenter": run["segmenter"], "num_objects": int(len(m)), "dilation": run["dilation"],
+            "one_by_one": run["one_by_one"], "hole_frac": round(float(hole.mean()), 6),
+            "height": int(img.shape[0]), "width": int(img.shape[1]), "group_name": str(s.meta.get("label", "all"))}
+    return Output(key=s.key, files=files, meta=meta)

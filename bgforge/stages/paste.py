@@ -20,6 +20,17 @@ CANVAS = 224
 CORNERS = ("top-right", "top-left", "bottom-left", "bottom-right")
 # Hard-Spurious-ImageNet's reference resizes with PIL's default filter (bicubic); Lanczos is the option.
 RESAMPLING = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
+# Which of an image's boxes is its pasted object: the last listed (the Corner Cases reference's
+# `boxes[-1]`) or the one of largest area (the first such on a tie).
+OBJECT_BOX = ("last", "largest")
+
+
+def object_index(boxes: Sequence[Sequence[float]], rule: str = "last") -> int:
+    """The index of the box [x0, y0, x1, y1] that rule `OBJECT_BOX` picks."""
+    if rule == "largest":
+        areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+        return areas.index(max(areas))
+    return len(boxes) - 1
 
 
 def fg_size(box_w: float, box_h: float, s: int, ar_preserve: bool, canvas: int = CANVAS) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -10,6 +11,7 @@ from ..backends.base import Segmenter, SegmentRequest, dilate
 from ..io.images import encode, sample_image, sample_mask
 from ..records import Failure, Output, Sample
 from .common import Progress, attempt, run_batched
+from .pipeline import ModelStage
 
 
 class Loaded(NamedTuple):
@@ -44,13 +46,42 @@ def load_batch(samples: list[Sample], params: dict, stage: str = "read_image") -
     return ([r for r in results if not isinstance(r, Failure)], [r for r in results if isinstance(r, Failure)])
 
 
-def segment_batch(segmenter: Segmenter, samples: list[Sample], params: dict) -> list[Output | Failure]:
-    ok, failed = load_batch(samples, params)
-    results = run_batched(lambda items: segmenter.segment([i.image for i in items], [i.request for i in items]),
-                          ok, "segment")
-    outputs = {f.key: f for f in failed}
+@dataclass
+class Batch:
+    """One batch on its way through a model stage: its samples, those decoded, those that could
+    not be, and (once computed) the model's result or Failure per decoded sample."""
+
+    samples: list[Sample]
+    ok: list[Loaded]
+    failed: list[Failure]
+    results: list = field(default_factory=list)
+
+    @classmethod
+    def load(cls, samples: list[Sample], params: dict) -> Batch:
+        return cls(samples, *load_batch(samples, params))
+
+    def outputs(self, done: dict) -> list[Output | Failure]:
+        """Per sample, in order: its Failure, or its entry in `done` (key -> Output or Failure)."""
+        by_key = {**{f.key: f for f in self.failed}, **done}
+        return [by_key[s.key] for s in self.samples]
+
+
+def segment_stage(segmenter: Segmenter, params: dict) -> ModelStage:
+    """decode -> segment -> encode the masks, as the three steps a worker pipelines (stages/pipeline.py)."""
+
+    def compute(batch: Batch) -> Batch:
+        batch.results = run_batched(lambda items: segmenter.segment([i.image for i in items],
+                                                                    [i.request for i in items]), batch.ok, "segment")
+        return batch
+
+    return ModelStage(load=lambda samples: Batch.load(samples, params), compute=compute,
+                      finish=lambda batch: _encode_masks(batch, params))
+
+
+def _encode_masks(batch: Batch, params: dict) -> list[Output | Failure]:
+    outputs = {}
     kernel = int(params.get("dilation", 0) or 0)
-    for (s, image, raw, ext, req), res in zip(ok, results):
+    for (s, image, raw, ext, req), res in zip(batch.ok, batch.results):
         if isinstance(res, Failure):
             outputs[s.key] = res
             continue
@@ -65,4 +96,4 @@ def segment_batch(segmenter: Segmenter, samples: list[Sample], params: dict) -> 
                 "height": int(image.shape[0]), "width": int(image.shape[1]),
                 "group_name": str(s.meta.get("label", "all"))}
         outputs[s.key] = Output(key=s.key, files=files, meta=meta)
-    return [outputs[s.key] for s in samples]
+    return batch.outputs(outputs)

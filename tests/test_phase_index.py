@@ -1,0 +1,98 @@
+"""AutoBackSwap and BAP read their earlier phase through the key index that phase stored (no
+tar scan per worker), and every store decodes its members with io.images' one rule."""
+
+import io
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bgforge import planners
+from bgforge import recipe as recipemod
+from bgforge.build import build
+from bgforge.execution.context import WorkerContext
+from bgforge.execution.plan import load_plan
+from bgforge.io.images import decode
+from bgforge.io.shards import iter_shard
+from bgforge.planners import BuildContext
+from bgforge.recipe import Recipe
+from bgforge.sources import synthetic
+from bgforge.sources.key_index import IndexedStore, KeyIndex, index_path
+from bgforge.sources.store import ShardStore
+from bgforge.sources.synthetic_blobs import make_blob_folder
+
+SPECIES = ["001.Black_footed_Albatross", "059.California_Gull", "009.Brewer_Blackbird", "073.Blue_Jay"]
+
+
+def built_files(out):
+    return {k: f for p in sorted((out / "shards").glob("*.tar")) for k, f in iter_shard(p)}
+
+
+def check_main_phase_reads_the_stored_index(out, phase: str, monkeypatch) -> None:
+    """Rebuild the main phase's outputs with every way of scanning a tar made to fail: the chain
+    must load the index `phase` stored and still give the bytes the build wrote."""
+    assert index_path(out / phase).is_file()
+    plan = load_plan(out, with_samples=True)
+    samples = [s for entry in plan.shards for s in entry.samples]
+    expected = built_files(out)
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("a worker scanned the shards of an earlier phase")
+
+    monkeypatch.setattr(KeyIndex, "scan", no_scan)
+    monkeypatch.setattr(tarfile, "open", no_scan)  # ShardStore's scan (load_shards) goes through it too
+    chain = planners.get(plan.recipe["planner"]).make_chain(plan.recipe["params"], WorkerContext(out=out))
+    outputs = chain(samples)
+    assert len(outputs) == len(expected) > 0
+    for o in outputs:
+        assert hasattr(o, "files"), o  # a Failure has no files
+        for ext, data in o.files.items():
+            assert expected[o.key][ext] == data, (o.key, ext)
+
+
+def test_autobackswap_workers_do_not_scan_the_backgrounds(tmp_path, monkeypatch):
+    blobs = make_blob_folder(tmp_path / "in", n=12, size=(48, 40), grid=None, seed=4)
+    params = dict(recipemod.load("autobackswap").params)
+    params.update(input=str(blobs), manifest=str(blobs / "manifest.jsonl"), segmenter="provided", inpainter="telea",
+                  image_format="png", ratio=1.5)
+    out = tmp_path / "o"
+    build(Recipe(name="autobackswap", planner="autobackswap", params=params), BuildContext(), out, progress=False)
+    check_main_phase_reads_the_stored_index(out, "backgrounds", monkeypatch)
+
+
+def test_bap_workers_do_not_scan_the_foregrounds(tmp_path, monkeypatch):
+    places = tmp_path / "places"
+    cats = recipemod.load("bap-waterbirds").params["places_categories"]
+    synthetic.make_places(places, categories=list(cats), per_category=4, size=(80, 60), seed=5)
+    # the Waterbirds categories: bap-waterbirds derives the Waterbirds split it keeps out
+    synthetic.make_places(places, categories=synthetic.LAND + synthetic.WATER, per_category=12, size=(80, 60), seed=5)
+    cub = synthetic.make_cub(tmp_path / "CUB_200_2011", species=SPECIES, per_species=5, size=(120, 90), seed=5)
+    out = tmp_path / "o"
+    build(recipemod.load("bap-waterbirds"), BuildContext(roots={"cub": cub, "places": places}), out, progress=False)
+    check_main_phase_reads_the_stored_index(out, "foregrounds", monkeypatch)
+
+
+def _png(array: np.ndarray, mode: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array, mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_stores_decode_members_with_the_io_images_rule(tmp_path, mode):
+    deep = _png(np.arange(0, 65536, 1024, dtype=np.uint16).reshape(8, 8))   # 16-bit greyscale, values > 255
+    colour = _png(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    (tmp_path / "shards").mkdir()
+    with tarfile.open(tmp_path / "shards" / "all-00000.tar", "w") as tar:
+        for name, data in (("deep.png", deep), ("deep.json", b"{}"), ("colour.png", colour), ("colour.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with Image.open(io.BytesIO(deep)) as im:
+        clipped = np.asarray(im.convert(mode))
+    assert not np.array_equal(decode(deep, mode), clipped)  # PIL's own conversion clips 16-bit values
+    for store in (IndexedStore(tmp_path), ShardStore(tmp_path)):
+        for key, data in (("deep", deep), ("colour", colour)):
+            got = store.image(key, mode=mode)
+            assert got.dtype == np.uint8 and np.array_equal(got, decode(data, mode)), (type(store).__name__, key)
