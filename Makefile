@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_hsi_floor.py
 	$(BIN)/python benchmarks/bench_plan_scale.py
 	$(BIN)/python benchmarks/bench_stages.py
+	$(BIN)/python benchmarks/bench_feed.py
 	$(BIN)/python benchmarks/bench_memory.py
 
 clean:

@@ -7,7 +7,7 @@ from PIL import Image
 from bgforge.backends.weights import sha256_file
 from bgforge.errors import SampleError
 from bgforge.io.fast_images import read_rgb
-from bgforge.io.images import open_image
+from bgforge.io.images import open_image, sample_image
 from bgforge.io.shards import ShardWriter, json_bytes
 
 
@@ -47,6 +47,16 @@ def test_exact_read_is_pillows_pixels(tmp_path, kind):
     ours = read_rgb(path, "read_image", exact=True)
     assert ours.dtype == np.uint8 and ours.flags.c_contiguous
     assert np.array_equal(ours, np.asarray(open_image(path))), kind
+    # every stage's decode of a sample's bytes (io.images.rgb_pixels) takes the same path
+    assert np.array_equal(sample_image({"image": str(path)})[0], np.asarray(open_image(path))), kind
+
+
+def test_a_cut_short_jpeg_is_an_error_not_grey_rows(tmp_path):
+    path = tmp_path / "cut.jpg"
+    _photo(400, 300).save(path, quality=90)
+    path.write_bytes(path.read_bytes()[:-200])
+    with pytest.raises(SampleError, match="cannot decode"):
+        sample_image({"image": str(path)})
 
 
 def test_fast_read_reduces_but_covers_and_errors_name_the_stage(tmp_path):

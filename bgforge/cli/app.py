@@ -54,10 +54,12 @@ def main(
                                  help="Print the version and exit."),
 ) -> None:
     GLOBAL.verbose, GLOBAL.quiet = verbose, quiet and not verbose
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    level = logging.WARNING if GLOBAL.quiet else logging.INFO
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger().setLevel(level)  # basicConfig configures only once per process (tests invoke many times)
+    # -v is bgforge's own debug detail; other libraries stay at INFO (Pillow logs every PNG chunk it reads)
+    logging.getLogger("bgforge").setLevel(logging.DEBUG if verbose else logging.NOTSET)
 
 
 # The order here is the order of `bgforge --help`.

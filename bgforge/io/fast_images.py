@@ -3,7 +3,7 @@
 Pillow and OpenCV bundle the same libjpeg-turbo and both decode with its defaults (accurate
 integer IDCT, fancy upsampling), so for a YCbCr or greyscale JPEG OpenCV hands back Pillow's
 pixels exactly (tests/test_fast_images.py pins it), ~0.2 ms sooner and without the PIL -> numpy
-copy. `read_rgb(exact=True)` takes that path and leaves every other file (CMYK JPEGs, whose
+copy. `read_rgb(exact=True)` (and io.images.rgb_pixels, for bytes) takes that path and leaves every other file (CMYK JPEGs, whose
 colour conversion differs; PNG; other formats) to Pillow. The `fast` paths may also ask for a
 DCT-reduced image (`cover`), PIL's draft mode without PIL, which is not pixel-exact.
 """
@@ -17,13 +17,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError
-from .images import open_image
+from .images import LIBJPEG_MODES, cv2_rgb, open_image
 
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
-# Pillow never applies EXIF orientation when it decodes; OpenCV does unless told not to
-_AS_PIL = cv2.IMREAD_IGNORE_ORIENTATION
-# Modes whose libjpeg colour conversion Pillow leaves to libjpeg itself (CMYK it converts on its own)
-_LIBJPEG_MODES = ("RGB", "L")
 
 
 def _reduction(size: tuple[int, int], cover: tuple[int, int] | None) -> int:
@@ -52,15 +48,13 @@ def read_rgb(path: str | Path, stage: str = "read", cover: tuple[int, int] | Non
         raise SampleError(stage, f"file not found: {path}") from None
     except Exception as exc:  # PIL raises many types for a corrupt header
         raise SampleError(stage, f"cannot decode {path}: {exc}") from None
-    if fmt != "JPEG" or (exact and mode not in _LIBJPEG_MODES):
+    if fmt != "JPEG" or (exact and mode not in LIBJPEG_MODES):
         if exact:
             return np.asarray(open_image(path, stage=stage))
         flag = cv2.IMREAD_COLOR
     else:
         flag = cv2.IMREAD_COLOR if exact else _reduction(size, cover)
-    # OpenCV >= 4.10 decodes straight to RGB; older ones give BGR, converted after
-    rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None) if flag == cv2.IMREAD_COLOR else None
-    arr = cv2.imdecode(data, (rgb_flag if rgb_flag is not None else flag) | _AS_PIL) if data.size else None
+    arr = cv2_rgb(data, flag)
     if arr is None:
         raise SampleError(stage, f"cannot decode {path}: not an image OpenCV can read")
-    return arr if rgb_flag is not None else cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    return arr
