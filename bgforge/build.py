@@ -86,6 +86,10 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
     pending = [s for s in mine if s.name not in committed]
     announce_run(out, plan, mine, pending, len(committed), shard_index, num_shards)
     planmod.clean_partial(out, {s.name for s in pending})
+    if devices and not planner.loads_models(recipe.params):
+        # A phase that runs no model (HSI composites, pasting) gains nothing from a GPU: CPU workers,
+        # forked, --workers of them and at least as many as there were GPU workers.
+        devices, workers = None, max(workers, len(devices))
     written = OutputLayout(layout, planner.label_name)  # what the committer writes besides the tars
     bar = Progress(sum(s.size for s in pending), f"build {recipe.name}", enabled=progress)
     t_exec = time.monotonic()

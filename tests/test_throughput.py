@@ -189,3 +189,17 @@ def test_no_key_index_for_an_output_without_tars(tmp_path):
 
     (tmp_path / "shards").mkdir()
     assert write_key_index(tmp_path) is None and not index_path(tmp_path).exists()
+
+
+def test_grounded_sam_under_bf16_autocast_hands_back_float32_and_bool(gdino_model, tiny_sam):
+    """The dtype path of a CUDA run (precision auto = bf16), on the CPU: numpy has no bf16, so every
+    tensor must leave the models as float32 or bool, with size buckets too."""
+    img = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
+    opts = dict(device="cpu", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam, box_threshold=0.0,
+                gdino_min_size=128, precision="bf16")
+    for bucket in (0, 64):
+        seg = get_segmenter("grounded-sam", gdino_bucket=bucket, **opts)
+        results = seg.segment([img, img[:200]], [SegmentRequest(text="bird")] * 2)
+        for res, h in zip(results, (224, 200)):
+            assert res.masks.dtype == bool and res.masks.shape[1:] == (h, 224) and len(res.masks) > 0
+            assert res.scores.dtype == np.float32 and res.boxes.dtype == np.float32

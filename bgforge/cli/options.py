@@ -76,8 +76,9 @@ Seed = Annotated[Optional[int], typer.Option(
     "--seed", help="Seed of every random draw (backgrounds, positions, swaps, training order): the same inputs and "
                    "seed give the same bytes. `build` without it uses the recipe's seed.")]
 Workers = Annotated[int, typer.Option(
-    "--workers", "-w", min=1, help="Worker processes on the CPU (on GPUs: one per --devices entry). "
-                                   "Output bytes do not depend on it.")]
+    "--workers", "-w", min=1, help="Worker processes on the CPU. With GPUs, the model phases run one per "
+                                   "--devices entry and the phases that only paste run this many (at least as many "
+                                   "as the GPU workers). Output bytes do not depend on it.")]
 Devices = Annotated[Optional[str], typer.Option(
     "--devices", help="GPUs for the model stages, one worker per entry: '0,1' ('0,0,1,1': two each). Default: "
                       "every visible GPU with two workers each (one decodes while the other infers); "

@@ -35,8 +35,12 @@ def parse_devices(devices: Optional[str], needs_torch: bool) -> Optional[List[st
 
 def needs_gpu(recipe: Any) -> bool:
     """Whether a recipe's model phases would run on GPUs if present."""
-    p = recipe.params
-    return p.get("segmenter") in ("auto",) + TORCH_SEGMENTERS or p.get("inpainter") in ("auto", "lama")
+    return runs_torch(recipe.params)
+
+
+def runs_torch(params: dict) -> bool:
+    """Whether parameters name a torch segmenter or inpainter (`auto` may become one)."""
+    return params.get("segmenter") in ("auto",) + TORCH_SEGMENTERS or params.get("inpainter") in ("auto", "lama")
 
 
 def gpu_available() -> bool:

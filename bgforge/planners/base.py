@@ -69,6 +69,11 @@ class Planner(ABC):
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         """The stage chain of one worker (models load here, once): list[Sample] -> list[Output | Failure]."""
 
+    def loads_models(self, params: dict) -> bool:
+        """Whether this phase's chain runs a torch model. Only such phases take one worker per GPU
+        entry (--devices); the others (pasting, encoding) run on CPU workers. None do by default."""
+        return False
+
     def label_name(self, meta: dict) -> str:
         """The class folder of --layout imagefolder: the sample's class name, else its label."""
         return str(meta.get("class_name", meta.get(self.LABEL_FIELD)))

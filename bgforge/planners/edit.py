@@ -231,6 +231,11 @@ class EditPlanner(Planner):
         if params.get("classifier"):
             check_classifier(params)
 
+    def loads_models(self, params: dict) -> bool:
+        from ..execution.devices import runs_torch
+
+        return bool(params.get("classifier")) or runs_torch(params)
+
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         from ..backends import get_inpainter, get_segmenter
         from ..backends.classifier import classifier_from_params, load_class_index

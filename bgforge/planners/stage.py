@@ -44,6 +44,11 @@ class StagePlanner(Planner):
         return Planned(samples=samples, inputs={"input": str(src), "manifest": recipe.params.get("manifest")},
                        source_files=input_names(samples), skipped=skipped)
 
+    def loads_models(self, params: dict) -> bool:
+        from ..execution.devices import runs_torch
+
+        return runs_torch(params)
+
     def validate(self, params: dict) -> None:
         """Fail before any work: unknown backends, missing or corrupt checkpoints."""
         from ..backends.registry import INPAINTERS, SEGMENTERS
