@@ -141,13 +141,12 @@ class SamSegmenter(Segmenter):
             emb = self.encoder(torch.stack([p[0] for p in pairs]))
         return emb, [p[1] for p in pairs]
 
-    def _decode(self, emb, input_size, img: np.ndarray, boxes: np.ndarray) -> SegmentResult:
+    def _decode(self, emb, input_size, img: np.ndarray, boxes: np.ndarray):
+        """One image's best mask per box and its predicted IoU, still on the device: (N,H,W) bool, (N,)."""
         import torch
 
         h, w = img.shape[:2]
         n = boxes.shape[0]
-        if n == 0:
-            return SegmentResult.empty(h, w, self.name)
         m = self.model
         box_t = torch.as_tensor(boxes, dtype=torch.float32, device=self.device)
         box_t = self.transform.apply_boxes_torch(box_t, (h, w))
@@ -165,13 +164,22 @@ class SamSegmenter(Segmenter):
             best = iou.argmax(dim=1)
             idx = torch.arange(n, device=best.device)
             low_res, iou = low_res[idx, best][:, None], iou[idx, best][:, None]
-        masks = m.postprocess_masks(low_res, input_size, (h, w))[:, 0] > m.mask_threshold
-        return SegmentResult(
-            masks=masks.cpu().numpy(),  # the one host copy for this image
-            boxes=boxes.astype(np.float32),
-            scores=iou[:, 0].cpu().numpy().astype(np.float32),
-            backend=self.name,
-        )
+        return m.postprocess_masks(low_res, input_size, (h, w))[:, 0] > m.mask_threshold, iou[:, 0]
+
+    def _to_host(self, decoded: list, boxes: list[np.ndarray]) -> list[SegmentResult]:
+        """Every image's masks and scores of one encoder pass in one device -> host copy each: a
+        copy waits for the GPU, so one per image would stall it once per image."""
+        import torch
+
+        masks = torch.cat([mk.reshape(-1) for mk, _ in decoded]).cpu().numpy()
+        scores = torch.cat([s for _, s in decoded]).float().cpu().numpy()
+        out, at, k = [], 0, 0
+        for (mk, _), b in zip(decoded, boxes):
+            n = mk.shape[0]
+            out.append(SegmentResult(masks=masks[at:at + mk.numel()].reshape(mk.shape), boxes=b.astype(np.float32),
+                                     scores=scores[k:k + n].astype(np.float32), backend=self.name))
+            at, k = at + mk.numel(), k + n
+        return out
 
     # ------------------------------------------------------------------ API
     def segment_boxes(
@@ -190,8 +198,11 @@ class SamSegmenter(Segmenter):
                     out.extend(SegmentResult.empty(*i.shape[:2], self.name) for i in chunk)
                     continue
                 emb, sizes = self._encode(chunk)
-                for j, (img, b) in enumerate(zip(chunk, chunk_boxes)):
-                    out.append(self._decode(emb[j], sizes[j], img, b))
+                todo = [j for j, b in enumerate(chunk_boxes) if b.shape[0]]
+                found = dict(zip(todo, self._to_host([self._decode(emb[j], sizes[j], chunk[j], chunk_boxes[j])
+                                                      for j in todo], [chunk_boxes[j] for j in todo])))
+                out.extend(found[j] if j in found else SegmentResult.empty(*img.shape[:2], self.name)
+                           for j, img in enumerate(chunk))
         return out
 
     def segment(self, images, requests):
