@@ -10,6 +10,7 @@ DCT-reduced image (`cover`), PIL's draft mode without PIL, which is not pixel-ex
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -17,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError
-from .images import LIBJPEG_MODES, cv2_rgb, open_image
+from .images import LIBJPEG_MODES, cv2_rgb, open_image, read_raw
 
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
@@ -41,8 +42,8 @@ def read_rgb(path: str | Path, stage: str = "read", cover: tuple[int, int] | Non
     """
     path = Path(path)
     try:
-        data = np.fromfile(path, np.uint8)
-        with Image.open(path) as im:  # the header only: format, mode and size
+        raw = read_raw(path)
+        with Image.open(io.BytesIO(raw)) as im:  # the header only: format, mode and size
             fmt, mode, size = im.format, im.mode, im.size
     except FileNotFoundError:
         raise SampleError(stage, f"file not found: {path}") from None
@@ -54,7 +55,7 @@ def read_rgb(path: str | Path, stage: str = "read", cover: tuple[int, int] | Non
         flag = cv2.IMREAD_COLOR
     else:
         flag = cv2.IMREAD_COLOR if exact else _reduction(size, cover)
-    arr = cv2_rgb(data, flag)
+    arr = cv2_rgb(np.frombuffer(raw, np.uint8), flag)
     if arr is None:
         raise SampleError(stage, f"cannot decode {path}: not an image OpenCV can read")
     return arr
