@@ -7,7 +7,7 @@ from PIL import Image
 from bgforge.backends.weights import sha256_file
 from bgforge.errors import SampleError
 from bgforge.io.fast_images import read_rgb
-from bgforge.io.images import open_image, sample_image
+from bgforge.io.images import jpeg_header, open_image, open_mask, sample_image
 from bgforge.io.shards import ShardWriter, json_bytes
 
 
@@ -47,8 +47,32 @@ def test_exact_read_is_pillows_pixels(tmp_path, kind):
     ours = read_rgb(path, "read_image", exact=True)
     assert ours.dtype == np.uint8 and ours.flags.c_contiguous
     assert np.array_equal(ours, np.asarray(open_image(path))), kind
+    with Image.open(path) as pil:  # the frame header read from the bytes agrees with Pillow's
+        want = (pil.mode, pil.size) if pil.format == "JPEG" else None
+    assert jpeg_header(path.read_bytes()) == want, kind
     # every stage's decode of a sample's bytes (io.images.rgb_pixels) takes the same path
     assert np.array_equal(sample_image({"image": str(path)})[0], np.asarray(open_image(path))), kind
+
+
+@pytest.mark.parametrize("mode", ["L", "I;16", "RGB", "P", "LA"])
+def test_masks_read_as_pillow_reads_them(tmp_path, mode):
+    """8-bit greyscale PNGs (CUB's masks) go through OpenCV; every other kind through Pillow, as before."""
+    grey = np.asarray(_photo().convert("L"))
+    im = Image.fromarray(grey.astype(np.uint16) * 257) if mode == "I;16" else Image.fromarray(grey).convert(mode)
+    im.save(tmp_path / "m.png")
+    with Image.open(tmp_path / "m.png") as pil:
+        want = np.asarray(pil.convert("L") if pil.mode == "L" else pil.convert("RGB")) if mode != "I;16" else grey
+    got = open_mask(tmp_path / "m.png")
+    assert got.dtype == np.uint8 and np.array_equal(got, want), mode
+
+
+def test_jpeg_header_refuses_what_it_cannot_vouch_for():
+    assert jpeg_header(b"") is None and jpeg_header(b"\x89PNG\r\n") is None
+    assert jpeg_header(b"\xff\xd8\xff\xda\x00\x02") is None       # scan before any frame header
+    assert jpeg_header(b"\xff\xd8\xff\xc0\x00\x11\x0c") is None   # 12-bit, cut short
+    sof = b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x4b\x00\x64\x03"  # 8-bit, 100 x 75, 3 components
+    assert jpeg_header(sof) == ("RGB", (100, 75))
+    assert jpeg_header(sof.replace(b"\xc0", b"\xc3")) is None  # lossless: left to Pillow
 
 
 def test_a_cut_short_jpeg_is_an_error_not_grey_rows(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError
-from .images import LIBJPEG_MODES, cv2_rgb, open_image, read_raw
+from .images import LIBJPEG_MODES, cv2_rgb, jpeg_header, open_image, read_raw
 
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
@@ -43,8 +43,12 @@ def read_rgb(path: str | Path, stage: str = "read", cover: tuple[int, int] | Non
     path = Path(path)
     try:
         raw = read_raw(path)
-        with Image.open(io.BytesIO(raw)) as im:  # the header only: format, mode and size
-            fmt, mode, size = im.format, im.mode, im.size
+        header = jpeg_header(raw)
+        if header is not None:
+            fmt, (mode, size) = "JPEG", header
+        else:
+            with Image.open(io.BytesIO(raw)) as im:  # the header only: format, mode and size
+                fmt, mode, size = im.format, im.mode, im.size
     except FileNotFoundError:
         raise SampleError(stage, f"file not found: {path}") from None
     except Exception as exc:  # PIL raises many types for a corrupt header

@@ -21,6 +21,37 @@ AS_PIL = cv2.IMREAD_IGNORE_ORIENTATION
 _RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10 decodes straight to RGB
 
 
+# Start-of-frame markers of Huffman-coded baseline, extended and progressive JPEGs; the rare
+# others (lossless, arithmetic, hierarchical) go to Pillow, which decides what it can read
+_SOF = {0xC0, 0xC1, 0xC2}
+_MODES = {1: "L", 3: "RGB", 4: "CMYK"}  # what Pillow calls an 8-bit JPEG of 1, 3 or 4 components
+
+
+def jpeg_header(raw: bytes) -> tuple[str, tuple[int, int]] | None:
+    """(Pillow's mode, (width, height)) from an 8-bit JPEG's frame header, read straight from the
+    bytes (~0.2 ms sooner than Image.open); None for anything else, which then goes to Pillow."""
+    if raw[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 4 <= len(raw):
+        if raw[at] != 0xFF:
+            return None
+        marker = raw[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        length = int.from_bytes(raw[at + 2:at + 4], "big")
+        if marker in _SOF:
+            if at + 10 > len(raw) or raw[at + 4] != 8 or raw[at + 9] not in _MODES:
+                return None
+            height, width = int.from_bytes(raw[at + 5:at + 7], "big"), int.from_bytes(raw[at + 7:at + 9], "big")
+            return (_MODES[raw[at + 9]], (width, height)) if width and height else None
+        if marker == 0xDA or length < 2:  # scan data before any frame header: not a JPEG we know
+            return None
+        at += 2 + length
+    return None
+
+
 def read_raw(path: str | Path) -> bytes:
     """A whole file in one unbuffered read: ~0.02 ms for a 60 KB JPEG, where np.fromfile takes
     ~0.3 ms and Path.read_bytes ~0.05 ms (millions of images are read this way)."""
@@ -71,10 +102,20 @@ def open_image(path: str | Path, stage: str = "read", mode: str = "RGB",
         raise SampleError(stage, f"cannot decode {path}: {exc}") from None
 
 
+def _grey8_png(raw: bytes) -> bool:
+    """An 8-bit greyscale PNG (its IHDR: bit depth 8, colour type 0)."""
+    return raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR" and raw[24:26] == b"\x08\x00"
+
+
 def open_mask(path: str | Path, stage: str = "read_mask") -> np.ndarray:
     """A soft mask as uint8: (H, W) for greyscale files, (H, W, 3) otherwise (used per channel)."""
     try:
-        with Image.open(path) as im:
+        raw = read_raw(path)
+        if _grey8_png(raw):  # lossless and 8-bit: OpenCV's pixels are Pillow's, ~0.15 ms sooner (CUB's masks)
+            arr = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+            if arr is not None and arr.ndim == 2 and arr.dtype == np.uint8:
+                return arr
+        with Image.open(io.BytesIO(raw)) as im:
             im.load()
             arr = np.asarray(to_mode(im, "L") if im.mode in ("L", "I", "I;16", "F") else im.convert("RGB"))
     except FileNotFoundError:
@@ -113,12 +154,13 @@ def rgb_pixels(raw: bytes) -> np.ndarray:
     """RGB pixels exactly as Pillow decodes them: a YCbCr or greyscale JPEG through OpenCV (the
     same pixels ~0.3 ms sooner, without the PIL -> numpy copy; tests/test_fast_images.py pins
     it), anything else through Pillow."""
-    with Image.open(io.BytesIO(raw)) as im:  # the header: format and mode
-        if im.format == "JPEG" and im.mode in LIBJPEG_MODES:
-            arr = cv2_rgb(np.frombuffer(raw, np.uint8))
-            if arr is not None:
-                return arr
-        return np.asarray(to_mode(im, "RGB"))  # Pillow's own error for a file OpenCV refused
+    header = jpeg_header(raw)
+    if header is not None and header[0] in LIBJPEG_MODES:
+        arr = cv2_rgb(np.frombuffer(raw, np.uint8))
+        if arr is not None:
+            return arr
+    with Image.open(io.BytesIO(raw)) as im:  # Pillow's pixels, or its own error for a file OpenCV refused
+        return np.asarray(to_mode(im, "RGB"))
 
 
 IMAGE_EXTS = ("jpg", "png", "jpeg", "webp")
