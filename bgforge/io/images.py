@@ -146,6 +146,9 @@ def encode(array_or_image: np.ndarray | Image.Image, fmt: str, quality: int = 95
 
 
 def decode(data: bytes, mode: str = "RGB") -> np.ndarray:
+    """Encoded bytes as a `mode` array, Pillow's pixels (RGB through rgb_pixels' faster JPEG path)."""
+    if mode == "RGB":
+        return rgb_pixels(data)
     with Image.open(io.BytesIO(data)) as im:
         return np.asarray(to_mode(im, mode))
 

@@ -168,7 +168,7 @@ class IndexedStore:
             self.hits += 1
             return cached
         self.misses += 1
-        ext = next((e for e in ("png", "jpg") if self.index.member(key, e)), "png")
+        ext = next((e for e in ("png", "jpg") if self.has_member(key, e)), "png")
         arr = decode(self.read(key, ext, stage), mode)
         arr.setflags(write=False)
         self._images[(key, mode)] = arr

@@ -87,13 +87,12 @@ def inpaint_stage(inpainter: Inpainter, segmenter: Segmenter | None, params: dic
         batch.results = _remove(inpainter, segmenter, batch.ok, kernel, one_by_one)
         return batch
 
+    run = {"inpainter": inpainter.name, "segmenter": None if segmenter is None else segmenter.name,
+           "dilation": kernel, "one_by_one": one_by_one}
+
     def finish(batch: Batch) -> list[Output | Failure]:
-        outputs = {}
-        for it, done in zip(batch.ok, batch.results):
-            outputs[it.sample.key] = done if isinstance(done, Failure) else _encode(it.sample, *done, params, run={
-                "inpainter": inpainter.name, "segmenter": None if segmenter is None else segmenter.name,
-                "dilation": kernel, "one_by_one": one_by_one})
-        return batch.outputs(outputs)
+        return batch.outputs({it.sample.key: done if isinstance(done, Failure) else _encode(it.sample, *done, params, run)
+                              for it, done in zip(batch.ok, batch.results)})
 
     return ModelStage(load=lambda samples: Batch.load(samples, params), compute=compute, finish=finish)
 
