@@ -58,7 +58,7 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
     t0 = time.monotonic()
     out = Path(out)
     planner = prepare(recipe, out, seed=seed, layout=layout, shard_size=shard_size, executor=executor,
-                      shard_index=shard_index, num_shards=num_shards)
+                      shard_index=shard_index, num_shards=num_shards, overwrite=overwrite)
     if planned is None:
         planned = planner.plan(recipe, ctx)
     guard.start(out, planned, overwrite=overwrite, sliced=num_shards > 1)  # checks --out, locks, then clears
@@ -82,7 +82,11 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
                                pending_shards=res.pending_shards, notes=[f"waiting for phase {phase.folder}"])
 
     mine = planmod.select_slice(plan, shard_index, num_shards)
-    committed = {s.name for s in plan.shards if planmod.is_committed(out, s.name, layout)}
+    mine_names = {s.name for s in mine}
+    # This slice's committed tars are hashed against their markers (a flipped byte of the same size
+    # is rebuilt, not kept: one read of each tar); other slices' shards are theirs to check.
+    committed = {s.name for s in plan.shards
+                 if planmod.is_committed(out, s.name, layout, verify=s.name in mine_names)}
     pending = [s for s in mine if s.name not in committed]
     announce_run(out, plan, mine, pending, len(committed), shard_index, num_shards)
     planmod.clean_partial(out, {s.name for s in pending})
@@ -127,13 +131,17 @@ def _build_phase(parent: Recipe, phase: Phase, ctx: BuildContext, out: Path, inp
 
 
 def prepare(recipe: Recipe, out: Path, *, seed=None, layout="shards", shard_size=1000, executor="local",
-            shard_index=0, num_shards=1) -> planners.Planner:
+            shard_index=0, num_shards=1, overwrite=False) -> planners.Planner:
     """Everything a build checks before it plans or writes: options, the slice and the recipe's parameters.
 
     Shared by `build` and `bgforge build --dry-run`, so a dry run refuses exactly what a build refuses.
     """
     _check_options(out, shard_size, executor)  # before any planning or phase runs
     planmod.check_slice(shard_index, num_shards)
+    if overwrite and num_shards > 1:
+        raise BgforgeError("--overwrite with --num-shards > 1 would let the slices delete each other's shards; "
+                           f"clear {out} once first (remove it, or run one build with --overwrite and no --num-shards), "
+                           "then start the slices without --overwrite")
     planner = planners.get(recipe.planner)
     check_layout(layout, recipe.name, planner.REFERENCE_PATHS)
     if seed is not None:

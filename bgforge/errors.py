@@ -9,6 +9,16 @@ class BgforgeError(Exception):
     """Bad input or configuration that the user can fix."""
 
 
+class UnsafeInput(ValueError):
+    """An input that must not be decoded or read whole: a decompression bomb, a device or FIFO named as
+    an image, an oversized file, JSON nested past any real use. A bad sample in a worker; exit 2 at planning."""
+
+
+class WorkerDied(Exception):
+    """A worker process was killed (the OOM killer, a signal) mid-run: the run ends with exit 1 and one
+    line; committed shards stay and a re-run resumes."""
+
+
 class SampleError(Exception):
     """A single sample could not be produced; it is logged to errors.jsonl and the run goes on."""
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import __version__, planners
 from .errors import BgforgeError
+from .execution import guard
 from .execution import plan as planmod
 from .io import metadata
 from .io.card import dataset_card
@@ -39,14 +40,20 @@ def _split_entry(split: str, layout: str, shard_samples: list[int]) -> dict:
     return entry
 
 
-def finalize(out, wall_seconds: float | None = None, plan=None) -> dict:
-    """Write the dataset-level files from the committed shards; returns the groups.json content."""
+def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = False) -> dict:
+    """Write the dataset-level files from the committed shards; returns the groups.json content.
+
+    verify: hash every tar against its marker first (`bgforge finalize`; a build has already hashed
+    the shards it wrote as it wrote them, and the ones it resumed before it skipped them).
+    """
     out = Path(out)
+    guard.check_bookkeeping(out)
     plan = plan or planmod.load_plan(out)
-    missing = [s.name for s in plan.shards if not planmod.is_committed(out, s.name, plan.layout)]
+    missing = [s.name for s in plan.shards if not planmod.is_committed(out, s.name, plan.layout, verify=verify)]
     if missing:
-        raise BgforgeError(f"{len(missing)} shard(s) of {out} are not committed yet (e.g. {missing[0]}); "
-                           "run the remaining slices first")
+        raise BgforgeError(f"{len(missing)} shard(s) of {out} are not committed yet or fail their recorded "
+                           f"size or sha256 (e.g. {missing[0]}); run the remaining slices, or re-run the build "
+                           "to redo them")
     planner = planners.get(plan.recipe["planner"])
     n_errors, shard_seconds, shards_by_split, samples_by_split = 0, 0.0, {}, {}
     picks = None if writes_tars(plan.layout) else FilePicks(out)

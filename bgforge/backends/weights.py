@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bgforge.errors import BgforgeError
+from bgforge.io.hashing import sha256_file
 
 log = logging.getLogger("bgforge")
 
@@ -235,14 +236,6 @@ def resolve_text_encoder(explicit=None, default: str = "bert-base-uncased") -> s
 
 
 # ---------------------------------------------------------------- safe loading
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _trusted(path: Path, s: ModelSpec | None) -> bool:
     """A pickle with arbitrary objects is only unpickled when we know where it came from."""
     if os.environ.get("BGFORGE_TRUST_CHECKPOINTS") == "1":

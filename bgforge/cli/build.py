@@ -159,7 +159,7 @@ def finalize_cmd(out: Annotated[Path, typer.Argument(help="Output folder of a bu
     """Write metadata.csv, groups.json, errors.jsonl, manifest.json and previews once every shard is committed."""
     from ..finalize import finalize
 
-    groups = finalize(out)
+    groups = finalize(out, verify=True)
     say(format_groups(groups))
     typer.echo(f"bgforge: finalized {out}: {sum(g['total'] for g in groups.values())} samples")
 

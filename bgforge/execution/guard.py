@@ -12,15 +12,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from ..errors import BgforgeError
+from ..io import strict_json
 from ..io.layout import BOOKKEEPING, REPORT_HTML
-from ..io.paths import check_splits, inside, relation
+from ..io.paths import check_relative, check_splits, inside, relation
 from . import plan as planmod
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,8 +45,23 @@ def is_bgforge_output(out: Path) -> bool:
     return planmod.plan_path(out).exists() or (out / BOOKKEEPING).is_dir()
 
 
+# Folders bgforge writes, empties (--overwrite) and locks in: a symlink at any of them would send those
+# writes and deletions outside --out, so each is refused when it is a link (lstat, never followed).
+OWN_FOLDERS = (BOOKKEEPING, "shards", f"{BOOKKEEPING}/shards", f"{BOOKKEEPING}/preview")
+
+
+def check_bookkeeping(out: Path) -> None:
+    """Refuse a symlinked OUT/.bgforge, OUT/shards (or the folders inside .bgforge) before any use."""
+    for rel in OWN_FOLDERS:
+        path = Path(out) / rel
+        if path.is_symlink():
+            raise BgforgeError(f"{path} is a symbolic link; bgforge writes, locks and deletes there, so it must be "
+                               f"a real folder inside --out: remove the link (or pass another --out)")
+
+
 def check_out(out: Path, inputs: dict) -> None:
     """Refuse an --out that overlaps an input, or a foreign non-empty folder (before anything is written)."""
+    check_bookkeeping(out)
     for root in input_roots(inputs):
         rel = relation(out, root)
         if rel is not None:
@@ -74,18 +89,27 @@ def locked(out: Path, sliced: bool) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _unlink(out: Path, rel: str) -> None:
+def _unlink(out: Path, rel: str) -> Path | None:
+    """Remove out/rel when it is a file inside --out; returns its folder when something was removed."""
     try:
-        inside(out, rel).unlink(missing_ok=True)
+        path = inside(out, rel)
     except BgforgeError:
-        pass  # a recorded path that would lead outside --out is never deleted
+        return None  # a recorded path that would lead outside --out is never deleted
+    try:
+        if path.is_dir():
+            return None
+        path.unlink()
+    except OSError:
+        return None
+    return path.parent
 
 
 def _stats_rows(out: Path, name: str) -> list:
     try:
-        return json.loads(planmod.shard_stats(out, name).read_text()).get("rows", [])
+        rows = strict_json.loads(planmod.shard_stats(out, name).read_bytes(), max_depth=None).get("rows", [])
     except (OSError, ValueError, AttributeError):
         return []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
 def _written_by(out: Path) -> list[str]:
@@ -106,21 +130,29 @@ def _written_by(out: Path) -> list[str]:
     return names
 
 
-def clear_previous(out: Path) -> None:
-    """--overwrite: remove what an earlier bgforge run wrote in `out`, nothing else; emptied folders go too.
+def clear_previous(out: Path, phase_folders: Iterable[str] = ()) -> None:
+    """--overwrite: remove what an earlier bgforge run wrote in `out`, nothing else.
 
-    Phase folders (e.g. `backgrounds/`) are earlier runs of their own and are cleared the same way.
+    Only the files the old plan, its markers and journals name (and bgforge's own folders) go, and
+    only the folders that removing them emptied. `phase_folders` (the recipe's earlier phases, e.g.
+    `backgrounds`) are earlier runs of their own and are cleared the same way; any other dataset
+    nested in `out` (e.g. OUT/seed1 built by another command) is left alone.
     """
     out = Path(out)
     if not is_bgforge_output(out):
         return
+    check_bookkeeping(out)
     if out.is_symlink():
         out = out.resolve()
-    for child in sorted(p for p in out.iterdir() if p.is_dir() and not p.is_symlink()):
-        if planmod.plan_path(child).exists():
+    for folder in phase_folders:
+        child = out / check_relative(folder, "phase folder")
+        if child.is_dir() and not child.is_symlink() and planmod.plan_path(child).exists():
             clear_previous(child)
+    emptied = {out / "shards"}
     for rel in _written_by(out):
-        _unlink(out, rel)
+        parent = _unlink(out, rel)
+        if parent is not None:
+            emptied.add(parent)
     book = out / BOOKKEEPING
     for p in book.iterdir() if book.is_dir() else ():
         if p.name == LOCK_NAME:  # held by this run
@@ -129,15 +161,19 @@ def clear_previous(out: Path) -> None:
             shutil.rmtree(p)
         else:
             p.unlink(missing_ok=True)
-    _remove_empty_dirs(out)
+    _remove_emptied(out.resolve(), emptied)
 
 
-def _remove_empty_dirs(out: Path) -> None:
-    for dirpath, _, _ in sorted(os.walk(out), key=lambda t: -len(t[0])):
-        path = Path(dirpath)
-        if path != out and path.name != BOOKKEEPING and not path.is_symlink():
-            with contextlib.suppress(OSError):
-                path.rmdir()  # only succeeds when empty
+def _remove_emptied(out: Path, folders: set[Path]) -> None:
+    """Remove each folder (and its parents up to `out`) that is now empty: only folders bgforge's
+    removals emptied, never an empty folder the user made elsewhere in `out`."""
+    for folder in sorted({f.resolve() for f in folders}, key=lambda p: -len(p.parts)):
+        while folder != out and out in folder.parents and not folder.is_symlink():
+            try:
+                folder.rmdir()  # only succeeds when empty
+            except OSError:
+                break
+            folder = folder.parent
 
 
 # The locks a build holds, released when its call ends (one ExitStack per nested build call:
@@ -170,4 +206,4 @@ def start(out: Path, planned: Any, *, overwrite: bool, sliced: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     _held[-1].enter_context(locked(out, sliced))
     if overwrite:
-        clear_previous(out)
+        clear_previous(out, [phase.folder for phase in planned.prerequisites])

@@ -14,18 +14,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
 from ..errors import BgforgeError
+from ..io import strict_json
 from ..io.layout import bookkeeping_dir, writes_tars
-from ..io.paths import inside
+from ..io.paths import SPLIT_RE, inside
 from ..io.shards import atomic_file, json_bytes
 from ..records import LazySamples, Sample
 from .plan_diff import plan_changes, refusal
 
 PLAN_FORMAT = 1
+SHARD_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}-[0-9]{5}")  # `<split>-NNNNN`: make_plan's names
 MIN_SHARDS = 8  # per split by default: a DataLoader with up to 8 workers gets a shard each
 
 
@@ -46,8 +49,15 @@ class ShardEntry:
 
     @classmethod
     def from_dict(cls, d, with_samples: bool = True):
+        """An entry read back from plan.json (untrusted): its name must be `<split>-NNNNN` with a safe
+        split, as make_plan names it, before it is ever joined into a path."""
+        name, split = d.get("name"), d.get("split")
+        if not (isinstance(name, str) and isinstance(split, str) and SPLIT_RE.fullmatch(split)
+                and SHARD_NAME_RE.fullmatch(name) and name.rsplit("-", 1)[0] == split
+                and isinstance(d.get("samples"), list)):
+            raise ValueError(f"shard entry {str(name)[:80]!r} is not a plan entry bgforge writes")
         samples = [Sample.from_dict(x) for x in d["samples"]] if with_samples else []
-        return cls(d["name"], d["split"], samples, d.get("size", len(d["samples"])))
+        return cls(name, split, samples, d.get("size", len(d["samples"])))
 
 
 @dataclass
@@ -140,6 +150,10 @@ def plan_path(out) -> Path:
 _SHARDS_OPEN = b',"shards":['
 
 
+def _damaged(out, what: str) -> BgforgeError:
+    return BgforgeError(f"{plan_path(out)} is damaged ({what}); re-run the build with --overwrite to plan it anew")
+
+
 def read_header(out) -> dict:
     path = plan_path(out)
     if not path.exists():
@@ -147,39 +161,113 @@ def read_header(out) -> dict:
     with open(path, "rb") as fh:
         first = fh.readline().rstrip(b"\n")
     if not first.endswith(_SHARDS_OPEN):
-        raise BgforgeError(f"{path} was written by another bgforge version; re-run with --overwrite")
-    return json.loads(first[: -len(_SHARDS_OPEN)] + b"}")
+        raise BgforgeError(f"{path} was not written by this bgforge version (or is damaged); re-run with --overwrite")
+    try:
+        header = strict_json.loads(first[: -len(_SHARDS_OPEN)] + b"}")
+    except ValueError as exc:
+        raise _damaged(out, f"its header is not bgforge's JSON: {exc}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("num_shards"), int) or \
+            not isinstance(header.get("recipe"), dict):
+        raise _damaged(out, "its header lacks the recipe or the shard count")
+    return header
+
+
+def _entry_lines(out):
+    """Each shard entry's line (its JSON, as written) in plan order; raises BgforgeError, once read to
+    the end, when the file does not close as write_plan closes it (a plan cut short)."""
+    closed = False
+    with open(plan_path(out), "rb") as fh:
+        fh.readline()
+        for n, line in enumerate(fh, 2):
+            line = line.strip()
+            if closed and line:
+                raise _damaged(out, f"text after its end, line {n}")
+            if line == b"]}":
+                closed = True
+            elif line:
+                yield line.removesuffix(b",")
+    if not closed:
+        raise _damaged(out, "it is cut short: its last line is not ']}'")
+
+
+def _parse_entry(out, line: bytes, with_samples: bool) -> ShardEntry:
+    try:
+        return ShardEntry.from_dict(strict_json.loads(line, max_depth=None), with_samples)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise _damaged(out, f"{exc}") from None
 
 
 def iter_entries(out, names=None, with_samples: bool = True):
     """Shard entries in plan order, one line at a time; `names` restricts to those shards."""
-    with open(plan_path(out), "rb") as fh:
-        fh.readline()
-        for line in fh:
-            line = line.strip().rstrip(b",")
-            if not line.startswith(b'{"name":"'):
-                continue
-            # keys are sorted, so the name comes first: skip other slices' shards without parsing them
-            if names is not None and line[9:line.index(b'"', 9)].decode() not in names:
-                continue
-            yield ShardEntry.from_dict(json.loads(line), with_samples)
+    for line in _entry_lines(out):
+        # keys are sorted, so the name comes first: skip other slices' shards without parsing them
+        if names is not None and line.startswith(b'{"name":"') and \
+                line[9:line.find(b'"', 9)].decode(errors="replace") not in names:
+            continue
+        yield _parse_entry(out, line, with_samples)
 
 
 def load_plan(out, with_samples: bool = False) -> Plan:
-    """The plan; by default only each shard's name, split and size (not its samples)."""
-    return Plan.from_header(read_header(out), list(iter_entries(out, with_samples=with_samples)))
+    """The plan; by default only each shard's name, split and size (not its samples). A plan whose
+    shard count is not its header's, or with a name twice, is refused (exit 2), never finalized."""
+    header = read_header(out)
+    shards = list(iter_entries(out, with_samples=with_samples))
+    if len(shards) != header["num_shards"]:
+        raise _damaged(out, f"it lists {len(shards)} shards, its header says {header['num_shards']}")
+    if len({s.name for s in shards}) != len(shards):
+        raise _damaged(out, "a shard is listed twice")
+    return Plan.from_header(header, shards)
 
 
 def save_or_check_plan(out, plan: Plan, overwrite: bool) -> Plan:
-    """Write plan.json, or refuse one line if an existing plan was made differently."""
+    """Write plan.json, or refuse one line if an existing plan was made differently.
+
+    An existing plan.json is untrusted: besides its header, every shard entry must be, byte for
+    byte, the entry recomputed from the recipe and inputs (an edited entry could name any file to
+    read, or a path outside --out); a difference names the shard and is exit 2.
+    """
     path = plan_path(out)
+    _remove_dead_temporaries(path)
     if path.exists() and not overwrite:
         changed = plan_changes(read_header(out), plan.header())
         if changed:
             raise BgforgeError(refusal(out, changed))
+        _check_entries(out, plan)
         return plan
     write_plan(path, plan)
     return plan
+
+
+def _check_entries(out, plan: Plan) -> None:
+    lines = _entry_lines(out)
+    for entry in plan.shards:
+        line = next(lines, None)
+        if line != json_bytes(entry.to_dict()):
+            what = "is missing" if line is None else "differs from the plan recomputed from the recipe and inputs"
+            raise BgforgeError(f"{plan_path(out)}: shard {entry.name} {what} (the file was edited or damaged); "
+                               "re-run with --overwrite to rebuild, or restore plan.json")
+    extra = next(lines, None)
+    if extra is not None:
+        raise BgforgeError(f"{plan_path(out)} lists more shards than the recipe and inputs give; "
+                           "re-run with --overwrite to rebuild")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_dead_temporaries(path: Path) -> None:
+    """`.plan.json.tmp<pid>` files of writers that no longer run (a run killed while writing its plan)."""
+    for tmp in path.parent.glob(f".{path.name}.tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
 
 
 def write_plan(path: Path, plan: Plan) -> None:
@@ -227,7 +315,7 @@ def _marker_head(path: Path) -> dict | None:
     with open(path, "rb") as fh:
         first = fh.readline()
         if not first.endswith(b",\n"):  # written before the head line existed: one line, rows inside
-            head = json.loads(first)
+            head = strict_json.loads(first, max_depth=None)
             if not isinstance(head, dict) or not isinstance(head.pop("rows", None), list):
                 return None
             head.pop("error_records", None)
@@ -235,7 +323,7 @@ def _marker_head(path: Path) -> dict | None:
         fh.seek(-len(_MARKER_END), os.SEEK_END)
         if fh.read() != _MARKER_END:
             return None
-    head = json.loads(first[:-2] + b"}")
+    head = strict_json.loads(first[:-2] + b"}")
     return head if isinstance(head, dict) else None
 
 
@@ -252,12 +340,14 @@ def committed_stats(out, name: str, layout: str = "shards", verify: bool = False
         size = shard_tar(out, name).stat().st_size if writes_tars(layout) else None
     except (OSError, ValueError):
         return None
-    if stats is None or size is None:
+    if stats is None or stats.get("shard", name) != name:  # a marker copied from another shard is not this one's
+        return None
+    if size is None:
         return stats
     if stats.get("tar_size", size) != size:  # markers from before sizes were recorded carry none
         return None
     if verify and stats.get("tar_sha256") is not None:
-        from ..backends.weights import sha256_file
+        from ..io.hashing import sha256_file
 
         if stats["tar_sha256"] != sha256_file(shard_tar(out, name)):
             return None
@@ -273,7 +363,11 @@ def read_marker(out, name: str) -> dict:
     """A committed shard's whole marker, rows and error records included: finalize's one read of it."""
     path = shard_stats(out, name)
     try:
-        return json.loads(path.read_bytes())
+        marker = strict_json.loads(path.read_bytes(), max_depth=None)
+        if not isinstance(marker, dict) or not isinstance(marker.get("rows"), list) or \
+                not all(isinstance(r, dict) for r in marker["rows"]):
+            raise ValueError("not a commit marker")
+        return marker
     except ValueError:  # its head line and end are intact (it counted as committed), its middle is not
         raise BgforgeError(f"the commit marker {path} is damaged; delete it and re-run the build "
                            f"to redo shard {name}") from None

@@ -10,15 +10,13 @@ DCT-reduced image (`cover`), PIL's draft mode without PIL, which is not pixel-ex
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from ..errors import SampleError
-from .images import LIBJPEG_MODES, cv2_rgb, jpeg_header, open_image, read_raw
+from .images import LIBJPEG_MODES, check_pixels, cv2_rgb, jpeg_header, open_image, pil_open, read_raw
 
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
@@ -47,8 +45,9 @@ def read_rgb(path: str | Path, stage: str = "read", cover: tuple[int, int] | Non
         if header is not None:
             fmt, (mode, size) = "JPEG", header
         else:
-            with Image.open(io.BytesIO(raw)) as im:  # the header only: format, mode and size
+            with pil_open(raw, path) as im:  # the header only: format, mode and size
                 fmt, mode, size = im.format, im.mode, im.size
+        check_pixels(size, path)
     except FileNotFoundError:
         raise SampleError(stage, f"file not found: {path}") from None
     except Exception as exc:  # PIL raises many types for a corrupt header

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from ..errors import SampleError
+from ..errors import SampleError, UnsafeInput
 from .shards import read_member
 
 # JPEG modes whose colour conversion Pillow leaves to libjpeg itself (CMYK it converts on its own):
@@ -52,11 +54,85 @@ def jpeg_header(raw: bytes) -> tuple[str, tuple[int, int]] | None:
     return None
 
 
+# No image of a dataset bgforge reads comes near this; a file over it is refused before it is read
+# (a manifest naming /dev/zero or a 40 GB file would otherwise be read until memory runs out).
+MAX_FILE_BYTES = 1 << 30
+PIXEL_LIMIT_ENV = "BGFORGE_MAX_IMAGE_PIXELS"   # overrides Pillow's MAX_IMAGE_PIXELS (89.5 M) in every worker
+
+
+def pixel_limit() -> int | None:
+    """The most pixels an image may claim in its header: $BGFORGE_MAX_IMAGE_PIXELS, else Pillow's
+    MAX_IMAGE_PIXELS (None or 0: no limit)."""
+    env = os.environ.get(PIXEL_LIMIT_ENV, "").strip()
+    return int(env) if env.isdigit() else Image.MAX_IMAGE_PIXELS
+
+
+def check_pixels(size: tuple[int, int], where: object) -> None:
+    """Refuse a header that claims more pixels than `pixel_limit()` before any decoder allocates them
+    (a 631-byte JPEG may claim 30000 x 30000: 2.7 GB of RGB, and OpenCV allows 2^30 pixels)."""
+    limit = pixel_limit()
+    width, height = size
+    if limit and width * height > limit:
+        raise UnsafeInput(f"{where} claims {width}x{height} = {width * height:,} pixels, over the limit of "
+                          f"{limit:,} (a decompression bomb or a corrupt header); raise it with "
+                          f"{PIXEL_LIMIT_ENV}=N if the image is real")
+
+
+if os.environ.get(PIXEL_LIMIT_ENV, "").strip().isdigit():  # Pillow's own bomb check follows the same limit
+    Image.MAX_IMAGE_PIXELS = int(os.environ[PIXEL_LIMIT_ENV]) or None
+
+
+def _open_regular(path: str | Path) -> int:
+    """A descriptor of `path`, refused unless it is a regular file of at most MAX_FILE_BYTES.
+
+    O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or
+                    stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+            raise UnsafeInput(f"{path} is {kind}; expected an image file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise UnsafeInput(f"{path} is {st.st_size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit of one image")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def read_raw(path: str | Path) -> bytes:
-    """A whole file in one unbuffered read: ~0.02 ms for a 60 KB JPEG, where np.fromfile takes
-    ~0.3 ms and Path.read_bytes ~0.05 ms (millions of images are read this way)."""
-    with open(path, "rb", buffering=0) as fh:
+    """A whole regular file in one unbuffered read: ~0.02 ms for a 60 KB JPEG, where np.fromfile takes
+    ~0.3 ms and Path.read_bytes ~0.05 ms (millions of images are read this way). Devices, FIFOs and
+    files over MAX_FILE_BYTES raise UnsafeInput."""
+    with open(_open_regular(path), "rb", buffering=0) as fh:
         return fh.readall()
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the header of a regular file (no pixels decoded), checked against the
+    pixel limit. Planning uses it: a bomb there is refused before any worker starts."""
+    with open(_open_regular(path), "rb") as fh, pil_open(fh, path) as im:
+        return im.size
+
+
+def pil_open(data, where: object = None) -> Image.Image:
+    """Image.open on bytes, a path or a file object, its header's size checked before anything is decoded."""
+    try:
+        im = Image.open(io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data)
+    except Image.DecompressionBombError as exc:  # Pillow's own check, at twice its limit
+        raise UnsafeInput(f"{where if where is not None else 'an image'}: {exc}") from None
+    try:
+        check_pixels(im.size, where if where is not None else "an image")
+    except UnsafeInput:
+        im.close()
+        raise
+    return im
+
+
+def _png_size(raw: bytes) -> tuple[int, int]:
+    return int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
 
 
 def cv2_rgb(data: np.ndarray, flag: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
@@ -91,13 +167,15 @@ def open_image(path: str | Path, stage: str = "read", mode: str = "RGB",
     draft=(w, h): let a JPEG decode at a reduced DCT scale that still covers w x h (fast paths only).
     """
     try:
-        im = Image.open(path)
+        im = pil_open(read_raw(path), path)
         if draft is not None:
             im.draft("RGB", draft)
         im.load()  # decodes and closes the file (single-frame images); no copy needed
         return to_mode(im, mode)
     except FileNotFoundError:
         raise SampleError(stage, f"file not found: {path}") from None
+    except UnsafeInput as exc:
+        raise SampleError(stage, str(exc)) from None
     except Exception as exc:  # PIL raises many types for corrupt data
         raise SampleError(stage, f"cannot decode {path}: {exc}") from None
 
@@ -112,14 +190,17 @@ def open_mask(path: str | Path, stage: str = "read_mask") -> np.ndarray:
     try:
         raw = read_raw(path)
         if _grey8_png(raw):  # lossless and 8-bit: OpenCV's pixels are Pillow's, ~0.15 ms sooner (CUB's masks)
+            check_pixels(_png_size(raw), path)
             arr = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
             if arr is not None and arr.ndim == 2 and arr.dtype == np.uint8:
                 return arr
-        with Image.open(io.BytesIO(raw)) as im:
+        with pil_open(raw, path) as im:
             im.load()
             arr = np.asarray(to_mode(im, "L") if im.mode in ("L", "I", "I;16", "F") else im.convert("RGB"))
     except FileNotFoundError:
         raise SampleError(stage, f"mask not found: {path}") from None
+    except UnsafeInput as exc:
+        raise SampleError(stage, str(exc)) from None
     except Exception as exc:
         raise SampleError(stage, f"cannot decode mask {path}: {exc}") from None
     return arr
@@ -149,7 +230,7 @@ def decode(data: bytes, mode: str = "RGB") -> np.ndarray:
     """Encoded bytes as a `mode` array, Pillow's pixels (RGB through rgb_pixels' faster JPEG path)."""
     if mode == "RGB":
         return rgb_pixels(data)
-    with Image.open(io.BytesIO(data)) as im:
+    with pil_open(data) as im:
         return np.asarray(to_mode(im, mode))
 
 
@@ -158,11 +239,13 @@ def rgb_pixels(raw: bytes) -> np.ndarray:
     same pixels ~0.3 ms sooner, without the PIL -> numpy copy; tests/test_fast_images.py pins
     it), anything else through Pillow."""
     header = jpeg_header(raw)
+    if header is not None:
+        check_pixels(header[1], "the JPEG")
     if header is not None and header[0] in LIBJPEG_MODES:
         arr = cv2_rgb(np.frombuffer(raw, np.uint8))
         if arr is not None:
             return arr
-    with Image.open(io.BytesIO(raw)) as im:  # Pillow's pixels, or its own error for a file OpenCV refused
+    with pil_open(raw) as im:  # Pillow's pixels, or its own error for a file OpenCV refused
         return np.asarray(to_mode(im, "RGB"))
 
 
@@ -177,6 +260,8 @@ def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, b
             raw = read_raw(path)
         except FileNotFoundError:
             raise SampleError(stage, f"file not found: {path}") from None
+        except UnsafeInput as exc:
+            raise SampleError(stage, str(exc)) from None
         ext = path.suffix.lower().lstrip(".").replace("jpeg", "jpg")
     else:
         ext = next((e for e in IMAGE_EXTS if e in inputs.get("members", {})), None)
@@ -185,6 +270,8 @@ def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, b
         raw = read_member(inputs, ext, stage)
     try:
         arr = rgb_pixels(raw)
+    except UnsafeInput as exc:
+        raise SampleError(stage, f"{inputs.get('image', inputs.get('shard'))}: {exc}") from None
     except Exception as exc:
         # PIL names the in-memory buffer ("<_io.BytesIO object at 0x..>"): drop the address so
         # errors.jsonl is the same on every run

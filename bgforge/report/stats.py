@@ -14,6 +14,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from ..errors import BgforgeError, UnsafeInput
+from ..io.images import image_size
 from ..sources.imagenet import ImageNetImage, ImageNetSource, clip_box
 
 FIELDS = ["wnid", "name", "images", "objects", "centeredness", "size"]
@@ -22,8 +24,10 @@ FIELDS = ["wnid", "name", "images", "objects", "centeredness", "size"]
 def _image_size(img: ImageNetImage) -> tuple[int, int]:
     if img.width and img.height:
         return img.width, img.height
-    with Image.open(img.path) as im:  # reads the header only; nothing is decoded
-        return im.size
+    try:
+        return image_size(img.path)  # reads the header only; nothing is decoded
+    except UnsafeInput as exc:
+        raise BgforgeError(f"{exc}; remove it from the ImageNet tree") from None
 
 
 def class_stats(source: ImageNetSource, split: str = "train", wnids: list[str] | None = None) -> list[dict]:

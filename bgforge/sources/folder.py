@@ -14,9 +14,10 @@ import io
 import json
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
-from ..errors import BgforgeError
+from ..errors import BgforgeError, UnsafeInput
+from ..io.images import image_size
 from ..io.paths import readable_key as key_from_path
 from ..io.paths import unique_key
 from ..records import Sample
@@ -63,10 +64,12 @@ def _rows(manifest: Path) -> list[dict]:
 
 def _image_size(path: Path) -> tuple[int | None, int | None]:
     """(width, height) from the file's header (PIL decodes no pixels for this); (None, None) when
-    unreadable, which the stage that decodes the image reports as that sample's failure."""
+    unreadable, which the stage that decodes the image reports as that sample's failure. A header
+    that claims more than the pixel limit, a device or a FIFO is refused here, before any worker starts."""
     try:
-        with Image.open(path) as im:
-            return im.size
+        return image_size(path)
+    except UnsafeInput as exc:
+        raise BgforgeError(f"{exc} (listed in the manifest); remove it from the manifest") from None
     except (OSError, UnidentifiedImageError, ValueError):
         return None, None
 
