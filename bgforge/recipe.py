@@ -81,6 +81,22 @@ def load(name_or_path: str) -> Recipe:
                   path=str(path))
 
 
+MAX_SET_CHARS = 10_000
+
+
+def _set_value(raw: str):
+    """One --set value as YAML, refusing anchors and aliases: a few hundred bytes of nested aliases
+    (a "billion laughs") expand to more objects than memory holds when the recipe is hashed or copied,
+    and no parameter needs them."""
+    if len(raw) > MAX_SET_CHARS:
+        raise BgforgeError(f"--set value is {len(raw):,} characters; the limit is {MAX_SET_CHARS:,}")
+    for token in yaml.scan(raw, Loader=yaml.SafeLoader):
+        if isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
+            raise BgforgeError(f"--set {raw[:40]!r}...: YAML anchors and aliases (&, *) are not allowed in --set; "
+                               "write the value out")
+    return yaml.safe_load(raw)
+
+
 def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
     """Apply `key=value` strings; an unknown top-level key is an error, not a silent no-op."""
     out = copy.deepcopy(recipe)
@@ -93,7 +109,7 @@ def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
             raise BgforgeError(f"--set {key}: recipe {out.name} has no parameter {parts[0]!r}; "
                                f"known: {', '.join(sorted(out.params))}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = _set_value(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
             raise BgforgeError(f"--set {key}: cannot parse {raw!r} ({str(exc).splitlines()[0]})") from None
         target, default = out.params, recipe.params

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn, Optional, T
 
 import typer
 
-from ..errors import BgforgeError, os_error_message
+from ..errors import BgforgeError, UnsafeInput, WorkerDied, os_error_message
 from .options import absolute
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .options import ModelOptions, RunOptions
 
 EXIT_OK = 0
+EXIT_RUN_FAILED = 1      # the run itself broke (a worker was killed): one line; committed shards stay
 EXIT_USAGE = 2           # bad input or usage: one line on stderr, nothing written
 EXIT_SAMPLE_ERRORS = 3   # done, but some samples failed (see OUT/errors.jsonl)
 
@@ -72,6 +73,11 @@ def reports_user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except BgforgeError as exc:
+            fail(str(exc))
+        except WorkerDied as exc:
+            error_line(str(exc))
+            raise typer.Exit(EXIT_RUN_FAILED) from None
+        except UnsafeInput as exc:  # a bomb or a device met outside a worker's sample loop
             fail(str(exc))
         except OSError as exc:  # permission, disk full, read-only --out: the user's to fix, not a bug
             fail(os_error_message(exc))

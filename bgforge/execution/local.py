@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import multiprocessing
 import multiprocessing as mp
+import multiprocessing.pool
 import os
+import signal
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..errors import WorkerDied
 from ..io.layout import OutputLayout, as_layout
 from ..io.paths import inside
 from ..io.shards import ShardWriter, write_atomic
@@ -127,17 +131,17 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, workers: int
         queue = spawn.Manager().Queue()
         for d in devices:
             queue.put(d)
-        pool = spawn.Pool(len(devices), initializer=_init_worker, initargs=(chain_factory, params, ctx, queue))
+        pool = _start_pool(spawn, len(devices), _init_worker, (chain_factory, params, ctx, queue))
     elif workers > 1:
         # Objects alive now move to a permanent generation, so the garbage collector in forked
         # workers does not touch, and copy, their pages.
         gc.freeze()
-        pool = mp.get_context("fork").Pool(workers, initializer=_init_worker,
-                                           initargs=(chain_factory, params, ctx, None, True))
+        pool = _start_pool(mp.get_context("fork"), workers, _init_worker, (chain_factory, params, ctx, None, True))
         gc.unfreeze()
     else:
         _init_worker(chain_factory, params, ctx)
     in_flight = deque()  # (committer, last chunk of its shard?, result), consumed in submission order
+    watch = _Watch() if pool is not None else None
     # A bounded queue: two chunks per worker plus two keep everyone busy without reading ahead.
     limit = 2 * (len(devices) if devices else workers) + 2 if pool is not None else 1
     try:
@@ -149,16 +153,62 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, workers: int
                 result = pool.apply_async(_run_chunk, (task,)) if pool is not None else _Done(_run_chunk(task))
                 in_flight.append((committer, j == starts[-1], result))
                 while len(in_flight) >= limit:
-                    _collect(in_flight.popleft(), stats, progress)
+                    _collect(in_flight.popleft(), stats, progress, watch, in_flight)
         while in_flight:
-            _collect(in_flight.popleft(), stats, progress)
+            _collect(in_flight.popleft(), stats, progress, watch, in_flight)
     finally:
-        for c, _, _ in in_flight:
+        for c in {id(c): c for c, _, _ in in_flight}.values():
             c.abort()
         if pool is not None:
             pool.terminate()
             pool.join()
     return stats
+
+
+_WORKERS: list = []  # every process the current pool started, replacements included (_WatchedPool)
+
+
+class _WatchedPool(multiprocessing.pool.Pool):
+    """A Pool that remembers each worker process it starts. Pool replaces a worker that the OOM killer
+    (or any signal) ended, but the task that worker was running is lost and its AsyncResult never
+    completes: the parent would wait forever. Knowing every worker, the parent sees the dead one."""
+
+    @staticmethod
+    def Process(ctx, *args, **kwds):  # noqa: N802 - Pool's own hook name
+        proc = ctx.Process(*args, **kwds)
+        _WORKERS.append(proc)
+        return proc
+
+
+def _start_pool(ctx, processes: int, initializer, initargs) -> _WatchedPool:
+    _WORKERS.clear()
+    return _WatchedPool(processes, initializer=initializer, initargs=initargs, context=ctx)
+
+
+class _Watch:
+    """Waits for a result while checking, every POLL seconds, that no worker of the pool died."""
+
+    POLL = 0.5
+
+    def get(self, result, in_flight):
+        while True:
+            try:
+                return result.get(timeout=self.POLL)
+            except multiprocessing.TimeoutError:
+                dead = next((p for p in _WORKERS if p.exitcode not in (None, 0)), None)
+                if dead is not None:
+                    raise WorkerDied(_death_line(dead, in_flight)) from None
+
+
+def _death_line(proc, in_flight) -> str:
+    code = proc.exitcode
+    how = f"killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
+        else f"exited with code {code}"
+    shards = sorted({c.entry.name for c, _, r in in_flight if not r.ready()})
+    oom = " (SIGKILL is often the out-of-memory killer: try fewer --workers or a smaller --batch-size)" \
+        if code == -signal.SIGKILL else ""
+    return (f"a worker (pid {proc.pid}) was {how} while shard {', '.join(shards) or '?'} was running{oom}; "
+            "committed shards are kept: re-run the same command to resume")
 
 
 class _Done:
@@ -167,18 +217,25 @@ class _Done:
     def __init__(self, value):
         self.value = value
 
-    def get(self):
+    def get(self, timeout=None):
         return self.value
 
+    def ready(self):
+        return True
 
-def _collect(item, stats: RunStats, progress) -> None:
+
+def _collect(item, stats: RunStats, progress, watch: _Watch | None, in_flight) -> None:
     committer, last, result = item
-    outputs, seconds = result.get()
-    committer.add(outputs, seconds)
-    if progress is not None:
-        progress.update(len(outputs))
-    if last:
-        stats.add(committer.commit())
+    try:
+        outputs, seconds = watch.get(result, [item, *in_flight]) if watch is not None else result.get()
+        committer.add(outputs, seconds)
+        if progress is not None:
+            progress.update(len(outputs))
+        if last:
+            stats.add(committer.commit())
+    except BaseException:
+        committer.abort()  # no .tar.tmp left behind (a full disk, a dead worker, Ctrl-C)
+        raise
 
 
 class ShardCommitter:

@@ -53,9 +53,10 @@ def _depth(data: bytes) -> int:
     return deepest
 
 
-def loads(text: str | bytes, max_depth: int | None = MAX_DEPTH):
+def loads(text: str | bytes, max_depth: int | None = MAX_DEPTH, allow_nan: bool = False):
     """json.loads with duplicate keys, NaN/Infinity and nesting past `max_depth` refused (ValueError).
 
+    `allow_nan`: a manifest's NaN box is a bad box the planner logs and drops, not a bad file.
     `max_depth=None` skips the depth count (plan.json lines, checked byte for byte against the
     recomputed plan instead); Python's recursion limit is then still caught.
     """
@@ -63,6 +64,6 @@ def loads(text: str | bytes, max_depth: int | None = MAX_DEPTH):
     if max_depth is not None and data.count(b"[") + data.count(b"{") > max_depth and _depth(data) > max_depth:
         raise StrictJSONError(f"nested more than {max_depth} levels deep")
     try:
-        return json.loads(data, object_pairs_hook=_pairs, parse_constant=_constant)
+        return json.loads(data, object_pairs_hook=_pairs, **({} if allow_nan else {"parse_constant": _constant}))
     except RecursionError:
         raise StrictJSONError("nested too deep to parse") from None

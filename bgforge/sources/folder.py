@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 from PIL import UnidentifiedImageError
 
 from ..errors import BgforgeError, UnsafeInput
+from ..io import strict_json
 from ..io.images import image_size
 from ..io.paths import readable_key as key_from_path
 from ..io.paths import unique_key
@@ -32,7 +32,7 @@ def _manifest_error(manifest: Path, where: str, problem: str) -> BgforgeError:
 
 
 def _rows(manifest: Path) -> list[dict]:
-    if not manifest.is_file():
+    if not manifest.is_file():  # is_file: a FIFO or a device named as the manifest is refused too
         raise BgforgeError(f"manifest {manifest} not found; pass a .jsonl or .csv file with a 'path' column")
     try:
         text = manifest.read_text(encoding="utf-8")
@@ -45,20 +45,26 @@ def _rows(manifest: Path) -> list[dict]:
         for n, r in enumerate(rows, 2):
             if r.get("boxes"):
                 try:
-                    r["boxes"] = json.loads(r["boxes"])
-                except json.JSONDecodeError as exc:
-                    raise _manifest_error(manifest, str(n), f"'boxes' is not JSON ({exc.msg})") from None
-        return rows
+                    r["boxes"] = strict_json.loads(r["boxes"], allow_nan=True)
+                except ValueError as exc:
+                    raise _manifest_error(manifest, str(n), f"'boxes' is not JSON ({getattr(exc, 'msg', exc)})") from None
+        return _not_empty(manifest, rows)
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _manifest_error(manifest, str(n), f"not valid JSON ({exc.msg})") from None
+                row = strict_json.loads(line, allow_nan=True)
+            except ValueError as exc:
+                raise _manifest_error(manifest, str(n), f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
             if not isinstance(row, dict):
                 raise _manifest_error(manifest, str(n), f"a JSON {type(row).__name__}, not an object")
             rows.append(row)
+    return _not_empty(manifest, rows)
+
+
+def _not_empty(manifest: Path, rows: list[dict]) -> list[dict]:
+    if not rows:
+        raise BgforgeError(f"manifest {manifest} lists no images; expected one row per image with a 'path'")
     return rows
 
 

@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BgforgeError, SampleError
+from ..io import strict_json
 from ..io.images import decode
 from ..io.layout import bookkeeping_dir
 from ..io.shards import atomic_file
+from .shards import member_key
 
 INDEX_NAME = "key-index.npz"
 INDEX_FORMAT = 1
@@ -79,7 +81,7 @@ class KeyIndex:
             with tarfile.open(tar_path, "r") as tar:
                 for m in tar:
                     if m.isfile():
-                        key, ext = m.name.rsplit("/", 1)[-1].split(".", 1)
+                        key, ext = member_key(tar_path, m.name)
                         rows.setdefault(key, (n, {}))[1][ext] = (m.offset_data, m.size)
         exts = sorted({e for _, members in rows.values() for e in members})
         keys = sorted(rows)
@@ -117,16 +119,36 @@ def load_key_index(folder: str | Path, save: bool = False) -> KeyIndex:
     path = index_path(folder)
     if path.is_file():
         try:
-            with np.load(path) as z:
-                header = json.loads(z["header"].tobytes())
+            with np.load(path, allow_pickle=False) as z:
+                header = strict_json.loads(z["header"].tobytes())
                 if header.get("format") == INDEX_FORMAT and header["fingerprint"] == fingerprint:
-                    return KeyIndex(folder, header["tars"], header["exts"], z["keys"], z["shard"], z["members"])
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable or from another version: rebuilt below
+                    index = KeyIndex(folder, header["tars"], header["exts"], z["keys"], z["shard"], z["members"])
+                    if _consistent(index, fingerprint):
+                        return index
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # unreadable, from another version or not self-consistent: rebuilt below
     index = KeyIndex.scan(folder)
     if save:
         index.save(fingerprint)
     return index
+
+
+def _consistent(index: KeyIndex, fingerprint: list) -> bool:
+    """A stored index is untrusted input: its tar names must be the folder's own tars, its shard
+    numbers name one of them and every member lie inside its tar; else it is rebuilt, not used."""
+    n_tars = len(fingerprint)
+    if index.tars != [name for name, _, _ in fingerprint] or not all(isinstance(e, str) and e for e in index.exts):
+        return False
+    if index.keys.dtype.kind != "S" or index.shard.dtype.kind != "i" or index.members.dtype.kind != "i":
+        return False
+    if index.members.shape != (len(index.keys), len(index.exts), 2) or index.shard.shape != (len(index.keys),):
+        return False
+    if len(index.keys) and (index.shard.min() < 0 or index.shard.max() >= n_tars):
+        return False
+    sizes = np.array([size for _, size, _ in fingerprint], dtype=np.int64)[index.shard.astype(np.int64)]
+    off, length = index.members[..., 0], index.members[..., 1]
+    present = off >= 0
+    return bool(np.all(~present | ((length >= 0) & (off + length <= sizes[:, None]))))
 
 
 class IndexedStore:

@@ -6,11 +6,11 @@ the bytes it needs without scanning the shard.
 
 from __future__ import annotations
 
-import json
 import tarfile
 from pathlib import Path
 
 from ..errors import BgforgeError
+from ..io import strict_json
 from ..records import Sample
 
 
@@ -19,34 +19,68 @@ def is_shard_dir(path: str | Path) -> bool:
     return p.is_dir() and (p / "shards").is_dir() and any((p / "shards").glob("*.tar"))
 
 
+MAX_JSON_MEMBER = 1 << 20  # a sample's json member; bgforge's own are a few hundred bytes
+
+
 def load_shards(folder: str | Path) -> list[Sample]:
+    """Records of every sample in `folder`/shards/*.tar. The tars are untrusted input: a tar that
+    is not one, a symlink leading out of the folder, a member without a key, a json member that is
+    not a JSON object (or nests past any real record) is one line and exit 2, never a traceback."""
     folder = Path(folder)
     tars = sorted((folder / "shards").glob("*.tar"))
     if not tars:
         raise BgforgeError(f"{folder / 'shards'} holds no .tar shards")
     samples = []
     for tar_path in tars:
-        members: dict[str, dict] = {}
-        order = []
-        with tarfile.open(tar_path, "r") as tar:
-            for m in tar:
-                if not m.isfile():
-                    continue
-                key, ext = m.name.rsplit("/", 1)[-1].split(".", 1)
-                if key not in members:
-                    members[key] = {}
-                    order.append(key)
-                members[key][ext] = [m.offset_data, m.size]
-            metas = {}
-            for key in order:
-                if "json" in members[key]:
-                    off, size = members[key]["json"]
-                    tar.fileobj.seek(off)
-                    metas[key] = json.loads(tar.fileobj.read(size))
-        for key in order:
-            meta = dict(metas.get(key, {}))
-            split = str(meta.get("split_name", meta.get("split", "all")))
-            samples.append(Sample(key=key, split=split, inputs={"shard": str(tar_path), "members": members[key]},
-                                  meta=meta))
+        _check_inside(folder, tar_path)
+        try:
+            samples += _shard_samples(tar_path)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise BgforgeError(f"{tar_path} is not a readable tar ({exc}); remove it or rebuild its stage") from None
     return samples
 
+
+def _check_inside(folder: Path, tar_path: Path) -> None:
+    if not tar_path.resolve().is_relative_to(folder.resolve()) or not tar_path.resolve().is_file():
+        raise BgforgeError(f"{tar_path} is a link to {tar_path.resolve()}, outside {folder}, or not a file; "
+                           "input shards must be regular files inside the input folder")
+
+
+def member_key(tar_path: Path, name: str) -> tuple[str, str]:
+    base = name.rsplit("/", 1)[-1]
+    key, dot, ext = base.partition(".")
+    if not key or not dot or not ext:
+        raise BgforgeError(f"{tar_path}: member {name[:80]!r} has no '<key>.<ext>' name (WebDataset's rule); "
+                           "this is not a shard bgforge can read")
+    return key, ext
+
+
+def _shard_samples(tar_path: Path) -> list[Sample]:
+    members: dict[str, dict] = {}
+    with tarfile.open(tar_path, "r:") as tar:
+        for m in tar:
+            if not m.isfile():
+                continue
+            key, ext = member_key(tar_path, m.name)
+            members.setdefault(key, {})[ext] = [m.offset_data, m.size]
+        metas = {}
+        for key, files in members.items():
+            if "json" in files:
+                off, size = files["json"]
+                if size > MAX_JSON_MEMBER:
+                    raise BgforgeError(f"{tar_path}: member {key}.json is {size:,} bytes; a sample's json "
+                                       f"must be under {MAX_JSON_MEMBER:,}")
+                tar.fileobj.seek(off)
+                try:
+                    meta = strict_json.loads(tar.fileobj.read(size))
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise BgforgeError(f"{tar_path}: member {key}.json is not valid JSON ({exc})") from None
+                if not isinstance(meta, dict):
+                    raise BgforgeError(f"{tar_path}: member {key}.json is a JSON {type(meta).__name__}, not an object")
+                metas[key] = meta
+    samples = []
+    for key, files in members.items():
+        meta = dict(metas.get(key, {}))
+        split = str(meta.get("split_name", meta.get("split", "all")))
+        samples.append(Sample(key=key, split=split, inputs={"shard": str(tar_path), "members": files}, meta=meta))
+    return samples
