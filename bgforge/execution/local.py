@@ -16,6 +16,7 @@ import multiprocessing.pool
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -160,9 +161,25 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, workers: int
         for c in {id(c): c for c, _, _ in in_flight}.values():
             c.abort()
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            _shutdown(pool)
     return stats
+
+
+def _shutdown(pool) -> None:
+    """Stop the pool. When a worker died, it may have died holding the task queue's lock, and
+    Pool.terminate() then waits for that lock forever: the live workers are killed first and
+    terminate() gets a few seconds on a daemon thread (it unregisters itself at once, so the
+    interpreter's exit does not wait on it either)."""
+    if not any(p.exitcode not in (None, 0) for p in _WORKERS):
+        pool.terminate()
+        pool.join()
+        return
+    for proc in _WORKERS:
+        if proc.exitcode is None:
+            proc.kill()
+    stopper = threading.Thread(target=pool.terminate, daemon=True, name="bgforge-pool-stop")
+    stopper.start()
+    stopper.join(timeout=5)
 
 
 _WORKERS: list = []  # every process the current pool started, replacements included (_WatchedPool)

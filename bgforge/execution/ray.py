@@ -13,15 +13,20 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 
-from ..errors import BgforgeError
+from ..errors import BgforgeError, WorkerDied
 from . import plan as planmod
 from .context import ChainFactory, WorkerContext, task_size
 from .local import CHUNK, RunStats, run_shard
 
 MAX_RETRIES = 2  # re-runs of a shard whose task raised or whose actor or node died
 QUEUED_PER_ACTOR = 2  # one running, one waiting: an actor never idles between shards
+ACTOR_RESTARTS = 4  # an actor whose process or node died is restarted (elsewhere) this often, then reported
+# No shard finishing for this long ends the run (exit 1): an actor waiting for a node that never comes
+# back (its restart pending on resources) would otherwise be waited on forever.
+STALL_ENV, STALL_SECONDS = "BGFORGE_RAY_STALL_SECONDS", 1800.0
 
 
 def _import_ray():
@@ -39,7 +44,9 @@ def _connect(ray, address):
     try:
         ray.init(address=address or None, log_to_driver=False, include_dashboard=False,
                  logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError) as exc:  # no cluster there, a token missing, a Ray version mismatch
+    except Exception as exc:  # noqa: BLE001 - no cluster, a token missing, a version mismatch, a start that timed out
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         where = address or os.environ.get("RAY_ADDRESS") or "the last one started on this machine"
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise BgforgeError(f"cannot use the Ray cluster at {where} ({reason}); start one with `ray start --head`, "
@@ -113,9 +120,18 @@ def _run_on_actors(ray, actors: list, shards, stats: RunStats, progress) -> list
         if waiting:
             send(actor)
     failed = []
+    stall = float(os.environ.get(STALL_ENV) or STALL_SECONDS)
+    last_done = time.monotonic()
     while running:
         # Whatever finished within the timeout: one wait per shard would cost O(shards^2) on big runs.
         done, _ = ray.wait(list(running), num_returns=len(running), timeout=0.5)
+        if done:
+            last_done = time.monotonic()
+        elif time.monotonic() - last_done > stall:
+            names = ", ".join(sorted(e.name for e, _ in running.values())[:5])
+            raise WorkerDied(f"no shard finished on Ray for {stall:.0f} s (shards {names} waiting; an actor's node "
+                             f"may be gone with nowhere to restart); committed shards are kept: re-run to resume "
+                             f"({STALL_ENV} sets the limit)")
         for ref in done:
             entry, actor = running.pop(ref)
             try:
@@ -155,7 +171,7 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, layout: str 
     # Actors may run in another working directory (other nodes): hand them absolute paths.
     out = Path(out).absolute()
     # A dead actor (its process or node lost) restarts and its queued shards are re-sent to it.
-    holder = ray.remote(ChainHolder).options(num_cpus=1, num_gpus=gpus_per_task, max_restarts=-1,
+    holder = ray.remote(ChainHolder).options(num_cpus=1, num_gpus=gpus_per_task, max_restarts=ACTOR_RESTARTS,
                                              max_task_retries=max_retries)
     actors = [holder.remote(str(out), chain_factory, params, layout, chunk, gpus_per_task > 0, io_threads)
               for _ in range(_actor_count(ray, gpus_per_task, len(shards)))]

@@ -46,8 +46,8 @@ def data_files(layout: str, splits: dict, image_ext: str) -> list[dict]:
     return [{"split": "full", "path": [f"**/*.{image_ext}", "metadata.csv"]}]
 
 
-def _yaml_block(obj) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip()
+def _yaml_block(obj, sort_keys: bool = False) -> str:
+    return yaml.safe_dump(obj, sort_keys=sort_keys, default_flow_style=False, allow_unicode=True).rstrip()
 
 
 def dataset_card(manifest: dict, groups: dict, image_ext: str) -> str:
@@ -84,8 +84,9 @@ def dataset_card(manifest: dict, groups: dict, image_ext: str) -> str:
         f"- recipe: `{recipe['name']}` (planner `{recipe['planner']}`, recipe sha `{manifest['recipe_sha']}`)",
         f"- seed: {manifest['seed']}",
         f"- bgforge version: {manifest['bgforge_version']}",
-        "- inputs:", "", "```yaml", _yaml_block(manifest.get("inputs") or {}), "```", "",
-        "- parameters:", "", "```yaml", _yaml_block(recipe.get("params") or {}), "```", "",
+        # sorted: the last slice (as planned) and `bgforge finalize` (read back from plan.json) write one card
+        "- inputs:", "", "```yaml", _yaml_block(manifest.get("inputs") or {}, sort_keys=True), "```", "",
+        "- parameters:", "", "```yaml", _yaml_block(recipe.get("params") or {}, sort_keys=True), "```", "",
         "## Groups per split", "",
         "| split | group | samples |", "|---|---|---|", *group_rows, "",
         *(["## Previews", "", previews] if previews else []),
