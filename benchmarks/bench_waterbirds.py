@@ -79,6 +79,25 @@ def bgforge_run(cub, places, out: Path, workers: int, *extra: str) -> dict:
     return {"n": n, "seconds": seconds, "img_s": n / seconds, "peak_rss_mb": rss, "load": load}
 
 
+def resume_cost(cub, places, out: Path) -> dict:
+    """A re-run of a finished build: every committed tar is hashed against its marker (Reliability II).
+    Reports the re-run's wall time and the part of it that is hashing (the same tars hashed alone)."""
+    from bgforge.io.hashing import sha256_file
+
+    cmd = [sys.executable, "-m", "bgforge", "build", "waterbirds-95", "--cub-root", str(cub), "--places-root",
+           str(places), "--out", str(out), "--quiet"]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    rerun = time.perf_counter() - t
+    tars = sorted((out / "shards").glob("*.tar"))
+    t = time.perf_counter()
+    for tar in tars:
+        sha256_file(tar)
+    hashing = time.perf_counter() - t
+    size = sum(p.stat().st_size for p in tars) / 2**20
+    return {"rerun_seconds": rerun, "hash_seconds": hashing, "tars": len(tars), "mib": size}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--birds", type=int, default=2000)
@@ -94,6 +113,9 @@ def main():
             r = res[f"bgforge_{workers}w"] = bgforge_run(cub, places, work / f"w{workers}", workers)
             print(f"bgforge --workers {workers}: {r['img_s']:.1f} img/s ({r['n']} images, wall incl. start-up, "
                   f"planning and finalize; load {r['load']:.2f})", flush=True)
+        r = res["resume"] = resume_cost(cub, places, work / "w2")
+        print(f"resume of the finished build: {r['rerun_seconds']:.2f} s, of which hashing {r['tars']} tars "
+              f"({r['mib']:.0f} MiB) against their markers ~{r['hash_seconds']:.2f} s", flush=True)
         rate, rss, load = baseline(work / "baseline", work / "w1" / "plan.json", quality=QUALITY)
         res["baseline_1thread"] = {"img_s": rate, "peak_rss_mb": rss, "load": load}
         print(f"baseline (PIL + float64 numpy, 1 thread): {rate:.1f} img/s, peak RSS {rss:.0f} MB; load {load:.2f}")

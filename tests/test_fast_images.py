@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bgforge.io.hashing import sha256_file
 from bgforge.errors import SampleError
 from bgforge.io.fast_images import read_rgb
+from bgforge.io.hashing import sha256_file
 from bgforge.io.images import jpeg_header, open_image, open_mask, sample_image
 from bgforge.io.shards import ShardWriter, json_bytes
 
