@@ -11,8 +11,10 @@ from pathlib import Path
 
 from . import planners
 from .errors import BgforgeError
+from .execution import commit as commitmod
 from .execution import guard
 from .execution import plan as planmod
+from .execution.context import DEFAULT_RUN, EXECUTORS, RunConfig
 from .execution.local import execute
 from .finalize import finalize
 from .io.layout import OutputLayout, check_layout
@@ -20,8 +22,6 @@ from .params import check_params
 from .planners import BuildContext, Phase, Planned
 from .progress import Progress, announce_run, notice
 from .recipe import Recipe
-
-EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -46,22 +46,20 @@ class BuildResult:
 
 
 @guard.releases_locks
-def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard_size=1000, layout="shards",
-          overwrite=False, shard_index=0, num_shards=1, progress=True, devices=None, batch_size=8,
-          planned: Planned | None = None, executor="local", ray_address=None,
-          min_shards: int = planmod.MIN_SHARDS, io_threads: int | None = None) -> BuildResult:
+def build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN, *, seed=None, shard_size=1000,
+          layout="shards", overwrite=False, planned: Planned | None = None,
+          min_shards: int = planmod.MIN_SHARDS) -> BuildResult:
     """Plan (unless `planned` is given), build every earlier phase, execute this slice's pending shards
-    and finalize once every shard is committed.
+    and finalize once every shard is committed. `run` says how (workers, devices, batch, executor, slice).
 
     `planned` is consumed: its samples, source files and phases are emptied once plan.json holds them.
     """
     t0 = time.monotonic()
     out = Path(out)
-    planner = prepare(recipe, out, seed=seed, layout=layout, shard_size=shard_size, executor=executor,
-                      shard_index=shard_index, num_shards=num_shards, overwrite=overwrite)
+    planner = prepare(recipe, out, run, seed=seed, layout=layout, shard_size=shard_size, overwrite=overwrite)
     if planned is None:
         planned = planner.plan(recipe, ctx)
-    guard.start(out, planned, overwrite=overwrite, sliced=num_shards > 1)  # checks --out, locks, then clears
+    guard.start(out, planned, overwrite=overwrite, sliced=run.sliced)  # checks --out, locks, then clears
     # This phase's plan first: once plan.json holds its samples (1.24 M HSI composites) they are
     # dropped, not kept while the earlier phases run; the executor reads them back a shard at a time.
     plan = planmod.make_plan(recipe, planned, int(recipe.params.get("seed", 0)), shard_size, layout, min_shards)
@@ -71,48 +69,40 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
     planmod.save_or_check_plan(out, plan, overwrite)
     for entry in plan.shards:
         entry.samples = []
-    exec_kw = dict(workers=workers, shard_size=shard_size, layout="shards", shard_index=shard_index,
-                   num_shards=num_shards, progress=progress, devices=devices, batch_size=batch_size,
-                   executor=executor, ray_address=ray_address, min_shards=min_shards, io_threads=io_threads)
     for phase in phases:
-        res = _build_phase(recipe, phase, ctx, out, inputs, exec_kw)
+        res = _build_phase(recipe, phase, ctx, out, inputs, run, shard_size=shard_size, min_shards=min_shards)
         if not res.finalized:  # another slice still works on this phase; re-run to continue
             return BuildResult(out=out, total_samples=plan.num_samples, ran_shards=res.ran_shards,
                                ran_samples=res.ran_samples, errors=res.errors, seconds=time.monotonic() - t0,
                                pending_shards=res.pending_shards, notes=[f"waiting for phase {phase.folder}"])
 
-    mine = planmod.select_slice(plan, shard_index, num_shards)
+    mine = planmod.select_slice(plan, run.slice_index, run.slice_count)
     mine_names = {s.name for s in mine}
     # This slice's committed tars are hashed against their markers (a flipped byte of the same size
     # is rebuilt, not kept: one read of each tar); other slices' shards are theirs to check.
     committed = {s.name for s in plan.shards
-                 if planmod.is_committed(out, s.name, layout, verify=s.name in mine_names)}
+                 if commitmod.is_committed(out, s.name, layout, verify=s.name in mine_names)}
     pending = [s for s in mine if s.name not in committed]
-    announce_run(out, plan, mine, pending, len(committed), shard_index, num_shards)
-    planmod.clean_partial(out, {s.name for s in pending})
-    if devices and not planner.loads_models(recipe.params):
-        # A phase that runs no model (HSI composites, pasting) gains nothing from a GPU: CPU workers,
-        # forked, --workers of them and at least as many as there were GPU workers.
-        devices, workers = None, max(workers, len(devices))
+    announce_run(out, plan, mine, pending, len(committed), run.slice_index, run.slice_count)
+    commitmod.clean_partial(out, {s.name for s in pending})
+    if run.devices and not planner.loads_models(recipe.params):
+        run = run.on_cpu()  # a phase that runs no model (HSI composites, pasting) gains nothing from a GPU
     written = OutputLayout(layout, planner.label_name)  # what the committer writes besides the tars
-    bar = Progress(sum(s.size for s in pending), f"build {recipe.name}", enabled=progress)
+    bar = Progress(sum(s.size for s in pending), f"build {recipe.name}", enabled=run.progress)
     t_exec = time.monotonic()
     try:
-        if executor == "ray":
+        if run.executor == "ray":
             from .execution.ray import execute as ray_execute
 
-            stats = ray_execute(out, pending, planner.make_chain, recipe.params, layout=written, progress=bar,
-                                address=ray_address, gpus_per_task=1 if devices else 0, chunk=batch_size,
-                                io_threads=io_threads)
+            stats = ray_execute(out, pending, planner.make_chain, recipe.params, run, layout=written, progress=bar)
         else:
-            stats = execute(out, pending, planner.make_chain, recipe.params, workers=workers, layout=written,
-                            progress=bar, devices=devices, chunk=batch_size, io_threads=io_threads)
+            stats = execute(out, pending, planner.make_chain, recipe.params, run, layout=written, progress=bar)
     finally:
         bar.close()
     result = BuildResult(out=out, total_samples=plan.num_samples, ran_shards=stats.shards, ran_samples=stats.samples,
                          errors=stats.errors, seconds=time.monotonic() - t0, notes=notes,
                          exec_seconds=time.monotonic() - t_exec)
-    result.pending_shards = sum(not planmod.is_committed(out, s.name, layout) for s in plan.shards)
+    result.pending_shards = sum(not commitmod.is_committed(out, s.name, layout) for s in plan.shards)
     result.resumed_shards = len(committed)
     if result.pending_shards == 0:
         result.summary = finalize(out, wall_seconds=result.seconds, plan=plan)
@@ -120,25 +110,25 @@ def build(recipe: Recipe, ctx: BuildContext, out, *, seed=None, workers=1, shard
     return result
 
 
-def _build_phase(parent: Recipe, phase: Phase, ctx: BuildContext, out: Path, inputs: dict,
-                 exec_kw: dict) -> BuildResult:
+def _build_phase(parent: Recipe, phase: Phase, ctx: BuildContext, out: Path, inputs: dict, run: RunConfig,
+                 **options) -> BuildResult:
     """Build an earlier phase (e.g. Hard-Spurious-ImageNet's backgrounds) into OUT/<phase folder>."""
     sub = Recipe(name=f"{parent.name}/{phase.folder}", planner=phase.planner, params=phase.params)
     notice(f"phase {phase.folder}: {len(phase.samples)} samples -> {out / phase.folder}")
     planned = Planned(samples=phase.samples, inputs=inputs, source_files=[s.key for s in phase.samples])
     phase.samples = []  # only `planned` holds them now: the phase's build drops them once its plan.json is written
-    return build(sub, ctx, out / phase.folder, planned=planned, **exec_kw)
+    return build(sub, ctx, out / phase.folder, run, planned=planned, **options)
 
 
-def prepare(recipe: Recipe, out: Path, *, seed=None, layout="shards", shard_size=1000, executor="local",
-            shard_index=0, num_shards=1, overwrite=False) -> planners.Planner:
+def prepare(recipe: Recipe, out: Path, run: RunConfig = DEFAULT_RUN, *, seed=None, layout="shards", shard_size=1000,
+            overwrite=False) -> planners.Planner:
     """Everything a build checks before it plans or writes: options, the slice and the recipe's parameters.
 
     Shared by `build` and `bgforge build --dry-run`, so a dry run refuses exactly what a build refuses.
     """
-    _check_options(out, shard_size, executor)  # before any planning or phase runs
-    planmod.check_slice(shard_index, num_shards)
-    if overwrite and num_shards > 1:
+    _check_options(out, shard_size, run.executor)  # before any planning or phase runs
+    planmod.check_slice(run.slice_index, run.slice_count)
+    if overwrite and run.sliced:
         raise BgforgeError("--overwrite with --num-shards > 1 would let the slices delete each other's shards; "
                            f"clear {out} once first (remove it, or run one build with --overwrite and no --num-shards), "
                            "then start the slices without --overwrite")

@@ -12,11 +12,13 @@ import io
 import logging
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 from .build import build, prepare
 from .execution import plan as planmod
+from .execution.context import DEFAULT_RUN, RunConfig
 from .io.metadata import MetadataWriter
 from .planners import BuildContext, Phase, Planned, Planner
 from .recipe import Recipe
@@ -53,7 +55,7 @@ def _only_warnings() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _calibrate(recipe: Recipe, ctx: BuildContext, planned: Planned, count: int, **exec_kw) -> dict[str, tuple]:
+def _calibrate(recipe: Recipe, ctx: BuildContext, planned: Planned, count: int, run: RunConfig) -> dict[str, tuple]:
     """Per phase: (samples timed, seconds their shards took, failed) from a build of a few samples, with
     the earlier phases' samples they read, in a temporary folder."""
     multiple = max(1, int(planned.shard_multiple))
@@ -61,9 +63,8 @@ def _calibrate(recipe: Recipe, ctx: BuildContext, planned: Planned, count: int, 
     phases = [Phase(p.folder, p.planner, p.params, _needed_by(main, p.samples, count)) for p in planned.prerequisites]
     with tempfile.TemporaryDirectory(prefix="bgforge-dry-run-") as tmp, _only_warnings():
         mini = Recipe(name=recipe.name, planner=recipe.planner, params=dict(recipe.params))
-        build(mini, ctx, Path(tmp) / "calibration", shard_size=max(len(main), 1), min_shards=1, progress=False,
-              planned=Planned(samples=main, inputs=planned.inputs, shard_multiple=multiple, prerequisites=phases),
-              **exec_kw)
+        build(mini, ctx, Path(tmp) / "calibration", run, shard_size=max(len(main), 1), min_shards=1,
+              planned=Planned(samples=main, inputs=planned.inputs, shard_multiple=multiple, prerequisites=phases))
         status = output_status(Path(tmp) / "calibration")
     return {p["phase"]: (p["samples_written"], p["shard_seconds"], p["errors"]) for p in status["phases"]}
 
@@ -79,19 +80,19 @@ def _phase_entry(name: str, planner_name: str, plan: planmod.Plan, timing: tuple
     return entry
 
 
-def dry_run(recipe: Recipe, ctx: BuildContext, out, *, seed=None, shard_size: int = 1000, layout: str = "shards",
-            shard_index: int = 0, num_shards: int = 1, workers: int = 1, devices=None, batch_size: int = 8,
-            executor: str = "local", min_shards: int = planmod.MIN_SHARDS, calibrate: int = 4) -> dict:
-    """The plan of `build(recipe, ctx, out, ...)` as a dict: phases with samples, shards and estimated
+def dry_run(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN, *, seed=None,
+            shard_size: int = 1000, layout: str = "shards", min_shards: int = planmod.MIN_SHARDS,
+            calibrate: int = 4) -> dict:
+    """The plan of `build(recipe, ctx, out, run, ...)` as a dict: phases with samples, shards and estimated
     seconds, groups (the shape of groups.json), and this slice's share. Nothing is written under `out`."""
     t0 = time.monotonic()
-    planner = prepare(recipe, Path(out), seed=seed, layout=layout, shard_size=shard_size, executor=executor,
-                      shard_index=shard_index, num_shards=num_shards)
+    planner = prepare(recipe, Path(out), run, seed=seed, layout=layout, shard_size=shard_size)
     planned = planner.plan(recipe, ctx)
     plan_seconds = time.monotonic() - t0
-    timings = _calibrate(recipe, ctx, planned, calibrate, workers=1, devices=devices,
-                         batch_size=batch_size) if calibrate > 0 else {}
-    parallel = len(devices) if devices else workers
+    # timed in this process (one worker, the run's devices and batch), then scaled by the run's workers
+    one = replace(run, workers=1, devices=run.devices[:1], progress=False, executor="local", slice_index=0, slice_count=1)
+    timings = _calibrate(recipe, ctx, planned, calibrate, one) if calibrate > 0 else {}
+    parallel = run.parallel
     seed_value = int(recipe.params.get("seed", 0))
     phases = []
     for phase in planned.prerequisites:
@@ -104,8 +105,8 @@ def dry_run(recipe: Recipe, ctx: BuildContext, out, *, seed=None, shard_size: in
     estimates = [p["estimate_seconds"] for p in phases]
     return {"recipe": recipe.name, "out": str(out), "seed": seed_value, "layout": layout,
             "samples": plan.num_samples, "shards": len(plan.shards),
-            "slice": {"index": shard_index, "count": num_shards,
-                      "shards": len(planmod.select_slice(plan, shard_index, num_shards))},
+            "slice": {"index": run.slice_index, "count": run.slice_count,
+                      "shards": len(planmod.select_slice(plan, run.slice_index, run.slice_count))},
             "workers": parallel, "phases": phases,
             "estimate_seconds": None if None in estimates else round(sum(estimates), 1),
             "planning_seconds": round(plan_seconds, 2), "skipped": len(planned.skipped), "notes": list(planned.notes),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import __version__, planners
 from .errors import BgforgeError
+from .execution import commit as commitmod
 from .execution import guard
 from .execution import plan as planmod
 from .io import metadata
@@ -49,7 +50,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
     out = Path(out)
     guard.check_bookkeeping(out)
     plan = plan or planmod.load_plan(out)
-    missing = [s.name for s in plan.shards if not planmod.is_committed(out, s.name, plan.layout, verify=verify)]
+    missing = [s.name for s in plan.shards if not commitmod.is_committed(out, s.name, plan.layout, verify=verify)]
     if missing:
         raise BgforgeError(f"{len(missing)} shard(s) of {out} are not committed yet or fail their recorded "
                            f"size or sha256 (e.g. {missing[0]}); run the remaining slices, or re-run the build "
@@ -71,7 +72,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
 
         n_errors += log_errors(plan.skipped)
         for entry in plan.shards:
-            st = planmod.read_marker(out, entry.name)  # the one parse of its rows in a build
+            st = commitmod.read_marker(out, entry.name)  # the one parse of its rows in a build
             table.add(st["rows"])
             if split_tables is not None:
                 split_tables.add(entry.split, st["rows"])
@@ -81,7 +82,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
             shard_seconds += st["seconds"]
             samples_by_split.setdefault(entry.split, []).append(st["samples"])
             if writes_tars(plan.layout):
-                shards_by_split.setdefault(entry.split, []).append(planmod.shard_tar(out, entry.name))
+                shards_by_split.setdefault(entry.split, []).append(commitmod.shard_tar(out, entry.name))
     groups = table.summary()
     metadata.write_json(out / "groups.json", groups)
     if plan.layout in REFERENCE_PATH_LAYOUTS:

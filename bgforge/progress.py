@@ -46,7 +46,7 @@ def notice(message: str) -> None:
         print(f"bgforge: {message}", file=sys.stderr, flush=True)
 
 
-def announce_run(out, plan, mine: list, pending: list, committed: int, shard_index: int, num_shards: int) -> None:
+def announce_run(out, plan, mine: list, pending: list, committed: int, slice_index: int, slice_count: int) -> None:
     """Say, before any work, what this run will do (`committed`: the plan's shards earlier runs committed).
 
     A resumed run names what it skips ("resuming: 2/12 shards committed, 320 samples to build"); a
@@ -55,7 +55,7 @@ def announce_run(out, plan, mine: list, pending: list, committed: int, shard_ind
     to_build = sum(s.size for s in pending)
     if not mine:
         log.warning("slice %d of %d has no shards: the plan has only %d (nothing to do here)",
-                    shard_index, num_shards, len(plan.shards))
+                    slice_index, slice_count, len(plan.shards))
     elif committed:
         notice(f"resuming {out}: {committed}/{len(plan.shards)} shards committed, {to_build} samples to build")
     else:

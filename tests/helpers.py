@@ -32,3 +32,16 @@ def reference_composite(bird_path, seg_path, place_path):
     place = reference_crop_and_resize(Image.open(place_path).convert("RGB"), img.shape[1], img.shape[0])
     masked = np.around(np.asarray(place) * (1 - seg)).astype(np.uint8)
     return black + masked
+
+
+def build(recipe, ctx, out, **options):
+    """bgforge.build.build with the RunConfig fields given as keywords (workers=2, slice_count=3, ...)
+    beside the build's own (shard_size, layout, ...); progress bars off unless asked for."""
+    from dataclasses import fields
+
+    from bgforge.build import build as library_build
+    from bgforge.execution.context import RunConfig
+
+    names = {f.name for f in fields(RunConfig)}
+    run = RunConfig(**{"progress": False, **{k: options.pop(k) for k in list(options) if k in names}})
+    return library_build(recipe, ctx, out, run, **options)

@@ -7,11 +7,11 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from helpers import build
 
 from bgforge import planners
 from bgforge import recipe as recipemod
 from bgforge.backends.patchnet import PatchNetSegmenter, train_patchnet
-from bgforge.build import build
 from bgforge.errors import BgforgeError
 from bgforge.io.images import decode, open_image, open_mask
 from bgforge.io.shards import iter_shard

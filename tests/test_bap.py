@@ -10,10 +10,10 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 from conftest import shard_bytes
+from helpers import build
 from PIL import Image, ImageFilter
 
 from bgforge import recipe as recipemod
-from bgforge.build import build
 from bgforge.errors import BgforgeError, SampleError
 from bgforge.io.shards import iter_shard
 from bgforge.planners import BuildContext

@@ -5,12 +5,14 @@ import weakref
 
 import pytest
 from conftest import read_tree
+from helpers import build
 
 import bgforge.build as buildmod
 from bgforge import planners
 from bgforge import recipe as recipemod
 from bgforge.cli.common import summary_line
 from bgforge.errors import BgforgeError
+from bgforge.execution import commit as commitmod
 from bgforge.execution import plan as planmod
 from bgforge.finalize import finalize
 from bgforge.io.shards import json_bytes
@@ -24,10 +26,8 @@ HSI_SMALL = ["quota.train.easy=2", "quota.train.medium=1", "quota.train.hard=1",
 
 
 def wb95(cub_root, places_root, out, **kw):
-    kw.setdefault("progress", False)
     kw.setdefault("shard_size", 5)
-    return buildmod.build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}),
-                          out, **kw)
+    return build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}), out, **kw)
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_status_reads_counts_from_the_head_line(tmp_path, cub_root, places_root,
     marker_parses[0] = 0
     status = output_status(out, verify=True)  # --verify hashes the tars, still without parsing rows
     assert marker_parses[0] == 0
-    total = sum(len(json.loads(planmod.shard_stats(out, s.name).read_bytes())["rows"])
+    total = sum(len(json.loads(commitmod.shard_stats(out, s.name).read_bytes())["rows"])
                 for s in planmod.load_plan(out).shards)
     assert status["shards_committed"] == status["shards_total"] and status["samples_written"] == total
 
@@ -73,18 +73,18 @@ def test_damaged_markers(tmp_path, cub_root, places_root):
     out = tmp_path / "o"
     wb95(cub_root, places_root, out)
     name = planmod.load_plan(out).shards[0].name
-    marker = planmod.shard_stats(out, name)
+    marker = commitmod.shard_stats(out, name)
     good = marker.read_bytes()
     assert json.loads(good)["rows"] and good.count(b"\n") == 2  # head line, then rows and error records
     marker.write_bytes(good[:-10])  # cut short: the head line alone does not make a commit
-    assert not planmod.is_committed(out, name)
+    assert not commitmod.is_committed(out, name)
     marker.write_bytes(good.replace(b'"rows":[{', b'"rows":[{{'))  # head and end intact, rows not
-    assert planmod.is_committed(out, name)
+    assert commitmod.is_committed(out, name)
     with pytest.raises(BgforgeError, match=f"commit marker .*{name}.* is damaged"):
         finalize(out)
     # a marker as earlier versions wrote it (one line) still counts, and finalize reads its rows
     marker.write_bytes(json_bytes(json.loads(good)))
-    assert planmod.committed_stats(out, name)["samples"] == len(json.loads(good)["rows"])
+    assert commitmod.committed_stats(out, name)["samples"] == len(json.loads(good)["rows"])
     before = (out / "metadata.csv").read_bytes()
     finalize(out)
     assert (out / "metadata.csv").read_bytes() == before
@@ -112,8 +112,7 @@ def outputs(out):
 
 def hsi(inet, out, planned=None, **kw):
     recipe = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), HSI_SMALL)
-    return buildmod.build(recipe, BuildContext(roots={"imagenet": inet}), out, progress=False, shard_size=4,
-                          planned=planned, **kw)
+    return build(recipe, BuildContext(roots={"imagenet": inet}), out, shard_size=4, planned=planned, **kw)
 
 
 class Tracked(list):
@@ -144,14 +143,14 @@ def test_phases_run_with_the_main_samples_dropped(tmp_path, inet, hsi_reference,
 
 def test_sliced_phased_build(tmp_path, inet, hsi_reference):
     out = tmp_path / "sl"
-    first = hsi(inet, out, shard_index=0, num_shards=2)
+    first = hsi(inet, out, slice_index=0, slice_count=2)
     assert not first.finalized and first.notes == ["waiting for phase backgrounds"]
     assert first.total_samples == planmod.load_plan(out).num_samples  # the main plan is written up front
     status = output_status(out)
     assert status["state"] == "backgrounds phase running" and not status["finalized"]
     assert [p["phase"] for p in status["phases"]] == ["backgrounds", "main"]
-    second = hsi(inet, out, shard_index=1, num_shards=2)  # finishes the backgrounds, then its main shards
+    second = hsi(inet, out, slice_index=1, slice_count=2)  # finishes the backgrounds, then its main shards
     assert not second.finalized and second.ran_shards > 0
-    assert hsi(inet, out, shard_index=0, num_shards=2).finalized
+    assert hsi(inet, out, slice_index=0, slice_count=2).finalized
     assert output_status(out)["state"] == "done"
     assert outputs(out) == hsi_reference

@@ -5,11 +5,11 @@ import json
 
 import pytest
 from conftest import read_tree
+from helpers import build
 
 from bgforge import recipe as recipemod
-from bgforge.build import build
+from bgforge.execution import commit as commitmod
 from bgforge.execution import guard
-from bgforge.execution import plan as planmod
 from bgforge.planners import BuildContext
 
 
@@ -21,10 +21,10 @@ def _build(cub_root, places_root, out, **kw):
 def _kill_mid_shard(out):
     """What SIGKILL in the middle of a shard leaves: no marker, the journal, a written image and a
     temporary file beside the next one (the shard's images as the run wrote them)."""
-    name = sorted(p.name[:-len(".stats.json")] for p in planmod.stats_dir(out).glob("*.stats.json"))[0]
-    images = [r["file_name"] for r in json.loads(planmod.shard_stats(out, name).read_text())["rows"]]
-    planmod.shard_stats(out, name).unlink()
-    planmod.image_journal(out, name).write_text("".join(f"{rel}\n" for rel in images[:2]))
+    name = sorted(p.name[:-len(".stats.json")] for p in commitmod.stats_dir(out).glob("*.stats.json"))[0]
+    images = [r["file_name"] for r in json.loads(commitmod.shard_stats(out, name).read_text())["rows"]]
+    commitmod.shard_stats(out, name).unlink()
+    commitmod.image_journal(out, name).write_text("".join(f"{rel}\n" for rel in images[:2]))
     for rel in images[1:]:  # not written yet
         (out / rel).unlink()
     temp = (out / images[1]).with_name(f".{(out / images[1]).name}.tmp99999")
@@ -38,9 +38,9 @@ def test_resume_removes_a_killed_runs_image_temporaries(tmp_path, cub_root, plac
     _build(cub_root, places_root, out, layout=layout)
     before = read_tree(out)
     name, temp = _kill_mid_shard(out)
-    assert planmod.clean_partial(out, {"other-00000"}) == 0  # another slice's shard: left alone
+    assert commitmod.clean_partial(out, {"other-00000"}) == 0  # another slice's shard: left alone
     _build(cub_root, places_root, out, layout=layout)
-    assert not temp.exists() and not planmod.image_journal(out, name).exists()
+    assert not temp.exists() and not commitmod.image_journal(out, name).exists()
     assert read_tree(out) == before
     assert not list(out.rglob("*.tmp*"))
 

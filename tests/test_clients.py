@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 import webdataset as wds
+from helpers import build
 from typer.testing import CliRunner
 
 from bgforge import recipe as recipemod
-from bgforge.build import build
 from bgforge.cli import app
 from bgforge.data import group_names, group_weights, load
 from bgforge.execution.plan import shard_sizes

@@ -46,6 +46,7 @@ def test_a_gpu_run_pastes_on_cpu_workers(tmp_path, monkeypatch):
     least as many as the GPU workers), not to one spawned process per GPU entry."""
     from bgforge import build as buildmod
     from bgforge import recipe as recipemod
+    from bgforge.execution.context import RunConfig
     from bgforge.planners import BuildContext
     from bgforge.sources.imagenet import HSI10_SYNSETS
     from bgforge.sources.synthetic import make_imagenet
@@ -54,15 +55,15 @@ def test_a_gpu_run_pastes_on_cpu_workers(tmp_path, monkeypatch):
                          size=(96, 72), seed=3)
     calls, real = [], buildmod.execute
 
-    def spy(out, shards, chain_factory, params, workers=1, devices=None, **kw):
-        calls.append((Path(out).name, devices, workers))
-        return real(out, shards, chain_factory, params, workers=workers, devices=devices, **kw)
+    def spy(out, shards, chain_factory, params, run, **kw):
+        calls.append((Path(out).name, run.devices, run.workers))
+        return real(out, shards, chain_factory, params, run, **kw)
 
     monkeypatch.setattr(buildmod, "execute", spy)
     sets = ["segmenter=box", "inpainter=telea", "quota.train.easy=2", "quota.train.medium=1", "quota.train.hard=1",
             "quota.val=1", "val_images_per_class=2"]
     recipe = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), sets)
-    res = buildmod.build(recipe, BuildContext(roots={"imagenet": inet}), tmp_path / "o", progress=False,
-                         devices=["cuda:0", "cuda:0"], workers=1)
+    res = buildmod.build(recipe, BuildContext(roots={"imagenet": inet}), tmp_path / "o",
+                         RunConfig(devices=("cuda:0", "cuda:0"), workers=1, progress=False))
     assert res.finalized and res.errors == 0
-    assert calls == [("backgrounds", None, 2), ("o", None, 2)]
+    assert calls == [("backgrounds", (), 2), ("o", (), 2)]

@@ -8,9 +8,10 @@ import time
 
 import pytest
 from conftest import read_tree, shard_bytes
+from helpers import build
 
 from bgforge import recipe as recipemod
-from bgforge.build import build, finalize
+from bgforge.build import finalize
 from bgforge.errors import BgforgeError
 from bgforge.planners import BuildContext
 
@@ -26,7 +27,7 @@ def test_byte_identical_across_worker_counts_and_slices(tmp_path, cub_root, plac
     run(cub_root, places_root, tmp_path / "w1", workers=1)
     run(cub_root, places_root, tmp_path / "w2", workers=2)
     for i in range(3):  # three array-job slices, each its own invocation
-        res = run(cub_root, places_root, tmp_path / "sl", shard_index=i, num_shards=3)
+        res = run(cub_root, places_root, tmp_path / "sl", slice_index=i, slice_count=3)
         assert res.finalized == (i == 2)
     one = read_tree(tmp_path / "w1")
     assert len(shard_bytes(tmp_path / "w1")) >= 6
@@ -68,10 +69,10 @@ def test_changed_recipe_or_seed_against_existing_plan_is_refused(tmp_path, cub_r
 
 
 def test_finalize_refuses_while_slices_are_pending(tmp_path, cub_root, places_root):
-    run(cub_root, places_root, tmp_path / "o", shard_index=0, num_shards=2)
+    run(cub_root, places_root, tmp_path / "o", slice_index=0, slice_count=2)
     with pytest.raises(BgforgeError, match="not committed yet"):
         finalize(tmp_path / "o")
-    run(cub_root, places_root, tmp_path / "o", shard_index=1, num_shards=2)
+    run(cub_root, places_root, tmp_path / "o", slice_index=1, slice_count=2)
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["errors"] == 0
 
 

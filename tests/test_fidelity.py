@@ -8,11 +8,11 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from helpers import build
 from PIL import Image, JpegImagePlugin
 
 from bgforge import recipe as recipemod
 from bgforge.backends.classical import BoxSegmenter, CvInpainter
-from bgforge.build import build
 from bgforge.errors import BgforgeError
 from bgforge.io.shards import iter_shard
 from bgforge.planners import BuildContext

@@ -6,10 +6,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from helpers import build
 from PIL import Image
 
 from bgforge import recipe as recipemod
-from bgforge.build import build
 from bgforge.errors import BgforgeError
 from bgforge.io.images import decode
 from bgforge.io.shards import iter_shard

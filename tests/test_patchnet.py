@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from helpers import build
 from typer.testing import CliRunner
 
 from bgforge import __version__
@@ -20,7 +21,6 @@ from bgforge.backends.patchnet import (
     resolve_input_size,
     train_patchnet,
 )
-from bgforge.build import build
 from bgforge.cli import app
 from bgforge.errors import BgforgeError
 from bgforge.io.images import decode, open_image, open_mask

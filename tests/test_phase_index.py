@@ -6,11 +6,11 @@ import tarfile
 
 import numpy as np
 import pytest
+from helpers import build
 from PIL import Image
 
 from bgforge import planners
 from bgforge import recipe as recipemod
-from bgforge.build import build
 from bgforge.execution.context import WorkerContext
 from bgforge.execution.plan import load_plan
 from bgforge.io.images import decode

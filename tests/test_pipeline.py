@@ -6,10 +6,10 @@ import threading
 
 import pytest
 from conftest import shard_bytes
+from helpers import build
 
 from bgforge.backends import registry
 from bgforge.backends.sam import SamSegmenter
-from bgforge.build import build
 from bgforge.execution.context import PIPELINE_DEPTH, WorkerContext, resolve_io_threads, task_size
 from bgforge.planners import BuildContext
 from bgforge.recipe import Recipe

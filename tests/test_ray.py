@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from conftest import read_tree
+from helpers import build
 
 from bgforge import recipe as recipemod
-from bgforge.build import build
 from bgforge.errors import BgforgeError
 from bgforge.planners import BuildContext
 from bgforge.planners.waterbirds import WaterbirdsPlanner
@@ -112,6 +112,7 @@ def test_each_actor_builds_the_chain_once(ray_cluster, local_build, tmp_path, cu
 
 def test_actor_builds_its_chain_on_the_first_shard_only(local_build, tmp_path, cub_root, places_root):
     """The actor body without Ray: one chain build for every shard it runs; same bytes."""
+    from bgforge.execution.context import RunConfig
     from bgforge.execution.ray import ChainHolder
 
     out = tmp_path / "o"
@@ -119,7 +120,7 @@ def test_actor_builds_its_chain_on_the_first_shard_only(local_build, tmp_path, c
     builds = tmp_path / "builds"
     chain_factory = functools.partial(counting_chain, builds=str(builds))
     holder = ChainHolder(str(out), chain_factory, json.loads((out / "plan.json").read_text())["recipe"]["params"],
-                         "shards", 3, use_gpu=False)
+                         "shards", RunConfig(batch_size=3))
     names = [s["name"] for s in json.loads((out / "plan.json").read_text())["shards"][:3]]
     assert not builds.exists()  # nothing loads before the first shard
     assert all(holder.run(name)["samples"] == 7 for name in names)

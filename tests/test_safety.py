@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from bgforge.cli import app
 from bgforge.errors import BgforgeError
+from bgforge.execution import commit as commitmod
 from bgforge.execution import guard
-from bgforge.execution import plan as planmod
 from bgforge.io import paths
 from bgforge.io.images import open_image
 from bgforge.params import check_params
@@ -141,18 +141,18 @@ def test_damaged_shard_is_rebuilt_byte_identical(tmp_path):
     tar = sorted((out / "shards").glob("*.tar"))[0]
     good = tar.read_bytes()
     name = tar.name[:-4]
-    assert planmod.is_committed(out, name, verify=True)
+    assert commitmod.is_committed(out, name, verify=True)
     tar.write_bytes(good[:100])
-    assert not planmod.is_committed(out, name)
+    assert not commitmod.is_committed(out, name)
     assert segment(inp, out, "--shard-size", "2").exit_code == 0
     assert tar.read_bytes() == good
-    planmod.shard_stats(out, name).write_text("garbage")
+    commitmod.shard_stats(out, name).write_text("garbage")
     assert invoke("status", out).exit_code == 0
     assert segment(inp, out, "--shard-size", "2").exit_code == 0
-    assert tar.read_bytes() == good and planmod.is_committed(out, name, verify=True)
+    assert tar.read_bytes() == good and commitmod.is_committed(out, name, verify=True)
     # the same bytes, flipped: size check passes, sha256 does not
     tar.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
-    assert planmod.is_committed(out, name) and not planmod.is_committed(out, name, verify=True)
+    assert commitmod.is_committed(out, name) and not commitmod.is_committed(out, name, verify=True)
 
 
 def test_relative_and_absolute_input_resume(tmp_path, monkeypatch):

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from helpers import build
 from PIL import Image
 from typer.testing import CliRunner
 
-from bgforge.build import build
 from bgforge.cli import app
 from bgforge.errors import BgforgeError
 from bgforge.io.images import decode

@@ -6,11 +6,10 @@ import json
 import numpy as np
 import pytest
 import webdataset as wds
-from helpers import reference_composite
+from helpers import build, reference_composite
 from PIL import Image
 
 from bgforge import recipe as recipemod
-from bgforge.build import build
 from bgforge.errors import BgforgeError
 from bgforge.planners import BuildContext
 from bgforge.planners.waterbirds import is_waterbird

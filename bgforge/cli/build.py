@@ -11,7 +11,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from . import options as opt
-from .common import build_and_report, command, fail, format_groups, say
+from .common import build_and_report, command, fail, format_groups, run_config, say
 from .groups import group
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text (for scripts).")]
@@ -125,7 +125,7 @@ def build_cmd(
       bgforge build waterbirds-95 --cub-root /data/CUB_200_2011 --places-root /data/places365 --out /data/wb95 --workers 8
     """
     from .. import recipe as recipemod
-    from ..execution.devices import needs_gpu, parse_devices
+    from ..execution.devices import needs_gpu
     from ..planners import BuildContext
 
     recipe = recipemod.load(name)
@@ -133,25 +133,24 @@ def build_cmd(
         fail(f"--compile: recipe {recipe.name} runs no model")
     # --compile is the override that hands the model backends compile=true
     recipe = recipemod.apply_overrides(recipe, [*(set_ or []), *(["backend_options.compile=true"] if compile_models else [])])
-    shard_index, num_shards = _slice(shard_index, num_shards)
+    slice_index, slice_count = _slice(shard_index, num_shards)  # the flags name slices of an array job
     ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root, "coco": coco_root,
                               "textures": textures_root},
                        demo=demo)
-    options = dict(seed=seed, layout=layout.value, shard_index=shard_index, num_shards=num_shards,
-                   executor=executor.value)
+    run_options = dict(executor=executor.value, ray_address=ray_address, slice_index=slice_index,
+                       slice_count=slice_count)
     if dry_run or as_json:
         if not dry_run:
             fail("--json needs --dry-run (a build reports on stdout in text; `bgforge status --json` after it)")
         from ..dry_run import dry_run as plan_only
 
-        report = plan_only(recipe, ctx, out, workers=run.workers, shard_size=run.shard_size, min_shards=run.min_shards,
-                           batch_size=run.batch_size,
-                           devices=parse_devices(run.devices, needs_gpu(recipe)), **options)
+        report = plan_only(recipe, ctx, out, run_config(run, needs_gpu(recipe), **run_options), seed=seed,
+                           layout=layout.value, shard_size=run.shard_size, min_shards=run.min_shards)
         typer.echo(json.dumps(report, indent=2) if as_json else render_dry_run(report))
         return
-    title = f"built {recipe.name}" if num_shards == 1 else f"{recipe.name} slice {shard_index} of {num_shards}"
+    title = f"built {recipe.name}" if slice_count == 1 else f"{recipe.name} slice {slice_index} of {slice_count}"
     build_and_report(recipe, out, run, title=title, table_title=f"groups ({out}/groups.json):\n", ctx=ctx,
-                     needs_gpu=needs_gpu(recipe), ray_address=ray_address, **options)
+                     needs_gpu=needs_gpu(recipe), run_options=run_options, seed=seed, layout=layout.value)
 
 
 @command

@@ -19,6 +19,7 @@ from .options import absolute
 
 if TYPE_CHECKING:
     from ..build import BuildResult
+    from ..execution.context import RunConfig
     from ..recipe import Recipe
     from .options import ModelOptions, RunOptions
 
@@ -152,19 +153,19 @@ def summary_line(title: str, result: "BuildResult", extra: str = "") -> str:
 def build_and_report(recipe: "Recipe", out: Path, run: "RunOptions", *, title: str = "",
                      extra_summary: Optional[ExtraSummary] = None,
                      summary_extra: Optional[Callable[["BuildResult"], str]] = None,
-                     table_title: str = "", ctx: Any = None, needs_gpu: bool = False, **build_options: Any) -> None:
+                     table_title: str = "", ctx: Any = None, needs_gpu: bool = False,
+                     run_options: Optional[dict] = None, **build_options: Any) -> None:
     """Build `recipe` into `out` and report it: the group table and `extra_summary`'s lines (unless -q),
     then the one summary line; exit EXIT_SAMPLE_ERRORS when the output holds failed samples.
 
-    `build_options` go to `bgforge.build.build` with `run`'s options; `ctx` defaults to an empty BuildContext.
+    `build_options` go to `bgforge.build.build` (seed, layout); `run_options` to the RunConfig
+    (executor, ray_address, the slice); `ctx` defaults to an empty BuildContext.
     """
     from ..build import build
-    from ..execution.devices import parse_devices
     from ..planners import BuildContext
 
-    result = build(recipe, BuildContext() if ctx is None else ctx, out, progress=not quiet(), workers=run.workers,
-                   shard_size=run.shard_size, min_shards=run.min_shards, overwrite=run.overwrite, batch_size=run.batch_size,
-                   devices=parse_devices(run.devices, needs_gpu), io_threads=run.io_threads, **build_options)
+    result = build(recipe, BuildContext() if ctx is None else ctx, out, run_config(run, needs_gpu, **(run_options or {})),
+                   shard_size=run.shard_size, min_shards=run.min_shards, overwrite=run.overwrite, **build_options)
     if result.finalized:
         say(table_title + format_groups(result.summary))
     for line in extra_summary(result) if extra_summary else ():
@@ -172,6 +173,15 @@ def build_and_report(recipe: "Recipe", out: Path, run: "RunOptions", *, title: s
     typer.echo(summary_line(title or recipe.name, result, summary_extra(result) if summary_extra else ""))
     if result.errors or (result.finalized and errors_total(out)):
         raise typer.Exit(EXIT_SAMPLE_ERRORS)
+
+
+def run_config(run: "RunOptions", needs_gpu: bool, **more: Any) -> "RunConfig":
+    """The library's RunConfig from a command's run options (`more`: executor, ray_address, the slice)."""
+    from ..execution.context import RunConfig
+    from ..execution.devices import parse_devices
+
+    return RunConfig(workers=run.workers, devices=tuple(parse_devices(run.devices, needs_gpu) or ()),
+                     batch_size=run.batch_size, io_threads=run.io_threads, progress=not quiet(), **more)
 
 
 def errors_total(out: Path) -> int:

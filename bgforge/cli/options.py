@@ -14,6 +14,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..execution.context import BATCH_SIZE
+from ..execution.plan import MIN_SHARDS
+
 
 # ---------------------------------------------------------------- choices
 # Values mirror the library's own lists (build.LAYOUTS, build.EXECUTORS, backends.device.PRECISIONS,
@@ -159,10 +162,10 @@ class RunOptions:
 
     workers: Workers = 1
     devices: Devices = None
-    batch_size: BatchSize = 8
+    batch_size: BatchSize = BATCH_SIZE
     io_threads: IoThreads = None
     shard_size: ShardSize = 1000
-    min_shards: MinShards = 8
+    min_shards: MinShards = MIN_SHARDS
     overwrite: Overwrite = False
 
 

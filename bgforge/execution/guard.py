@@ -21,6 +21,7 @@ from ..errors import BgforgeError
 from ..io import strict_json
 from ..io.layout import BOOKKEEPING, REPORT_HTML
 from ..io.paths import check_relative, check_splits, inside, relation
+from . import commit as commitmod
 from . import plan as planmod
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -106,7 +107,7 @@ def _unlink(out: Path, rel: str) -> Path | None:
 
 def _stats_rows(out: Path, name: str) -> list:
     try:
-        rows = strict_json.loads(planmod.shard_stats(out, name).read_bytes(), max_depth=None).get("rows", [])
+        rows = strict_json.loads(commitmod.shard_stats(out, name).read_bytes(), max_depth=None).get("rows", [])
     except (OSError, ValueError, AttributeError):
         return []
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
@@ -122,10 +123,10 @@ def _written_by(out: Path) -> list[str]:
     if plan.layout == "imagefolder":  # finalize's metadata.SplitTables
         names += sorted({f"{entry.split}/metadata.csv" for entry in plan.shards})
     for entry in plan.shards:
-        names.append(str(planmod.shard_tar(out, entry.name).relative_to(out)))
+        names.append(str(commitmod.shard_tar(out, entry.name).relative_to(out)))
         names += [str(r["file_name"]) for r in _stats_rows(out, entry.name) if r.get("file_name")]
-        images = planmod.journaled_images(out, entry.name)  # a shard that did not commit
-        names += images + [str(p.relative_to(out.resolve())) for p in planmod.image_temporaries(out, images)]
+        images = commitmod.journaled_images(out, entry.name)  # a shard that did not commit
+        names += images + [str(p.relative_to(out.resolve())) for p in commitmod.image_temporaries(out, images)]
     names += [f"shards/{p.name}" for p in (out / "shards").glob(".*.tmp*")]
     return names
 

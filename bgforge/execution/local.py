@@ -23,14 +23,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import WorkerDied
-from ..io.layout import OutputLayout, as_layout
-from ..io.paths import inside
-from ..io.shards import ShardWriter, write_atomic
-from ..records import Failure
+from ..io.layout import OutputLayout
 from . import plan as planmod
-from .context import Chain, ChainFactory, WorkerContext, task_size
-
-CHUNK = 8  # samples per model batch (--batch-size), and per task unless workers pipeline (context.task_size)
+from .commit import ShardCommitter
+from .context import DEFAULT_RUN, ChainFactory, RunConfig, WorkerContext
 
 _CHAIN = None
 _INIT_ERROR = None
@@ -105,27 +101,27 @@ class RunStats:
                 self.errors_by_stage[key] = self.errors_by_stage.get(key, 0) + n
 
 
-def execute(out, shards, chain_factory: ChainFactory, params: dict, workers: int = 1,
-            layout: str | OutputLayout = "shards",
-            progress=None, devices=None, chunk: int = CHUNK, io_threads: int | None = None) -> RunStats:
+def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConfig = DEFAULT_RUN,
+            layout: str | OutputLayout = "shards", progress=None) -> RunStats:
     """Run the given (pending) shard entries and commit each one.
 
-    Each worker builds its chain as `chain_factory(params, WorkerContext(out, device))`.
+    Each worker builds its chain as `chain_factory(params, run.worker_context(out, device))`.
 
     `shards`: the pending entries; their samples are read back from OUT/plan.json one shard at a
     time (as Ray tasks do), so the parent never holds more than the shards in flight. At most a few chunks per
     worker are queued (a bounded queue): memory does not grow with the dataset.
-    devices: e.g. ["cuda:0", "cuda:1"]: one worker process per entry (spawned, so CUDA starts
-    clean in each); otherwise `workers` forked CPU processes (1 = in this process).
-    chunk: samples per model batch (--batch-size); a task is one batch, or several when workers
-    pipeline decoding and encoding around the model (context.task_size); io_threads: --io-threads.
+    run.devices: e.g. ("cuda:0", "cuda:1"): one worker process per entry (spawned, so CUDA starts
+    clean in each); otherwise `run.workers` forked CPU processes (1 = in this process).
+    A task is one model batch (`run.batch_size`), or several when workers pipeline decoding and
+    encoding around the model (context.task_size).
     """
     out = Path(out)
     stats = RunStats()
     if not shards:
         return stats
-    ctx = WorkerContext(out, batch_size=chunk, io_threads=io_threads)
-    per_task = task_size(chunk, io_threads, devices[0] if devices else None)
+    ctx = run.worker_context(out)
+    per_task = run.task_size()
+    devices, workers = run.devices, run.workers
     pool = None
     if devices:
         spawn = mp.get_context("spawn")
@@ -252,80 +248,4 @@ def _collect(item, stats: RunStats, progress, watch: _Watch | None, in_flight) -
             stats.add(committer.commit())
     except BaseException:
         committer.abort()  # no .tar.tmp left behind (a full disk, a dead worker, Ctrl-C)
-        raise
-
-
-class ShardCommitter:
-    """Collects one shard's outputs in plan order and commits it (tar rename or image files, then
-    the stats marker). The layout decides whether a tar is written and where image files go."""
-
-    def __init__(self, out, entry, layout: str | OutputLayout = "shards"):
-        self.out, self.entry, self.layout = Path(out), entry, as_layout(layout)
-        self.writer = ShardWriter(planmod.shard_tar(out, entry.name)) if self.layout.tars else None
-        self.rows, self.errors, self.seconds = [], [], 0.0
-        self.journal = None  # plan.image_journal, opened on the first image file this layout writes
-
-    def add(self, outputs, seconds: float = 0.0) -> None:
-        self.seconds += seconds
-        for o in outputs:
-            if isinstance(o, Failure):
-                self.errors.append(o.to_dict())
-                continue
-            row = {**o.meta, "key": o.key, "shard": ""}
-            if self.writer is not None:
-                self.writer.write(o.key, {**o.files, "json": o.meta})
-                row["shard"] = f"shards/{self.entry.name}.tar"
-            ext, image = next(iter(o.files.items()))  # stages put the image first
-            rel = self.layout.image_path(self.entry.split, o.key, ext, o.meta, o.folder_path)
-            if rel is not None:
-                self._record(rel)
-                write_atomic(inside(self.out, rel), image)
-                row["file_name"] = rel
-            self.rows.append(row)
-
-    def commit(self) -> dict:
-        if self.writer is not None:
-            self.writer.commit()
-        by_stage = {}
-        for e in self.errors:
-            by_stage.setdefault(e["stage"], {}).setdefault(e["error_type"], 0)
-            by_stage[e["stage"]][e["error_type"]] += 1
-        stats = {"shard": self.entry.name, "split": self.entry.split, "samples": len(self.rows),
-                 "errors": len(self.errors), "errors_by_stage": by_stage, "seconds": round(self.seconds, 3),
-                 "rows": self.rows, "error_records": self.errors}
-        if self.writer is not None:  # what resume (size) and `status --verify` (sha256) check the tar against
-            tar = planmod.shard_tar(self.out, self.entry.name)
-            stats.update(tar_size=tar.stat().st_size, tar_sha256=self.writer.sha256)  # hashed as written
-        planmod.commit(self.out, self.entry.name, stats)
-        if self.journal is not None:  # the marker's rows name the images now
-            self.journal.close()
-            planmod.image_journal(self.out, self.entry.name).unlink(missing_ok=True)
-        return stats
-
-    def _record(self, rel: str) -> None:
-        """Journal an image before writing it: a resume after a kill finds its temporary file by it."""
-        if self.journal is None:
-            path = planmod.image_journal(self.out, self.entry.name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.journal = open(path, "w", buffering=1)  # line-buffered: each line reaches the file at once
-        self.journal.write(rel + "\n")
-
-    def abort(self) -> None:
-        if self.journal is not None:
-            self.journal.close()  # kept: --overwrite removes the images it names
-        if self.writer is not None:
-            self.writer.abort()
-
-
-def run_shard(out, entry, chain: Chain, layout: str | OutputLayout = "shards", chunk: int = CHUNK) -> dict:
-    """Execute and commit one plan entry in this process (the unit a Ray task runs)."""
-    committer = ShardCommitter(out, entry, layout)
-    try:
-        for j in range(0, len(entry.samples), chunk):
-            t0 = time.perf_counter()
-            outputs = chain(entry.samples[j:j + chunk])
-            committer.add(outputs, time.perf_counter() - t0)
-        return committer.commit()
-    except BaseException:
-        committer.abort()
         raise

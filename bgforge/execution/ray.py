@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 
 from ..errors import BgforgeError, WorkerDied
+from . import commit as commitmod
 from . import plan as planmod
-from .context import ChainFactory, WorkerContext, task_size
-from .local import CHUNK, RunStats, run_shard
+from .commit import run_shard
+from .context import DEFAULT_RUN, ChainFactory, RunConfig, WorkerContext
+from .local import RunStats
 
 MAX_RETRIES = 2  # re-runs of a shard whose task raised or whose actor or node died
 QUEUED_PER_ACTOR = 2  # one running, one waiting: an actor never idles between shards
@@ -61,13 +63,12 @@ class ChainHolder:
     actor (its process or node died) builds it again.
     """
 
-    def __init__(self, out: str, chain_factory: ChainFactory, params: dict, layout, chunk: int, use_gpu: bool,
-                 io_threads: int | None = None):
+    def __init__(self, out: str, chain_factory: ChainFactory, params: dict, layout, run: RunConfig):
         # With a GPU, Ray pinned CUDA_VISIBLE_DEVICES to this actor's GPU, as the local GPU pool does.
         self.out, self.layout = Path(out), layout
         self.chain_factory, self.params = chain_factory, params
-        self.ctx = WorkerContext(self.out, "cuda" if use_gpu else None, batch_size=chunk, io_threads=io_threads)
-        self.chunk = task_size(chunk, io_threads, self.ctx.device)
+        self.ctx: WorkerContext = run.worker_context(self.out, "cuda" if run.devices else None)
+        self.chunk = run.task_size()
         self.chain = None
 
     def run(self, name: str) -> dict:
@@ -149,10 +150,10 @@ def _run_on_actors(ray, actors: list, shards, stats: RunStats, progress) -> list
     return failed
 
 
-def execute(out, shards, chain_factory: ChainFactory, params: dict, layout: str = "shards", progress=None,
-            address=None, gpus_per_task: int = 0, chunk: int = CHUNK, max_retries: int = MAX_RETRIES,
-            io_threads: int | None = None) -> RunStats:
-    """Run the given (pending) shard entries on Ray actors and commit each one; returns their RunStats.
+def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConfig = DEFAULT_RUN,
+            layout: str = "shards", progress=None, max_retries: int = MAX_RETRIES) -> RunStats:
+    """Run the given (pending) shard entries on Ray actors (one GPU each when `run.devices` is set,
+    at `run.ray_address`) and commit each one; returns their RunStats.
 
     chain_factory(params, WorkerContext) must pickle by reference (a module-level function or a
     planner's method: every node needs bgforge installed) and the entries be plain data. A shard
@@ -164,7 +165,8 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, layout: str 
     stats = RunStats()
     if not shards:
         return stats
-    _connect(ray, address)
+    _connect(ray, run.ray_address)
+    gpus_per_task = 1 if run.devices else 0
     if gpus_per_task and ray.cluster_resources().get("GPU", 0) < gpus_per_task:
         # Ray would keep such actors pending forever.
         raise BgforgeError("the Ray cluster has no GPU for the model stages; add GPU nodes or pass --devices cpu")
@@ -173,14 +175,14 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, layout: str 
     # A dead actor (its process or node lost) restarts and its queued shards are re-sent to it.
     holder = ray.remote(ChainHolder).options(num_cpus=1, num_gpus=gpus_per_task, max_restarts=ACTOR_RESTARTS,
                                              max_task_retries=max_retries)
-    actors = [holder.remote(str(out), chain_factory, params, layout, chunk, gpus_per_task > 0, io_threads)
+    actors = [holder.remote(str(out), chain_factory, params, layout, run)
               for _ in range(_actor_count(ray, gpus_per_task, len(shards)))]
     try:
         failed = _run_on_actors(ray, actors, shards, stats, progress)
     finally:
         for actor in actors:  # also on Ctrl-C: do not leave the cluster working (or holding GPUs) for nobody
             ray.kill(actor)
-        planmod.clean_partial(out, {e.name for e in shards})  # debris of killed attempts (other pids)
+        commitmod.clean_partial(out, {e.name for e in shards})  # debris of killed attempts (other pids)
     if failed:
         raise BgforgeError(f"{len(failed)} of {len(shards)} shard(s) failed on Ray, each tried up to {max_retries + 1} times "
                            f"(first: {failed[0]}); committed shards are kept: re-run the same command to redo the rest")

@@ -180,7 +180,7 @@ def build_report(rows, top_k: int = 3, examples: int = 3, threshold: float = MER
 # ---------------------------------------------------------------- files
 def iter_rows(out):
     """Every written sample's json (plus its shard), one committed shard's stats at a time."""
-    from ..execution.plan import stats_dir
+    from ..execution.commit import stats_dir
 
     for path in sorted(stats_dir(out).glob("*.stats.json")):
         yield from json.loads(path.read_text())["rows"]

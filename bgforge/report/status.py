@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BgforgeError
+from ..execution import commit as commitmod
 from ..execution import plan as planmod
 
 MAIN = "main"
@@ -25,7 +26,7 @@ def phase_status(out: Path, name: str, verify: bool = False) -> dict:
     committed = samples = errors = 0
     seconds = 0.0
     for entry in plan.shards:
-        stats = planmod.committed_stats(out, entry.name, plan.layout, verify=verify)
+        stats = commitmod.committed_stats(out, entry.name, plan.layout, verify=verify)
         if stats is not None:
             committed += 1
             samples += stats["samples"]

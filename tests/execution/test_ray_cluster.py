@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import shard_bytes
 
-from bgforge.execution import plan as planmod
+from bgforge.execution import commit as commitmod
 
 pytest.importorskip("ray")
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def test_a_node_stopped_mid_run_is_reported_and_a_rerun_resumes(two_nodes, tmp_p
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 180
-        while not list(planmod.stats_dir(out).glob("*.stats.json")) and time.monotonic() < deadline:
+        while not list(commitmod.stats_dir(out).glob("*.stats.json")) and time.monotonic() < deadline:
             time.sleep(0.05)
         _kill_node2()
         _, stderr = proc.communicate(timeout=240)  # never waited on forever

@@ -22,7 +22,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bgforge.cli import app
-from bgforge.execution import plan as planmod
+from bgforge.execution import commit as commitmod
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
@@ -98,7 +98,7 @@ def test_crafted_duplicate_name_key_in_plan_json_is_refused(built, tmp_path):
     # json.loads keeps the last duplicate: the entry would be written to ../../escaped
     lines[1] = first.replace(f'{{"name":"{name}"', f'{{"name":"{name}","name":"../../escaped"', 1).encode()
     (out / "plan.json").write_bytes(b"\n".join(lines))
-    planmod.shard_stats(out, name).unlink()  # so a resume would execute it
+    commitmod.shard_stats(out, name).unlink()  # so a resume would execute it
     res = segment(inp, out)
     assert res.exit_code == 2 and name in one_line(res)
     assert not list(tmp_path.rglob("escaped*"))
@@ -113,11 +113,11 @@ def test_plan_entry_naming_another_file_is_refused(built, tmp_path):
     entry["samples"][0]["inputs"]["image"] = str(secret)
     lines[1] = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b","
     (out / "plan.json").write_bytes(b"\n".join(lines))
-    planmod.shard_stats(out, entry["name"]).unlink()
+    commitmod.shard_stats(out, entry["name"]).unlink()
     res = segment(inp, out)
     assert res.exit_code == 2
     assert f"shard {entry['name']} differs from the plan recomputed" in one_line(res)
-    assert not planmod.shard_stats(out, entry["name"]).exists()
+    assert not commitmod.shard_stats(out, entry["name"]).exists()
 
 
 def test_overwrite_leaves_nested_datasets_and_empty_user_folders(tmp_path):
@@ -191,7 +191,7 @@ def test_killed_worker_ends_the_run_and_a_rerun_resumes(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         deadline = time.monotonic() + 60
-        while not list(planmod.stats_dir(out).glob("*.stats.json")) and time.monotonic() < deadline:
+        while not list(commitmod.stats_dir(out).glob("*.stats.json")) and time.monotonic() < deadline:
             time.sleep(0.01)
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         assert children, "no pool worker found"
@@ -340,7 +340,7 @@ def test_failed_tar_write_leaves_no_temporary(built, monkeypatch):
     from bgforge.io import shards as shardsmod
 
     inp, out = built
-    for p in planmod.stats_dir(out).glob("*.stats.json"):
+    for p in commitmod.stats_dir(out).glob("*.stats.json"):
         p.unlink()
 
     def full(self, *parts):
