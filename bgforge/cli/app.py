@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import BgforgeError
-from . import build, data, edit, models, patchnet, stages, variants
+from . import build, data, edit, models, patchnet, scoring, stages, variants
 from .common import EXIT_OK, EXIT_USAGE, GLOBAL, error_line
 
 GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
@@ -63,7 +63,7 @@ def main(
 
 
 # The order here is the order of `bgforge --help`.
-for _family in (build, stages, models, data, variants, patchnet, edit):
+for _family in (build, stages, models, data, variants, patchnet, edit, scoring):
     _family.register(app)
 
 

@@ -61,6 +61,7 @@ def extra_copies(keys: list[str], fraction: float, seed: int, split: str) -> set
 class AutoBackSwapPlanner(Planner):
     """Images segmented and inpainted once (a `Phase`), then foregrounds swapped onto other classes' backgrounds."""
 
+    TARGET_FIELD = "class_index"  # the `cls` member
     METADATA_COLUMNS = ["key", "kind", "label", "class_index", "bg_label", "bg_class_index", "split", "group",
                         "source_key", "bg_key", "copy"]
 

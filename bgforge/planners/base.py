@@ -53,6 +53,11 @@ class Planner(ABC):
     METADATA_COLUMNS: ClassVar[Sequence[str]] = ()
     # The json field read as the label by groups.json's correlation and `bgforge inspect`.
     LABEL_FIELD: ClassVar[str] = "label"
+    # The json field the `cls` member holds: the class index a classifier is scored against
+    # (`bgforge eval`); None: LABEL_FIELD.
+    TARGET_FIELD: ClassVar[str | None] = None
+    # Attributes `bgforge eval` breaks accuracy down by, besides the group (HSI: difficulty, size, position).
+    EVAL_BREAKDOWNS: ClassVar[Sequence[str]] = ()
     # The spurious attribute set against the label; None: groups.json reports no correlation.
     ATTR_FIELD: ClassVar[str | None] = None
     # Split name -> the code metadata.csv writes instead (Waterbirds: train 0, val 1, test 2).

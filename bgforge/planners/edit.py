@@ -145,6 +145,7 @@ def check_classifier(params: dict) -> None:
 class EditPlanner(Planner):
     """ASPIRE-style edits: the original, each foreground phrase removed, the object on another background."""
 
+    TARGET_FIELD = "label_index"  # the `cls` member
     METADATA_COLUMNS = ["key", "source_key", "split_name", "edit", "phrase", "class_name", "label_index",
                         "pred_before", "pred_after", "flip", "mask_area", "num_objects"]
 

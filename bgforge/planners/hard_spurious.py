@@ -162,6 +162,7 @@ def _background_sample(row: tuple) -> Sample:
 class HardSpuriousPlanner(Planner):
     """Hard-Spurious-ImageNet: inpainted backgrounds first (a `Phase`), then the 12 groups of composites."""
 
+    EVAL_BREAKDOWNS = ("difficulty", "size", "position", "background")  # Corner Cases: Easy / Medium / Hard, O / R
     METADATA_COLUMNS = ["key", "label", "wnid", "class_name", "split", "group", "difficulty", "size", "position",
                         "background", "fg_key", "bg_key", "bg_class"]
     LABEL_FIELD, ATTR_FIELD = "label", "bg_class"  # for `bgforge inspect`: how much the background class tells

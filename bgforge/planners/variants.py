@@ -116,6 +116,7 @@ def background_for(variant: str, src: Sample, pools: dict, classes: list[str], s
 class VariantsPlanner(Planner):
     """The ImageNet-9 background-challenge variants, each its own split."""
 
+    TARGET_FIELD = "class_index"  # the `cls` member
     METADATA_COLUMNS = ["key", "variant", "label", "class_index", "source_key", "source_split", "bg_key", "bg_label"]
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:

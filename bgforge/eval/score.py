@@ -1,0 +1,66 @@
+"""`score`: the metrics of one split from predictions, the dict `bgforge eval --json` prints.
+
+    from bgforge.eval import score
+    metrics = score({"cub_000001": 1, ...}, "out/wb95", "test")   # or a predictions .csv / .jsonl
+    metrics["worst_group"]["accuracy"], metrics["adjusted_accuracy"]
+
+JSON keys (docs/format.md, "Scores"): split, recipe, n, predicted, missing, accuracy, groups,
+worst_group, mean_group_accuracy, adjusted_accuracy, classes, breakdowns, class_groups.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from . import metrics as m
+from .dataset import EvalSplit, load_split, splits, train_group_counts
+from .predictions import align, read_predictions
+
+# Recipes made of one split per variant (ImageNet-9): the backgrounds challenge's BG-gap across them
+BG_GAP = ("mixed_same", "mixed_rand")
+
+
+def score(predictions: Mapping[str, object] | str | Path, out: str | Path, split: str = "test", *,
+          label_map: Mapping[str, int] | None = None, require_all: bool = False) -> dict:
+    """The metrics of `split` of the output `out` for `predictions` ({key: class index or name}, or a
+    .csv / .jsonl file with key and pred columns)."""
+    preds = read_predictions(predictions) if isinstance(predictions, (str, Path)) else dict(predictions)
+    data = load_split(out, split)
+    return score_split(data, align(preds, data, label_map, require_all))
+
+
+def score_split(data: EvalSplit, preds: list[int | None]) -> dict:
+    groups = m.group_accuracies(data.labels, data.groups, preds, data.group_order)
+    predicted = sum(p is not None for p in preds)
+    names = [data.label_names[y] for y in data.labels]
+    result = {
+        "split": data.split, "recipe": data.recipe["name"], "n": len(data), "predicted": predicted,
+        "missing": len(data) - predicted, "accuracy": m.accuracy(data.labels, preds), "groups": groups,
+        "worst_group": m.worst_group(groups), "mean_group_accuracy": m.mean_group_accuracy(groups),
+        "adjusted_accuracy": m.adjusted_accuracy(groups, train_group_counts(data.out)),
+        "classes": m.breakdown(data.labels, names, preds),
+        "breakdowns": {attr: m.breakdown(data.labels, [r.get(attr) for r in data.rows], preds)
+                       for attr in data.planner.EVAL_BREAKDOWNS},
+    }
+    if data.planner.EVAL_BREAKDOWNS:  # HSI: per class x group, Corner Cases' table
+        result["class_groups"] = {
+            name: {g: v["accuracy"] for g, v in m.group_accuracies(
+                [y for y, c in zip(data.labels, names) if c == name],
+                [g for g, c in zip(data.groups, names) if c == name],
+                [p for p, c in zip(preds, names) if c == name], data.group_order).items()}
+            for name in dict.fromkeys(names)}
+    return result
+
+
+def across_splits(results: dict[str, dict]) -> dict:
+    """What only several splits tell: per-split accuracy, and the BG-gap when the splits are the
+    ImageNet-9 variants (mixed_same − mixed_rand, Xiao et al. 2021)."""
+    accs = {s: r["accuracy"] for s, r in results.items()}
+    summary: dict = {"split_accuracy": accs}
+    if all(v in accs for v in BG_GAP):
+        summary["bg_gap"] = m.gap(accs, *BG_GAP)
+    return summary
+
+
+__all__ = ["score", "score_split", "across_splits", "splits", "load_split"]

@@ -1,0 +1,216 @@
+"""`bgforge eval`: the peers' definitions on the same predictions, a real tiny model showing the
+shortcut, --model for TorchScript and torchvision, and one-line errors for bad prediction files."""
+
+import csv
+import json
+import random
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import build
+from typer.testing import CliRunner
+
+from bgforge import recipe as recipemod
+from bgforge.cli import app
+from bgforge.eval import score
+from bgforge.eval.dataset import load_split
+from bgforge.planners import BuildContext
+from bgforge.sources.synthetic import make_imagenet
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wb(tmp_path_factory, cub_root, places_root):
+    out = tmp_path_factory.mktemp("wb") / "o"
+    build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}), out)
+    return out
+
+
+def rows(out):
+    return list(csv.DictReader(open(out / "metadata.csv")))
+
+
+def write_preds(path: Path, pairs):
+    path.write_text("key,pred\n" + "".join(f"{k},{p}\n" for k, p in pairs))
+    return path
+
+
+# ---------------------------------------------------------------- the peers' own formulas
+def wilds_adjusted_average(y, g, pred, train_g):
+    """WILDS' WaterbirdsDataset.eval "adjusted average" (re-implemented here from its published code,
+    as `wilds` does not install beside this torch): group accuracies weighted by train group counts."""
+    counts = np.bincount(train_g, minlength=4)
+    accs = [(pred[g == k] == y[g == k]).mean() if (g == k).any() else 0.0 for k in range(4)]
+    return float(sum(a * c for a, c in zip(accs, counts)) / counts.sum())
+
+
+def subpopbench_adjusted_accuracy(y, g, pred):
+    """SubpopBench's `adjusted_accuracy`: the unweighted mean of per-group accuracies (its eval_helpers)."""
+    return float(np.mean([(pred[g == k] == y[g == k]).mean() for k in np.unique(g)]))
+
+
+def test_numbers_equal_the_peers_formulas_on_the_same_predictions(wb):
+    table = rows(wb)
+    test = [r for r in table if r["split"] == "2"]
+    rng = random.Random(5)
+    preds = {r["key"]: int(r["y"]) if rng.random() < 0.7 else 1 - int(r["y"]) for r in test}
+    result = score(preds, wb, "test")
+    y = np.array([int(r["y"]) for r in test])
+    g = np.array([int(r["group"]) for r in test])
+    p = np.array([preds[r["key"]] for r in test])
+    train_g = np.array([int(r["group"]) for r in table if r["split"] == "0"])
+    assert result["n"] == len(test) and result["missing"] == 0
+    assert result["accuracy"] == pytest.approx((p == y).mean())
+    assert result["adjusted_accuracy"] == pytest.approx(wilds_adjusted_average(y, g, p, train_g))
+    assert result["mean_group_accuracy"] == pytest.approx(subpopbench_adjusted_accuracy(y, g, p))
+    per_group = {n: v["accuracy"] for n, v in result["groups"].items()}
+    assert result["worst_group"]["accuracy"] == pytest.approx(min(per_group.values()))
+    names = {0: "landbird_land", 1: "landbird_water", 2: "waterbird_land", 3: "waterbird_water"}
+    for k, name in names.items():
+        assert result["groups"][name]["n"] == int((g == k).sum())
+        assert result["groups"][name]["accuracy"] == pytest.approx((p[g == k] == y[g == k]).mean())
+
+
+def test_predictions_by_name_and_missing_samples(wb):
+    test = [r for r in rows(wb) if r["split"] == "2"]
+    preds = {r["key"]: ("waterbird" if r["y"] == "1" else "landbird") for r in test[:-3]}
+    result = score(preds, wb, "test")
+    assert result["accuracy"] == 1.0 and result["missing"] == 3 and result["predicted"] == len(test) - 3
+
+
+@pytest.mark.parametrize("content,expect", [
+    ("key,guess\na,1\n", "no column pred"),
+    ("key,pred\nnot-a-key,1\n", "not a sample of split 'test'"),
+    ("DUP", "given twice"),
+    ("key,pred\nFIRST,toucan\n", "neither a class index nor a class name"),
+])
+def test_bad_prediction_files_are_one_line_exit_2(wb, tmp_path, content, expect):
+    first = next(r["key"] for r in rows(wb) if r["split"] == "2")
+    if content == "DUP":
+        content = f"key,pred\n{first},1\n{first},0\n"
+    path = tmp_path / "p.csv"
+    path.write_text(content.replace("FIRST", first))
+    res = runner.invoke(app, ["eval", str(wb), "--predictions", str(path)])
+    assert res.exit_code == 2, res.output
+    assert expect in res.output and res.output.count("bgforge: error:") == 1
+
+
+def test_require_all(wb, tmp_path):
+    first = next(r for r in rows(wb) if r["split"] == "2")
+    path = write_preds(tmp_path / "p.csv", [(first["key"], first["y"])])
+    assert runner.invoke(app, ["eval", str(wb), "-p", str(path)]).exit_code == 0
+    res = runner.invoke(app, ["eval", str(wb), "-p", str(path), "--require-all"])
+    assert res.exit_code == 2 and "no prediction" in res.output
+
+
+# ---------------------------------------------------------------- a real model, trained here
+class Tiny(torch.nn.Module):
+    """Mean colour of a 4x4 grid -> 2 logits: it can only read where colour is (backgrounds are big)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = torch.nn.AdaptiveAvgPool2d(4)
+        self.fc = torch.nn.Linear(48, 2)
+
+    def forward(self, x):
+        return self.fc(self.pool(x).flatten(1))
+
+
+def _train_tiny(out: Path) -> torch.nn.Module:
+    from bgforge.data import load
+
+    torch.manual_seed(0)
+    tf = lambda im: torch.from_numpy(np.asarray(im.resize((32, 32)), np.float32) / 255).permute(2, 0, 1)  # noqa: E731
+    train = load(out, "train", kind="map", transform=tf)
+    x = torch.stack([train[i][0] for i in range(len(train))])
+    y = torch.tensor([train[i][1] for i in range(len(train))])
+    net = Tiny()
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(300):
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def test_a_model_trained_on_the_demo_shows_the_shortcut_and_rescores_the_same(tmp_path):
+    out = tmp_path / "wb100"
+    assert runner.invoke(app, ["build", "waterbirds-100", "--demo", "--out", str(out), "-q"]).exit_code == 0
+    net = _train_tiny(out)
+    torch.jit.script(net).save(str(tmp_path / "tiny.pt"))
+    report = tmp_path / "eval"
+    proc = subprocess.run([sys.executable, "-m", "bgforge", "eval", str(out), "--model", str(tmp_path / "tiny.pt"),
+                           "--transform", "none", "--out", str(report), "--json"], capture_output=True, text=True,
+                          cwd=REPO)
+    assert proc.returncode == 2 and "different sizes" in proc.stderr  # the demo's birds are not one size
+    proc = subprocess.run([sys.executable, "-m", "bgforge", "eval", str(out), "--model", str(tmp_path / "tiny.pt"),
+                           "--transform", "resize:32", "--out", str(report), "--json"], capture_output=True, text=True,
+                          cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    made = json.loads(proc.stdout)
+    # Waterbirds-100 trains with bird and background fully aligned: the minority groups are where it fails
+    assert made["worst_group"]["accuracy"] < made["accuracy"] - 0.2, made["groups"]
+    assert made["worst_group"]["name"] in ("landbird_water", "waterbird_land")
+    assert (report / "groups.png").stat().st_size > 0 and (report / "metrics.json").exists()
+    rescored = runner.invoke(app, ["eval", str(out), "--predictions", str(report / "predictions.csv"), "--json"])
+    assert rescored.exit_code == 0, rescored.output
+    again = json.loads(rescored.output)
+    made.pop("transform")
+    assert again == made
+
+
+def test_torchvision_architecture_with_a_saved_random_state_dict(wb, tmp_path):
+    import torchvision
+
+    torch.manual_seed(1)
+    net = torchvision.models.resnet18(num_classes=2)
+    torch.save(net.state_dict(), tmp_path / "r18.pth")
+    res = runner.invoke(app, ["eval", str(wb), "--arch", "resnet18", "--checkpoint", str(tmp_path / "r18.pth"),
+                              "--transform", "resize:64", "--json", "--batch-size", "16"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.output)
+    assert result["predicted"] == result["n"] > 0 and result["transform"] == "resize:64"
+    # the same weights in this process give the same predictions
+    from bgforge.eval.model import Transform, predict
+
+    data = load_split(wb, "test")
+    preds = predict(net.eval(), data, Transform.parse("resize:64"), batch_size=16)
+    assert score(preds, wb, "test") == {k: v for k, v in result.items() if k != "transform"}
+
+
+# ---------------------------------------------------------------- the recipe's own numbers
+def test_hsi_breakdowns_and_an_imagenet_classifier_scored_by_wnid(tmp_path):
+    classes = {"n01440764": "tench, Tinca tinca", "n01443537": "goldfish, Carassius auratus"}
+    inet = make_imagenet(tmp_path / "inet", classes=classes, n_train=12, n_val=2, size=(96, 72), seed=3)
+    # a LOC_synset_mapping.txt of 1000 classes, the two real ones in their sorted places
+    wnids = sorted({*classes, *(f"n{9000000 + i:08d}" for i in range(998))})
+    (inet / "LOC_synset_mapping.txt").write_text("".join(f"{w} {classes.get(w, 'other')}\n" for w in wnids))
+    recipe = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), [
+        "quota.train.easy=2", "quota.train.medium=1", "quota.train.hard=1", "quota.val=1", "val_images_per_class=2",
+        "classes=[n01440764, n01443537]"])
+    out = tmp_path / "hsi"
+    build(recipe, BuildContext(roots={"imagenet": inet}), out, shard_size=4)
+    data = load_split(out, "train")
+    result = score({k: y for k, y in zip(data.keys, data.labels)}, out, "train")
+    assert result["accuracy"] == 1.0
+    assert set(result["breakdowns"]) == {"difficulty", "size", "position", "background"}
+    assert set(result["class_groups"]) == {"tench", "goldfish"}
+    # a 1000-way classifier that always answers goldfish, scored through the synset order
+    from bgforge.eval.model import logits_to_classes
+
+    logits = np.zeros((len(data), 1000), np.float32)
+    logits[:, wnids.index("n01443537")] = 1
+    preds = dict(zip(data.keys, logits_to_classes(logits, data, None)))
+    result = score(preds, out, "train")
+    by_class = defaultdict(list)
+    for k, y in zip(data.keys, data.labels):
+        by_class[data.label_names[y]].append(preds[k] == y)
+    assert result["classes"]["goldfish"]["accuracy"] == 1.0 and result["classes"]["tench"]["accuracy"] == 0.0
