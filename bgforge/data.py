@@ -6,7 +6,8 @@ counts and inverse-frequency weights that group-DRO and reweighting samplers nee
     train = load("out/wb95", "train", kind="map", transform=T.ToTensor())  # map-style Dataset
 
 `group` is an index into `group_names(out)` (every group of every split, sorted), the same in
-every split; `meta` is the sample's json (docs/format.md). Shards are found through
+every split; `meta` is the sample's json (docs/format.md) with its `key`, the name
+`bgforge.eval.score` takes predictions by. Shards are found through
 manifest.json, so no file pattern is ever guessed.
 """
 
@@ -86,6 +87,8 @@ class _Decode:
         ext = next(e for e in IMAGE_EXTS if e in files)
         image = Image.open(io.BytesIO(files[ext])).convert("RGB")
         meta = json.loads(files["json"])
+        if "__key__" in files:  # the sample's key, as metadata.csv and `bgforge.eval.score` name it
+            meta.setdefault("key", Path(str(files["__key__"])).name)
         return (self.transform(image) if self.transform else image, int(files["cls"]),
                 self.index[group_of(meta)], meta)
 
@@ -122,7 +125,7 @@ class GroupDataset:
                 for m in tar:
                     key, ext = Path(m.name).name.split(".", 1)
                     if key not in current:
-                        current[key] = {"shard": path, "members": {}}
+                        current[key] = {"shard": path, "members": {}, "key": key}
                         self.items.append(current[key])
                     current[key]["members"][ext] = (m.offset_data, m.size)
 
@@ -131,7 +134,7 @@ class GroupDataset:
 
     def __getitem__(self, i: int) -> tuple:
         item = self.items[i]
-        return self.decode({ext: read_member(item, ext) for ext in item["members"]})
+        return self.decode({"__key__": item["key"], **{ext: read_member(item, ext) for ext in item["members"]}})
 
     def sample_weights(self, weights: dict[str, float]) -> list[float]:
         """Each sample's weight from `group_weights(out, split)` (reads only the json members)."""
