@@ -200,12 +200,16 @@ class GroundingDinoDetector:
 
         captions = [preprocess_caption(c) for c in captions]
         results: list = [None] * len(images)
+        # Only images of one size AND one caption share a forward pass: upstream's text enhancer
+        # repeats the phrase mask with `repeat(nhead, 1, 1)` where nn.MultiheadAttention wants
+        # per-sample-then-per-head order, so batched different captions borrow each other's
+        # masks (Open-GroundingDino#115); predict() runs batch 1 and never meets it.
         buckets: dict[tuple, list[int]] = {}
         for i, img in enumerate(images):
-            buckets.setdefault(self._batch_shape(img), []).append(i)
+            buckets.setdefault((self._batch_shape(img), captions[i]), []).append(i)
         tok = self.model.tokenizer
         with torch.inference_mode():
-            for shape, idx in buckets.items():
+            for (shape, _), idx in buckets.items():
                 samples = self._samples([images[i] for i in idx], shape)
                 with autocast(self.device, self.precision), _quiet():
                     out = self.model(samples, captions=[captions[i] for i in idx])

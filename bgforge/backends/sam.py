@@ -83,6 +83,23 @@ def build_sam(sam_model: str = "vit_h", checkpoint=None):
     return model.eval()
 
 
+def resize_longest_side(t, target: int):
+    """(1, 3, H, W) uint8 on any device -> float, long side `target`, as SamPredictor.set_image's
+    PIL path resizes it (bilinear with antialias, then rounded to uint8: within a grey level).
+
+    Not upstream's `ResizeLongestSide.apply_image_torch`: it reads the size from dims 0 and 1 of a
+    BCHW tensor (B and C), so every image became 341 x 1024 whatever its shape
+    (segment-anything#218).
+    """
+    import torch
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    h, w = int(t.shape[2]), int(t.shape[3])
+    size = ResizeLongestSide.get_preprocess_shape(h, w, target)
+    out = torch.nn.functional.interpolate(t.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
+    return out.round_().clamp_(0, 255)
+
+
 class SamSegmenter(Segmenter):
     name = "sam"
 
@@ -125,8 +142,7 @@ class SamSegmenter(Segmenter):
         import torch
 
         if self.device_resize:
-            t = upload_uint8(img, self.device).permute(2, 0, 1)[None].float()
-            t = self.transform.apply_image_torch(t)  # antialiased bilinear, long side = img_size
+            t = resize_longest_side(upload_uint8(img, self.device).permute(2, 0, 1)[None], self.transform.target_length)
         else:
             resized = self.transform.apply_image(img)  # HxWx3 uint8 (PIL), long side = img_size
             t = torch.as_tensor(resized, device=self.device).permute(2, 0, 1)[None].float()

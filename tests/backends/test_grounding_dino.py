@@ -144,7 +144,7 @@ def test_size_buckets_batch_mixed_sizes_without_changing_results(gdino_model, im
     det = GroundingDinoDetector(gdino_model, torch.device("cpu"), box_threshold=0.0, min_size=64,
                                 max_size=1333, bucket=32)
     images = [image224[:160], image224, image224[:200, ::-1], image224[:180]]
-    caps = ["bird", "dog . cat", "water", "boat"]
+    caps = ["bird . boat", "dog . cat", "bird . boat", "bird . boat"]  # one caption batches (see the next test)
     # resized to 64x89, 64x64, 64x71, 64x79: two buckets, 64x96 (three images) and 64x64
     assert [det._batch_shape(i) for i in images] == [(64, 96), (64, 64), (64, 96), (64, 96)]
     calls = []
@@ -159,3 +159,31 @@ def test_size_buckets_batch_mixed_sizes_without_changing_results(gdino_model, im
         assert single[2] == got[2]
         h, w = img.shape[:2]
         assert got[0].shape == (20, 4) and (got[0][:, 2] <= w).all() and (got[0][:, 3] <= h).all()
+
+
+def test_different_captions_never_share_a_forward_pass(gdino_model, image224):
+    """Upstream's text enhancer mixes the phrase masks of a batch with different captions
+    (Open-GroundingDino#115): detect([a, b], ["cat", "bird . dog"])[0] must be detect([a], ["cat"])."""
+    import torch
+
+    det = GroundingDinoDetector(gdino_model, torch.device("cpu"), box_threshold=0.0, min_size=64, max_size=1333)
+    calls = []
+    real = gdino_model.forward
+
+    def spy(samples, captions=None, **kw):
+        calls.append(list(captions))
+        return real(samples, captions=captions, **kw)
+
+    gdino_model.forward = spy
+    try:
+        other = image224[::-1].copy()
+        pair = det.detect([image224, other, image224], ["cat", "bird . dog", "cat"])
+        (alone,) = det.detect([image224], ["cat"])
+    finally:
+        del gdino_model.forward
+    assert all(len(set(c)) == 1 for c in calls), calls
+    assert calls[0] == ["cat.", "cat."]  # same size and caption: still one batch
+    # equal up to the float noise of a batch of 2 against a batch of 1 (the bug moves boxes by pixels)
+    np.testing.assert_allclose(pair[0][0], alone[0], atol=1e-4)
+    np.testing.assert_allclose(pair[0][1], alone[1], rtol=1e-4, atol=1e-7)
+    assert pair[0][2] == alone[2]
