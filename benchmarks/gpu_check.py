@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -147,13 +148,27 @@ def tiny_text_encoder(folder: Path) -> Path:
 
 
 def write_checkpoints(folder: Path, smoke: bool, lama_checkpoint: str | None) -> dict:
-    """Random SAM / GroundingDINO / LaMa files where bgforge looks for them; returns the env to use."""
+    """Random SAM and LaMa files where bgforge looks for them; returns the env to use. GroundingDINO
+    (and its BERT) is written by `ensure_gdino`, inside the sections that use it: a groundingdino or
+    transformers problem then costs those sections only, never the SAM and LaMa figures."""
     from segment_anything import sam_model_registry
 
     sam_model = "vit_b" if smoke else "vit_h"
     sam_path = folder / f"sam_{sam_model}.pth"
     torch.manual_seed(0)
     torch.save(sam_model_registry[sam_model](checkpoint=None).state_dict(), sam_path)
+    lama_path = Path(lama_checkpoint) if lama_checkpoint else folder / "big-lama.pt"
+    if not lama_checkpoint:
+        save_random_lama(lama_path, *((8, 2) if smoke else (64, 18)))
+    return {"sam_model": sam_model, "BGFORGE_SAM_CHECKPOINT": str(sam_path), "BGFORGE_LAMA_CHECKPOINT": str(lama_path),
+            "lama": "real big-lama.pt" if lama_checkpoint else "random FFC", "folder": str(folder)}
+
+
+def ensure_gdino(env: dict) -> dict:
+    """GroundingDINO SwinT-OGC with random weights and a tiny BERT, written once into env's folder."""
+    if "BGFORGE_GDINO_CHECKPOINT" in env:
+        return env
+    folder = Path(env["folder"])
     bert = tiny_text_encoder(folder / "bert")
     gdino_path = folder / "groundingdino_swint_ogc.pth"
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -169,12 +184,40 @@ def write_checkpoints(folder: Path, smoke: bool, lama_checkpoint: str | None) ->
         args.device, args.use_checkpoint, args.use_transformer_ckpt = "cpu", False, False
         torch.manual_seed(0)
         torch.save({"model": build_model(args).state_dict()}, gdino_path)
-    lama_path = Path(lama_checkpoint) if lama_checkpoint else folder / "big-lama.pt"
-    if not lama_checkpoint:
-        save_random_lama(lama_path, *((8, 2) if smoke else (64, 18)))
-    return {"sam_model": sam_model, "BGFORGE_SAM_CHECKPOINT": str(sam_path), "BGFORGE_GDINO_CHECKPOINT": str(gdino_path),
-            "BGFORGE_GDINO_CONFIG": str(config), "BGFORGE_GDINO_TEXT_ENCODER": str(bert),
-            "BGFORGE_LAMA_CHECKPOINT": str(lama_path), "lama": "real big-lama.pt" if lama_checkpoint else "random FFC"}
+    env.update({"BGFORGE_GDINO_CHECKPOINT": str(gdino_path), "BGFORGE_GDINO_CONFIG": str(config),
+                "BGFORGE_GDINO_TEXT_ENCODER": str(bert)})
+    return env
+
+
+def gate(env: dict, device: torch.device) -> dict:
+    """Correctness before any timing (a few seconds): SAM's batched path on this device gives
+    SamPredictor's masks on the same random weights, and LaMa's output is finite."""
+    from segment_anything import SamPredictor
+
+    from bgforge.backends import SegmentRequest, get_inpainter
+    from bgforge.backends.sam import SamSegmenter, build_sam
+
+    model = build_sam(env["sam_model"], env["BGFORGE_SAM_CHECKPOINT"]).to(device).eval()
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((375, 500, 3), (480, 360, 3))]
+    seg = SamSegmenter(sam_model_obj=model, device=device, precision="fp32", multimask=False)
+    got = seg.segment(images, [SegmentRequest(boxes=BOXES) for _ in images])
+    pred, ious = SamPredictor(model), []
+    for img, res in zip(images, got):
+        pred.set_image(img)
+        for box, mask in zip(BOXES, res.masks):
+            want, _, _ = pred.predict(box=box, multimask_output=False)
+            ious.append(float(np.logical_and(want[0], mask).sum() / max(1, np.logical_or(want[0], mask).sum())))
+    lama = get_inpainter("lama", lama_checkpoint=env["BGFORGE_LAMA_CHECKPOINT"], device=str(device))
+    hole = np.zeros((128, 128), bool)
+    hole[32:96, 32:96] = True
+    filled = lama.inpaint([images[0][:128, :128]], [hole])[0]
+    gate_result = {"SAM batched vs SamPredictor, min mask IoU (fp32/TF32)": round(min(ious), 4),
+                   "LaMa output finite": bool(np.isfinite(filled.astype(np.float32)).all())}
+    print("gate", gate_result, flush=True)
+    if min(ious) < 0.98 or not gate_result["LaMa output finite"]:
+        raise AssertionError(f"correctness gate failed: {gate_result}")
+    return {"gate": gate_result}
 
 
 # ---------------------------------------------------------------- model sections
@@ -206,6 +249,7 @@ def bench_gdino(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
     from bgforge.backends.device import resolve_precision
     from bgforge.backends.grounding_dino import GroundingDinoDetector, build_grounding_dino
 
+    ensure_gdino(env)
     model = build_grounding_dino(env["BGFORGE_GDINO_CONFIG"], env["BGFORGE_GDINO_CHECKPOINT"],
                                  env["BGFORGE_GDINO_TEXT_ENCODER"])
     precision = resolve_precision("auto", device)
@@ -285,10 +329,10 @@ def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, s
         while rounds == 0 or time.perf_counter() - t < seconds:  # at least `seconds` of sampling
             done = subprocess.run(cmd, env=run_env, capture_output=True, text=True)
             if done.returncode != 0:
-                raise SystemExit(f"end-to-end command failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+                raise RuntimeError(f"end-to-end command failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
             status = output_status(work / "out")
             if status["errors"]:
-                raise SystemExit(f"end-to-end build had {status['errors']} failed samples: see {work / 'out'}")
+                raise RuntimeError(f"end-to-end build had {status['errors']} failed samples: see {work / 'out'}")
             rounds, total = rounds + 1, total + status["samples_written"]
     wall = time.perf_counter() - t
     workers = "2 workers on GPU 0" if device.type == "cuda" else "2 CPU workers"
@@ -301,11 +345,16 @@ def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, s
 def markdown(results: dict) -> str:
     lines = [f"GPU check on **{results['device']}** (torch {results['torch']}, random weights)", "",
              "| what | img/s | GPU busy % | peak memory GB |", "|---|---|---|---|"]
+    checks = {k: r for k, r in results["figures"].items() if "img_s" not in r}
     for key, r in results["figures"].items():
+        if key in checks:
+            continue
         mem = r.get("torch_peak_gb") or r.get("gpu_mem_peak_gb")
         lines.append(f"| {key} | {r['img_s']} | {r.get('gpu_busy_pct') or '-'} | {mem or '-'} |")
-    if "failed" in results:
-        lines += ["", f"Stopped in {results['failed']}"]
+    for name, r in checks.items():
+        lines += ["", f"{name}: " + ", ".join(f"{k} = {v}" for k, v in r.items())]
+    for name, why in (results.get("failed") or {}).items():
+        lines += ["", f"Section {name} failed: {why.splitlines()[0][:300]}"]
     return "\n".join(lines) + "\n"
 
 
@@ -331,23 +380,37 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bgforge-gpu-check-") as tmp:
         env = write_checkpoints(Path(tmp), a.smoke, a.lama_checkpoint)
         sections = {
+            "gate": lambda: gate(env, device),
             "sam": lambda: bench_sam(env, device, n, a.smoke),
-            "gdino": lambda: bench_gdino(env, device, min(n, 8), a.smoke),
             "lama": lambda: bench_lama(env, device, n, a.smoke),
-            "e2e": lambda: bench_end_to_end(env, device, Path(tmp) / "e2e", 2 if a.smoke else a.e2e_images,
+            "gdino": lambda: bench_gdino(env, device, min(n, 8), a.smoke),
+            "e2e": lambda: bench_end_to_end(ensure_gdino(env), device, Path(tmp) / "e2e", 2 if a.smoke else a.e2e_images,
                                             0 if a.smoke else a.seconds),
         }
-        for name, section in sections.items():
-            if name in skip:
-                continue
-            try:
-                results["figures"].update(section())
-            except BaseException as exc:  # a failure or a time limit: keep what the earlier sections measured
-                results["failed"] = f"{name}: {type(exc).__name__}: {exc}"[:2000]
-                raise
-            finally:
-                save_results(out, results)
+        run_sections(sections, skip, results, out)
     print(markdown(results))
+    if results["failed"]:
+        sys.exit(f"{len(results['failed'])} section(s) failed: {', '.join(results['failed'])} (tracebacks in {out})")
+
+
+def run_sections(sections: dict, skip: set, results: dict, out: Path) -> None:
+    """Each section in its own try: a failure is recorded with its traceback in OUT/<name>.traceback.txt
+    and the next section runs; only a stop (SIGTERM, Ctrl-C) ends the run, its figures saved."""
+    results.setdefault("failed", {})
+    for name, section in sections.items():
+        if name in skip:
+            continue
+        try:
+            results["figures"].update(section())
+        except Exception as exc:  # noqa: BLE001 - recorded; the next section still runs
+            results["failed"][name] = f"{type(exc).__name__}: {exc}"[:2000]
+            (out / f"{name}.traceback.txt").write_text(traceback.format_exc())
+            print(f"section {name} failed: {type(exc).__name__}: {exc}", flush=True)
+        except BaseException as exc:  # SystemExit from SIGTERM, KeyboardInterrupt: keep what was measured
+            results["failed"][name] = f"stopped: {type(exc).__name__}: {exc}"[:2000]
+            raise
+        finally:
+            save_results(out, results)
 
 
 def save_results(out: Path, results: dict) -> None:
