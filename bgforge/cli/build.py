@@ -92,6 +92,8 @@ def build_cmd(
     places_root: opt.PlacesRoot = None,
     coco_root: opt.CocoRoot = None,
     textures_root: opt.TexturesRoot = None,
+    cars_root: opt.CarsRoot = None,
+    lvis_root: opt.LvisRoot = None,
     imagenet_root: opt.ImagenetRoot = None,
     seed: opt.Seed = None,
     set_: Annotated[Optional[List[str]], typer.Option(
@@ -135,7 +137,7 @@ def build_cmd(
     recipe = recipemod.apply_overrides(recipe, [*(set_ or []), *(["backend_options.compile=true"] if compile_models else [])])
     slice_index, slice_count = _slice(shard_index, num_shards)  # the flags name slices of an array job
     ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root, "coco": coco_root,
-                              "textures": textures_root},
+                              "textures": textures_root, "cars": cars_root, "lvis": lvis_root},
                        demo=demo)
     run_options = dict(executor=executor.value, ray_address=ray_address, slice_index=slice_index,
                        slice_count=slice_count)

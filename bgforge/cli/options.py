@@ -70,6 +70,8 @@ def root_option(source: str, what: str) -> Any:
 CubRoot = root_option("cub", "CUB_200_2011 folder (holds images.txt, images/, segmentations/).")
 PlacesRoot = root_option("places", "Places365 folder (data_large/, data_256/, places365_standard/ or train/).")
 CocoRoot = root_option("coco", "COCO 2017 folder (annotations/instances_*.json, train2017/).")
+CarsRoot = root_option("cars", "Stanford Cars (devkit layout: cars_train/, devkit/*.mat; or the CSV mirror).")
+LvisRoot = root_option("lvis", "LVIS v1 annotations folder (lvis_v1_train.json, lvis_v1_val.json).")
 TexturesRoot = root_option("textures", "Texture images folder (e.g. dtd/images) for bap-coco-vehicles.")
 ImagenetRoot = root_option("imagenet", "ILSVRC-2012 folder (train/, val/, Annotation/ or LOC_*_solution.csv; or "
                                        "the Kaggle ILSVRC/ layout).")

@@ -43,7 +43,8 @@ def score_split(data: EvalSplit, preds: list[int | None]) -> dict:
         "breakdowns": {attr: m.breakdown(data.labels, [r.get(attr) for r in data.rows], preds)
                        for attr in data.planner.EVAL_BREAKDOWNS},
     }
-    if data.planner.EVAL_BREAKDOWNS:  # HSI: per class x group, Corner Cases' table
+    result.update(data.planner.eval_extras(data.rows, data.labels, preds))
+    if "class_name" in (data.rows[0] if data.rows else {}) and data.planner.EVAL_BREAKDOWNS:  # HSI: Corner Cases' table
         result["class_groups"] = {
             name: {g: v["accuracy"] for g, v in m.group_accuracies(
                 [y for y, c in zip(data.labels, names) if c == name],

@@ -33,6 +33,7 @@ PLANNERS = {
     "edit": ("bgforge.planners.edit", "EditPlanner"),
     "autobackswap": ("bgforge.planners.autobackswap", "AutoBackSwapPlanner"),
     "variants": ("bgforge.planners.variants", "VariantsPlanner"),
+    "urbancars": ("bgforge.planners.urbancars", "UrbanCarsPlanner"),
 }
 
 

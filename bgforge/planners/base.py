@@ -79,6 +79,11 @@ class Planner(ABC):
         entry (--devices); the others (pasting, encoding) run on CPU workers. None do by default."""
         return False
 
+    def eval_extras(self, rows: list[dict], labels: list[int], preds: list) -> dict:
+        """The recipe's own scores for `bgforge eval` beyond the group table (UrbanCars: I-Avg and
+        the cue gaps); none by default."""
+        return {}
+
     def label_name(self, meta: dict) -> str:
         """The class folder of --layout imagefolder: the sample's class name, else its label."""
         return str(meta.get("class_name", meta.get(self.LABEL_FIELD)))

@@ -49,3 +49,20 @@ def demo_imagenet_root() -> Path:
             shutil.rmtree(root)
         os.replace(tmp, root)
     return root
+
+
+def demo_urbancars_roots() -> dict[str, Path]:
+    """Synthetic Stanford Cars (devkit .mat layout), LVIS + COCO and Places365 trees for `build urbancars --demo`."""
+    from .synthetic_urbancars import make_urbancars_sources
+
+    root = cache_dir() / "urbancars"
+    if not (root / "COMPLETE").exists():
+        log.info("generating the demo UrbanCars sources in %s (once)", root)
+        tmp = root.with_name(root.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        make_urbancars_sources(tmp, seed=2026)
+        (tmp / "COMPLETE").write_text(f"bgforge {__version__}\n")
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    return {"cars": root / "stanford_cars", "lvis": root / "lvis", "coco": root / "coco", "places": root / "places365"}

@@ -117,8 +117,11 @@ def scene_image(rng: np.random.Generator, category: str, width: int, height: int
 
 
 def make_places(root: str | Path, categories: Sequence[str] = LAND + WATER, per_category: int = 100,
-                size: tuple[int, int] = (683, 512), seed: int = 0, layout: str = "data_large") -> Path:
-    """Write a Places365 tree with categories_places365.txt in the chosen layout."""
+                size: tuple[int, int] = (683, 512), seed: int = 0, layout: str = "data_large",
+                paint=None) -> Path:
+    """Write a Places365 tree with categories_places365.txt in the chosen layout; `paint(rng, category,
+    w, h)` draws a scene (default: scene_image's land and water looks)."""
+    paint = paint or scene_image
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     all_cats = sorted(set(categories) | {"/a/airfield", "/c/canyon", "/d/desert/sand"})
@@ -131,7 +134,7 @@ def make_places(root: str | Path, categories: Sequence[str] = LAND + WATER, per_
                   "train": root / "train" / name.replace("/", "-")}[layout]
         for j in range(per_category):
             rng = rng_for(seed, "places", cat, j)
-            _save_jpeg(folder / f"{j + 1:08d}.jpg", scene_image(rng, cat, *size))
+            _save_jpeg(folder / f"{j + 1:08d}.jpg", paint(rng, cat, *size))
     return root
 
 

@@ -1,0 +1,211 @@
+"""UrbanCars (Li et al., CVPR 2023, "A Whac-A-Mole Dilemma"): two spurious cues at once.
+
+A Stanford Cars car (urban or country body type: the label y) is pasted on a Places365
+background (urban or country scene) with a co-occurring LVIS object (urban: fireplug, stop
+sign, ...; country: cow, horse, sheep). group = 4·y + 2·bg + co_obj (0 urban, 1 country).
+
+As the reference (`create_datasets/urbancars/gen_urbancars.py`) draws them: each pool (cars of
+one type; backgrounds of one scene type; co-objects of one type) is one list shuffled with
+`random.Random(seed)`; train, val and test take the disjoint index ranges [0, N_train),
+[N_train, N_train + N_val), ...; within a split the 8 compositions, in the reference's loop
+order (car, background, co-object), take int(r_bg · r_co · N) consecutive items of each pool
+they use (at least 1). docs/fidelity.md tables every rule with the reference's file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+from ..errors import BgforgeError
+from ..execution.context import Chain, WorkerContext
+from ..recipe import Recipe
+from ..records import Sample
+from ..sources import resolve_root
+from .base import BuildContext, Planned, Planner
+
+TYPES = ("urban", "country")   # index 0 / 1 of every attribute
+SPLITS = ("train", "val", "test")
+CUES = ("bg_only", "co_obj_only", "car_only")
+# Whac-A-Mole's I-Avg weighs the four alignment cells by their train frequency at 0.95 / 0.95
+CELL_WEIGHTS = {"both_aligned": 0.9025, "bg_misaligned": 0.0475, "co_obj_misaligned": 0.0475, "both_misaligned": 0.0025}
+
+
+def group_name(y: int, bg: int, co: int) -> str:
+    return f"{TYPES[y]}_car-{TYPES[bg]}_bg-{TYPES[co]}_obj"
+
+
+def group_names() -> list[str]:
+    return [group_name(y, bg, co) for y in (0, 1) for bg in (0, 1) for co in (0, 1)]
+
+
+def composition_counts(n: int, r_bg: float, r_co: float) -> dict[tuple, int]:
+    """Images per (car, bg, co_obj) composition of a split of n per car type: int(r_bg·r_co·n),
+    the aligned ratio r where an attribute equals the car type, 1 − r where not, at least 1."""
+    counts = {}
+    for y in (0, 1):
+        for bg in (0, 1):
+            for co in (0, 1):
+                ratio = (r_bg if bg == y else 1 - r_bg) * (r_co if co == y else 1 - r_co)
+                counts[(y, bg, co)] = max(1, int(ratio * n))
+    return counts
+
+
+def cell_of(y: int, bg: int, co: int) -> str:
+    return {(True, True): "both_aligned", (False, True): "bg_misaligned", (True, False): "co_obj_misaligned",
+            (False, False): "both_misaligned"}[(bg == y, co == y)]
+
+
+def _shuffled(items: list, seed: int) -> list:
+    items = list(items)
+    random.Random(seed).shuffle(items)  # the reference's random.Random(0).shuffle of each pool's indices
+    return items
+
+
+class UrbanCarsPlanner(Planner):
+    METADATA_COLUMNS = ["key", "y", "bg", "co_obj", "group", "split", "cue", "car_class", "car_file", "bg_file",
+                        "co_obj_category", "co_obj_ann_id"]
+    LABEL_FIELD, ATTR_FIELD = "y", "bg"
+    TARGET_FIELD = "y"
+    EVAL_BREAKDOWNS = ("cell", "bg", "co_obj")
+
+    def label_name(self, meta: dict) -> str:
+        return f"{TYPES[int(meta['y'])]}_car"
+
+    def validate(self, params: dict) -> None:
+        for k in ("train_bg_ratio", "train_co_obj_ratio", "eval_ratio"):
+            if not 0 <= float(params[k]) <= 1:
+                raise BgforgeError(f"{k} must be in [0, 1], got {params[k]}")
+        unknown = [c for c in params.get("cue_sets") or [] if c not in CUES]
+        if unknown:
+            raise BgforgeError(f"cue_sets: unknown {', '.join(unknown)}; choose from {', '.join(CUES)}")
+        if params["segmenter"] not in ("grabcut", "box", "sam"):
+            raise BgforgeError(f"segmenter must be grabcut (CPU), sam (GPU) or box, got {params['segmenter']!r}")
+
+    def loads_models(self, params: dict) -> bool:
+        return params.get("segmenter") == "sam"
+
+    def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        from ..sources.lvis import LvisSource
+        from ..sources.places365 import PlacesSource
+        from ..sources.stanford_cars import StanfordCarsSource
+
+        p = recipe.params
+        seed = int(p["seed"])
+        roots = _roots(ctx)
+        cars_src = StanfordCarsSource(roots["cars"])
+        places = PlacesSource(roots["places"])
+        lvis = LvisSource(roots["lvis"], roots["coco"])
+        counts = p["demo_sizes"] if ctx.demo else (p["num_train"], p["num_val"], p["num_test"])
+        sizes = dict(zip(SPLITS, (int(n) for n in counts)))
+        total = sum(sizes.values())
+
+        car_type = _body_types(cars_src.class_names(), p)
+        images = cars_src.images()
+        cars = {t: [im for im in images if car_type[im.class_index] == t] for t in (0, 1)}
+        backgrounds = {t: [f for c in p[f"{TYPES[t]}_backgrounds"] for f in places.files(c)] for t in (0, 1)}
+        co_objects = {0: lvis.objects(p["urban_co_objects"], "bbox", float(p["urban_co_obj_min_box_area"])),
+                      1: lvis.objects(p["country_co_objects"], "mask", float(p["country_co_obj_min_mask_area"]))}
+        pools = {"car": cars, "bg": backgrounds, "co_obj": co_objects}
+        for kind, by_type in pools.items():
+            for t, pool in by_type.items():
+                if len(pool) < total:
+                    raise BgforgeError(f"too few {TYPES[t]} {kind.replace('_', '-')} images: {len(pool)} for "
+                                       f"num_train + num_val + num_test = {total}; lower them (--set num_train=...) "
+                                       "or add images")
+        order = {kind: {t: _shuffled(range(len(pool)), seed) for t, pool in by_type.items()}
+                 for kind, by_type in pools.items()}
+        samples = []
+        start = 0
+        for split in SPLITS:
+            n = sizes[split]
+            r_bg, r_co = ((float(p["train_bg_ratio"]), float(p["train_co_obj_ratio"])) if split == "train"
+                          else (float(p["eval_ratio"]),) * 2)
+            taken = {(kind, t): start for kind in pools for t in (0, 1)}
+            for (y, bg, co), count in composition_counts(n, r_bg, r_co).items():
+                for i in range(count):
+                    parts = {}
+                    for kind, t in (("car", y), ("bg", bg), ("co_obj", co)):
+                        at = taken[(kind, t)]
+                        if at >= start + n:
+                            raise BgforgeError(f"split {split}: the {TYPES[t]} {kind} pool's {n} images are used up "
+                                               "(ratios whose counts sum past N)")
+                        parts[kind] = pools[kind][t][order[kind][t][at]]
+                        taken[(kind, t)] = at + 1
+                    samples.append(_sample(split, y, bg, co, i, parts, recipe, seed, p))
+            start += n
+        for cue in p.get("cue_sets") or []:
+            samples += [_cue_sample(s, cue) for s in samples if s.split == "test"]
+        files = [s.inputs["car"] for s in samples] + [s.inputs["background"] for s in samples]
+        return Planned(samples=samples, source_files=sorted(set(files)),
+                       inputs={"cars": str(cars_src.root), "places": str(places.root), "lvis": str(lvis.root),
+                               "coco": str(lvis.coco)},
+                       notes=[f"Stanford Cars layout: {cars_src.layout}; Places365 layout: {places.layout}"])
+
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        from ..stages.urbancars import chain
+
+        return chain(params, ctx)
+
+    def eval_extras(self, rows: list[dict], labels: list[int], preds: list) -> dict:
+        """Whac-A-Mole's numbers: I-Avg (cells weighted 0.9025 / 0.0475 / 0.0475 / 0.0025) and the
+        BG, CoObj and BG+CoObj gaps (each cell's accuracy minus I-Avg)."""
+        from ..eval import metrics as m
+
+        cells = m.breakdown(labels, [r.get("cell") for r in rows], preds)
+        accs = {c: v["accuracy"] for c, v in cells.items()}
+        i_avg = m.weighted_average(accs, CELL_WEIGHTS)
+        gaps = {name: None if accs.get(cell) is None or i_avg is None else accs[cell] - i_avg
+                for name, cell in (("bg_gap", "bg_misaligned"), ("co_obj_gap", "co_obj_misaligned"),
+                                   ("bg_co_obj_gap", "both_misaligned"))}
+        return {"i_avg": i_avg, **gaps}
+
+
+def _sample(split, y, bg, co, i, parts, recipe, seed, p) -> Sample:
+    car, (bg_name, bg_path), obj = parts["car"], parts["bg"], parts["co_obj"]
+    group = 4 * y + 2 * bg + co
+    key = f"{split}-{group_name(y, bg, co)}-{i:05d}".replace("_", "-")
+    return Sample(key=key, split=split,
+                  inputs={"car": car.path, "car_box": list(car.box), "background": bg_path, "co_obj": obj.image_path,
+                          "co_obj_segmentation": obj.segmentation, "co_obj_size": [obj.height, obj.width]},
+                  meta={"y": y, "bg": bg, "co_obj": co, "group": group, "group_name": group_name(y, bg, co),
+                        "cell": cell_of(y, bg, co), "split": split, "split_name": split, "cue": "all",
+                        "car_class": car.class_name, "car_file": f"cars_{car.split}/{car.fname}",
+                        "bg_file": bg_name, "co_obj_category": obj.category, "co_obj_ann_id": obj.ann_id,
+                        "recipe": recipe.name, "seed": seed})
+
+
+def _cue_sample(s: Sample, cue: str) -> Sample:
+    split = f"test_{cue}"
+    return Sample(key=f"{s.key}-{cue.replace('_', '-')}", split=split, inputs=s.inputs,
+                  meta={**s.meta, "cue": cue, "split": split, "split_name": split})
+
+
+def _body_types(class_names: list[str], p: dict) -> list[int]:
+    """0 urban / 1 country per class. `body_types_file`: the reference's body_type.json (196 flags in
+    cars_meta order), exact; else the class name's body type word (a documented heuristic)."""
+    path = p.get("body_types_file") or ""
+    if path:
+        try:
+            flags = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise BgforgeError(f"body_types_file {path}: {exc}; expected a JSON list of 0/1 per class") from None
+        if not isinstance(flags, list) or len(flags) != len(class_names) or not all(f in (0, 1) for f in flags):
+            raise BgforgeError(f"body_types_file {path} must list one 0 (urban) or 1 (country) per class "
+                               f"({len(class_names)} classes)")
+        return [int(f) for f in flags]
+    words = {w.lower() for w in p["country_body_types"]}
+    return [int(bool(words & {t.lower() for t in re.findall(r"[A-Za-z]+", name)})) for name in class_names]
+
+
+def _roots(ctx: BuildContext) -> dict:
+    if ctx.demo:
+        from ..sources.demo import demo_urbancars_roots
+
+        return demo_urbancars_roots()
+    return {"cars": resolve_root(ctx.roots.get("cars"), "BGFORGE_CARS_ROOT", "--cars-root", "Stanford Cars"),
+            "places": resolve_root(ctx.roots.get("places"), "BGFORGE_PLACES_ROOT", "--places-root", "Places365"),
+            "lvis": resolve_root(ctx.roots.get("lvis"), "BGFORGE_LVIS_ROOT", "--lvis-root", "LVIS v1"),
+            "coco": resolve_root(ctx.roots.get("coco"), "BGFORGE_COCO_ROOT", "--coco-root", "COCO 2017")}

@@ -1,0 +1,154 @@
+"""UrbanCars composites, in the reference's arithmetic (Whac-A-Mole `data_utils/object_scale.py`
+and `gen_urbancars.py`): float pixels in [0, 1] (ToTensor), each object cropped to its mask's
+box, scaled so its longer side is scale x 256 (the mask `nearest-exact`, the image bilinear with
+antialias, both by F.interpolate's scale_factor), centred at (row, col) on a zero canvas, the
+co-object blended onto the background first and the car over that with the hard masks, then
+rounded as torchvision's save_image rounds (x * 255 + 0.5) and saved as JPEG.
+
+The car's mask comes from its Stanford box through the recipe's segmenter (GrabCut on a CPU,
+SAM on a GPU; the reference used MaskFormer panoptic masks); the co-object's from its LVIS
+polygons. Cue-only test images: `bg_only` is the reference's own construction
+(`urbancars_aug_gen_bg_only.py`: the left quarter of the decoded composite copied over the
+car's and the co-object's regions), `car_only` and `co_obj_only` paste one object on black.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends import SegmentRequest, get_segmenter
+from ..execution.context import Chain, WorkerContext
+from ..io.images import decode, encode, open_image
+from ..records import Failure, Sample
+from ..sources.coco import annotation_mask
+from .common import Progress, Rendered, attempt, render_sample
+
+CAR_CENTER = (0.5, 0.5)        # (row, col) as fractions of the canvas: (128, 128) at 256
+CO_OBJ_CENTER = (0.5, 0.875)   # (128, 224) at 256: int(0.5 * S), int(0.875 * S)
+
+
+def to_float(rgb: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255.0)
+
+
+def crop_to_mask(mask, image):
+    """The reference's crop_mask_and_img: both cropped to the box of mask > 0.5."""
+    binary = (mask > 0.5).long()
+    ys, xs = binary[0].nonzero(as_tuple=True)
+    if len(ys) == 0:
+        raise ValueError("the object's mask is empty")
+    top, bottom, left, right = int(ys.min()), int(ys.max()), int(xs.min()), int(xs.max())
+    return binary[:, top:bottom + 1, left:right + 1], image[:, top:bottom + 1, left:right + 1]
+
+
+def rescale_onto_canvas(mask, image, scale: float, size: int, center: tuple[int, int]):
+    """The reference's rescale_cropped_mask_and_img: longer side scale * size, centred at `center`."""
+    import torch
+    import torch.nn.functional as F
+
+    factor = scale * size / max(mask.shape[1:])
+    m = F.interpolate(mask[None].float(), scale_factor=factor, mode="nearest-exact")[0]
+    im = F.interpolate(image[None], scale_factor=factor, mode="bilinear", align_corners=False, antialias=True)[0]
+    h, w = m.shape[1:]
+    top, left = max(0, center[0] - h // 2), max(0, center[1] - w // 2)
+    h, w = min(h, size - top), min(w, size - left)  # never past the canvas (the reference's scales never are)
+    canvas_m = torch.zeros((1, size, size))
+    canvas_i = torch.zeros((3, size, size))
+    canvas_m[:, top:top + h, left:left + w] = m[:, :h, :w]
+    canvas_i[:, top:top + h, left:left + w] = im[:, :h, :w]
+    return canvas_m, canvas_i
+
+
+def to_uint8(x) -> np.ndarray:
+    """torchvision save_image's rounding: x * 255 + 0.5, clamped, truncated."""
+    import torch
+
+    return x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def compose(car: np.ndarray, car_mask: np.ndarray, background: np.ndarray, obj: np.ndarray, obj_mask: np.ndarray,
+            params: dict, cue: str = "all") -> np.ndarray:
+    """The composite (or a cue-only image) as uint8 (S, S, 3)."""
+    import torch
+    import torch.nn.functional as F
+
+    size = int(params["image_size"])
+    bg = to_float(background)
+    if tuple(bg.shape[1:]) != (size, size):  # Places365 256 px is already S x S; other layouts are resized
+        bg = F.interpolate(bg[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+    car_m, car_i = rescale_onto_canvas(*crop_to_mask(torch.from_numpy(car_mask)[None].float(), to_float(car)),
+                                       float(params["car_scale"]), size,
+                                       (int(CAR_CENTER[0] * size), int(CAR_CENTER[1] * size)))
+    obj_m, obj_i = rescale_onto_canvas(*crop_to_mask(torch.from_numpy(obj_mask)[None].float(), to_float(obj)),
+                                       float(params["co_obj_scale"]), size,
+                                       (int(CO_OBJ_CENTER[0] * size), int(CO_OBJ_CENTER[1] * size)))
+    if cue == "car_only":
+        return to_uint8(car_m * car_i)
+    if cue == "co_obj_only":
+        return to_uint8(obj_m * obj_i)
+    blend = obj_m * obj_i + (1 - obj_m) * bg
+    out = to_uint8(car_m * car_i + (1 - car_m) * blend)
+    if cue == "bg_only":
+        return bg_only(decode(encode(out, "jpg", quality=int(params["jpeg_quality"])), "RGB"))
+    return out
+
+
+def bg_only(img: np.ndarray) -> np.ndarray:
+    """urbancars_aug_gen_bg_only.py: the left quarter of the (decoded) composite tiled over the
+    car's two middle quarters, and its middle band over the co-object's right quarter."""
+    h, w = img.shape[:2]
+    out = img.copy()
+    for_car = img[int(0.25 * h):int(0.75 * h), :int(0.25 * w)]
+    for_obj = img[int(0.375 * h):int(0.625 * h), :int(0.25 * w)]
+    out[int(0.25 * h):int(0.75 * h), int(0.25 * w):int(0.5 * w)] = for_car
+    out[int(0.25 * h):int(0.75 * h), int(0.5 * w):int(0.75 * w)] = for_car
+    out[int(0.375 * h):int(0.625 * h), int(0.75 * w):] = for_obj
+    return out
+
+
+def chain(params: dict, ctx: WorkerContext) -> Chain:
+    """Per batch: every car's mask from its box in one segmenter call, then each composite."""
+    options = dict(params.get("backend_options") or {})
+    if params["segmenter"] == "sam" and ctx.device:
+        options["device"] = ctx.device
+    segmenter = get_segmenter(params["segmenter"], **{k: v for k, v in options.items() if v is not None})
+
+    def run(batch: list[Sample]):
+        cars = [attempt(s.key, Progress("read_image"), lambda s=s: np.asarray(open_image(s.inputs["car"], "read_image")))
+                for s in batch]
+        ok = [i for i, c in enumerate(cars) if not isinstance(c, Failure)]
+        masks: dict[int, object] = {}
+        if ok:
+            requests = [SegmentRequest(boxes=np.array([batch[i].inputs["car_box"]], np.float32)) for i in ok]
+            try:
+                results = segmenter.segment([cars[i] for i in ok], requests)
+                masks = {i: r.masks[0] if len(r.masks) else None for i, r in zip(ok, results)}
+            except Exception as exc:  # noqa: BLE001 - the batch's cars fail, the run goes on
+                masks = {i: Failure.of(batch[i].key, exc, "segment") for i in ok}
+        return [cars[i] if isinstance(cars[i], Failure) else masks[i] if isinstance(masks[i], Failure)
+                else _render(s, cars[i], masks[i], params) for i, s in enumerate(batch)]
+
+    return run
+
+
+def _render(sample: Sample, car: np.ndarray, car_mask, params: dict):
+    def transform(progress):
+        if car_mask is None or not np.asarray(car_mask).any():
+            progress.stage = "segment"
+            raise ValueError(f"no car mask from the {params['segmenter']} segmenter inside box {sample.inputs['car_box']}")
+        progress.stage = "read_background"
+        background = np.asarray(open_image(sample.inputs["background"], "read_background"))
+        progress.stage = "read_co_obj"
+        obj = np.asarray(open_image(sample.inputs["co_obj"], "read_co_obj"))
+        h, w = sample.inputs["co_obj_size"]
+        if obj.shape[:2] != (h, w):
+            raise ValueError(f"COCO image {sample.inputs['co_obj']} is {obj.shape[1]}x{obj.shape[0]}, LVIS says {w}x{h}")
+        obj_mask = annotation_mask(sample.inputs["co_obj_segmentation"], h, w) > 0
+        progress.stage = "composite"
+        image = compose(car, np.asarray(car_mask, bool), background, obj, obj_mask, params, sample.meta["cue"])
+        return Rendered(image, dict(sample.meta), label=sample.meta["y"])
+
+    fmt = "png" if sample.meta["cue"] == "bg_only" else params["image_format"]
+    return render_sample(sample, {**params, "image_format": fmt}, transform)
