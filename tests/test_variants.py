@@ -180,3 +180,16 @@ def test_cli_writes_one_split_per_variant(tiny, tmp_path):
     assert groups["only_bg_t"]["groups"] == {"10": 2, "2": 2, "9": 2}
     res = CliRunner().invoke(app, ["variants", "--input", str(tiny), "--out", str(tmp_path / "p"), "--variants", "bogus"])
     assert res.exit_code == 2 and "unknown variant" in res.output
+
+
+def test_in9_class_order_accepts_the_reference_spellings():
+    """in9_classes.txt spells the classes Dog, Bird, Vehicle, Reptile, Carnivore, Insect, Instrument,
+    Primate, Fish: the IN-9 index order, not alphabetical (mixed_next depends on it)."""
+    from bgforge.planners.variants import class_order
+
+    reference = ["Dog", "Bird", "Vehicle", "Reptile", "Carnivore", "Insect", "Instrument", "Primate", "Fish"]
+    assert class_order(sorted(reference)) == reference
+    long = ["dog", "bird", "wheeled vehicle", "reptile", "carnivore", "insect", "musical instrument", "primate", "fish"]
+    assert class_order(sorted(long)) == long
+    folders = [f"{i:02d}_{n.replace(' ', '_')}" for i, n in enumerate(long)]
+    assert class_order(folders[::-1]) == folders

@@ -37,8 +37,15 @@ IN9_CLASSES = ("dog", "bird", "wheeled vehicle", "reptile", "carnivore", "insect
                "fish")
 
 
+# The same classes as backgrounds_challenge's in9_classes.txt spells them (Dog, Bird, Vehicle, ...)
+IN9_SHORT = {"vehicle": "wheeled vehicle", "instrument": "musical instrument"}
+
+
 def _in9_name(label: str) -> str:
-    return label.strip().lower().replace("_", " ")
+    """A label as an IN-9 class name: `Vehicle`, `wheeled_vehicle` and `02_wheeled_vehicle` all name one class."""
+    name = label.strip().lower().replace("_", " ")
+    name = name.split(" ", 1)[1] if name[:2].isdigit() and " " in name else name
+    return IN9_SHORT.get(name, name)
 
 
 def read_class_order(spec: str | list | None) -> list[str] | None:
