@@ -28,7 +28,10 @@ from bgforge.sources.synthetic import make_imagenet
 from bgforge.stages.inpaint import inpaint_batch
 
 CLASSES = {"n01440764": "tench", "n01443537": "goldfish", "n01484850": "great white shark", "n01491361": "tiger shark"}
-SMALL_HSI = ["quota.train.easy=3", "quota.train.medium=2", "quota.train.hard=2", "quota.val=2", "val_images_per_class=4"]
+# self_pairing off: with three classes the reference's self-pairing (about 1 in 100 at ImageNet
+# scale) would be 1 in 3; the pairing rule itself is pinned on 250 classes below
+SMALL_HSI = ["quota.train.easy=3", "quota.train.medium=2", "quota.train.hard=2", "quota.val=2", "val_images_per_class=4",
+             "self_pairing=false"]
 
 
 # ---------------------------------------------------------------- Hard-Spurious-ImageNet (PAPERS §4)
@@ -62,7 +65,8 @@ def test_r_groups_pair_each_class_with_one_background_class_in_every_split(hsi):
         assert bg != {wnid}
         by_split[split][wnid] = next(iter(bg))
     assert set(by_split) == {"train", "val", "test"}
-    assert by_split["train"] == by_split["val"] == by_split["test"] and len(by_split["train"]) == len(CLASSES)
+    # train and val are one run of the reference, test another: each run draws its own pairing
+    assert by_split["train"] == by_split["val"] and len(by_split["train"]) == len(by_split["test"]) == len(CLASSES)
     # recorded where a user looks: groups.json per split, manifest.json, `bgforge inspect`
     groups = json.loads((out / "groups.json").read_text())
     assert all(groups[s]["background_pairing"] == by_split[s] for s in by_split)
@@ -231,3 +235,36 @@ def test_bap_class_balanced_subset_and_derived_split_note():
     assert derived_leakage_split(params)
     assert "DERIVED" in BapPlanner().on_finalize(None, params)["notes"][0]
     assert BapPlanner().on_finalize(None, {**params, "exclude_metadata": "wb/metadata.csv"}) is None
+
+
+# ---------------------------------------------------------------- HSI class pairing (Corner_Cases create_dataset.py)
+def _wnids(n):
+    return [f"n{10000000 + i:08d}" for i in range(n)]
+
+
+def test_hsi_pairing_stays_in_blocks_of_100_sorted_wnids_and_may_pair_with_itself():
+    from bgforge.planners.hsi_backgrounds import pair_classes
+
+    wnids = _wnids(250)
+    pairing = pair_classes(wnids, {}, seed=1, scope="block", block=100, self_pairing=True)
+    order = sorted(wnids)
+    for w, other in pairing.items():
+        assert order.index(w) // 100 == order.index(other) // 100  # the reference's job slices of 100
+    selves = sum(w == o for w, o in pairing.items())
+    assert 0 < selves < 10  # about 1 in 100 (random.choice over its own block)
+    anywhere = pair_classes(wnids, {}, seed=1, scope="all", self_pairing=False)
+    assert all(w != o for w, o in anywhere.items())
+    assert any(order.index(w) // 100 != order.index(o) // 100 for w, o in anywhere.items())
+
+
+def test_hsi_pairing_per_run_gives_test_its_own_pairing_and_shared_keeps_one():
+    from bgforge.planners.hsi_backgrounds import RandomBackgrounds
+
+    wnids = _wnids(40)
+    pools = {w: {"train": [w], "val": [w], "test": [w]} for w in wnids}
+    per_run = RandomBackgrounds("per_class", pools, wnids, {}, 3, {"pairing": "per_run", "pairing_scope": "block",
+                                                                    "self_pairing": True})
+    assert per_run.pairing("train") == per_run.pairing("val")
+    assert per_run.pairing("test") != per_run.pairing("train")
+    shared = RandomBackgrounds("per_class", pools, wnids, {}, 3, {"pairing": "shared"})
+    assert shared.pairing("test") == shared.pairing("train")

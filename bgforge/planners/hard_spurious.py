@@ -24,7 +24,7 @@ from ..sources import resolve_root
 from ..stages.inpaint import REMOVE_OBJECTS
 from ..stages.paste import CORNERS, OBJECT_BOX, RESAMPLING
 from .base import BuildContext, Phase, Planned, Planner
-from .hsi_backgrounds import RANDOM_BACKGROUND, RandomBackgrounds, object_box, pairing_by_split
+from .hsi_backgrounds import PAIRING_SCOPES, PAIRINGS, RANDOM_BACKGROUND, RandomBackgrounds, object_box, pairing_by_split
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class HardSpuriousPlanner(Planner):
 
         groups = group_names(p)
         r_backgrounds = RandomBackgrounds(p.get("random_background", RANDOM_BACKGROUND[0]), pools, fg_wnids, pairing,
-                                          seed)
+                                          seed, p)
         # The mask variant reads each foreground's object mask from the backgrounds phase
         inpaint_foregrounds = p.get("fg_mode", "box") == "mask"
         box_rule = p.get("object_box", "last")
@@ -258,7 +258,10 @@ class HardSpuriousPlanner(Planner):
         for s in params["splits"]:
             if s not in SPLIT_ORDER:
                 raise BgforgeError(f"splits may be train, val, test; got {s!r}")
-        for name, choices in (("random_background", RANDOM_BACKGROUND), ("object_box", OBJECT_BOX),
+        if int(params.get("pairing_block", 100)) < 1:
+            raise BgforgeError(f"pairing_block must be >= 1, got {params.get('pairing_block')}")
+        for name, choices in (("random_background", RANDOM_BACKGROUND), ("pairing_scope", PAIRING_SCOPES),
+                              ("pairing", PAIRINGS), ("object_box", OBJECT_BOX),
                               ("remove_objects", REMOVE_OBJECTS), ("resampling", tuple(RESAMPLING))):
             if params.get(name, choices[0]) not in choices:
                 raise BgforgeError(f"{name} must be {' or '.join(choices)}, got {params.get(name)!r}")

@@ -1,10 +1,17 @@
 """Hard-Spurious-ImageNet background rules (PAPERS §4): which object is pasted, which class and
 which image an R ("random") group draws its background from.
 
-Reference (`random_background: per_class`): one background class per foreground class, drawn
-from the seed and the same in every split; each source image gets one background image of that
-class, drawn without replacement, and keeps it in CeR and CoR at every size. The alternative
-`per_sample` draws a new class and image for every composite (bgforge's earlier rule).
+Reference (`random_background: per_class`): one background class per foreground class; each
+source image gets one background image of that class, drawn without replacement, and keeps it
+in CeR and CoR at every size. The alternative `per_sample` draws a new class and image for every
+composite (bgforge's earlier rule).
+
+Which class (Corner_Cases `create_dataset.py`): `random.choice` over the job's own slice of 100
+classes, in the order the reference iterates them (sorted wnids: inferred, the ImageNet
+convention), so a class pairs inside its block of 100 and may pair with itself; train/val and
+test are separate runs, so their pairings are drawn independently. Defaults `pairing_scope:
+block`, `self_pairing: true`, `pairing: per_run`; `all` / `false` / `shared` give the earlier
+rule (any other class, one pairing in every split).
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from ..rng import rng_for
 from ..stages.paste import object_index
 
 RANDOM_BACKGROUND = ("per_class", "per_sample")
+PAIRING_SCOPES = ("block", "all")
+PAIRINGS = ("per_run", "shared")
+RUNS = {"train": "trainval", "val": "trainval", "test": "test"}  # the reference's two runs
 
 
 def object_box(boxes: list, rule: str = "last") -> list:
@@ -31,10 +41,27 @@ def _others(wnids: list[str], own: str) -> list[str]:
     return others
 
 
-def pair_classes(fg_wnids: list[str], explicit: dict[str, str], seed: int) -> dict[str, str]:
+def pair_classes(fg_wnids: list[str], explicit: dict[str, str], seed: int, scope: str = "all", block: int = 100,
+                 self_pairing: bool = False, run: str | None = None) -> dict[str, str]:
     """Foreground class -> its one background class: the recipe's `background_class` where it names
-    one, else another foreground class drawn from the seed (independent of the split)."""
-    return {w: explicit.get(w) or _pick(_others(fg_wnids, w), rng_for(seed, "bg-class-of", w)) for w in fg_wnids}
+    one, else a class drawn from the seed among the candidates: the class's own block of `block`
+    classes in sorted order (`scope` "block") or every class ("all"), itself included only with
+    `self_pairing`. `run` (None: one pairing for every split) draws the run's own pairing."""
+    order = sorted(fg_wnids)
+    out = {}
+    for w in fg_wnids:
+        if explicit.get(w):
+            out[w] = explicit[w]
+            continue
+        if scope == "block":
+            start = order.index(w) // block * block
+            candidates = order[start:start + block]
+        else:
+            candidates = list(fg_wnids)
+        candidates = candidates if self_pairing else _others(candidates, w)
+        parts = ("bg-class-of", w) if run is None else ("bg-class-of", run, w)
+        out[w] = _pick(candidates, rng_for(seed, *parts))
+    return out
 
 
 def other_class_per_sample(fg_wnids: list[str], own: str, seed: int, key: str) -> str:
@@ -63,16 +90,27 @@ class RandomBackgrounds:
 
     pools: {wnid: {split: [images]}}; explicit: the recipe's `background_class` (wnids)."""
 
-    def __init__(self, mode: str, pools: dict, fg_wnids: list[str], explicit: dict[str, str], seed: int):
+    def __init__(self, mode: str, pools: dict, fg_wnids: list[str], explicit: dict[str, str], seed: int,
+                 params: dict | None = None):
+        p = params or {}
         self.per_class, self.pools, self.fg_wnids, self.seed = mode == "per_class", pools, fg_wnids, seed
-        self.pairing = pair_classes(fg_wnids, explicit, seed) if self.per_class else dict(explicit)
+        self.per_run = p.get("pairing", "shared") == "per_run"
+        rule = dict(scope=p.get("pairing_scope", "all"), block=int(p.get("pairing_block", 100)),
+                    self_pairing=bool(p.get("self_pairing", False)))
+        runs = sorted(set(RUNS.values())) if self.per_run else [None]
+        self.pairings = {run: pair_classes(fg_wnids, explicit, seed, run=run, **rule) if self.per_class
+                         else dict(explicit) for run in runs}
         self.assigned: dict = {}
+
+    def pairing(self, split: str) -> dict[str, str]:
+        """The class pairing of the run that makes `split` (train and val share one, test has its own)."""
+        return self.pairings[RUNS.get(split, split) if self.per_run else None]
 
     def start_class(self, split: str, wnid: str, r_images: list) -> str | None:
         """Give each of a class's R-group images (in one split) its background; a note when some must share one."""
         if not self.per_class:
             return None
-        bg_class = self.pairing[wnid]
+        bg_class = self.pairing(split)[wnid]
         self.assigned, reused = assign_backgrounds(r_images, self.pools[bg_class][split], self.seed, split, wnid)
         if reused:
             return f"{split} {wnid}: {reused} of {len(self.assigned)} images share a background of {bg_class} " \
@@ -82,8 +120,8 @@ class RandomBackgrounds:
     def pick(self, split: str, wnid: str, img, key: str) -> tuple:
         """(background image, its class) for the composite `key` of source image `img`."""
         if self.per_class:
-            return self.assigned[img.key], self.pairing[wnid]
-        bg_class = self.pairing.get(wnid) or other_class_per_sample(self.fg_wnids, wnid, self.seed, key)
+            return self.assigned[img.key], self.pairing(split)[wnid]
+        bg_class = self.pairing(split).get(wnid) or other_class_per_sample(self.fg_wnids, wnid, self.seed, key)
         part = self.pools[bg_class][split]
         return part[int(rng_for(self.seed, "bg-image", key).integers(len(part)))], bg_class
 
