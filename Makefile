@@ -9,6 +9,9 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
+	# simple-lama-inpainting (a chosen package; its tests compare bgforge's LaMa path with it) pins
+	# Pillow < 10 and numpy < 2, which bgforge must not take: installed without its dependencies
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps 'simple-lama-inpainting>=0.1.2'
 	touch $(STAMP)
 
 install: $(STAMP)

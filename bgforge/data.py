@@ -42,7 +42,9 @@ def _groups_json(out: str | Path) -> dict:
 
 def group_of(meta: dict) -> str:
     """A sample's group name, as groups.json counts it."""
-    return str(meta.get("group_name", meta.get("group")))
+    from .io.metadata import group_label
+
+    return group_label(meta)
 
 
 def group_names(out: str | Path) -> list[str]:

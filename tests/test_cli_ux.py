@@ -198,11 +198,16 @@ def test_quiet_and_verbose_work_anywhere(tmp_path, cub_root, places_root):
 def test_recipes_show_whole_first_sentences():
     res = invoke("recipes", "--json")
     assert res.exit_code == 0
-    summaries = json.loads(res.output)
+    listed = json.loads(res.output)
+    summaries = {name: entry["description"] for name, entry in listed.items()}
     assert "waterbirds-95" in summaries and "hard-spurious-imagenet-10" in summaries
     for name, summary in summaries.items():
         assert summary.endswith("."), (name, summary)
+        assert "PAPERS" not in summary and "ASSUMPTION" not in summary
     assert summaries["waterbirds-95"].startswith("Waterbirds (Sagawa et al. 2020")
+    # every recipe says how to try it on embedded data
+    assert listed["urbancars"]["demo"] == "bgforge build urbancars --demo"
+    assert listed["autobackswap"]["demo"].startswith("bgforge demo-inputs DIR")
 
 
 def test_inspect_prints_a_table_and_json_and_named_html_groups(tmp_path, cub_root, places_root):

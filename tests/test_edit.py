@@ -194,7 +194,7 @@ def test_report_collapses_phrases_and_ranks_top_k(run):
     assert not (out / "preview").exists()  # previews live in OUT/.bgforge/preview/, with the split sheets
     sheet = Image.open(out / ".bgforge" / "preview" / "flips.png")
     assert sheet.height == 112 + 26 + 4                        # one row: only cats flipped
-    assert (out / "metadata.csv").read_text().splitlines()[0].startswith("key,source_key,split_name,edit,phrase")
+    assert (out / "metadata.csv").read_text().splitlines()[0].startswith("key,source_key,split,edit,phrase")
 
 
 def test_same_bytes_whatever_the_worker_count(dataset, classifier, tmp_path, run):

@@ -1,4 +1,4 @@
-"""The classifier in the loop of `bgforge edit` (ASPIRE, PAPERS §6).
+"""The classifier in the loop of `bgforge edit` (ASPIRE).
 
 `--classifier` is a TorchScript file, or a torchvision architecture name (`resnet50`, ...)
 whose weights come from a local state dict (`--classifier-weights`; nothing is downloaded).

@@ -25,11 +25,15 @@ def register(app: typer.Typer) -> None:
 
 
 def first_sentence(text: str) -> str:
-    """A description's first sentence, whole: it ends at a '.' followed by a capital letter or the end
-    ('et al. 2020' does not end it)."""
+    """A description's first sentence, whole: it ends at a '.' followed by a capital letter or the end,
+    outside parentheses ('et al. 2020' and '(e.g. Places365)' do not end it)."""
     flat = " ".join(text.split())
-    end = re.search(r"\.(?=\s+[A-Z]|$)", flat)
-    return flat[: end.end()] if end else flat
+    depth = 0
+    for i, c in enumerate(flat):
+        depth += (c == "(") - (c == ")")
+        if c == "." and depth == 0 and (i + 1 == len(flat) or re.match(r"\s+[A-Z]", flat[i + 1:])):
+            return flat[: i + 1]
+    return flat
 
 
 @command
@@ -40,12 +44,16 @@ def recipes_cmd(as_json: Json = False) -> None:
     found = recipemod.available()
     if not found:
         fail(f"no recipes found in {recipemod.recipes_dir()} (set BGFORGE_RECIPES_DIR)")
-    summaries = {name: first_sentence(recipemod.load(name).description or "") for name in found}
+    from .. import planners
+
+    recipes = {name: recipemod.load(name) for name in found}
+    summaries = {name: first_sentence(r.description or "") for name, r in recipes.items()}
+    demos = {name: planners.get(r.planner).DEMO_HINT or f"bgforge build {name} --demo" for name, r in recipes.items()}
     if as_json:
-        typer.echo(json.dumps(summaries, indent=2))
+        typer.echo(json.dumps({name: {"description": summaries[name], "demo": demos[name]} for name in found}, indent=2))
         return
     for name, summary in summaries.items():
-        typer.echo(f"{name:28s} {summary}")
+        typer.echo(f"{name:28s} {summary}\n{'':28s} demo: {demos[name]}")
 
 
 def _slice(shard_index: Optional[int], num_shards: Optional[int]) -> tuple[int, int]:

@@ -20,6 +20,31 @@ def register(app: typer.Typer) -> None:
     stats.command("imagenet")(stats_imagenet)
     app.add_typer(stats, name="stats")
     app.command("inspect")(inspect_cmd)
+    app.command("demo-inputs")(demo_inputs_cmd)
+
+
+@command
+def demo_inputs_cmd(folder: Annotated[Path, typer.Argument(help="Where to write the demo inputs (created).")],
+                    images: Annotated[int, typer.Option("--images", min=2, help="How many photos.")] = 24) -> None:
+    """Write a small photos folder for the stage commands, variants, edit and autobackswap to run on:
+    FOLDER/photos/ (images/, masks/, manifest.jsonl with path, label, boxes, text, mask and split) and
+    FOLDER/phrases.jsonl (the phrases `bgforge edit` removes).
+
+    Example:
+
+      bgforge demo-inputs demo/ && bgforge segment -i demo/photos -m demo/photos/manifest.jsonl --backend box --out demo/masks
+    """
+    from ..sources.synthetic import make_object_folder
+
+    photos = make_object_folder(Path(folder) / "photos", n=images, seed=2026)
+    rows = [json.loads(line) for line in (photos / "manifest.jsonl").read_text().splitlines()]
+    for i, row in enumerate(rows):
+        row["split"] = "test" if i % 5 == 4 else "train"  # both labels in each split
+    (photos / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    phrases = [{"key": r["path"], "foreground": [r["label"]], "background": "a plain wall",
+                "alternate_background": "a beach", "boxes": {r["label"]: r["boxes"]}} for r in rows]
+    (Path(folder) / "phrases.jsonl").write_text("".join(json.dumps(p) + "\n" for p in phrases))
+    typer.echo(f"bgforge: wrote {len(rows)} photos with a manifest to {photos} and {Path(folder) / 'phrases.jsonl'}")
 
 
 @command

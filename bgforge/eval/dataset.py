@@ -15,6 +15,7 @@ from .. import planners
 from ..errors import BgforgeError
 from ..execution import commit
 from ..execution import plan as planmod
+from ..io.metadata import group_label
 
 
 @dataclass
@@ -90,7 +91,7 @@ def load_split(out: str | Path, split: str) -> EvalSplit:
                                    f"{plan.recipe['name']} cannot be scored by class") from None
             data.keys.append(str(row["key"]))
             data.labels.append(y)
-            data.groups.append(str(row.get("group_name", row.get("group"))))
+            data.groups.append(group_label(row))
             data.rows.append(row)
             data.label_names.setdefault(y, planner.label_name(row))
     return data

@@ -79,6 +79,12 @@ def association(pairs) -> dict:
     return out
 
 
+def group_label(row: dict) -> str:
+    """A row's group name as groups.json counts it; `all` for outputs without groups (stage commands)."""
+    name = row.get("group_name", row.get("group"))
+    return "all" if name in (None, "") else str(name)
+
+
 class MetadataWriter:
     """Streams rows into metadata.csv (an open text file) and keeps the group summary."""
 
@@ -86,7 +92,8 @@ class MetadataWriter:
                  files: bool = False):
         """tars: a `shard` column (the sample's tar); files: a `file_name` column (its image file)."""
         self.label_field, self.attr_field = label_field, attr_field
-        trailing = ("group", *(("shard",) if tars else ()), "key", *(("file_name",) if files else ()))
+        # every output has one `split` column (stage outputs' rows carry it as split_name only)
+        trailing = ("split", "group", *(("shard",) if tars else ()), "key", *(("file_name",) if files else ()))
         self.columns = list(leading) + [c for c in trailing if c not in leading]
         self._csv = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
         self._csv.writeheader()
@@ -95,11 +102,14 @@ class MetadataWriter:
         self.rows = 0
 
     def add(self, rows: list[dict]) -> None:
+        for r in rows:
+            if r.get("split") in (None, "") and r.get("split_name") is not None:
+                r["split"] = r["split_name"]
         self._csv.writerows(rows)
         self.rows += len(rows)
         for r in rows:
             split = r.get("split_name", r.get("split"))
-            self.groups[split][r.get("group_name", str(r.get("group")))] += 1
+            self.groups[split][group_label(r)] += 1
             if self.label_field and self.attr_field:
                 self.pairs[split][(r[self.label_field], r[self.attr_field])] += 1
 

@@ -1,4 +1,4 @@
-"""AutoBackSwap (PAPERS §7): foregrounds pasted onto inpainted backgrounds of other classes.
+"""AutoBackSwap (AutoBackSwap): foregrounds pasted onto inpainted backgrounds of other classes.
 
 Two phases, like Hard-Spurious-ImageNet. First every image that a swap needs is segmented
 (the learned patch detector by default, any segmenter by name) and inpainted once, with the
@@ -61,6 +61,8 @@ def extra_copies(keys: list[str], fraction: float, seed: int, split: str) -> set
 class AutoBackSwapPlanner(Planner):
     """Images segmented and inpainted once (a `Phase`), then foregrounds swapped onto other classes' backgrounds."""
 
+    DEMO_HINT = ("bgforge demo-inputs DIR, then: bgforge build autobackswap --set input=DIR/photos "
+                 "--set manifest=DIR/photos/manifest.jsonl --set segmenter=box --out OUT")
     TARGET_FIELD = "class_index"  # the `cls` member
     METADATA_COLUMNS = ["key", "kind", "label", "class_index", "bg_label", "bg_class_index", "split", "group",
                         "source_key", "bg_key", "copy"]

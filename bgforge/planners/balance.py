@@ -1,4 +1,4 @@
-"""Seeded subsets of at most N items, optionally class-balanced (BAP's "N = 5,000 class-balanced", PAPERS §3)."""
+"""Seeded subsets of at most N items, optionally class-balanced (BAP's "N = 5,000 class-balanced")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""BAP anchor and alignment composites (PAPERS §3): recipes bap-waterbirds, bap-coco-vehicles,
+"""BAP anchor and alignment composites (BAP, "Birds of a Feather Flock Together"): recipes bap-waterbirds, bap-coco-vehicles,
 bap-coco-person.
 
 Every foreground is pasted on K anchor and M alignment backgrounds, all distinct within the
@@ -81,7 +81,7 @@ def _cub_foregrounds(recipe: Recipe, ctx: BuildContext, seed: int) -> tuple[list
 
 
 def excluded_cub_ids(p: dict, ctx: BuildContext, seed: int, cub_ids: set) -> tuple[set, str]:
-    """CUB ids of the Waterbirds val/test split (PAPERS §3 leakage rule) and a note saying whence."""
+    """CUB ids of the Waterbirds val/test split (BAP's leakage rule) and a note saying whence."""
     codes = {WATERBIRDS_SPLITS.get(str(s), s) for s in p.get("exclude_splits") or [1, 2]}
     codes = {int(c) for c in codes}
     if p.get("exclude_metadata"):
@@ -289,6 +289,22 @@ def _check_sizes(params: dict) -> None:
         raise BgforgeError(f"max_side must be an integer in [1, canvas={canvas}], got {ms!r}")
 
 
+def _demo_context(recipe: Recipe) -> BuildContext:
+    """`--demo`: the embedded CUB and Places365 trees, a synthetic COCO tree and texture folder; the
+    recipe's 50 Places365 categories become the demo's four and at most 60 foregrounds are used, in
+    the recipe itself, so plan.json and the manifest record what was built."""
+    from ..sources.demo import demo_coco_roots, demo_roots
+    from ..sources.synthetic import LAND, WATER
+
+    roots = {**demo_roots(), **demo_coco_roots()}
+    p = recipe.params
+    p["places_categories"] = list(LAND + WATER)
+    p["max_foregrounds"] = min(int(p.get("max_foregrounds") or 60), 60)  # 60 x (K + M) composites
+    if "texture_dir" in p:
+        p["texture_dir"] = str(roots["textures"])
+    return BuildContext(roots={k: str(v) for k, v in roots.items()})
+
+
 class BapPlanner(Planner):
     """BAP: foregrounds cropped once (a `Phase`, `phase: foregrounds`), then K anchor + M alignment composites each."""
 
@@ -299,8 +315,7 @@ class BapPlanner(Planner):
         p = recipe.params
         seed = int(p["seed"])
         if ctx.demo:
-            raise BgforgeError(f"recipe {recipe.name} has no embedded demo; pass the dataset roots "
-                               "(--cub-root/--coco-root and --places-root)")
+            ctx = _demo_context(recipe)
         # backgrounds first: listing folders is cheaper than reading a COCO instances file
         pools, bg_inputs, bg_notes, bg_scanned = background_pools(p, ctx, seed)
         if p["foreground_source"] == "cub":

@@ -62,6 +62,8 @@ class Planner(ABC):
     ATTR_FIELD: ClassVar[str | None] = None
     # Split name -> the code metadata.csv writes instead (Waterbirds: train 0, val 1, test 2).
     SPLIT_CODES: ClassVar[dict[str, int]] = {}
+    # How to try the recipe on embedded data: None means `bgforge build NAME --demo`; else the steps.
+    DEMO_HINT: ClassVar[str | None] = None
     # Whether each sample has the reference dataset's own file path (Output.folder_path), which
     # --layout folder / both write; recipes without one refuse those layouts before planning.
     REFERENCE_PATHS: ClassVar[bool] = False

@@ -1,4 +1,4 @@
-"""`bgforge edit`: ASPIRE-style edits (PAPERS §6), one sample per (image, edit).
+"""`bgforge edit`: ASPIRE-style edits (ASPIRE (Ghosh et al.)), one sample per (image, edit).
 
 Input: an image folder (+ manifest) or an earlier stage's shards (sources/inputs.py's
 `load_input`), plus the phrases file (sources/phrases.py). For every image with a phrases line:
@@ -146,7 +146,7 @@ class EditPlanner(Planner):
     """ASPIRE-style edits: the original, each foreground phrase removed, the object on another background."""
 
     TARGET_FIELD = "label_index"  # the `cls` member
-    METADATA_COLUMNS = ["key", "source_key", "split_name", "edit", "phrase", "class_name", "label_index",
+    METADATA_COLUMNS = ["key", "source_key", "split", "edit", "phrase", "class_name", "label_index",
                         "pred_before", "pred_after", "flip", "mask_area", "num_objects"]
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:

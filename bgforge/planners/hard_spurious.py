@@ -1,4 +1,4 @@
-"""Hard-Spurious-ImageNet (Corner Cases, PAPERS §4): 12 groups of size x position x background.
+"""Hard-Spurious-ImageNet (Corner Cases): 12 groups of size x position x background.
 
 Two phases. First every image that a composite needs is turned into a background once (all
 ground-truth objects segmented from their boxes, dilated, inpainted, resized to the canvas) in

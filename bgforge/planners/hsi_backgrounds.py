@@ -1,4 +1,4 @@
-"""Hard-Spurious-ImageNet background rules (PAPERS §4): which object is pasted, which class and
+"""Hard-Spurious-ImageNet background rules (Corner Cases (Fatima et al.)): which object is pasted, which class and
 which image an R ("random") group draws its background from.
 
 Reference (`random_background: per_class`): one background class per foreground class; each

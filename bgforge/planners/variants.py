@@ -13,7 +13,7 @@ mixed_next from class (y + 1) mod C in the dataset's class index order (`class_o
 recipe's `class_order` (a list, or a file with one label per line) when given; else the
 labels' own integer order; else ImageNet-9's index order when every label names an IN-9 class
 (0 dog, 1 bird, ... 8 fish); else the labels sorted as text (IN-9 folder names 00_dog ... 08_fish
-sort right). PAPERS §5: alphabetical order is not the reference.
+sort right). The paper: alphabetical order is not the reference.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ..sources.inputs import input_names, load_input
 from ..stages.variants import MIXED, VARIANTS
 from .base import BuildContext, Planned, Planner
 
-# The ImageNet-9 background challenge's class indices (Xiao et al., PAPERS §5).
+# The ImageNet-9 background challenge's class indices (Xiao et al.).
 IN9_CLASSES = ("dog", "bird", "wheeled vehicle", "reptile", "carnivore", "insect", "musical instrument", "primate",
                "fish")
 

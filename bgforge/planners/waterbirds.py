@@ -1,4 +1,4 @@
-"""Waterbirds / Waterbirds-100 (PAPERS §1-2): labels, splits, places and backgrounds.
+"""Waterbirds / Waterbirds-100 (Waterbirds (Sagawa et al. 2020; -100: the BAP paper)): labels, splits, places and backgrounds.
 
 Every count is exact: val = round(val_frac * n_train) CUB train images; within each split and
 class exactly round(s * n) (waterbirds) or round((1 - s) * n) (landbirds) get a water place;

@@ -1,4 +1,4 @@
-"""The spurious-feature report of `bgforge edit` (ASPIRE, PAPERS §6): spurious.json, .md and flips.png.
+"""The spurious-feature report of `bgforge edit` (ASPIRE): spurious.json, .md and flips.png.
 
 An edit that flips the classifier (right on the original, wrong on the edit) makes its phrase
 a candidate spurious feature of the image's class: the removed foreground phrase, or for a

@@ -1,4 +1,4 @@
-"""Per-class box statistics of an ImageNet source (Hard-Spurious-ImageNet, PAPERS §4).
+"""Per-class box statistics of an ImageNet source (Hard-Spurious-ImageNet).
 
 centeredness C_c = mean over the class's (image, object) pairs of 1 - ||image centre - object
 centre||_inf, coordinates normalised to [0, 1] by the image width and height: a centred object

@@ -66,3 +66,21 @@ def demo_urbancars_roots() -> dict[str, Path]:
             shutil.rmtree(root)
         os.replace(tmp, root)
     return {"cars": root / "stanford_cars", "lvis": root / "lvis", "coco": root / "coco", "places": root / "places365"}
+
+
+def demo_coco_roots() -> dict[str, Path]:
+    """A synthetic COCO 2017 tree (vehicles, people) and a DTD-like texture folder for the BAP COCO demos."""
+    from .synthetic_coco import make_coco, make_textures
+
+    root = cache_dir() / "coco"
+    if not (root / "COMPLETE").exists():
+        log.info("generating the demo COCO tree in %s (once)", root)
+        tmp = root.with_name(root.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        make_coco(tmp / "coco", n_images=120, size=(320, 256), seed=2026)
+        make_textures(tmp / "dtd", per_kind=40, seed=2026)
+        (tmp / "COMPLETE").write_text(f"bgforge {__version__}\n")
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    return {"coco": root / "coco", "textures": root / "dtd" / "images"}

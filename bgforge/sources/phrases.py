@@ -3,7 +3,7 @@
     {"key": "img_0001", "foreground": ["a red ball", "a dog"], "background": "a living room",
      "alternate_background": "a beach", "boxes": {"a red ball": [[12, 30, 60, 77]]}}
 
-This is the shape a captioner + LLM step produces (ASPIRE, PAPERS §6). `key` names the image
+This is the shape a captioner + LLM step produces (ASPIRE). `key` names the image
 (the input's sample key, or its path: it is normalised the same way as image folder keys);
 `boxes` are optional pixel xyxy boxes per phrase, used by `--grounding provided` instead of
 GroundingDINO. Every problem is reported as one line naming `file:line`.

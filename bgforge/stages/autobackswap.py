@@ -1,4 +1,4 @@
-"""One AutoBackSwap sample (PAPERS §7): an original, or a foreground swapped onto another image's background.
+"""One AutoBackSwap sample (AutoBackSwap): an original, or a foreground swapped onto another image's background.
 
 Phase 1 (the `inpaint` stage) stored, per image, its inpainted background and its undilated
 object mask (object.png). A swap pastes an image's object, by that mask, over the inpainted

@@ -1,4 +1,4 @@
-"""BAP anchor / alignment composites (PAPERS §3).
+"""BAP anchor / alignment composites (BAP, "Birds of a Feather Flock Together").
 
 Two steps, one per build phase:
   extract_foreground   the source image and its mask (CUB's soft segmentation, or a COCO

@@ -1,7 +1,7 @@
 """Compositing rules.
 
 `fit_background` and `soft_composite` reproduce the Waterbirds reference generator
-(PAPERS §1) exactly, in uint8 arithmetic instead of float64 numpy.
+(Waterbirds (Sagawa et al. 2020)) exactly, in uint8 arithmetic instead of float64 numpy.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ASPIRE-style edits (PAPERS §6): remove one named object, or swap the background, then ask a classifier.
+"""ASPIRE-style edits (ASPIRE (Ghosh et al.)): remove one named object, or swap the background, then ask a classifier.
 
 Each sample is one (image, edit) pair planned by planners/edit.py: `original` (the image as is,
 for the prediction before any edit), `remove` (one foreground phrase: its boxes -> masks ->

@@ -1,4 +1,4 @@
-"""Pasting a foreground onto a background at an exact size and position (PAPERS §4).
+"""Pasting a foreground onto a background at an exact size and position (Corner Cases (Fatima et al.)).
 
 Geometry on a 224 x 224 canvas:
   center        top-left at (x, y) = (112 - w // 2, 112 - h // 2)

@@ -1,4 +1,4 @@
-"""The ImageNet-9 background-challenge variants (Xiao et al., PAPERS §5) of one image.
+"""The ImageNet-9 background-challenge variants (Xiao et al.) of one image.
 
 Two regions of an image are used: the *foreground* (its mask; the union of its boxes when it has
 no mask) and the *box* (the union of its boxes; the bounding rectangle of the mask when it has

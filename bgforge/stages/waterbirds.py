@@ -1,4 +1,4 @@
-"""The Waterbirds stage chain for one sample: decode, composite (PAPERS §1), encode."""
+"""The Waterbirds stage chain for one sample: decode, composite (Waterbirds (Sagawa et al. 2020)), encode."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AutoBackSwap's learned foreground detector (PAPERS §7): one foreground probability per patch.
+"""AutoBackSwap's learned foreground detector (AutoBackSwap): one foreground probability per patch.
 
 The network is torchvision's EfficientNet-B0 feature stack with the classifier dropped and a
 1x1 convolution on the feature map as the last layer: it maps an S x S image to an

@@ -9,7 +9,7 @@ from ...errors import BgforgeError
 
 WNID_RE = re.compile(r"^n\d{8}$")
 
-# Hard-Spurious-ImageNet-10 (PAPERS §4): wnids and full names exactly as in the public
+# Hard-Spurious-ImageNet-10 (Corner Cases (Fatima et al.)): wnids and full names exactly as in the public
 # LOC_synset_mapping.txt (checked line by line against two published copies).
 HSI10_SYNSETS = {
     "n02088632": "bluetick",

@@ -1,0 +1,40 @@
+"""Every recipe and the stage commands run on embedded data: `--demo`, or `bgforge demo-inputs`."""
+
+import csv
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from bgforge.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("recipe", ["bap-waterbirds", "bap-coco-vehicles", "bap-coco-person"])
+def test_bap_recipes_have_a_demo(tmp_path, recipe):
+    res = runner.invoke(app, ["build", recipe, "--demo", "--out", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["samples"] > 0
+    assert manifest["recipe"]["params"]["places_categories"] == ["/b/bamboo_forest", "/f/forest/broadleaf",
+                                                                  "/o/ocean", "/l/lake/natural"]
+
+
+def test_demo_inputs_feed_the_stage_commands_and_autobackswap(tmp_path):
+    assert runner.invoke(app, ["demo-inputs", str(tmp_path / "d")]).exit_code == 0
+    photos, manifest = tmp_path / "d" / "photos", tmp_path / "d" / "photos" / "manifest.jsonl"
+    res = runner.invoke(app, ["segment", "-i", str(photos), "-m", str(manifest), "-b", "box", "-o", str(tmp_path / "m"),
+                              "-q"])
+    assert res.exit_code == 0, res.output
+    table = list(csv.DictReader(open(tmp_path / "m" / "metadata.csv")))
+    assert {r["split"] for r in table} == {"train", "test"}   # the manifest's split, one column
+    groups = json.loads((tmp_path / "m" / "groups.json").read_text())
+    assert set(groups) == {"train", "test"} and set(groups["train"]["groups"]) == {"bird", "boat"}
+    res = runner.invoke(app, ["build", "autobackswap", "--set", f"input={photos}", "--set", f"manifest={manifest}",
+                              "--set", "segmenter=box", "--out", str(tmp_path / "abs"), "-q"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["edit", "-i", str(photos), "-m", str(manifest), "-p", str(tmp_path / "d" / "phrases.jsonl"),
+                              "--grounding", "provided", "--out", str(tmp_path / "ed"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert "split" in next(csv.reader(open(tmp_path / "ed" / "metadata.csv")))
