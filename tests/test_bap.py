@@ -17,7 +17,7 @@ from bgforge import recipe as recipemod
 from bgforge.errors import BgforgeError, SampleError
 from bgforge.io.shards import iter_shard
 from bgforge.planners import BuildContext
-from bgforge.planners.bap import background_pools, draw_backgrounds
+from bgforge.planners.bap_backgrounds import background_pools, draw_backgrounds
 from bgforge.rng import rng_for
 from bgforge.sources import synthetic
 from bgforge.sources.coco import CocoSource, annotation_mask, decode_rle

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +36,13 @@ from ..records import Sample
 from ..rng import rng_for
 from ..sources import resolve_root
 from .balance import seeded_subset
+from .bap_backgrounds import background_pools, draw_backgrounds
 from .base import BuildContext, Phase, Planned, Planner
 from .waterbirds import WaterbirdsPlanner
 
 log = logging.getLogger(__name__)
 
 SPLIT_ORDER = {"train": 0, "test": 1}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 WATERBIRDS_SPLITS = {"train": 0, "val": 1, "test": 2}
 
 
@@ -190,91 +189,6 @@ def _split_foregrounds(fgs: list, test_fraction, seed: int) -> list:
     return fgs
 
 
-# ---------------------------------------------------------------- backgrounds
-
-def _texture_dir(p: dict, ctx: BuildContext) -> Path:
-    raw = p.get("texture_dir") or ctx.roots.get("textures") or os.environ.get("BGFORGE_TEXTURES_ROOT")
-    if not raw:
-        raise BgforgeError("this recipe pastes on textures too: pass --set texture_dir=DIR (e.g. dtd/images) "
-                           "or set BGFORGE_TEXTURES_ROOT")
-    root = Path(str(raw)).expanduser()
-    if not root.is_dir():
-        raise BgforgeError(f"texture_dir {root} does not exist or is not a folder")
-    return root
-
-
-def texture_categories(root: Path) -> list[tuple[str, list]]:
-    """Images under root grouped by their folder: `textures/<folder>` (DTD: images/<texture>/*.jpg)."""
-    groups = {}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-            rel = path.relative_to(root)
-            folder = rel.parent.as_posix()
-            groups.setdefault("textures" if folder == "." else f"textures/{folder}", []).append(
-                (f"textures/{rel.as_posix()}", path))
-    if not groups:
-        raise BgforgeError(f"texture_dir {root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return sorted(groups.items())
-
-
-def background_pools(p: dict, ctx: BuildContext, seed: int) -> tuple[dict, dict, list, list]:
-    """{split: [(category, [(bg_filename, path), ...]), ...]}, inputs, notes, scanned file names."""
-    from ..sources.places365 import PlacesSource
-
-    categories, inputs, notes = [], {}, []
-    if p.get("places_categories"):
-        places = PlacesSource(resolve_root(ctx.roots.get("places"), "BGFORGE_PLACES_ROOT", "--places-root", "Places365"))
-        for c in p["places_categories"]:
-            files = places.files(c)
-            if not files:
-                raise BgforgeError(f"Places365 category {c} has no images in {places.category_dir(c)}")
-            categories.append((c, files))
-        inputs["places"] = str(places.root)
-        notes.append(f"Places365 layout: {places.layout}, {len(categories)} categories")
-    if p.get("use_textures"):
-        tex = _texture_dir(p, ctx)
-        groups = texture_categories(tex)
-        categories += groups
-        inputs["textures"] = str(tex)
-        notes.append(f"textures: {sum(len(f) for _, f in groups)} images in {len(groups)} folders of {tex}")
-    if not categories:
-        raise BgforgeError("no backgrounds: list places_categories and/or set use_textures=true")
-    scanned = [str(path) for _, files in categories for _, path in files]
-    tf = p.get("test_fraction")
-    if not tf:
-        return {"train": categories}, inputs, notes, scanned
-    pools = {"train": [], "test": []}
-    for cat, files in categories:
-        n_test = int(np.round(float(tf) * len(files)))
-        order = rng_for(seed, "bg-split", cat).permutation(len(files))
-        test = set(order[:n_test].tolist())
-        for split, part in (("train", [f for i, f in enumerate(files) if i not in test]),
-                            ("test", [f for i, f in enumerate(files) if i in test])):
-            if part:
-                pools[split].append((cat, part))
-    notes.append(f"backgrounds split {1 - float(tf):g}/{float(tf):g} per category: "
-                 f"{sum(len(f) for _, f in pools['train'])} train, {sum(len(f) for _, f in pools['test'])} test")
-    return pools, inputs, notes, scanned
-
-
-def draw_backgrounds(rng: np.random.Generator, pool: list, n: int) -> list[tuple[str, str, Path]]:
-    """n distinct (category, bg_filename, path): a category uniformly among those with unused
-    images, then an unused image of it uniformly. The caller checks that the pool holds n images."""
-    used: dict[int, set] = {}
-    out = []
-    for _ in range(n):
-        open_cats = [c for c, (_, files) in enumerate(pool) if len(used.get(c, ())) < len(files)]
-        c = open_cats[int(rng.integers(len(open_cats)))]
-        files, taken = pool[c][1], used.setdefault(c, set())
-        while True:  # rejection: the category still has an unused image, so this ends
-            j = int(rng.integers(len(files)))
-            if j not in taken:
-                break
-        taken.add(j)
-        out.append((pool[c][0], *files[j]))
-    return out
-
-
 def _check_sizes(params: dict) -> None:
     """The canvas, and exactly one valid way to size the foreground on it."""
     canvas = params.get("canvas", 224)
@@ -290,18 +204,14 @@ def _check_sizes(params: dict) -> None:
 
 
 def _demo_context(recipe: Recipe) -> BuildContext:
-    """`--demo`: the embedded CUB and Places365 trees, a synthetic COCO tree and texture folder; the
-    recipe's 50 Places365 categories become the demo's four and at most 60 foregrounds are used, in
-    the recipe itself, so plan.json and the manifest record what was built."""
+    """`--demo`: the embedded CUB / Places365 trees, a synthetic COCO tree and textures; the recipe itself
+    takes the demo's 4 Places365 categories and at most 60 foregrounds, so plan.json records what was built."""
     from ..sources.demo import demo_coco_roots, demo_roots
     from ..sources.synthetic import LAND, WATER
 
-    roots = {**demo_roots(), **demo_coco_roots()}
-    p = recipe.params
-    p["places_categories"] = list(LAND + WATER)
-    p["max_foregrounds"] = min(int(p.get("max_foregrounds") or 60), 60)  # 60 x (K + M) composites
-    if "texture_dir" in p:
-        p["texture_dir"] = str(roots["textures"])
+    roots, p = {**demo_roots(), **demo_coco_roots()}, recipe.params
+    p.update(places_categories=list(LAND + WATER), max_foregrounds=min(int(p.get("max_foregrounds") or 60), 60))
+    p.update({"texture_dir": str(roots["textures"])} if "texture_dir" in p else {})
     return BuildContext(roots={k: str(v) for k, v in roots.items()})
 
 
