@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import planners
+from .choices import EXECUTORS
 from .errors import BgforgeError
 from .execution import commit as commitmod
 from .execution import guard
 from .execution import plan as planmod
-from .execution.context import DEFAULT_RUN, EXECUTORS, RunConfig
+from .execution.context import DEFAULT_RUN, RunConfig
 from .execution.local import execute
 from .finalize import finalize
 from .io.layout import OutputLayout, check_layout

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .choices import POSITIONS
 from .errors import BgforgeError
 
 MAX_SIDE = 8192   # pixels: bounds every size a user can ask for (a 100000-px canvas exhausts memory)
@@ -70,7 +71,7 @@ RULES: dict[str, Rule] = {
     "resize": Rule(int, 1, MAX_SIDE, nullable=True), "sizes": Rule(int, 1, MAX_SIDE, each=True),
     "dilation": Rule(int, 0, 255), "mask_threshold": Rule(int, 0, 255), "feather": Rule(float, 0, 255),
     "blur_radius": Rule(float, 0, 255),
-    "position": Rule(str, choices=("center", "corner", "corner-random")),
+    "position": Rule(str, choices=POSITIONS),
     "bg_mode": Rule(str, choices=("original", "random")), "fg_mode": Rule(str, choices=("box", "mask")),
     # fidelity options (docs/fidelity.md): the reference rule first. Waterbirds' resampling is lanczos | fast,
     # Hard-Spurious-ImageNet's bicubic | lanczos: each planner narrows the union to its own.

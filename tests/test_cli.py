@@ -62,8 +62,8 @@ def test_sample_errors_exit_3(tmp_path, cub_root, places_root):
 
 def test_option_choices_match_the_library():
     from bgforge.backends.device import PRECISIONS
+    from bgforge.choices import EXECUTORS
     from bgforge.cli.options import Executor, Layout, Precision
-    from bgforge.execution.context import EXECUTORS
     from bgforge.io.layout import LAYOUTS
 
     assert tuple(m.value for m in Layout) == LAYOUTS

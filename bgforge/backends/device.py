@@ -9,9 +9,8 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
+from bgforge.choices import PRECISIONS
 from bgforge.errors import BgforgeError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def resolve_device(device=None):

@@ -14,23 +14,23 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from .. import choices
 from ..execution.context import BATCH_SIZE
 from ..execution.plan import MIN_SHARDS
 
 
 # ---------------------------------------------------------------- choices
-# Values mirror the library's own lists (build.LAYOUTS, build.EXECUTORS, backends.device.PRECISIONS,
-# the composite planner's positions); tests/test_cli.py keeps them in step.
+# Built from bgforge/choices.py, the one declaration the library checks against too.
 def _choices(name: str, *values: str) -> type[Enum]:
     """A str Enum Typer shows as a choice; member names are the values with '-' as '_'."""
     return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)  # type: ignore[return-value]
 
 
-ImageFormat = _choices("ImageFormat", "jpg", "png")
-Layout = _choices("Layout", "shards", "folder", "imagefolder", "both")
-Executor = _choices("Executor", "local", "ray")
-Position = _choices("Position", "center", "corner", "corner-random")
-Precision = _choices("Precision", "auto", "fp32", "bf16", "fp16")
+ImageFormat = _choices("ImageFormat", *choices.IMAGE_FORMATS)
+Layout = _choices("Layout", *choices.LAYOUTS)
+Executor = _choices("Executor", *choices.EXECUTORS)
+Position = _choices("Position", *choices.POSITIONS)
+Precision = _choices("Precision", *choices.PRECISIONS)
 
 
 def absolute(path: Optional[Path]) -> Optional[str]:

@@ -28,7 +28,6 @@ PIPELINE_DEPTH = 4
 
 
 BATCH_SIZE = 8   # samples per model call: the one default of --batch-size
-EXECUTORS = ("local", "ray")
 
 
 def resolve_io_threads(io_threads: int | None, device: str | None) -> int:
@@ -59,7 +58,7 @@ class RunConfig:
     devices: tuple[str, ...] = ()       # one worker process per entry, e.g. ("cuda:0", "cuda:0")
     batch_size: int = BATCH_SIZE
     io_threads: int | None = None       # None: resolve_io_threads' default for the device
-    executor: str = "local"             # one of EXECUTORS
+    executor: str = "local"             # one of choices.EXECUTORS
     ray_address: str | None = None
     slice_index: int = 0
     slice_count: int = 1

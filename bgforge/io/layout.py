@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..choices import LAYOUTS  # noqa: F401 - re-exported: the layouts this module describes
 from ..errors import BgforgeError
 from .paths import readable_key
 
-LAYOUTS = ("shards", "folder", "imagefolder", "both")
 TAR_LAYOUTS = ("shards", "both")
 REFERENCE_PATH_LAYOUTS = ("folder", "both")   # images at the path the reference dataset uses
 

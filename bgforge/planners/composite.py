@@ -6,6 +6,7 @@ its input's keys) or drawn from another label's backgrounds (`random`, seeded pe
 
 from __future__ import annotations
 
+from ..choices import POSITIONS
 from ..errors import BgforgeError
 from ..execution.context import Chain, WorkerContext
 from ..recipe import Recipe
@@ -85,7 +86,7 @@ class CompositePlanner(Planner):
         return lambda batch: [render(s, store, params) for s in batch]
 
     def validate(self, params: dict) -> None:
-        if params["position"] not in ("center", "corner", "corner-random"):
+        if params["position"] not in POSITIONS:
             raise BgforgeError(f"--pos must be center, corner or corner-random, got {params['position']!r}")
         if params["bg_mode"] not in ("original", "random"):
             raise BgforgeError(f"--bg-mode must be original or random, got {params['bg_mode']!r}")
