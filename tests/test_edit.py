@@ -17,9 +17,9 @@ from bgforge.cli import app
 from bgforge.errors import BgforgeError
 from bgforge.io.images import decode
 from bgforge.io.shards import iter_shard
-from bgforge.report.spurious import build_report, normalize_phrase, stem
+from bgforge.report.spurious import build_report
 from bgforge.sources.background_pools import match_category
-from bgforge.sources.phrases import load_phrases
+from bgforge.sources.phrases import load_phrases, normalize_phrase, stem
 
 runner = CliRunner()
 W, H = 128, 96
@@ -162,7 +162,8 @@ def test_flips_are_detected_and_every_readable_image_is_kept(run):
     orig, filled = decode(got["cat_0-orig"]["png"]), decode(files["png"])
     hole = decode(files["mask.png"], "L") > 127
     x0, y0, x1, y1 = BALL_BOX
-    assert hole.sum() == (x1 - x0 + 9) * (y1 - y0 + 9)         # box mask dilated 10 x 10 (ASPIRE's kernel)
+    # ASPIRE's kernel 10, dilating as its code does: along the rows only (--dilation-shape vertical)
+    assert hole.sum() == (x1 - x0) * (y1 - y0 + 9)
     assert np.array_equal(filled[~hole], orig[~hole])
     assert not ((filled[..., 0] > 190) & (filled[..., 1] < 64)).any()
     meta = metas["cat_0-rm0"]
@@ -183,14 +184,16 @@ def test_report_collapses_phrases_and_ranks_top_k(run):
     cat = report["classes"]["cat"]
     assert cat["images"] == 3 and cat["originals_correct"] == 3 and cat["flips"] == 6
     top = cat["top"]
-    assert [e["phrase"] for e in top] == ["red ball", "living room", "kitchen"]
+    # the reference's collapse (Porter stems, CountVectorizer cosine >= 0.7) keeps the first phrase seen
+    assert [e["phrase"] for e in top] == ["a red ball", "a living room", "the kitchen"]
     assert top[0]["flips"] == 3 and top[0]["edits"] == 3 and top[0]["flip_rate"] == 1.0
+    assert top[0]["score"] == 3.0   # the reference's score: the sum over phrases of flips / occurrences
     assert top[0]["variants"] == ["2 red balls", "a red ball", "red balls"]
     assert top[0]["examples"] == ["cat_0-rm0", "cat_1-rm0", "cat_2-rm0"] and top[0]["edit_types"] == ["remove"]
     assert top[1]["flips"] == 2 and top[1]["edit_types"] == ["background"]
     assert report["classes"]["dog"]["flips"] == 0 and report["classes"]["dog"]["top"] == []
     md = (out / "spurious.md").read_text()
-    assert "| 1 | red ball | 3 | 3 | 1.00 | remove |" in md
+    assert "| 1 | a red ball | 3 | 3 | 1.00 | remove |" in md
     assert not (out / "preview").exists()  # previews live in OUT/.bgforge/preview/, with the split sheets
     sheet = Image.open(out / ".bgforge" / "preview" / "flips.png")
     assert sheet.height == 112 + 26 + 4                        # one row: only cats flipped
@@ -308,7 +311,7 @@ def test_phrase_normalisation_and_merging():
     rows = [{"key": f"k{i}-rm0", "edit": "remove", "phrase": p, "class_name": "cat", "correct_before": True,
              "flip": f} for i, (p, f) in enumerate([("grey cat toy", True), ("gray cat toys", True),
                                                     ("blue ball", True), ("red ball", False)])]
-    top = build_report(rows, top_k=1)["classes"]["cat"]
+    top = build_report(rows, top_k=1, collapse="bgforge")["classes"]["cat"]
     assert top["top"][0]["phrase"] == "gray cat toy" and top["top"][0]["flips"] == 2   # ratio 0.92 >= 0.85
     assert top["top"][0]["variants"] == ["gray cat toys", "grey cat toy"]
     assert top["more_flipping_phrases"] == 1                                           # blue ball stays apart
@@ -360,3 +363,37 @@ def test_torchvision_architecture_with_a_local_state_dict(tmp_path):
     assert [p.confidence for p in got] == pytest.approx(expect.values.tolist(), abs=1e-4)
     with pytest.raises(BgforgeError, match="do not fit resnet18"):
         Classifier("resnet18", weights, device="cpu")
+
+
+def test_reference_collapse_and_score_are_aspires():
+    """parse_top_k_classes.py: Porter stem of the whole phrase, CountVectorizer cosine >= 0.7 with any member,
+    score = sum of flips / occurrences, sorted by (score, flips, index) descending."""
+    from bgforge.report.phrase_collapse import clusters, count_cosine, ranked
+
+    assert count_cosine("red bal", "2 red bal") == pytest.approx(1.0)   # one-character tokens are not tokens
+    assert round(count_cosine("grey cat toy", "gray cat toy"), 3) == 0.667   # spelling variants stay apart
+    assert clusters(["red balls", "a red ball", "grey cat toy", "gray cat toys"]) == [
+        ["red balls", "a red ball"], ["grey cat toy"], ["gray cat toys"]]
+    order = ranked({"ski": 2, "ski pole": 1, "snow": 3}, {"ski": 4, "ski pole": 1, "snow": 30})
+    assert [(c["members"], round(c["score"], 3)) for c in order] == [(["ski", "ski pole"], 1.5), (["snow"], 0.1)]
+    rows = [{"key": "a-orig", "source_key": "a", "edit": "original", "class_name": "cat", "correct_before": True},
+            {"key": "a-rm0", "source_key": "a", "edit": "remove", "phrase": "snow", "class_name": "cat",
+             "correct_before": True, "flip": True}]
+    report = build_report(rows, occurrences=lambda name, keys: {"snow": 4 if keys == {"a"} else 0})
+    assert report["classes"]["cat"]["top"][0]["score"] == 0.25 and report["collapse"] == "reference"
+
+
+def test_vertical_dilation_is_opencv_on_the_references_array():
+    import cv2
+
+    from bgforge.backends.base import dilate
+    from bgforge.errors import SampleError
+
+    mask = np.zeros((60, 80), bool)
+    mask[30, 40] = True
+    want = cv2.dilate(mask.astype(np.uint8)[None], np.ones((10, 10), np.uint8))[0].astype(bool)
+    got = dilate(mask, 10, "vertical")
+    assert np.array_equal(got, want) and got[:, 40].sum() == 10 and got[30].sum() == 1   # rows only
+    assert dilate(mask, 10)[30].sum() == 10                                             # the square one
+    with pytest.raises(SampleError, match="512"):
+        dilate(np.zeros((10, 600), bool), 10, "vertical")

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bgforge.errors import BgforgeError
+from bgforge.errors import BgforgeError, SampleError
 
 
 @dataclass
@@ -155,11 +155,21 @@ def mask_bbox(mask: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- mask helpers
-def dilate(mask: np.ndarray, kernel: int = 15) -> np.ndarray:
+DILATION_SHAPES = ("square", "vertical")
+OPENCV_MAX_CHANNELS = 512
+
+
+def dilate(mask: np.ndarray, kernel: int = 15, shape: str = "square") -> np.ndarray:
     """Grow a bool mask by a kernel x kernel square (k//2 pixels each side).
 
     Inpainting needs a margin: segmentation edges are soft and the object's halo/shadow
     would otherwise be copied into the fill.
+
+    shape "vertical": what ASPIRE's `dilate_mask` does to the (1, H, W) mask it is handed
+    (Inpaint-Anything `utils/utils.py`, called from `spurious_objects_detection.py`): OpenCV
+    reads a 1 x H image of W channels, so the dilation runs along the image's rows only, and an
+    image wider than OpenCV's 512 channels raises (the reference then skipped the phrase;
+    here it is that sample's logged failure).
     """
     import cv2
 
@@ -167,6 +177,12 @@ def dilate(mask: np.ndarray, kernel: int = 15) -> np.ndarray:
     if kernel is None or int(kernel) <= 1:
         return m.copy()
     k = np.ones((int(kernel), int(kernel)), dtype=np.uint8)
+    if shape == "vertical":
+        if m.shape[1] > OPENCV_MAX_CHANNELS:
+            raise SampleError("inpaint", f"the reference's dilation cannot run on an image {m.shape[1]} px wide (OpenCV "
+                                         f"reads its width as channels, at most {OPENCV_MAX_CHANNELS}); the reference "
+                                         "skipped such phrases; pass --dilation-shape square to dilate it")
+        return cv2.dilate(m.astype(np.uint8)[None], k, iterations=1)[0].astype(bool)
     return cv2.dilate(m.astype(np.uint8), k, iterations=1).astype(bool)
 
 
@@ -183,7 +199,7 @@ def _object_stack(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 def remove_objects_batch(inpainter: Inpainter, images: list[np.ndarray], masks: list[np.ndarray], kernel: int = 15,
-                         one_by_one: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+                         one_by_one: bool = False, shape: str = "square") -> list[tuple[np.ndarray, np.ndarray]]:
     """Remove every object of each image; per image: (the filled image, the dilated hole).
 
     Default: one inpaint of each image's dilated union, one inpainter call for the batch.
@@ -192,14 +208,14 @@ def remove_objects_batch(inpainter: Inpainter, images: list[np.ndarray], masks: 
     the other objects' borders. An image without objects comes back as a copy.
     """
     stacks = [_object_stack(img, m) for img, m in zip(images, masks)]
-    holes = [dilate(m.any(axis=0), kernel) for m in stacks]
+    holes = [dilate(m.any(axis=0), kernel, shape) for m in stacks]
     out = [img if hole.any() else img.copy() for img, hole in zip(images, holes)]
     todo = [i for i, hole in enumerate(holes) if hole.any()]
     if one_by_one:
         for i in todo:
             for single in stacks[i]:
                 if single.any():
-                    out[i] = inpainter.inpaint([out[i]], [dilate(single, kernel)])[0]
+                    out[i] = inpainter.inpaint([out[i]], [dilate(single, kernel, shape)])[0]
     elif todo:
         for i, filled in zip(todo, inpainter.inpaint([images[i] for i in todo], [holes[i] for i in todo])):
             out[i] = filled

@@ -47,6 +47,16 @@ def edit_cmd(
     text_threshold: opt.TextThreshold = 0.25,
     multimask: opt.Multimask = False,  # ASPIRE's reference: multimask_output=False
     dilation: opt.Dilation = 10,  # ASPIRE's README runs the removal with kernel 10
+    classify_stored: Annotated[bool, typer.Option(
+        "--classify-stored", help="Classify each edit after its JPEG round trip (the stored pixels) instead of the "
+                                  "in-memory pixels the reference classifies.")] = False,
+    phrase_collapse: Annotated[str, typer.Option(
+        "--phrase-collapse", help="reference (ASPIRE's code: Porter stems, CountVectorizer cosine >= 0.7, score = "
+                                  "sum of flips / occurrences) or bgforge (articles, numbers and plurals dropped, "
+                                  "difflib ratio >= 0.85).")] = "reference",
+    dilation_shape: Annotated[str, typer.Option(
+        "--dilation-shape", help="vertical (the reference: its dilate_mask gets a (1, H, W) array, which OpenCV "
+                                 "dilates along rows only; images wider than 512 px fail) or square.")] = "vertical",
     object_phrase: opt.text_option(
         "--object-phrase", help="What to keep in a background swap (default: the image's class name).") = None,
     backgrounds: opt.path_option(
@@ -93,6 +103,8 @@ def edit_cmd(
     params = {**inputs.params(), "phrases": absolute(phrases),
               "edits": [e.strip() for e in edits.split(",") if e.strip()], "grounding": grounding,
               "segmenter": segmenter, "inpainter": inpainter, "dilation": dilation,
+              "dilation_shape": dilation_shape, "phrase_collapse": phrase_collapse,
+              **({"classify_stored": True} if classify_stored else {}),
               "object_phrase": object_phrase, "backgrounds": absolute(backgrounds),
               "places_root": absolute(places_root), "background_map": absolute(background_map),
               "classifier": absolute(classifier) if classifier and Path(classifier).expanduser().exists() else classifier,

@@ -142,6 +142,19 @@ def check_classifier(params: dict) -> None:
                            f"({' '.join(str(exc).split())[:160]}); check --resize/--crop and the model's input") from None
 
 
+def _check_choices(params: dict) -> None:
+    from ..backends.base import DILATION_SHAPES
+
+    if params.get("top_k_rank", "reference") not in RANKINGS:
+        raise BgforgeError(f"--top-k-rank must be reference or frequency, got {params.get('top_k_rank')!r}")
+    if params.get("phrase_collapse", "reference") not in ("reference", "bgforge"):
+        raise BgforgeError(f"--phrase-collapse must be reference or bgforge, got {params.get('phrase_collapse')!r}")
+    if params.get("dilation_shape", "vertical") not in DILATION_SHAPES:
+        raise BgforgeError(f"--dilation-shape must be {' or '.join(DILATION_SHAPES)}, got {params['dilation_shape']!r}")
+    if int(params.get("dilation", 15)) < 0:
+        raise BgforgeError(f"--dilation must be >= 0, got {params['dilation']}")
+
+
 class EditPlanner(Planner):
     """ASPIRE-style edits: the original, each foreground phrase removed, the object on another background."""
 
@@ -223,10 +236,7 @@ class EditPlanner(Planner):
                                    "--places-root DIR [--background-map MAP]")
         if params.get("backgrounds") and not Path(params["backgrounds"]).is_dir():
             raise BgforgeError(f"--backgrounds {params['backgrounds']} is not a folder")
-        if params.get("top_k_rank", "reference") not in RANKINGS:
-            raise BgforgeError(f"--top-k-rank must be reference or frequency, got {params.get('top_k_rank')!r}")
-        if int(params.get("dilation", 15)) < 0:
-            raise BgforgeError(f"--dilation must be >= 0, got {params['dilation']}")
+        _check_choices(params)
         check_weights({**params, "segmenter": segment_backend(params),
                        "inpainter": params.get("inpainter") if "remove" in edits else None})
         if params.get("classifier"):
@@ -236,6 +246,7 @@ class EditPlanner(Planner):
         from ..execution.devices import runs_torch
 
         return bool(params.get("classifier")) or runs_torch(params)
+
 
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         from ..backends import get_inpainter, get_segmenter
@@ -254,4 +265,5 @@ class EditPlanner(Planner):
         """After the last shard commits (any slice, or `bgforge finalize`): the spurious-feature report."""
         from ..report.spurious import write_report
 
-        write_report(out, int(params.get("top_k", 3)), params.get("top_k_rank", "reference"))
+        write_report(out, int(params.get("top_k", 3)), params.get("top_k_rank", "reference"),
+                     params.get("phrase_collapse", "reference"), params.get("phrases"))

@@ -25,48 +25,19 @@ from __future__ import annotations
 import difflib
 import io
 import json
-import re
 from collections import defaultdict
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from ..sources.phrases import normalize_phrase
+
 MERGE_THRESHOLD = 0.85
-ARTICLES = {"a", "an", "the"}
-NUMBER_WORDS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-                "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"}
-QUANTIFIERS = {"some", "several", "many", "few", "multiple"}
-IRREGULAR = {"men": "man", "women": "woman", "children": "child", "people": "person", "mice": "mouse",
-             "geese": "goose", "feet": "foot", "teeth": "tooth", "oxen": "ox"}
-_NUMBER = re.compile(r"^\d+(st|nd|rd|th|s)?$")
 EDIT_KINDS = ("remove", "background")
 # How the top-k phrases of a class are ordered. reference: ASPIRE's code (sum of flips / occurrences
 # of the phrase in the class, ties by flip count); frequency: the paper's wording ("highest frequencies").
 RANKINGS = {"reference": lambda g: (-g["flip_rate"], -g["flips"], g["phrase"]),
             "frequency": lambda g: (-g["flips"], -g["flip_rate"], g["phrase"])}
-
-
-def stem(word: str) -> str:
-    """Plural -> singular with suffix rules (no dictionary): puppies -> puppy, glasses -> glass,
-    boxes -> box, benches -> bench, balls -> ball; words ending in ss/us/is and short words stay."""
-    if word in IRREGULAR:
-        return IRREGULAR[word]
-    if len(word) <= 3:
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("sses") or word.endswith(("xes", "ches", "shes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def normalize_phrase(phrase: str) -> str:
-    text = re.sub(r"[^a-z0-9]+", " ", str(phrase).lower())
-    words = [stem(w) for w in text.split()
-             if w not in ARTICLES and w not in NUMBER_WORDS and w not in QUANTIFIERS and not _NUMBER.match(w)]
-    return " ".join(words) or " ".join(text.split())
 
 
 def similarity(a: str, b: str) -> float:
@@ -108,7 +79,7 @@ class Tally:
 
     def __init__(self):
         self.classes: dict = defaultdict(lambda: {"originals": 0, "originals_correct": 0, "edits": 0, "flips": 0,
-                                                  "label_index": None, "phrases": {}})
+                                                  "label_index": None, "phrases": {}, "raw": {}, "correct": set()})
         self.classifier = None
         self.flipped: dict = {}   # key -> the row fields the contact sheet needs
 
@@ -121,6 +92,8 @@ class Tally:
         if r.get("edit") == "original":
             c["originals"] += 1
             c["originals_correct"] += bool(r.get("correct_before"))
+            if r.get("correct_before"):
+                c["correct"].add(str(r.get("source_key") or r["key"]))
             return
         if r.get("edit") not in EDIT_KINDS:
             return
@@ -135,46 +108,85 @@ class Tally:
         s["flips"] += flipped
         s["variants"].add(phrase)
         s["edit_types"].add(r["edit"])
+        raw = c["raw"].setdefault(phrase.replace("-", " "), {"edits": 0, "flips": 0, "flipped": [], "edit_types": set()})
+        raw["edits"] += 1
+        raw["flips"] += flipped
+        raw["edit_types"].add(r["edit"])
         if flipped:
+            raw["flipped"].append(r["key"])
             s["flipped"].append(r["key"])
             self.flipped[r["key"]] = {"class": name, "phrase": phrase, "shard": r.get("shard"),
                                       "pred_after_name": r.get("pred_after_name")}
 
     def report(self, top_k: int = 3, examples: int = 3, threshold: float = MERGE_THRESHOLD,
-               rank: str = "reference") -> dict:
+               rank: str = "reference", collapse: str = "reference", occurrences=None) -> dict:
+        """`collapse` reference: ASPIRE's code (report/phrase_collapse.py), ranked by its score with
+        `occurrences(class, correct keys) -> {phrase: count}` (None: a phrase's edits); bgforge: the
+        normalised phrases merged by difflib (the module docstring)."""
+        from . import phrase_collapse
+
         classes = {}
         for name in sorted(self.classes):
             c = self.classes[name]
-            groups = [g for g in collapse(c["phrases"], threshold) if g["flips"] > 0]
-            for g in groups:
-                g["flip_rate"] = round(g["flips"] / g["edits"], 4)
-            groups.sort(key=RANKINGS[rank])
-            top = [{"phrase": g["phrase"], "flips": g["flips"], "edits": g["edits"], "eligible": g["eligible"],
-                    "flip_rate": g["flip_rate"], "edit_types": sorted(g["edit_types"]),
+            groups = self._reference_groups(c, name, occurrences) if collapse == "reference" else \
+                [g for g in self._bgforge_groups(c, threshold)]
+            groups.sort(key=RANKINGS[rank] if collapse != "reference" or rank != "reference" else
+                        (lambda g: -g["rank"]))
+            top = [{"phrase": g["phrase"], "flips": g["flips"], "edits": g["edits"], "eligible": g.get("eligible"),
+                    "flip_rate": g["flip_rate"], "score": g.get("score"), "edit_types": sorted(g["edit_types"]),
                     "variants": sorted(g["variants"]), "examples": sorted(g["flipped"])[:examples],
                     "flipped_keys": sorted(g["flipped"])} for g in groups]
             classes[name] = {"label_index": c["label_index"], "images": c["originals"],
                              "originals_correct": c["originals_correct"], "edits": c["edits"], "flips": c["flips"],
                              "top": top[:top_k], "more_flipping_phrases": max(0, len(top) - top_k)}
-        return {"top_k": top_k, "top_k_rank": rank, "classifier": self.classifier,
-                "merge": {"normalize": "lower case; drop articles, numbers, quantifiers; stem plurals",
-                          "similarity": "difflib.SequenceMatcher.ratio", "threshold": threshold},
-                "flip": "the original is predicted correctly and the edited image is not",
+        merge = ({"normalize": f"Porter stem of the whole phrase, then {phrase_collapse.lemmatizer_note()}",
+                  "similarity": "CountVectorizer cosine", "threshold": phrase_collapse.COSINE_THRESHOLD}
+                 if collapse == "reference" else
+                 {"normalize": "lower case; drop articles, numbers, quantifiers; stem plurals",
+                  "similarity": "difflib.SequenceMatcher.ratio", "threshold": threshold})
+        return {"top_k": top_k, "top_k_rank": rank, "collapse": collapse, "classifier": self.classifier,
+                "merge": merge, "flip": "the original is predicted correctly and the edited image is not",
                 "flip_rate": "flips / edits of the phrase (eligible = edits whose original was right)",
+                "score": "reference: sum over the cluster's phrases of flips / occurrences in the class's correctly "
+                         "classified images' phrase lists",
                 "totals": {k: sum(c[k] for c in classes.values())
                            for k in ("images", "originals_correct", "edits", "flips")},
                 "classes": classes}
+
+    @staticmethod
+    def _bgforge_groups(c: dict, threshold: float) -> list[dict]:
+        groups = [g for g in collapse(c["phrases"], threshold) if g["flips"] > 0]
+        for g in groups:
+            g["flip_rate"] = round(g["flips"] / g["edits"], 4)
+        return groups
+
+    @staticmethod
+    def _reference_groups(c: dict, name: str, occurrences) -> list[dict]:
+        from . import phrase_collapse
+
+        raw = {p: v for p, v in c["raw"].items() if v["flips"] > 0}
+        occ = occurrences(name, c["correct"]) if occurrences else {p: v["edits"] for p, v in raw.items()}
+        groups = []
+        for n, cl in enumerate(phrase_collapse.ranked({p: v["flips"] for p, v in raw.items()}, occ)):
+            members = [raw[p] for p in cl["members"]]
+            edits = sum(m["edits"] for m in members)
+            groups.append({"phrase": cl["members"][0], "flips": cl["count"], "edits": edits,
+                           "flip_rate": round(cl["count"] / edits, 4), "score": round(cl["score"], 6),
+                           "edit_types": set().union(*(m["edit_types"] for m in members)),
+                           "variants": set(cl["members"]), "flipped": [k for m in members for k in m["flipped"]],
+                           "rank": -n})
+        return groups
 
 
 RANK_WORDS = {"reference": "flip rate (flips / edits), ties by flips", "frequency": "flips, ties by flip rate"}
 
 
 def build_report(rows, top_k: int = 3, examples: int = 3, threshold: float = MERGE_THRESHOLD,
-                 rank: str = "reference") -> dict:
+                 rank: str = "reference", collapse: str = "reference", occurrences=None) -> dict:
     tally = Tally()
     for r in rows:
         tally.add(r)
-    return tally.report(top_k, examples, threshold, rank)
+    return tally.report(top_k, examples, threshold, rank, collapse, occurrences)
 
 
 # ---------------------------------------------------------------- files
@@ -186,7 +198,25 @@ def iter_rows(out):
         yield from json.loads(path.read_text())["rows"]
 
 
-def write_report(out, top_k: int = 3, rank: str = "reference") -> dict:
+def phrase_occurrences(phrases_path) :
+    """occurrences(class, correct keys) -> {phrase: count} over those images' fg + bg phrase lists."""
+    from ..sources.phrases import load_phrases
+
+    entries = load_phrases(phrases_path) if phrases_path else {}
+
+    def occurrences(_name: str, keys: set) -> dict:
+        counts: dict = defaultdict(int)
+        for key in keys:
+            e = entries.get(key)
+            for phrase in (*(e.foreground if e else ()), *((e.background,) if e and e.background else ())):
+                counts[phrase.replace("-", " ")] += 1
+        return counts
+
+    return occurrences
+
+
+def write_report(out, top_k: int = 3, rank: str = "reference", collapse: str = "reference",
+                 phrases_path=None) -> dict:
     """OUT/spurious.json, OUT/spurious.md and OUT/.bgforge/preview/flips.png from a finished run."""
     from ..io.metadata import write_json
     from ..io.shards import write_atomic
@@ -195,7 +225,8 @@ def write_report(out, top_k: int = 3, rank: str = "reference") -> dict:
     tally = Tally()
     for r in iter_rows(out):
         tally.add(r)
-    report = tally.report(top_k, rank=rank)
+    report = tally.report(top_k, rank=rank, collapse=collapse,
+                          occurrences=phrase_occurrences(phrases_path) if phrases_path else None)
     sheet = flip_sheet(out, tally.flipped, report)
     report["contact_sheet"] = None if sheet is None else str(sheet.relative_to(out))
     write_json(out / "spurious.json", report)

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BgforgeError
-from ..report.spurious import normalize_phrase, stem
 from . import resolve_root
 from .inputs import input_names, load_input
-from .phrases import PhraseEntry
+from .phrases import PhraseEntry, normalize_phrase, stem
 from .places365 import PlacesSource
 
 

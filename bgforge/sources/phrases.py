@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,3 +102,37 @@ def _is_num(v) -> bool:
 def _good_box(b) -> bool:
     return (isinstance(b, list) and len(b) == 4 and all(_is_num(v) for v in b)
             and b[2] > b[0] and b[3] > b[1])
+
+
+# ---------------------------------------------------------------- normalising phrases
+# (report/spurious.py's `bgforge` collapse and background_pools' scene matching)
+ARTICLES = {"a", "an", "the"}
+NUMBER_WORDS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"}
+QUANTIFIERS = {"some", "several", "many", "few", "multiple"}
+IRREGULAR = {"men": "man", "women": "woman", "children": "child", "people": "person", "mice": "mouse",
+             "geese": "goose", "feet": "foot", "teeth": "tooth", "oxen": "ox"}
+_NUMBER = re.compile(r"^\d+(st|nd|rd|th|s)?$")
+
+
+def stem(word: str) -> str:
+    """Plural -> singular with suffix rules (no dictionary): puppies -> puppy, glasses -> glass,
+    boxes -> box, benches -> bench, balls -> ball; words ending in ss/us/is and short words stay."""
+    if word in IRREGULAR:
+        return IRREGULAR[word]
+    if len(word) <= 3:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("sses") or word.endswith(("xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def normalize_phrase(phrase: str) -> str:
+    text = re.sub(r"[^a-z0-9]+", " ", str(phrase).lower())
+    words = [stem(w) for w in text.split()
+             if w not in ARTICLES and w not in NUMBER_WORDS and w not in QUANTIFIERS and not _NUMBER.match(w)]
+    return " ".join(words) or " ".join(text.split())

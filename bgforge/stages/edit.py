@@ -165,8 +165,10 @@ class _EditBatch:
         removals = [(s, self.images[s.meta["source_key"]][0], self.found[s.key]) for s in edits
                     if s.key in self.found and s.meta["edit"] == "remove"]
         kernel = int(self.params.get("dilation", 15))
+        # the reference's effective (vertical) dilation unless asked for the square one (docs/fidelity.md)
+        shape = self.params.get("dilation_shape", "vertical")
         filled = run_batched(lambda items: remove_objects_batch(self.tools.inpainter, [i[1] for i in items],
-                                                                [i[2].masks for i in items], kernel),
+                                                                [i[2].masks for i in items], kernel, shape=shape),
                              removals, "inpaint")
         for (s, _, _), r in zip(removals, filled):
             if isinstance(r, Failure):
@@ -188,10 +190,12 @@ class _EditBatch:
                     self.edited[s.key] = done
 
     def encode(self) -> None:
-        """The classifier sees exactly the stored pixels."""
+        """The classifier sees the edit's in-memory pixels, as the reference classifies `img_inpainted`
+        (`classify_stored`: the pixels after the JPEG round trip, what a reader of the shards sees)."""
+        stored = bool(self.params.get("classify_stored", False))
         for key, (img, _, _) in self.edited.items():
             data = encode(img, self.fmt, quality=self.params.get("jpeg_quality", 95))
-            self.stored[key] = (data, decode(data) if self.fmt == "jpg" else img)
+            self.stored[key] = (data, decode(data) if stored and self.fmt == "jpg" else img)
 
     def predict(self) -> None:
         """The originals (once per source) and the edits, in one classifier batch."""
