@@ -22,7 +22,7 @@ from ..records import LazySamples, Sample
 from ..rng import rng_for
 from ..sources import resolve_root
 from ..stages.inpaint import REMOVE_OBJECTS
-from ..stages.paste import CORNERS, OBJECT_BOX, RESAMPLING
+from ..stages.paste import CORNERS, OBJECT_BOX, RESAMPLING, ROUNDING
 from .base import BuildContext, Phase, Planned, Planner
 from .hsi_backgrounds import PAIRING_SCOPES, PAIRINGS, RANDOM_BACKGROUND, RandomBackgrounds, object_box, pairing_by_split
 
@@ -237,7 +237,9 @@ class HardSpuriousPlanner(Planner):
         bg_params = {"segmenter": seg, "inpainter": inp, "dilation": int(p["dilation"]), "resize": int(p["canvas"]),
                      "image_format": "png", "object_mask": True, "backend_options": p.get("backend_options") or {},
                      "remove_objects": p.get("remove_objects", "sequential"), "object_box": box_rule,
-                     "resampling": p.get("resampling", "bicubic")}
+                     "resampling": p.get("resampling", "bicubic"),
+                     **({"stored_jpeg_quality": int(p["background_jpeg_quality"])}
+                        if p.get("background_jpeg_quality") else {})}
         skipped = [box_problem(k, m) for k, m in src.problems]
         return Planned(samples=samples, inputs={"imagenet": str(src.root)},
                        source_files=_SourceKeys(sorted(needed), rows),
@@ -261,7 +263,7 @@ class HardSpuriousPlanner(Planner):
         if int(params.get("pairing_block", 100)) < 1:
             raise BgforgeError(f"pairing_block must be >= 1, got {params.get('pairing_block')}")
         for name, choices in (("random_background", RANDOM_BACKGROUND), ("pairing_scope", PAIRING_SCOPES),
-                              ("pairing", PAIRINGS), ("object_box", OBJECT_BOX),
+                              ("pairing", PAIRINGS), ("rounding", ROUNDING), ("object_box", OBJECT_BOX),
                               ("remove_objects", REMOVE_OBJECTS), ("resampling", tuple(RESAMPLING))):
             if params.get(name, choices[0]) not in choices:
                 raise BgforgeError(f"{name} must be {' or '.join(choices)}, got {params.get(name)!r}")

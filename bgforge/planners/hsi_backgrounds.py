@@ -50,18 +50,27 @@ def pair_classes(fg_wnids: list[str], explicit: dict[str, str], seed: int, scope
     order = sorted(fg_wnids)
     out = {}
     for w in fg_wnids:
+        rng = rng_for(seed, *(("bg-class-of", w) if run is None else ("bg-class-of", run, w)))
         if explicit.get(w):
             out[w] = explicit[w]
-            continue
-        if scope == "block":
-            start = order.index(w) // block * block
-            candidates = order[start:start + block]
+        elif scope == "block":
+            out[w] = _block_pick(order, order.index(w), block, self_pairing, rng)
         else:
-            candidates = list(fg_wnids)
-        candidates = candidates if self_pairing else _others(candidates, w)
-        parts = ("bg-class-of", w) if run is None else ("bg-class-of", run, w)
-        out[w] = _pick(candidates, rng_for(seed, *parts))
+            out[w] = _pick(list(fg_wnids) if self_pairing else _others(list(fg_wnids), w), rng)
     return out
+
+
+def _block_pick(order: list[str], i: int, block: int, self_pairing: bool, rng) -> str:
+    """create_dataset.py: `other_id = random.choice([x for x in range(1000) if x != c])` with c the
+    class's index in its job's slice, then `classes[other_id % len(classes)]`: a class of the own
+    block, itself with probability 9/999 at ImageNet's 1000 classes in blocks of 100."""
+    start = i // block * block
+    members, local = order[start:start + block], i - start
+    if not self_pairing:
+        return _pick(_others(members, order[i]), rng)
+    x = int(rng.integers(len(order) - 1))
+    x += x >= local  # uniform over range(len(order)) without the class's own index
+    return members[x % len(members)]
 
 
 def other_class_per_sample(fg_wnids: list[str], own: str, seed: int, key: str) -> str:

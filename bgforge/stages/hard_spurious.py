@@ -44,12 +44,15 @@ def _composite(sample: Sample, store: Backgrounds, params: dict, progress: Progr
         bg = np.asarray(Image.fromarray(bg).resize((canvas, canvas), resample))
     progress.stage = "composite"
     m = sample.meta
-    fg = crop_box(image, box)
+    rounding = params.get("rounding", "round")   # recipes from before the parameter rounded
+    fg = crop_box(image, box, rounding)
     alpha = None
     if params.get("fg_mode", "box") == "mask":
         obj = Image.fromarray(decode(store.read(m["fg_key"], "object.png"), "L"))
-        alpha = crop_box(obj, box)
-    w, h = fg_size(box[2] - box[0], box[3] - box[1], m["size"], bool(params.get("ar_preserve")), bg.shape[1])
+        alpha = crop_box(obj, box, rounding)
+    w, h = fg_size(fg.width, fg.height, m["size"], bool(params.get("ar_preserve")), bg.shape[1], rounding) \
+        if rounding == "truncate" else \
+        fg_size(box[2] - box[0], box[3] - box[1], m["size"], bool(params.get("ar_preserve")), bg.shape[1])
     origin = paste_origin(w, h, m["position"], m.get("corner", "top-right"), bg.shape[1])
     out, paste_box = paste(bg, fg, (w, h), origin, alpha, resample)
     meta = {**m, "paste_box": paste_box, "fg_box": [round(float(v), 2) for v in box],

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from ..backends.base import Inpainter, Segmenter, SegmentRequest, dilate, remove_objects_batch
-from ..io.images import encode
+from ..io.images import decode, encode
 from ..records import Failure, Output, Sample
 from .common import run_batched
 from .paste import RESAMPLING, object_index
@@ -127,6 +127,10 @@ def _remove(inpainter: Inpainter, segmenter: Segmenter | None, ok: list[Loaded],
 def _encode(s: Sample, img: np.ndarray, hole: np.ndarray, m: np.ndarray, params: dict, run: dict) -> Output:
     """The filled image (resized to `resize` when set), its hole mask and, with `object_mask`, the pasted object."""
     fmt, size = params.get("image_format", "jpg"), params.get("resize")
+    if params.get("stored_jpeg_quality"):
+        # Hard-Spurious-ImageNet's reference saves each inpainted background as a JPEG (PIL's quality 75)
+        # at full resolution and reads it back before resizing it to the canvas
+        img = decode(encode(img, "jpg", quality=int(params["stored_jpeg_quality"])), "RGB")
     if size:
         img = np.asarray(Image.fromarray(img).resize((int(size), int(size)), RESAMPLING[params.get("resampling", "lanczos")]))
     # PNG at zlib level 1: 5.4x cheaper to encode than level 6 for a few % more bytes, and the

@@ -33,11 +33,24 @@ def object_index(boxes: Sequence[Sequence[float]], rule: str = "last") -> int:
     return len(boxes) - 1
 
 
-def fg_size(box_w: float, box_h: float, s: int, ar_preserve: bool, canvas: int = CANVAS) -> tuple[int, int]:
+ROUNDING = ("truncate", "round")
+
+
+def fg_size(box_w: float, box_h: float, s: int, ar_preserve: bool, canvas: int = CANVAS,
+            rounding: str = "round") -> tuple[int, int]:
+    """The pasted size: s x s, or with `ar_preserve` the shorter side s and the longer side capped at
+    the canvas. `truncate`: `create_dataset_preserve_AR.py`'s resize_short_side_safe_pil, `int()`
+    after the scale and `int()` again after the cap (short sides 55, 71, 83, ... give s - 1)."""
     if not ar_preserve:
         return s, s
     scale = s / min(box_w, box_h)
     w, h = box_w * scale, box_h * scale
+    if rounding == "truncate":
+        w, h = int(w), int(h)
+        if max(w, h) > canvas:
+            shrink = canvas / max(w, h)
+            w, h = int(w * shrink), int(h * shrink)
+        return max(1, w), max(1, h)
     if max(w, h) > canvas:
         shrink = canvas / max(w, h)
         w, h = w * shrink, h * shrink
@@ -56,8 +69,14 @@ def paste_origin(w: int, h: int, position: str, corner: str = "top-right", canva
     raise ValueError(f"position must be center, corner or corner-random, got {position!r}")
 
 
-def crop_box(image: Image.Image, box: Sequence[float]) -> Image.Image:
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
+def crop_box(image: Image.Image, box: Sequence[float], rounding: str = "round") -> Image.Image:
+    """The box's rectangle. `truncate`: the reference's `int()` of its box, normalised to [0, 1] in
+    float32 and multiplied back by the image size (create_dataset.py crops `img[int(y0):int(y1), ...]`)."""
+    if rounding == "truncate":
+        dims = (image.width, image.height) * 2
+        x0, y0, x1, y1 = (int(np.float32(np.float32(v / d) * np.float32(d))) for v, d in zip(box, dims))
+    else:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
     return image.crop((x0, y0, x1, y1))
 
 
