@@ -389,11 +389,17 @@ def test_vertical_dilation_is_opencv_on_the_references_array():
     from bgforge.backends.base import dilate
     from bgforge.errors import SampleError
 
-    mask = np.zeros((60, 80), bool)
-    mask[30, 40] = True
-    want = cv2.dilate(mask.astype(np.uint8)[None], np.ones((10, 10), np.uint8))[0].astype(bool)
-    got = dilate(mask, 10, "vertical")
-    assert np.array_equal(got, want) and got[:, 40].sum() == 10 and got[30].sum() == 1   # rows only
-    assert dilate(mask, 10)[30].sum() == 10                                             # the square one
+    rng = np.random.default_rng(0)
+    mask = rng.random((60, 80)) > 0.97
+    mask[0, 3] = mask[59, 7] = True   # the borders
+    for k in (10, 15, 4):
+        # OpenCV on the reference's (1, H, W) array (80 channels: within every OpenCV's limit)
+        want = cv2.dilate(mask.astype(np.uint8)[None], np.ones((k, k), np.uint8))[0].astype(bool)
+        assert np.array_equal(dilate(mask, k, "vertical"), want), k
+    one = np.zeros((60, 80), bool)
+    one[30, 40] = True
+    got = dilate(one, 10, "vertical")
+    assert got[:, 40].sum() == 10 and got[30].sum() == 1   # rows only
+    assert dilate(one, 10)[30].sum() == 10                                              # the square one
     with pytest.raises(SampleError, match="512"):
         dilate(np.zeros((10, 600), bool), 10, "vertical")

@@ -156,7 +156,21 @@ def mask_bbox(mask: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- mask helpers
 DILATION_SHAPES = ("square", "vertical")
-OPENCV_MAX_CHANNELS = 512
+OPENCV_MAX_CHANNELS = 512   # CV_CN_MAX of the OpenCV 4 the reference ran (OpenCV 5 allows 128)
+
+
+def _rows_dilation(m: np.ndarray, kernel: int) -> np.ndarray:
+    """OpenCV 4's dilation of a 1 x H image of W channels by a kernel x kernel square, computed
+    without OpenCV (whose channel limit differs by version): along the rows only, anchor kernel//2,
+    so dst[y] = max(src[y - kernel//2 .. y - kernel//2 + kernel - 1])."""
+    out = np.zeros_like(m)
+    h = m.shape[0]
+    for i in range(kernel):
+        shift = i - kernel // 2     # dst[y] takes src[y + shift]
+        lo, hi = max(0, -shift), min(h, h - shift)
+        if lo < hi:
+            out[lo:hi] |= m[lo + shift:hi + shift]
+    return out
 
 
 def dilate(mask: np.ndarray, kernel: int = 15, shape: str = "square") -> np.ndarray:
@@ -182,7 +196,7 @@ def dilate(mask: np.ndarray, kernel: int = 15, shape: str = "square") -> np.ndar
             raise SampleError("inpaint", f"the reference's dilation cannot run on an image {m.shape[1]} px wide (OpenCV "
                                          f"reads its width as channels, at most {OPENCV_MAX_CHANNELS}); the reference "
                                          "skipped such phrases; pass --dilation-shape square to dilate it")
-        return cv2.dilate(m.astype(np.uint8)[None], k, iterations=1)[0].astype(bool)
+        return _rows_dilation(m, int(kernel))
     return cv2.dilate(m.astype(np.uint8), k, iterations=1).astype(bool)
 
 
