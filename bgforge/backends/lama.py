@@ -137,8 +137,10 @@ class LamaInpainter(Inpainter):
                 f"LaMa failed under {self.precision} autocast "
                 f"({' '.join(str(exc).split())[:120]}); run the inpainter in fp32"
             ) from None
-        out = torch.where(msk > 0.5, pred.float(), img)  # never touch pixels outside the mask
-        out = (out * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+        # hole pixels truncate as simple-lama, lama's predict.py and Inpaint-Anything do (np.clip(x * 255,
+        # 0, 255).astype(uint8)); outside the mask the input's own pixels, exactly (rounded back from /255)
+        filled = (pred.float() * 255.0).clamp_(0, 255).to(torch.uint8)
+        out = torch.where(msk > 0.5, filled, (img * 255.0).round_().to(torch.uint8))
         out = out.permute(0, 2, 3, 1).cpu().numpy()  # one host copy per batch
         # crop each image back to its own size (simple-lama returns the padded size)
         return [o[: im.shape[0], : im.shape[1]].copy() for o, im in zip(out, images)]

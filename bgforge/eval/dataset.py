@@ -78,20 +78,30 @@ def load_split(out: str | Path, split: str) -> EvalSplit:
     planner = planners.get(plan.recipe["planner"])
     target = planner.TARGET_FIELD or planner.LABEL_FIELD
     data = EvalSplit(out, split, planner, plan.recipe, group_order=list(groups[split]["groups"]))
+    raw = []
     for entry in plan.shards:
         if entry.split != split:
             continue
         for row in commit.read_marker(out, entry.name)["rows"]:
             if _split_of(row) != split:
                 continue
-            try:
-                y = int(row[target])
-            except (KeyError, TypeError, ValueError):
-                raise BgforgeError(f"sample {row.get('key')} of {out} has no class index {target!r}: recipe "
-                                   f"{plan.recipe['name']} cannot be scored by class") from None
-            data.keys.append(str(row["key"]))
-            data.labels.append(y)
-            data.groups.append(group_label(row))
-            data.rows.append(row)
-            data.label_names.setdefault(y, planner.label_name(row))
+            if row.get(target) in (None, ""):
+                raise BgforgeError(f"sample {row.get('key')} of {out} has no class {target!r}: recipe "
+                                   f"{plan.recipe['name']} cannot be scored by class")
+            raw.append(row)
+    # Class indices as the `cls` member holds them; a phase whose label is a name (HSI's backgrounds:
+    # the wnid) is indexed by its sorted names, which a 1000-way classifier reaches through its wnid
+    try:
+        labels = [int(r[target]) for r in raw]
+        names = {y: planner.label_name(r) for y, r in zip(labels, raw)}
+    except (TypeError, ValueError):
+        order = sorted({str(r[target]) for r in raw})
+        labels = [order.index(str(r[target])) for r in raw]
+        names = dict(enumerate(order))
+    for row, y in zip(raw, labels):
+        data.keys.append(str(row["key"]))
+        data.labels.append(y)
+        data.groups.append(group_label(row))
+        data.rows.append(row)
+        data.label_names.setdefault(y, names[y])
     return data

@@ -214,3 +214,25 @@ def test_hsi_breakdowns_and_an_imagenet_classifier_scored_by_wnid(tmp_path):
     for k, y in zip(data.keys, data.labels):
         by_class[data.label_names[y]].append(preds[k] == y)
     assert result["classes"]["goldfish"]["accuracy"] == 1.0 and result["classes"]["tench"]["accuracy"] == 0.0
+
+
+def test_corner_cases_spuriousness_on_the_inpainted_backgrounds(tmp_path):
+    """`bgforge eval OUT/backgrounds`: per-class accuracy with the object removed (Corner Cases chose
+    HSI-10's classes by it). The phase's label is the wnid; a 1000-way classifier reaches it by wnid."""
+    from bgforge.eval.model import logits_to_classes
+
+    classes = {"n01440764": "tench, Tinca tinca", "n01443537": "goldfish, Carassius auratus"}
+    inet = make_imagenet(tmp_path / "inet", classes=classes, n_train=12, n_val=2, size=(96, 72), seed=3)
+    wnids = sorted({*classes, *(f"n{9000000 + i:08d}" for i in range(998))})
+    (inet / "LOC_synset_mapping.txt").write_text("".join(f"{w} {classes.get(w, 'other')}\n" for w in wnids))
+    recipe = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), [
+        "quota.train.easy=2", "quota.train.medium=1", "quota.train.hard=1", "quota.val=1", "val_images_per_class=2",
+        "classes=[n01440764, n01443537]"])
+    out = tmp_path / "hsi"
+    build(recipe, BuildContext(roots={"imagenet": inet}), out, shard_size=4)
+    data = load_split(out / "backgrounds", "backgrounds")
+    assert set(data.label_names.values()) == set(classes)
+    logits = np.zeros((len(data), 1000), np.float32)
+    logits[:, wnids.index("n01440764")] = 1   # "tench" whatever the image: spurious for tench only
+    result = score(dict(zip(data.keys, logits_to_classes(logits, data, None))), out / "backgrounds", "backgrounds")
+    assert result["classes"]["n01440764"]["accuracy"] == 1.0 and result["classes"]["n01443537"]["accuracy"] == 0.0
