@@ -227,3 +227,29 @@ def test_grounded_sam_under_bf16_autocast_hands_back_float32_and_bool(gdino_mode
         for res, h in zip(results, (224, 200)):
             assert res.masks.dtype == bool and res.masks.shape[1:] == (h, 224) and len(res.masks) > 0
             assert res.scores.dtype == np.float32 and res.boxes.dtype == np.float32
+
+
+def test_auto_precision_runs_the_sam_decoder_in_fp32(tiny_sam):
+    """`auto` (bf16 on CUDA) keeps the prompt encoder and mask decoder in fp32; an explicit bf16 does not.
+    Run here on the CPU with bf16 forced: the decoder sees an fp32 embedding under auto-like settings."""
+    from bgforge.backends.sam import SamSegmenter
+
+    assert SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="auto").decoder_precision == "fp32"
+    bf16 = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="bf16")
+    assert bf16.decoder_precision == "bf16"
+    mixed = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="bf16")
+    mixed.decoder_precision = "fp32"   # what `auto` gives on a GPU: bf16 encoder, fp32 decoder
+    seen = []
+    real = tiny_sam.mask_decoder.forward
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["image_embeddings"].dtype)
+        return real(*args, **kwargs)
+
+    tiny_sam.mask_decoder.forward = spy
+    try:
+        img = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        (res,) = mixed.segment([img], [SegmentRequest(boxes=np.array([[8, 8, 40, 40]], np.float32))])
+    finally:
+        del tiny_sam.mask_decoder.forward
+    assert seen == [torch.float32] and res.masks.shape == (1, 64, 64)
