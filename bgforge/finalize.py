@@ -88,7 +88,8 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
     if plan.layout in REFERENCE_PATH_LAYOUTS:
         # WILDS treats <root>/waterbirds_v1.0 as present only when this file exists.
         (out / "RELEASE_v1.0.txt").write_text(f"built by bgforge {__version__} from recipe {plan.recipe['name']}\n")
-    previews = write_previews(out, shards_by_split, groups=groups, file_picks=picks)  # groups: stop reading early
+    previews = write_previews(out, shards_by_split, groups=groups, file_picks=picks,  # groups: stop reading early
+                              order=planner.preview_rows(plan.recipe["params"]))
     # recipe-specific reports (e.g. edit flips per class) and construction facts for the manifest
     construction = planner.on_finalize(out, plan.recipe["params"]) or {}
     manifest = {**({"construction": construction} if construction else {}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import tarfile
+from collections import Counter
 
 import cv2
 import numpy as np
@@ -253,3 +254,36 @@ def test_auto_precision_runs_the_sam_decoder_in_fp32(tiny_sam):
     finally:
         del tiny_sam.mask_decoder.forward
     assert seen == [torch.float32] and res.masks.shape == (1, 64, 64)
+
+
+def test_contact_sheets_spread_over_classes_label_tiles_and_sort_rows_naturally(tmp_path):
+    """Rows show several classes (planned class by class, the first rows used to be one class), each
+    tile says its class (and a random background's), and CeO-56 comes before CeO-112."""
+    import io as _io
+
+    from PIL import Image as _Image
+
+    from bgforge.io import preview
+    from bgforge.io.shards import ShardWriter
+
+    def png(colour):
+        buf = _io.BytesIO()
+        _Image.new("RGB", (16, 16), colour).save(buf, "PNG")
+        return buf.getvalue()
+
+    paths = []
+    for n, cls in enumerate(["tench", "goldfish", "shark"]):   # one shard per class, as a plan orders them
+        w = ShardWriter(tmp_path / f"train-{n:05d}.tar")
+        for i in range(4):
+            for group in ("CeO-112", "CeO-56", "CeR-56"):
+                meta = {"group_name": group, "class_name": cls, "wnid": f"n0{n}", "background": "random"
+                        if group.startswith("CeR") else "own", "bg_class": "n01"}
+                w.write(f"{cls}-{group}-{i}", {"png": png((40 * n, 0, 0)), "json": meta})
+        w.commit()
+        paths.append(tmp_path / f"train-{n:05d}.tar")
+    picks = preview._picks_from_shards(paths, 4, 32, None)
+    assert Counter(c for _, c in picks["CeO-56"]) == {"tench": 2, "goldfish": 2}   # two per class, then the next
+    assert {c for _, c in picks["CeR-56"]} == {"tench on goldfish", "goldfish on goldfish"}
+    sheet = preview._sheet(picks, 4, 32)
+    assert sheet is not None and sheet.height == 3 * (32 + 4 + preview.CAPTION_H)
+    assert sorted(picks, key=preview._natural) == ["CeO-56", "CeO-112", "CeR-56"]

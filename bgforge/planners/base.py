@@ -81,6 +81,10 @@ class Planner(ABC):
         entry (--devices); the others (pasting, encoding) run on CPU workers. None do by default."""
         return False
 
+    def preview_rows(self, params: dict) -> dict | None:
+        """{group: row label} in the order the contact sheets show the groups; None: natural sort."""
+        return None
+
     def eval_extras(self, rows: list[dict], labels: list[int], preds: list) -> dict:
         """The recipe's own scores for `bgforge eval` beyond the group table (UrbanCars: I-Avg and
         the cue gaps); none by default."""

@@ -268,6 +268,10 @@ class HardSpuriousPlanner(Planner):
             if params.get(name, choices[0]) not in choices:
                 raise BgforgeError(f"{name} must be {' or '.join(choices)}, got {params.get(name)!r}")
 
+    def preview_rows(self, params: dict) -> dict:
+        """The recipe's groups in its own order, each with its difficulty (CeO-56 (easy), ...)."""
+        return {g: f"{g} ({difficulty_of(g, params)})" for g in group_names(params)}
+
     def on_finalize(self, out: Path, params: dict) -> dict:
         """The R groups' class pairing, per split (constant across splits under `per_class`), added to
         groups.json and returned for manifest.json."""
