@@ -21,6 +21,7 @@ from .execution import plan as planmod
 from .execution.context import DEFAULT_RUN, RunConfig
 from .io.metadata import MetadataWriter
 from .planners import BuildContext, Phase, Planned, Planner
+from .progress import NOTICES, set_notices
 from .recipe import Recipe
 from .report.status import MAIN, output_status
 
@@ -45,14 +46,16 @@ def _needed_by(samples: list, phase_samples: list, count: int) -> list:
 
 @contextlib.contextmanager
 def _only_warnings() -> Iterator[None]:
-    """The mini builds' info lines (phases, shards in a temp folder) would only confuse a dry run's reader."""
+    """The mini builds' notices (phases, shards in a temp folder) would only confuse a dry run's reader."""
     logger = logging.getLogger("bgforge")
-    level = logger.level
+    level, shown = logger.level, NOTICES["show"]
     logger.setLevel(max(logging.getLogger().getEffectiveLevel(), logging.WARNING))
+    set_notices(False)
     try:
         yield
     finally:
         logger.setLevel(level)
+        set_notices(shown)
 
 
 def _calibrate(recipe: Recipe, ctx: BuildContext, planned: Planned, count: int, run: RunConfig) -> dict[str, tuple]:

@@ -37,12 +37,20 @@ class Progress:
             self.bar.close()
 
 
+NOTICES = {"show": True}   # the CLI's -q turns them off (set_notices)
+
+
+def set_notices(show: bool) -> None:
+    NOTICES["show"] = bool(show)
+
+
 def notice(message: str) -> None:
     """A line that says what a run does, printed like the summary (`bgforge: ...` on stderr, no
-    timestamp or logger name); with -v it is a log line among the others; -q (WARNING) hides it."""
+    timestamp or logger name); with -v it is a log line among the others; -q hides it. Other INFO
+    log lines show only with -v: by default a run prints these notices, warnings and its summary."""
     if log.isEnabledFor(logging.DEBUG):
         log.info(message)
-    elif log.isEnabledFor(logging.INFO):
+    elif NOTICES["show"]:
         print(f"bgforge: {message}", file=sys.stderr, flush=True)
 
 

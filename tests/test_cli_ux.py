@@ -86,7 +86,7 @@ def test_resume_says_what_it_does_and_summaries_separate_this_run(tmp_path, cub_
 
 
 def test_run_messages_are_plain_lines_unless_verbose(capsys, caplog):
-    from bgforge.progress import notice
+    from bgforge.progress import notice, set_notices
 
     with caplog.at_level(logging.INFO, logger="bgforge"):
         notice("building X")
@@ -96,9 +96,27 @@ def test_run_messages_are_plain_lines_unless_verbose(capsys, caplog):
     assert [r.getMessage() for r in caplog.records] == ["building Y"]
     caplog.clear()
     capsys.readouterr()
-    with caplog.at_level(logging.WARNING, logger="bgforge"):  # -q
+    set_notices(False)  # -q
+    try:
         notice("building Z")
+    finally:
+        set_notices(True)
     assert capsys.readouterr().err == "" and not caplog.records
+
+
+def test_info_log_lines_show_only_with_verbose(tmp_path):
+    """By default a run prints its notices, warnings and the summary; `INFO name: ...` lines need -v."""
+    import subprocess
+    import sys
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "bgforge", *extra, "build", "waterbirds-100", "--demo", "--out",
+                               str(tmp_path / f"o{len(extra)}")], capture_output=True, text=True)
+
+    plain, verbose = run(), run("-v")
+    assert plain.returncode == verbose.returncode == 0
+    assert " INFO " not in plain.stderr and "bgforge: building" in plain.stderr
+    assert " INFO bgforge.sources.places365: Places365 layout" in verbose.stderr
 
 def test_stage_commands_share_the_summary_format(tmp_path, cub_root):
     res = invoke("segment", "-i", cub_root / "images", "--out", tmp_path / "s", "--backend", "provided",

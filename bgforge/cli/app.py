@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import BgforgeError
+from ..progress import set_notices
 from . import build, data, edit, models, patchnet, scoring, stages, variants
 from .common import EXIT_OK, EXIT_USAGE, GLOBAL, error_line
 
@@ -54,7 +55,9 @@ def main(
                                  help="Print the version and exit."),
 ) -> None:
     GLOBAL.verbose, GLOBAL.quiet = verbose, quiet and not verbose
-    level = logging.WARNING if GLOBAL.quiet else logging.INFO
+    set_notices(not GLOBAL.quiet)
+    # by default: bgforge's notices, warnings and the summary; INFO log lines only with -v
+    level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger().setLevel(level)  # basicConfig configures only once per process (tests invoke many times)
