@@ -11,6 +11,16 @@ from tqdm import tqdm
 log = logging.getLogger(__name__)
 
 
+def format_duration(seconds: float) -> str:
+    """`42 s`, `7 min 5 s`, `2 h 3 min`: the time left in a log line a person reads."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
 class Progress:
     def __init__(self, total: int, desc: str, unit: str = "img", interval: float = 30.0, enabled: bool = True):
         self.total, self.desc, self.unit, self.interval = total, desc, unit, interval
@@ -28,8 +38,10 @@ class Progress:
         if self.enabled and (now - self._last >= self.interval or self.done == self.total):
             self._last = now
             rate = self.done / max(now - self.start, 1e-9)
+            left = (self.total - self.done) / rate if rate > 0 and self.done < self.total else 0.0
+            eta = f", {format_duration(left)} left" if self.done < self.total else ""
             print(f"[{time.strftime('%H:%M:%S')}] {self.desc}: {self.done}/{self.total} {self.unit} "
-                  f"({100 * self.done / max(self.total, 1):.0f}%, {rate:.1f} {self.unit}/s)",
+                  f"({100 * self.done / max(self.total, 1):.0f}%, {rate:.1f} {self.unit}/s{eta})",
                   file=sys.stderr, flush=True)
 
     def close(self) -> None:

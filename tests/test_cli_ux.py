@@ -272,3 +272,16 @@ def test_composite_mask_mode_without_object_masks_is_refused_at_planning(tmp_pat
 @pytest.mark.parametrize("flag", ["--shard-index", "--set"])
 def test_build_help_still_lists_options(flag):
     assert flag in invoke("build", "--help").output
+
+
+def test_periodic_progress_lines_say_how_long_is_left(capsys, monkeypatch):
+    from bgforge import progress
+
+    clock = iter([0.0, 0.0, 10.0, 20.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    bar = progress.Progress(100, "build x", interval=5.0)
+    bar.update(25)      # at 10 s: 2.5 img/s, 75 left -> 30 s
+    bar.update(75)      # done: no time left shown
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].endswith("(25%, 2.5 img/s, 30 s left)") and lines[1].endswith("(100%, 5.0 img/s)")
+    assert progress.format_duration(425) == "7 min 5 s" and progress.format_duration(7380) == "2 h 3 min"
