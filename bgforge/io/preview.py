@@ -23,11 +23,22 @@ LABEL_W = 170
 CAPTION_H = 12   # the class (and a random background's class) under each tile
 
 
-def _thumb(data: bytes | Path, thumb: int) -> Image.Image:
+def _thumb(data: bytes | Path, thumb: int, mask: bytes | None = None, boxes=None) -> Image.Image:
+    """A thumbnail; with `mask` (a stage's mask.png) the mask tinted red over it and `boxes` outlined,
+    so a segment sheet shows what was segmented, not only the photo."""
     im = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
-    # a JPEG decodes at a reduced DCT scale that still leaves both sides >= 2x the thumbnail's
-    im.draft("RGB", (thumb, thumb))
+    if mask is None:
+        # a JPEG decodes at a reduced DCT scale that still leaves both sides >= 2x the thumbnail's
+        im.draft("RGB", (thumb, thumb))
     im = im.convert("RGB")
+    if mask is not None:
+        m = Image.open(io.BytesIO(mask)).convert("L").resize(im.size)
+        red = Image.new("RGB", im.size, (230, 30, 30))
+        im = Image.composite(Image.blend(im, red, 0.45), im, m)
+        draw = ImageDraw.Draw(im)
+        for box in boxes or []:
+            if isinstance(box, (list, tuple)) and len(box) == 4:
+                draw.rectangle([float(v) for v in box], outline=(255, 220, 0), width=max(1, im.width // 100))
     im.thumbnail((thumb, thumb))
     return im
 
@@ -79,17 +90,18 @@ def _picks_from_shards(shard_paths, per_group: int, thumb: int, group_counts: di
             cls = str(meta.get("class_name", meta.get("label", "")))
             if per_class[(group, cls)] >= PER_CLASS:
                 if len(spare[group]) < per_group:
-                    spare[group].append((files[img_ext], meta))
+                    spare[group].append((files[img_ext], files.get("mask.png"), meta))
                 continue
             per_class[(group, cls)] += 1
-            chosen[group].append((files[img_ext], meta))
+            chosen[group].append((files[img_ext], files.get("mask.png"), meta))
             if short.get(group) == len(chosen[group]):
                 del short[group]
                 if not short:
                     break
     for group, extra in spare.items():  # rows of few classes: their other images after all
         chosen[group] += extra[:per_group - len(chosen[group])]
-    return {g: [(_thumb(data, thumb), _caption(meta, names)) for data, meta in items] for g, items in chosen.items()}
+    return {g: [(_thumb(data, thumb, mask, meta.get("boxes") if mask else None), _caption(meta, names))
+                for data, mask, meta in items] for g, items in chosen.items()}
 
 
 def _natural(text: str) -> list:
