@@ -9,8 +9,10 @@ import typer
 
 from ..execution.devices import TORCH_SEGMENTERS
 from . import options as opt
-from .common import absolute, command, quiet, run_stage
+from .common import EXIT_SAMPLE_ERRORS, absolute, command, quiet, run_stage
 from .groups import group
+
+USELESS_IOU = 0.1  # on its own training set: below this every segment mask would be (nearly) empty
 
 
 def register(app: typer.Typer) -> None:
@@ -69,6 +71,11 @@ def train_cmd(
     typer.echo(f"bgforge: patchnet: {res.images} images, {res.epochs} epochs, input {res.input_size}, "
                f"{res.grid}x{res.grid} patches: train loss {res.loss:.4f}, train patch IoU {res.iou:.3f}, "
                f"{res.seconds:.1f} s -> {out}")
+    if res.iou < USELESS_IOU:
+        typer.echo(f"bgforge: warning: the detector finds almost none of its own training patches (patch IoU "
+                   f"{res.iou:.3f} < {USELESS_IOU}); train longer (--epochs), label more images, or start from "
+                   "--init; its masks would be empty", err=True)
+        raise typer.Exit(EXIT_SAMPLE_ERRORS)
 
 
 @command

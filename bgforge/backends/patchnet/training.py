@@ -64,6 +64,28 @@ def patch_iou(pred: np.ndarray, target: np.ndarray) -> float:
     return 1.0 if union == 0 else float(np.logical_and(p, t).sum() / union)
 
 
+def recalibrate_batchnorm(model, x_all: np.ndarray, dev, batch_size: int) -> None:
+    """Replace BatchNorm's running statistics by the training set's own (an exact average over one
+    pass, no flips, no gradient). After a few dozen steps the momentum-0.1 running averages still
+    lag the weights, so eval mode, which uses them, found nothing where train mode found every
+    foreground patch."""
+    import torch
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None   # a cumulative average over every batch of the pass
+    model.train()
+    with torch.no_grad():
+        for start in range(0, len(x_all), batch_size):
+            model(to_tensor(x_all[start:start + batch_size], dev))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
 def train_patchnet(images: str | Path, labels: str | Path, out: str | Path, epochs: int = 30, lr: float = 3e-3,
                    seed: int = 0, device: str | torch.device | None = None, input_size: int | None = None, *,
                    stride: int = 32, batch_size: int = 16, init: str | Path | None = None, flip: bool = True,
@@ -118,6 +140,7 @@ def train_patchnet(images: str | Path, labels: str | Path, out: str | Path, epoc
             history.append(total / n)
             if on_epoch is not None:
                 on_epoch(epoch + 1, epochs, history[-1])
+        recalibrate_batchnorm(model, x_all, dev, batch_size)
         model.eval()
         probs = predict(model, x_all, dev, batch_size)
     g = input_size // stride
