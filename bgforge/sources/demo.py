@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from .. import __version__
 from . import synthetic
@@ -20,30 +21,14 @@ def cache_dir() -> Path:
     return Path(base) / f"demo-v{DEMO_VERSION}"
 
 
-def demo_roots() -> dict[str, Path]:
-    """Roots of the demo trees, generating them atomically on first use."""
-    root = cache_dir()
+def _generated(root: Path, what: str, make: Callable[[Path], None]) -> Path:
+    """`root`, written by make(tmp) into a temporary folder and renamed into place on first use
+    (atomic: a killed generation never leaves a half tree that looks complete)."""
     if not (root / "COMPLETE").exists():
-        log.info("generating the demo dataset in %s (once)", root)
+        log.info("generating %s in %s (once)", what, root)
         tmp = root.with_name(root.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        synthetic.make_cub(tmp / "CUB_200_2011", per_species=16, seed=2026)
-        synthetic.make_places(tmp / "places365", per_category=110, size=(512, 384), seed=2026)
-        (tmp / "COMPLETE").write_text(f"bgforge {__version__}\n")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    return {"cub": root / "CUB_200_2011", "places": root / "places365"}
-
-
-def demo_imagenet_root() -> Path:
-    """A synthetic ILSVRC tree with the Hard-Spurious-ImageNet-10 classes, big enough for its quotas."""
-    root = cache_dir() / "imagenet"
-    if not (root / "COMPLETE").exists():
-        log.info("generating the demo ImageNet tree in %s (once)", root)
-        tmp = root.with_name(root.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        synthetic.make_imagenet(tmp, n_train=132, n_val=5, size=(160, 120), seed=2026)
+        make(tmp)
         (tmp / "COMPLETE").write_text(f"bgforge {__version__}\n")
         if root.exists():
             shutil.rmtree(root)
@@ -51,20 +36,28 @@ def demo_imagenet_root() -> Path:
     return root
 
 
+def demo_roots() -> dict[str, Path]:
+    """Roots of the demo trees (CUB, Places365), generating them atomically on first use."""
+    def make(tmp: Path) -> None:
+        synthetic.make_cub(tmp / "CUB_200_2011", per_species=16, seed=2026)
+        synthetic.make_places(tmp / "places365", per_category=110, size=(512, 384), seed=2026)
+
+    root = _generated(cache_dir(), "the demo dataset", make)
+    return {"cub": root / "CUB_200_2011", "places": root / "places365"}
+
+
+def demo_imagenet_root() -> Path:
+    """A synthetic ILSVRC tree with the Hard-Spurious-ImageNet-10 classes, big enough for its quotas."""
+    return _generated(cache_dir() / "imagenet", "the demo ImageNet tree",
+                      lambda tmp: synthetic.make_imagenet(tmp, n_train=132, n_val=5, size=(160, 120), seed=2026))
+
+
 def demo_urbancars_roots() -> dict[str, Path]:
     """Synthetic Stanford Cars (devkit .mat layout), LVIS + COCO and Places365 trees for `build urbancars --demo`."""
     from .synthetic_urbancars import make_urbancars_sources
 
-    root = cache_dir() / "urbancars"
-    if not (root / "COMPLETE").exists():
-        log.info("generating the demo UrbanCars sources in %s (once)", root)
-        tmp = root.with_name(root.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        make_urbancars_sources(tmp, seed=2026)
-        (tmp / "COMPLETE").write_text(f"bgforge {__version__}\n")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
+    root = _generated(cache_dir() / "urbancars", "the demo UrbanCars sources",
+                      lambda tmp: make_urbancars_sources(tmp, seed=2026))
     return {"cars": root / "stanford_cars", "lvis": root / "lvis", "coco": root / "coco", "places": root / "places365"}
 
 
@@ -72,15 +65,9 @@ def demo_coco_roots() -> dict[str, Path]:
     """A synthetic COCO 2017 tree (vehicles, people) and a DTD-like texture folder for the BAP COCO demos."""
     from .synthetic_coco import make_coco, make_textures
 
-    root = cache_dir() / "coco"
-    if not (root / "COMPLETE").exists():
-        log.info("generating the demo COCO tree in %s (once)", root)
-        tmp = root.with_name(root.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+    def make(tmp: Path) -> None:
         make_coco(tmp / "coco", n_images=120, size=(320, 256), seed=2026)
         make_textures(tmp / "dtd", per_kind=40, seed=2026)
-        (tmp / "COMPLETE").write_text(f"bgforge {__version__}\n")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
+
+    root = _generated(cache_dir() / "coco", "the demo COCO tree", make)
     return {"coco": root / "coco", "textures": root / "dtd" / "images"}

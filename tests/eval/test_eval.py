@@ -6,7 +6,6 @@ import json
 import random
 import subprocess
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -187,17 +186,25 @@ def test_torchvision_architecture_with_a_saved_random_state_dict(wb, tmp_path):
 
 
 # ---------------------------------------------------------------- the recipe's own numbers
-def test_hsi_breakdowns_and_an_imagenet_classifier_scored_by_wnid(tmp_path):
-    classes = {"n01440764": "tench, Tinca tinca", "n01443537": "goldfish, Carassius auratus"}
-    inet = make_imagenet(tmp_path / "inet", classes=classes, n_train=12, n_val=2, size=(96, 72), seed=3)
-    # a LOC_synset_mapping.txt of 1000 classes, the two real ones in their sorted places
-    wnids = sorted({*classes, *(f"n{9000000 + i:08d}" for i in range(998))})
-    (inet / "LOC_synset_mapping.txt").write_text("".join(f"{w} {classes.get(w, 'other')}\n" for w in wnids))
+HSI_CLASSES = {"n01440764": "tench, Tinca tinca", "n01443537": "goldfish, Carassius auratus"}
+WNIDS = sorted({*HSI_CLASSES, *(f"n{9000000 + i:08d}" for i in range(998))})  # the two in their sorted places
+
+
+@pytest.fixture(scope="module")
+def hsi(tmp_path_factory):
+    """A two-class HSI build whose ImageNet root has a 1000-class LOC_synset_mapping.txt."""
+    tmp = tmp_path_factory.mktemp("hsi-eval")
+    inet = make_imagenet(tmp / "inet", classes=HSI_CLASSES, n_train=12, n_val=2, size=(96, 72), seed=3)
+    (inet / "LOC_synset_mapping.txt").write_text("".join(f"{w} {HSI_CLASSES.get(w, 'other')}\n" for w in WNIDS))
     recipe = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), [
         "quota.train.easy=2", "quota.train.medium=1", "quota.train.hard=1", "quota.val=1", "val_images_per_class=2",
         "classes=[n01440764, n01443537]"])
-    out = tmp_path / "hsi"
-    build(recipe, BuildContext(roots={"imagenet": inet}), out, shard_size=4)
+    build(recipe, BuildContext(roots={"imagenet": inet}), tmp / "hsi", shard_size=4)
+    return tmp / "hsi"
+
+
+def test_hsi_breakdowns_and_an_imagenet_classifier_scored_by_wnid(hsi):
+    out, wnids = hsi, WNIDS
     data = load_split(out, "train")
     result = score({k: y for k, y in zip(data.keys, data.labels)}, out, "train")
     assert result["accuracy"] == 1.0
@@ -210,28 +217,17 @@ def test_hsi_breakdowns_and_an_imagenet_classifier_scored_by_wnid(tmp_path):
     logits[:, wnids.index("n01443537")] = 1
     preds = dict(zip(data.keys, logits_to_classes(logits, data, None)))
     result = score(preds, out, "train")
-    by_class = defaultdict(list)
-    for k, y in zip(data.keys, data.labels):
-        by_class[data.label_names[y]].append(preds[k] == y)
     assert result["classes"]["goldfish"]["accuracy"] == 1.0 and result["classes"]["tench"]["accuracy"] == 0.0
 
 
-def test_corner_cases_spuriousness_on_the_inpainted_backgrounds(tmp_path):
+def test_corner_cases_spuriousness_on_the_inpainted_backgrounds(hsi):
     """`bgforge eval OUT/backgrounds`: per-class accuracy with the object removed (Corner Cases chose
     HSI-10's classes by it). The phase's label is the wnid; a 1000-way classifier reaches it by wnid."""
     from bgforge.eval.model import logits_to_classes
 
-    classes = {"n01440764": "tench, Tinca tinca", "n01443537": "goldfish, Carassius auratus"}
-    inet = make_imagenet(tmp_path / "inet", classes=classes, n_train=12, n_val=2, size=(96, 72), seed=3)
-    wnids = sorted({*classes, *(f"n{9000000 + i:08d}" for i in range(998))})
-    (inet / "LOC_synset_mapping.txt").write_text("".join(f"{w} {classes.get(w, 'other')}\n" for w in wnids))
-    recipe = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), [
-        "quota.train.easy=2", "quota.train.medium=1", "quota.train.hard=1", "quota.val=1", "val_images_per_class=2",
-        "classes=[n01440764, n01443537]"])
-    out = tmp_path / "hsi"
-    build(recipe, BuildContext(roots={"imagenet": inet}), out, shard_size=4)
+    out, wnids = hsi, WNIDS
     data = load_split(out / "backgrounds", "backgrounds")
-    assert set(data.label_names.values()) == set(classes)
+    assert set(data.label_names.values()) == set(HSI_CLASSES)
     logits = np.zeros((len(data), 1000), np.float32)
     logits[:, wnids.index("n01440764")] = 1   # "tench" whatever the image: spurious for tench only
     result = score(dict(zip(data.keys, logits_to_classes(logits, data, None))), out / "backgrounds", "backgrounds")
