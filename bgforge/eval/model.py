@@ -10,6 +10,7 @@ anything else needs `--label-map` (logit index -> class index or name).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -176,7 +177,7 @@ def predict(net, data: EvalSplit, transform: Transform, device: str = "cpu", bat
     import torch
 
     keys, chunks = [], []
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else contextlib.nullcontext()
 
     def prepare(item):
         key, raw = item
@@ -212,10 +213,3 @@ def _run(net, batch, device, autocast) -> np.ndarray:
     y = y[0] if isinstance(y, (tuple, list)) else y
     return y.float().cpu().numpy()
 
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
