@@ -38,3 +38,20 @@ def test_demo_inputs_feed_the_stage_commands_and_autobackswap(tmp_path):
                               "--grounding", "provided", "--out", str(tmp_path / "ed"), "-q"])
     assert res.exit_code == 0, res.output
     assert "split" in next(csv.reader(open(tmp_path / "ed" / "metadata.csv")))
+
+
+def test_segment_warns_when_every_mask_is_empty(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    assert runner.invoke(app, ["demo-inputs", str(tmp_path / "d"), "--images", "4"]).exit_code == 0
+    photos = tmp_path / "d" / "photos"
+    for mask in (photos / "masks").glob("*.png"):
+        Image.fromarray(np.zeros((120, 160), np.uint8)).save(mask)   # a detector that found nothing
+    proc = subprocess.run([sys.executable, "-m", "bgforge", "segment", "-i", str(photos), "-m",
+                           str(photos / "manifest.jsonl"), "-b", "provided", "-o", str(tmp_path / "m")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "warning: every one of the 4 masks is empty" in proc.stderr

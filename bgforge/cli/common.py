@@ -190,6 +190,7 @@ def errors_total(out: Path) -> int:
     return json.loads(path.read_text())["errors"] if path.exists() else 0
 
 
-def run_stage(kind: str, params: dict, out: Path, run: "RunOptions", *, needs_gpu: bool = False) -> None:
+def run_stage(kind: str, params: dict, out: Path, run: "RunOptions", *, needs_gpu: bool = False,
+              extra_summary: Optional[ExtraSummary] = None) -> None:
     """Build a stage command's recipe and report it with the one summary line."""
-    build_and_report(stage_recipe(kind, params), out, run, needs_gpu=needs_gpu)
+    build_and_report(stage_recipe(kind, params), out, run, needs_gpu=needs_gpu, extra_summary=extra_summary)

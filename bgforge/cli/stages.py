@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -40,7 +41,7 @@ def segment_cmd(
               "prompt_from_label": prompt_from_label, "dilation": dilation,
               "backend_options": model_options(models, box_threshold=box_threshold, text_threshold=text_threshold,
                                                multimask=multimask)}
-    run_stage("segment", params, out, run, needs_gpu=backend in TORCH_SEGMENTERS)
+    run_stage("segment", params, out, run, needs_gpu=backend in TORCH_SEGMENTERS, extra_summary=_empty_masks)
 
 
 @command
@@ -75,3 +76,19 @@ def inpaint_cmd(
               "image_format": image_format.value, "backend_options": model_options(models),
               **({"object_mask": True} if object_mask else {})}  # absent when off: older plans still resume
     run_stage("inpaint", params, out, run, needs_gpu=backend == "lama" or seg in TORCH_SEGMENTERS)
+
+
+def _empty_masks(result) -> list[str]:
+    """A warning when no written mask covers a single pixel (a detector that finds nothing, a wrong
+    threshold): the output is complete but useless, and nothing else would say so."""
+    import csv
+
+    table = Path(result.out) / "metadata.csv"
+    if not result.finalized or not table.exists():
+        return []
+    with open(table, newline="") as fh:
+        areas = [float(r.get("area_frac") or 0) for r in csv.DictReader(fh)]
+    if areas and not any(areas):
+        typer.echo(f"bgforge: warning: every one of the {len(areas)} masks is empty; check the backend, its model "
+                   "and thresholds (for patchnet: `patchnet train` reports its patch IoU)", err=True)
+    return []
