@@ -253,7 +253,7 @@ class EditPlanner(Planner):
         from ..backends.classifier import classifier_from_params, load_class_index
         from ..stages.edit import EditTools, edit_batch
 
-        opts = backend_options(params, ctx.device)   # models load once per worker, on its device
+        opts = backend_options(params, ctx.device, ctx.batch_size)   # models load once per worker, on its device
         tools = EditTools(
             segmenter=get_segmenter(segment_backend(params), **opts),
             inpainter=get_inpainter(params["inpainter"], **opts) if "remove" in params["edits"] else None,

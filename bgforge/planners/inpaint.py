@@ -14,7 +14,7 @@ class InpaintPlanner(StagePlanner):
         from ..stages.inpaint import inpaint_stage
         from ..stages.pipeline import pipelined
 
-        opts = backend_options(params, ctx.device)
+        opts = backend_options(params, ctx.device, ctx.batch_size)
         inpainter = get_inpainter(params["inpainter"], **opts)
         segmenter = get_segmenter(params["segmenter"], **opts) if params.get("segmenter") else None
         return pipelined(inpaint_stage(inpainter, segmenter, params), ctx)

@@ -16,11 +16,14 @@ from ..sources.inputs import input_names, load_input
 from .base import BuildContext, Planned, Planner
 
 
-def backend_options(params: dict, device: str | None) -> dict:
-    """The `backend_options` that are set, plus the worker's device when the executor gave it one."""
+def backend_options(params: dict, device: str | None, batch_size: int | None = None) -> dict:
+    """The `backend_options` that are set, plus the worker's device when the executor gave it one and,
+    unless the recipe sets `lama_batch`, LaMa's batch from --batch-size (it was a fixed 4)."""
     opts = {k: v for k, v in (params.get("backend_options") or {}).items() if v is not None}
     if device:
         opts["device"] = device
+    if batch_size and params.get("inpainter") == "lama":
+        opts.setdefault("lama_batch", int(batch_size))
     return opts
 
 

@@ -135,3 +135,11 @@ def test_size_buckets_batch_mixed_sizes_pixel_exactly(lama_stub):
         assert np.abs(out[mask].astype(int) - np.array(BG)).max() <= 1
     with pytest.raises(BgforgeError, match="multiple of 8"):
         get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", lama_bucket=60)
+
+
+def test_lama_batch_follows_batch_size_unless_the_recipe_sets_it():
+    from bgforge.planners.stage import backend_options
+
+    assert backend_options({"inpainter": "lama"}, None, 16)["lama_batch"] == 16
+    assert backend_options({"inpainter": "lama", "backend_options": {"lama_batch": 2}}, None, 16)["lama_batch"] == 2
+    assert "lama_batch" not in backend_options({"inpainter": "telea"}, None, 16)
