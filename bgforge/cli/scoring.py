@@ -67,22 +67,23 @@ def eval_cmd(
     from ..eval import across_splits, score_split
     from ..eval.dataset import load_split, splits
     from ..eval.predictions import align, read_predictions
-    from ..eval.report import markdown
+    from ..eval.report import markdown, pct
 
     if (predictions is None) == (model is None and arch is None):
         fail("pass exactly one of --predictions FILE or --model FILE / --arch NAME --checkpoint FILE")
     names = splits(out) if split == "all" else [split]
     mapping = _label_map(label_map)
+    given = read_predictions(predictions) if predictions is not None else None   # read once, for every split
+    runner = None if given is not None else _model_runner(model, arch, checkpoint, transform, devices, batch_size,
+                                                          io_threads, mapping)   # the model loads once
     results, made = {}, {}
     for name in names:
         data = load_split(out, name)
-        if predictions is not None:
-            preds = read_predictions(predictions)
-            if split == "all":
-                preds = {k: v for k, v in preds.items() if k in set(data.keys)}
+        if given is not None:
+            keys = set(data.keys)
+            preds = {k: v for k, v in given.items() if k in keys} if split == "all" else given
         else:
-            preds = made[name] = _run_model(data, model, arch, checkpoint, transform, devices, batch_size, io_threads,
-                                            mapping)
+            preds = made[name] = runner(data)
         result = score_split(data, align(preds, data, mapping, require_all))
         if predictions is None:
             result["transform"] = transform
@@ -100,12 +101,8 @@ def eval_cmd(
     head = results[names[0]]
     worst = head["worst_group"] or {"name": "n/a", "accuracy": None}
     typer.echo(f"bgforge: eval {out} {names[0] if len(names) == 1 else 'all splits'}: accuracy "
-               f"{_pct(head['accuracy'])}%, worst group {worst['name']} {_pct(worst['accuracy'])}%, adjusted "
-               f"{_pct(head['adjusted_accuracy'])}% ({head['predicted']}/{head['n']} predicted)")
-
-
-def _pct(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}"
+               f"{pct(head['accuracy'])}%, worst group {worst['name']} {pct(worst['accuracy'])}%, adjusted "
+               f"{pct(head['adjusted_accuracy'])}% ({head['predicted']}/{head['n']} predicted)")
 
 
 def _label_map(path: Optional[Path]) -> Optional[dict]:
@@ -120,14 +117,16 @@ def _label_map(path: Optional[Path]) -> Optional[dict]:
     return {str(k): v for k, v in raw.items()}
 
 
-def _run_model(data, model, arch, checkpoint, transform, devices, batch_size, io_threads, mapping) -> dict:
+def _model_runner(model, arch, checkpoint, transform, devices, batch_size, io_threads, mapping):
+    """data -> {key: class index}, with the model loaded once for every split scored."""
     from ..eval.model import Transform, load_model, predict
     from ..execution.devices import parse_devices
 
     device = (parse_devices(devices, needs_torch=True) or ["cpu"])[0]
     tf = Transform.parse(transform)
     net = load_model(model, arch, checkpoint, device)
-    return predict(net, data, tf, device=device, batch_size=batch_size, threads=io_threads, label_map=mapping)
+    return lambda data: predict(net, data, tf, device=device, batch_size=batch_size, threads=io_threads,
+                                label_map=mapping)
 
 
 def _write_report(folder: Path, document: dict, results: dict, made: dict) -> None:

@@ -31,7 +31,9 @@ def group_accuracies(labels: Sequence[int], groups: Sequence[str], preds: Sequen
             continue
         n[g] += 1
         correct[g] += int(y == p)
-    names = [g for g in order if g in n] + [g for g in dict.fromkeys(groups) if g in n and g not in set(order)]
+    order = list(order)
+    ordered = set(order)
+    names = [g for g in order if g in n] + [g for g in dict.fromkeys(groups) if g in n and g not in ordered]
     return {g: {"n": n[g], "correct": correct[g], "accuracy": _acc(correct[g], n[g])} for g in names}
 
 

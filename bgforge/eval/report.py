@@ -7,7 +7,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """A fraction as a percentage with one decimal, `n/a` when there is none."""
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
@@ -17,17 +18,17 @@ def markdown(result: dict) -> str:
     lines = [f"### {result['recipe']} / {result['split']}: {result['predicted']} of {result['n']} predicted"
              + (f" ({result['missing']} without a prediction)" if result["missing"] else ""), "",
              "| metric | % |", "|---|---|",
-             f"| accuracy | {_pct(result['accuracy'])} |",
-             f"| worst group ({worst}) | {_pct((result.get('worst_group') or {}).get('accuracy'))} |",
-             f"| mean group accuracy (unweighted) | {_pct(result['mean_group_accuracy'])} |",
-             f"| adjusted accuracy (train proportions) | {_pct(result['adjusted_accuracy'])} |", "",
+             f"| accuracy | {pct(result['accuracy'])} |",
+             f"| worst group ({worst}) | {pct((result.get('worst_group') or {}).get('accuracy'))} |",
+             f"| mean group accuracy (unweighted) | {pct(result['mean_group_accuracy'])} |",
+             f"| adjusted accuracy (train proportions) | {pct(result['adjusted_accuracy'])} |", "",
              "| group | n | correct | accuracy % |", "|---|---|---|---|"]
     for name, g in result["groups"].items():
         mark = " **(worst)**" if name == worst else ""
-        lines.append(f"| {name}{mark} | {g['n']} | {g['correct']} | {_pct(g['accuracy'])} |")
+        lines.append(f"| {name}{mark} | {g['n']} | {g['correct']} | {pct(g['accuracy'])} |")
     for attr, table in result.get("breakdowns", {}).items():
         lines += ["", f"| {attr} | n | accuracy % |", "|---|---|---|"]
-        lines += [f"| {v} | {g['n']} | {_pct(g['accuracy'])} |" for v, g in table.items()]
+        lines += [f"| {v} | {g['n']} | {pct(g['accuracy'])} |" for v, g in table.items()]
     return "\n".join(lines)
 
 

@@ -53,7 +53,8 @@ def _spread(paths: list, n: int = SPREAD) -> list:
     if len(paths) <= n:
         return paths
     first = sorted({round(i * (len(paths) - 1) / (n - 1)) for i in range(n)})
-    return [paths[i] for i in first] + [p for i, p in enumerate(paths) if i not in set(first)]
+    taken = set(first)
+    return [paths[i] for i in first] + [p for i, p in enumerate(paths) if i not in taken]
 
 
 def _caption(meta: dict, names: dict) -> str:
