@@ -32,6 +32,7 @@ class EvalSplit:
     rows: list[dict] = field(default_factory=list)
     label_names: dict[int, str] = field(default_factory=dict)   # class index -> name
     group_order: list[str] = field(default_factory=list)        # as groups.json lists them
+    train_groups: dict[str, int] | None = None                  # the train split's counts (WILDS' weights)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -63,11 +64,6 @@ def _groups_json(out: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def train_group_counts(out: str | Path) -> dict[str, int] | None:
-    """The train split's group counts (groups.json), the weights of WILDS' adjusted average."""
-    return dict(_groups_json(Path(out)).get("train", {}).get("groups", {})) or None
-
-
 def load_split(out: str | Path, split: str) -> EvalSplit:
     """Every sample of `split` in plan order; a one-line BgforgeError for an unknown split."""
     out = Path(out)
@@ -77,7 +73,8 @@ def load_split(out: str | Path, split: str) -> EvalSplit:
     plan = planmod.load_plan(out)
     planner = planners.get(plan.recipe["planner"])
     target = planner.TARGET_FIELD or planner.LABEL_FIELD
-    data = EvalSplit(out, split, planner, plan.recipe, group_order=list(groups[split]["groups"]))
+    data = EvalSplit(out, split, planner, plan.recipe, group_order=list(groups[split]["groups"]),
+                     train_groups=dict(groups.get("train", {}).get("groups", {})) or None)
     raw = []
     for entry in plan.shards:
         if entry.split != split:

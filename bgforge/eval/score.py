@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Mapping
 
 from . import metrics as m
-from .dataset import EvalSplit, load_split, splits, train_group_counts
+from .dataset import EvalSplit, load_split, splits
 from .predictions import align, read_predictions
 
 # Recipes made of one split per variant (ImageNet-9): the backgrounds challenge's BG-gap across them
@@ -38,7 +38,7 @@ def score_split(data: EvalSplit, preds: list[int | None]) -> dict:
         "split": data.split, "recipe": data.recipe["name"], "n": len(data), "predicted": predicted,
         "missing": len(data) - predicted, "accuracy": m.accuracy(data.labels, preds), "groups": groups,
         "worst_group": m.worst_group(groups), "mean_group_accuracy": m.mean_group_accuracy(groups),
-        "adjusted_accuracy": m.adjusted_accuracy(groups, train_group_counts(data.out)),
+        "adjusted_accuracy": m.adjusted_accuracy(groups, data.train_groups),
         "classes": m.breakdown(data.labels, names, preds),
         "breakdowns": {attr: m.breakdown(data.labels, [r.get(attr) for r in data.rows], preds)
                        for attr in data.planner.EVAL_BREAKDOWNS},

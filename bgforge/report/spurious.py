@@ -129,9 +129,9 @@ class Tally:
         for name in sorted(self.classes):
             c = self.classes[name]
             groups = self._reference_groups(c, name, occurrences) if collapse == "reference" else \
-                [g for g in self._bgforge_groups(c, threshold)]
-            groups.sort(key=RANKINGS[rank] if collapse != "reference" or rank != "reference" else
-                        (lambda g: -g["rank"]))
+                self._bgforge_groups(c, threshold)
+            if not (collapse == "reference" and rank == "reference"):  # the reference's groups come ranked
+                groups.sort(key=RANKINGS[rank])
             top = [{"phrase": g["phrase"], "flips": g["flips"], "edits": g["edits"], "eligible": g.get("eligible"),
                     "flip_rate": g["flip_rate"], "score": g.get("score"), "edit_types": sorted(g["edit_types"]),
                     "variants": sorted(g["variants"]), "examples": sorted(g["flipped"])[:examples],
@@ -167,14 +167,13 @@ class Tally:
         raw = {p: v for p, v in c["raw"].items() if v["flips"] > 0}
         occ = occurrences(name, c["correct"]) if occurrences else {p: v["edits"] for p, v in raw.items()}
         groups = []
-        for n, cl in enumerate(phrase_collapse.ranked({p: v["flips"] for p, v in raw.items()}, occ)):
+        for cl in phrase_collapse.ranked({p: v["flips"] for p, v in raw.items()}, occ):
             members = [raw[p] for p in cl["members"]]
             edits = sum(m["edits"] for m in members)
             groups.append({"phrase": cl["members"][0], "flips": cl["count"], "edits": edits,
                            "flip_rate": round(cl["count"] / edits, 4), "score": round(cl["score"], 6),
                            "edit_types": set().union(*(m["edit_types"] for m in members)),
-                           "variants": set(cl["members"]), "flipped": [k for m in members for k in m["flipped"]],
-                           "rank": -n})
+                           "variants": set(cl["members"]), "flipped": [k for m in members for k in m["flipped"]]})
         return groups
 
 
