@@ -21,7 +21,7 @@ from ..execution.context import Chain, WorkerContext
 from ..io.images import decode, encode, open_image
 from ..records import Failure, Sample
 from ..sources.coco import annotation_mask
-from .common import Progress, Rendered, attempt, render_sample
+from .common import Progress, Rendered, attempt, render_sample, run_batched
 
 CAR_CENTER = (0.5, 0.5)        # (row, col) as fractions of the canvas: (128, 128) at 256
 CO_OBJ_CENTER = (0.5, 0.875)   # (128, 224) at 256: int(0.5 * S), int(0.875 * S)
@@ -119,14 +119,11 @@ def chain(params: dict, ctx: WorkerContext) -> Chain:
         cars = [attempt(s.key, Progress("read_image"), lambda s=s: np.asarray(open_image(s.inputs["car"], "read_image")))
                 for s in batch]
         ok = [i for i, c in enumerate(cars) if not isinstance(c, Failure)]
-        masks: dict[int, object] = {}
-        if ok:
-            requests = [SegmentRequest(boxes=np.array([batch[i].inputs["car_box"]], np.float32)) for i in ok]
-            try:
-                results = segmenter.segment([cars[i] for i in ok], requests)
-                masks = {i: r.masks[0] if len(r.masks) else None for i, r in zip(ok, results)}
-            except Exception as exc:  # noqa: BLE001 - the batch's cars fail, the run goes on
-                masks = {i: Failure.of(batch[i].key, exc, "segment") for i in ok}
+        items = [(batch[i], cars[i], SegmentRequest(boxes=np.array([batch[i].inputs["car_box"]], np.float32)))
+                 for i in ok]
+        # one segmenter call for the batch; if it fails, car by car, so only the bad car is lost
+        found = run_batched(lambda its: segmenter.segment([it[1] for it in its], [it[2] for it in its]), items, "segment")
+        masks = {i: r if isinstance(r, Failure) else (r.masks[0] if len(r.masks) else None) for i, r in zip(ok, found)}
         return [cars[i] if isinstance(cars[i], Failure) else masks[i] if isinstance(masks[i], Failure)
                 else _render(s, cars[i], masks[i], params) for i, s in enumerate(batch)]
 
