@@ -21,7 +21,7 @@ from .finalize import finalize
 from .io.layout import OutputLayout, check_layout
 from .params import check_params
 from .planners import BuildContext, Phase, Planned
-from .progress import Progress, announce_run, notice
+from .progress import ProgressBar, announce_run, notice
 from .recipe import Recipe
 
 
@@ -89,7 +89,7 @@ def build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN, 
     if run.devices and not planner.loads_models(recipe.params):
         run = run.on_cpu()  # a phase that runs no model (HSI composites, pasting) gains nothing from a GPU
     written = OutputLayout(layout, planner.label_name)  # what the committer writes besides the tars
-    bar = Progress(sum(s.size for s in pending), f"build {recipe.name}", enabled=run.progress)
+    bar = ProgressBar(sum(s.size for s in pending), f"build {recipe.name}", enabled=run.progress)
     t_exec = time.monotonic()
     try:
         if run.executor == "ray":
@@ -133,8 +133,15 @@ def prepare(recipe: Recipe, out: Path, run: RunConfig = DEFAULT_RUN, *, seed=Non
         raise BgforgeError("--overwrite with --num-shards > 1 would let the slices delete each other's shards; "
                            f"clear {out} once first (remove it, or run one build with --overwrite and no --num-shards), "
                            "then start the slices without --overwrite")
-    planner = planners.get(recipe.planner)
+    planner = check_recipe(recipe, seed)
     check_layout(layout, recipe.name, planner.REFERENCE_PATHS)
+    return planner
+
+
+def check_recipe(recipe: Recipe, seed=None) -> planners.Planner:
+    """The recipe's parameters and its planner's own checks (inputs, weights): files only, no model and
+    no torch, so the CLI calls it before it looks for GPUs and a bad input is refused in well under a second."""
+    planner = planners.get(recipe.planner)
     if seed is not None:
         recipe.params["seed"] = int(seed)
     check_params(recipe.params)  # types and ranges first: a planner's own checks may assume them

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from pathlib import Path
 from typing import Any, Callable
 
 from PIL import Image
 
 from .errors import BgforgeError
-from .io.shards import read_member
+from .io.shards import read_member, shard_members
+from .records import IMAGE_EXTS
 
-IMAGE_EXTS = ("jpg", "png", "jpeg")
 Transform = Callable[[Image.Image], Any]
 
 
@@ -122,14 +121,7 @@ class GroupDataset:
         self.decode = decode
         self.items: list[dict] = []   # {"shard": path, "members": {ext: (offset, size)}} per sample
         for path in shard_paths:
-            with tarfile.open(path) as tar:
-                current: dict[str, dict] = {}
-                for m in tar:
-                    key, ext = Path(m.name).name.split(".", 1)
-                    if key not in current:
-                        current[key] = {"shard": path, "members": {}, "key": key}
-                        self.items.append(current[key])
-                    current[key]["members"][ext] = (m.offset_data, m.size)
+            self.items += [{"shard": path, "members": files, "key": key} for key, files in shard_members(path).items()]
 
     def __len__(self) -> int:
         return len(self.items)

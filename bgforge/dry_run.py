@@ -23,7 +23,7 @@ from .io.metadata import MetadataWriter
 from .planners import BuildContext, Phase, Planned, Planner
 from .progress import NOTICES, set_notices
 from .recipe import Recipe
-from .report.status import MAIN, output_status
+from .report.status import MAIN, shard_timings
 
 
 def group_summary(planner: Planner, samples: list) -> dict:
@@ -58,34 +58,52 @@ def _only_warnings() -> Iterator[None]:
         set_notices(shown)
 
 
-def _calibrate(recipe: Recipe, ctx: BuildContext, planned: Planned, count: int, run: RunConfig) -> dict[str, tuple]:
-    """Per phase: (samples timed, seconds their shards took, failed) from a build of a few samples, with
-    the earlier phases' samples they read, in a temporary folder."""
+def _calibrate(recipe: Recipe, ctx: BuildContext, planned: Planned, count: int, run: RunConfig) -> dict[str, dict]:
+    """Per phase, the timing of a build of 2 x `count` samples (with the earlier phases' samples they
+    read) in a temporary folder, in shards of `count`: the first shard of a phase pays the warm-up
+    (first calls, caches, allocator growth) that a real build pays once per worker, so the rate
+    comes from the shards after it and the warm-up is counted once."""
     multiple = max(1, int(planned.shard_multiple))
-    main = planned.samples[:max(multiple, count // multiple * multiple)]
-    phases = [Phase(p.folder, p.planner, p.params, _needed_by(main, p.samples, count)) for p in planned.prerequisites]
+    n = max(multiple, count // multiple * multiple)
+    main = planned.samples[:2 * n]
+    phases = [Phase(p.folder, p.planner, p.params, _needed_by(main, p.samples, 2 * n)) for p in planned.prerequisites]
     with tempfile.TemporaryDirectory(prefix="bgforge-dry-run-") as tmp, _only_warnings():
+        folder = Path(tmp) / "calibration"
         mini = Recipe(name=recipe.name, planner=recipe.planner, params=dict(recipe.params))
-        build(mini, ctx, Path(tmp) / "calibration", run, shard_size=max(len(main), 1), min_shards=1,
+        build(mini, ctx, folder, run, shard_size=n, min_shards=1,
               planned=Planned(samples=main, inputs=planned.inputs, shard_multiple=multiple, prerequisites=phases))
-        status = output_status(Path(tmp) / "calibration")
-    return {p["phase"]: (p["samples_written"], p["shard_seconds"], p["errors"]) for p in status["phases"]}
+        shards = {p.folder: shard_timings(folder / p.folder) for p in planned.prerequisites}
+        shards[MAIN] = shard_timings(folder)
+    return {phase: _rate(timed) for phase, timed in shards.items() if timed}
 
 
-def _phase_entry(name: str, planner_name: str, plan: planmod.Plan, timing: tuple | None, parallel: int) -> dict:
+def _rate(shards: list[tuple[int, float, int]]) -> dict:
+    """Seconds per sample from the shards after the first (all of them when there is one), and the
+    first shard's excess over that rate: the warm-up."""
+    timed = shards[1:] or shards
+    samples, seconds, failed = (sum(s[i] for s in timed) for i in range(3))
+    per_sample = seconds / samples if samples and failed < samples else None
+    first_samples, first_seconds, _ = shards[0]
+    warm_up = max(0.0, first_seconds - first_samples * per_sample) if per_sample is not None and len(shards) > 1 else 0.0
+    return {"samples": samples, "seconds": round(seconds, 3), "failed": failed, "warm_up_seconds": round(warm_up, 3),
+            "per_sample": per_sample}
+
+
+def _phase_entry(name: str, planner_name: str, plan: planmod.Plan, timing: dict | None, parallel: int) -> dict:
     entry = {"phase": name, "planner": planner_name, "samples": plan.num_samples, "shards": len(plan.shards),
              "estimate_seconds": None, "calibration": None}
     if timing:
-        timed, seconds, failed = timing
-        entry["calibration"] = {"samples": timed, "seconds": round(seconds, 3), "failed": failed}
-        if timed and failed < timed:
-            entry["estimate_seconds"] = round(seconds / timed * plan.num_samples / parallel, 1)
+        per_sample = timing.pop("per_sample")
+        entry["calibration"] = timing
+        if per_sample is not None:
+            # the workers share the samples; each pays the warm-up once, at the same time
+            entry["estimate_seconds"] = round(timing["warm_up_seconds"] + per_sample * plan.num_samples / parallel, 1)
     return entry
 
 
 def dry_run(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN, *, seed=None,
             shard_size: int = 1000, layout: str = "shards", min_shards: int = planmod.MIN_SHARDS,
-            calibrate: int = 4) -> dict:
+            calibrate: int = 8) -> dict:
     """The plan of `build(recipe, ctx, out, run, ...)` as a dict: phases with samples, shards and estimated
     seconds, groups (the shape of groups.json), and this slice's share. Nothing is written under `out`."""
     t0 = time.monotonic()
@@ -106,6 +124,8 @@ def dry_run(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN
     plan = planmod.make_plan(recipe, planned, seed_value, shard_size, layout, min_shards)
     phases.append(_phase_entry(MAIN, recipe.planner, plan, timings.get(MAIN), parallel))
     estimates = [p["estimate_seconds"] for p in phases]
+    if None not in estimates:  # planning happens again in the real build, before any phase
+        estimates.append(plan_seconds)
     return {"recipe": recipe.name, "out": str(out), "seed": seed_value, "layout": layout,
             "samples": plan.num_samples, "shards": len(plan.shards),
             "slice": {"index": run.slice_index, "count": run.slice_count,

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .choices import POSITIONS
+from .choices import IMAGE_FORMATS, POSITIONS
 from .errors import BgforgeError
 
 MAX_SIDE = 8192   # pixels: bounds every size a user can ask for (a 100000-px canvas exhausts memory)
@@ -63,8 +63,8 @@ FRACTION = Rule(float, 0, 1)
 SIDE = Rule(int, 1, MAX_SIDE)
 RULES: dict[str, Rule] = {
     "seed": Rule(int, 0, 2**63 - 1),
-    "jpeg_quality": Rule(int, 1, 100),
-    "image_format": Rule(str, choices=("jpg", "png")),
+    "jpeg_quality": Rule(int, 1, 100, nullable=True),   # None: io.encoding.JPEG_QUALITY
+    "image_format": Rule(str, choices=IMAGE_FORMATS),
     "train_strength": FRACTION, "val_strength": FRACTION, "test_strength": FRACTION, "val_frac": FRACTION,
     "test_fraction": Rule(float, 0, 1, nullable=True), "patchnet_threshold": FRACTION,
     "size": SIDE, "canvas": SIDE, "min_box": SIDE, "max_side": Rule(int, 1, MAX_SIDE, nullable=True),

@@ -21,7 +21,9 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-class Progress:
+class ProgressBar:
+    """A tqdm bar on a terminal; elsewhere (cron, a log file) a timestamped line every `interval` seconds."""
+
     def __init__(self, total: int, desc: str, unit: str = "img", interval: float = 30.0, enabled: bool = True):
         self.total, self.desc, self.unit, self.interval = total, desc, unit, interval
         self.done, self.start, self._last = 0, time.monotonic(), time.monotonic()

@@ -69,6 +69,10 @@ class LazySamples(Sequence):
         return {split: LazySamples(rows, self.build, self.split_of) for split, rows in groups.items()}
 
 
+# the members of a sample that are its image (masks are mask.png, object.png: never taken for it)
+IMAGE_EXTS = ("jpg", "png", "jpeg", "webp")
+
+
 @dataclass
 class Output:
     """What a stage chain produced for one sample."""
@@ -77,6 +81,11 @@ class Output:
     files: dict                   # extension -> bytes, e.g. {"jpg": b"...", "cls": b"1"}
     meta: dict                    # the sample's json
     folder_path: str | None = None  # relative path for --layout folder
+
+    @property
+    def image_ext(self) -> str:
+        """The extension of the sample's image member (what --layout folder writes as a file)."""
+        return next(e for e in IMAGE_EXTS if e in self.files)
 
 
 @dataclass

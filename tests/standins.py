@@ -153,3 +153,12 @@ def gdino_checkpoint(tmp_path_factory, gdino_model) -> Path:
     torch.save({"model": {"module." + k: v for k, v in gdino_model.state_dict().items()}}, path)
     return path
 
+
+
+def stand_in(kind: str, make, *, torch_model: bool = True):
+    """A registry row whose backend is `make(options)`: a real backend class around a tiny model,
+    reached through the same registry lookup a recipe uses (every backend option is passed on)."""
+    from bgforge.backends.registry import KNOWN_OPTIONS, BackendSpec
+
+    return BackendSpec("stand-in", kind, lambda **o: make(o), {k: k for k in KNOWN_OPTIONS}, torch=torch_model,
+                       box_prompted=kind == "segmenter")

@@ -295,6 +295,7 @@ def test_hsi_crop_truncates_the_float32_normalised_box():
 
 
 def test_hsi_backgrounds_take_a_jpeg_q75_round_trip_before_the_resize():
+    from bgforge.io.encoding import Encoding
     from bgforge.io.images import decode, encode
     from bgforge.records import Sample
     from bgforge.stages.inpaint import _encode
@@ -302,7 +303,7 @@ def test_hsi_backgrounds_take_a_jpeg_q75_round_trip_before_the_resize():
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)
     s = Sample(key="k", split="backgrounds", inputs={}, meta={})
-    run = {"inpainter": "telea", "segmenter": "box", "dilation": 15, "one_by_one": True}
+    run = {"inpainter": "telea", "segmenter": "box", "dilation": 15, "one_by_one": True, "encoding": Encoding("png")}
     hole = np.zeros((64, 80), bool)
     params = {"image_format": "png", "resize": 32, "resampling": "bicubic"}
     plain = decode(_encode(s, img, hole, np.zeros((0, 64, 80), bool), params, run).files["png"])

@@ -1,4 +1,5 @@
-"""What model backends need, checked at planning: every missing weight file named in one message.
+"""What model backends need on this machine, checked at planning (registry.check_weights names every
+missing file in one message), and Hugging Face lookups kept offline while a model is built.
 
 Only files are looked at (no model is loaded), so a build refuses in well under a second, before
 any phase runs or any worker starts.
@@ -7,7 +8,6 @@ any phase runs or any worker starts.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import sys
@@ -17,9 +17,6 @@ from typing import Iterator
 from bgforge.errors import BgforgeError
 
 from .weights import CATALOGUE, model_dir, resolve_checkpoint, resolve_text_encoder
-
-log = logging.getLogger(__name__)
-
 
 _OFFLINE_COPIES = (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("transformers.utils.hub", "_is_offline_mode"))
 
@@ -75,63 +72,33 @@ def _text_encoder_missing(explicit, gdino_config) -> str | None:
             f"cache: run `bgforge models fetch {s.name}`")
 
 
-def missing_weights(backends: set, options: dict) -> list[str]:
-    """Every weight file the named backends (segmenters/inpainters) need and this machine lacks,
-    each with how to get it; [] when all are there. Looks at files only: fast, nothing is loaded."""
-    problems = []
-
-    def need(model: str, explicit) -> None:
-        try:
-            resolve_checkpoint(model, explicit)
-        except BgforgeError as exc:
-            problems.append(str(exc))
-
-    if backends & {"sam", "grounded-sam"}:
-        need(f"sam_{options.get('sam_model') or 'vit_h'}", options.get("sam_checkpoint"))
-    if "grounded-sam" in backends:
-        need("groundingdino_swint", options.get("gdino_checkpoint"))
-        bert = _text_encoder_missing(options.get("gdino_text_encoder"), options.get("gdino_config"))
-        if bert:
-            problems.append(bert)
-    if "lama" in backends:
-        need("lama", options.get("lama_checkpoint"))
-    if "patchnet" in backends:
-        model = options.get("patchnet_model")
-        if not model or not Path(model).is_file():
-            problems.append(f"patchnet model {model or '(none)'} not found: pass --patchnet-model M.pt "
-                            "(train one with `bgforge patchnet train`)")
-    return problems
+def _checkpoint(model: str, explicit) -> list[str]:
+    try:
+        resolve_checkpoint(model, explicit)
+    except BgforgeError as exc:
+        return [str(exc)]
+    return []
 
 
-def check_weights(backends: set, options: dict) -> None:
-    """Fail in one message naming every missing weight file (not the first one only)."""
-    problems = missing_weights(backends, options)
-    if len(problems) == 1:
-        raise BgforgeError(problems[0])
-    if problems:
-        raise BgforgeError(f"{len(problems)} model files are missing: " + "; ".join(
-            f"({i}) {p}" for i, p in enumerate(problems, 1)))
+# What each torch backend needs on this machine (registry.py names them per backend): a list of
+# problems, each saying how to get the file; [] when everything is there. Files only, nothing loads.
+def sam_weights(options: dict) -> list[str]:
+    return _checkpoint(f"sam_{options.get('sam_model') or 'vit_h'}", options.get("sam_checkpoint"))
 
 
-# segmenters prompted by each image's boxes: without boxes (or a mask to keep) they find nothing
-BOX_PROMPTED = ("box", "grabcut", "sam")
+def grounded_sam_weights(options: dict) -> list[str]:
+    problems = sam_weights(options) + _checkpoint("groundingdino_swint", options.get("gdino_checkpoint"))
+    bert = _text_encoder_missing(options.get("gdino_text_encoder"), options.get("gdino_config"))
+    return problems + [bert] if bert else problems
 
 
-def _prompted(sample) -> bool:
-    return bool(sample.meta.get("boxes")) or "mask" in sample.inputs or "mask.png" in sample.inputs.get("members", {})
+def lama_weights(options: dict) -> list[str]:
+    return _checkpoint("lama", options.get("lama_checkpoint"))
 
 
-def check_prompts(segmenter: str | None, samples: list) -> None:
-    """A box-prompted segmenter on images with no boxes and no masks would write empty masks for
-    every image (and inpainting would change nothing): refuse at planning, naming the manifest option."""
-    if segmenter not in BOX_PROMPTED or not samples:
-        return
-    unprompted = sum(not _prompted(s) for s in samples)
-    if unprompted == len(samples):
-        raise BgforgeError(
-            f"the {segmenter} segmenter is prompted by boxes, but none of the {len(samples)} images has boxes or "
-            "a mask: pass --manifest (-m) with a 'boxes' column (JSONL/CSV, see docs/stages.md), or a text-prompted "
-            "segmenter (grounded-sam with --prompt)")
-    if unprompted:
-        log.warning("%d of %d images have no boxes and no mask: the %s segmenter finds nothing in them",
-                    unprompted, len(samples), segmenter)
+def patchnet_weights(options: dict) -> list[str]:
+    model = options.get("patchnet_model")
+    if model and Path(model).is_file():
+        return []
+    return [f"patchnet model {model or '(none)'} not found: pass --patchnet-model M.pt "
+            "(train one with `bgforge patchnet train`)"]

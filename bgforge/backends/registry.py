@@ -1,98 +1,117 @@
-"""Name -> factory registries for segmenters and inpainters.
+"""One spec row per model backend; everything else about backends is derived from the rows.
 
-Factories import their heavy dependencies lazily, so `box`/`telea` work without torch
-models installed, and every model is loaded once, when its backend object is built.
-The CLI may pass one shared option dict to both getters: options a backend does not use
-are ignored, unknown option names are rejected (they are typos).
+A row names the backend, how to build it (its module is imported only then, so `box`/`telea`
+work without torch models installed), which backend options it takes, whether it runs torch,
+which weight files it needs and its one-line help. From the rows come the known option names,
+the torch/GPU checks, the CLI help, the planners' validation and the missing-weights check:
+a new backend is a row here plus its module.
+
+The CLI may pass one shared option dict to both getters: options a backend does not use are
+ignored, unknown option names are rejected (they are typos). Models built outside the
+registry (tests, benchmarks) go straight to the backend's constructor, not through options.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
 
 from bgforge.errors import BgforgeError
 
+from . import needs
 from .base import Inpainter, Segmenter
 
-KNOWN_OPTIONS = {
-    "device", "precision", "sam_model", "sam_checkpoint", "gdino_config", "gdino_checkpoint",
-    "gdino_text_encoder", "box_threshold", "text_threshold", "lama_checkpoint", "radius",
-    "multimask", "sam_model_obj", "gdino_model_obj", "lama_model_obj", "loader",
-    "encoder_batch", "gdino_min_size", "gdino_max_size", "lama_batch", "lama_precision",
-    "grabcut_iters", "compile", "gdino_max_boxes", "gdino_bucket", "lama_bucket",
-    "patchnet_model", "patchnet_threshold",
-}
 
+def _lazy(target: str, *args) -> Callable:
+    """`module:Class` built on first use: a heavy import waits until the backend is asked for."""
+    module, _, attr = target.partition(":")
 
-def _pick(options: dict, *names: str, **renames: str) -> dict:
-    """Subset of options (None = use the backend default); renames: backend_arg=option."""
-    out = {n: options[n] for n in names if options.get(n) is not None}
-    out.update({arg: options[o] for arg, o in renames.items() if options.get(o) is not None})
-    return out
-
-
-_SAM = ("device", "precision", "sam_model", "sam_checkpoint", "multimask", "encoder_batch",
-        "sam_model_obj", "compile")
-
-
-def _box(o):
-    from .classical import BoxSegmenter
-    return BoxSegmenter()
-
-
-def _provided(o):
-    from .classical import ProvidedSegmenter
-    return ProvidedSegmenter()
-
-
-def _grabcut(o):
-    from .classical import GrabCutSegmenter
-    return GrabCutSegmenter(**_pick(o, iterations="grabcut_iters"))
-
-
-def _sam(o):
-    from .sam import SamSegmenter
-    return SamSegmenter(**_pick(o, *_SAM))
-
-
-def _grounded_sam(o):
-    from .grounding_dino import GroundedSamSegmenter
-    return GroundedSamSegmenter(**_pick(
-        o, *_SAM, "gdino_config", "gdino_checkpoint", "gdino_text_encoder", "box_threshold",
-        "text_threshold", "gdino_min_size", "gdino_max_size", "gdino_model_obj", "gdino_max_boxes",
-        "gdino_bucket"))
-
-
-def _patchnet(o):
-    from .patchnet import PatchNetSegmenter
-    return PatchNetSegmenter(**_pick(o, "device", model_path="patchnet_model", threshold="patchnet_threshold"))
-
-
-def _cv(method: str) -> Callable[[dict], Inpainter]:
-    def make(o: dict) -> Inpainter:
-        from .classical import CvInpainter
-        return CvInpainter(method, **_pick(o, "radius"))
+    def make(**kwargs):
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
     return make
 
 
-def _lama(o):
-    from .lama import LamaInpainter
-    opts = _pick(o, "device", "lama_checkpoint", "loader", "lama_model_obj",
-                 batch_size="lama_batch", size_bucket="lama_bucket")
+def _none(options: dict) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    kind: str                           # "segmenter" or "inpainter"
+    factory: Callable                   # (**constructor arguments) -> the backend
+    options: Mapping[str, str] = field(default_factory=dict)   # backend option -> constructor argument
+    torch: bool = False                 # runs a torch model (worth a GPU when one is present)
+    weights: Callable[[dict], list[str]] = _none   # what is missing on this machine for these options
+    help: str = ""
+    box_prompted: bool = False          # prompted by each image's boxes: without boxes it finds nothing
+
+    def build(self, options: dict):
+        return self.factory(**{arg: options[o] for o, arg in self.options.items() if options.get(o) is not None})
+
+
+def _same(*names: str) -> dict:
+    return {n: n for n in names}
+
+
+_SAM = _same("device", "precision", "sam_model", "sam_checkpoint", "multimask", "encoder_batch", "compile")
+_GDINO = _same("gdino_config", "gdino_checkpoint", "gdino_text_encoder", "box_threshold", "text_threshold",
+               "gdino_min_size", "gdino_max_size", "gdino_max_boxes", "gdino_bucket")
+_CV = _same("radius")
+
+SPECS: tuple[BackendSpec, ...] = (
+    BackendSpec("provided", "segmenter", _lazy("bgforge.backends.classical:ProvidedSegmenter"),
+                help="provided (mask files)"),
+    BackendSpec("box", "segmenter", _lazy("bgforge.backends.classical:BoxSegmenter"),
+                help="box (box rectangles)", box_prompted=True),
+    BackendSpec("grabcut", "segmenter", _lazy("bgforge.backends.classical:GrabCutSegmenter"),
+                {"grabcut_iters": "iterations"}, help="grabcut (CPU, from boxes)", box_prompted=True),
+    BackendSpec("sam", "segmenter", _lazy("bgforge.backends.sam:SamSegmenter"), _SAM, torch=True,
+                weights=needs.sam_weights, help="sam (box prompts)", box_prompted=True),
+    BackendSpec("grounded-sam", "segmenter", _lazy("bgforge.backends.grounding_dino:GroundedSamSegmenter"),
+                {**_SAM, **_GDINO}, torch=True, weights=needs.grounded_sam_weights,
+                help="grounded-sam (text prompts)"),
+    BackendSpec("patchnet", "segmenter", _lazy("bgforge.backends.patchnet:PatchNetSegmenter"),
+                {"device": "device", "patchnet_model": "model_path", "patchnet_threshold": "threshold"},
+                torch=True, weights=needs.patchnet_weights,
+                help="patchnet (a detector trained with `bgforge patchnet train`)"),
     # LaMa has its own precision knob: its FFT layers have no bf16 kernels, so a recipe's
     # `precision` (meant for SAM / GroundingDINO) never reaches it; only lama_precision does
-    if o.get("lama_precision") is not None:
-        opts["precision"] = o["lama_precision"]
-    return LamaInpainter(**opts)
+    BackendSpec("lama", "inpainter", _lazy("bgforge.backends.lama:LamaInpainter"),
+                {"device": "device", "lama_checkpoint": "lama_checkpoint", "lama_batch": "batch_size",
+                 "lama_bucket": "size_bucket", "lama_precision": "precision"},
+                torch=True, weights=needs.lama_weights, help="lama (LaMa, GPU or CPU)"),
+    BackendSpec("telea", "inpainter", _lazy("bgforge.backends.classical:CvInpainter", "telea"), _CV,
+                help="telea (OpenCV's Telea, CPU)"),
+    BackendSpec("ns", "inpainter", _lazy("bgforge.backends.classical:CvInpainter", "ns"), _CV,
+                help="ns (OpenCV's Navier-Stokes, CPU)"),
+)
+
+SEGMENTERS: dict[str, BackendSpec] = {s.name: s for s in SPECS if s.kind == "segmenter"}
+INPAINTERS: dict[str, BackendSpec] = {s.name: s for s in SPECS if s.kind == "inpainter"}
+KNOWN_OPTIONS = frozenset(o for s in SPECS for o in s.options)
+SEGMENTER_HELP = ", ".join(s.help for s in SEGMENTERS.values())
+INPAINTER_HELP = ", ".join(s.help for s in INPAINTERS.values())
 
 
-SEGMENTERS: dict[str, Callable[[dict], Segmenter]] = {
-    "provided": _provided, "box": _box, "grabcut": _grabcut, "sam": _sam,
-    "grounded-sam": _grounded_sam, "patchnet": _patchnet,
-}
-INPAINTERS: dict[str, Callable[[dict], Inpainter]] = {
-    "telea": _cv("telea"), "ns": _cv("ns"), "lama": _lama,
-}
+def box_prompted() -> tuple[str, ...]:
+    """The segmenters prompted by each image's boxes (read from the rows when asked: tests add rows)."""
+    return tuple(n for n, s in SEGMENTERS.items() if s.box_prompted)
+
+
+def uses_torch(*names: str | None) -> bool:
+    """Whether any named backend runs a torch model (`auto` may become one)."""
+    return any(n == "auto" or (n in SEGMENTERS and SEGMENTERS[n].torch) or (n in INPAINTERS and INPAINTERS[n].torch)
+               for n in names)
+
+
+def check_known(name: str | None, kind: str, *, allow: Iterable[str] = ()) -> None:
+    """A recipe or command names a backend of this kind that exists (or one of `allow`)."""
+    table = SEGMENTERS if kind == "segmenter" else INPAINTERS
+    if name not in table and name not in allow:
+        expected = ", ".join([*allow, *table])
+        raise BgforgeError(f"unknown {kind} {name!r}: expected one of {expected}")
 
 
 def _check(options: dict) -> None:
@@ -105,14 +124,34 @@ def _check(options: dict) -> None:
 
 
 def get_segmenter(name: str, **options) -> Segmenter:
-    if name not in SEGMENTERS:
-        raise BgforgeError(f"unknown segmenter {name!r}: expected one of {', '.join(SEGMENTERS)}")
+    check_known(name, "segmenter")
     _check(options)
-    return SEGMENTERS[name](options)
+    return SEGMENTERS[name].build(options)
 
 
 def get_inpainter(name: str, **options) -> Inpainter:
-    if name not in INPAINTERS:
-        raise BgforgeError(f"unknown inpainter {name!r}: expected one of {', '.join(INPAINTERS)}")
+    check_known(name, "inpainter")
     _check(options)
-    return INPAINTERS[name](options)
+    return INPAINTERS[name].build(options)
+
+
+def missing_weights(names: Iterable[str | None], options: dict) -> list[str]:
+    """Every weight file the named backends need and this machine lacks, each with how to get it
+    ([] when all are there; a file two backends share is named once). Files only: nothing is loaded."""
+    problems: list[str] = []
+    for name in names:
+        spec = SEGMENTERS.get(name) or INPAINTERS.get(name)
+        for p in spec.weights(options) if spec else ():
+            if p not in problems:
+                problems.append(p)
+    return problems
+
+
+def check_weights(names: Iterable[str | None], options: dict) -> None:
+    """Fail in one message naming every missing weight file (not the first one only)."""
+    problems = missing_weights(names, options)
+    if len(problems) == 1:
+        raise BgforgeError(problems[0])
+    if problems:
+        raise BgforgeError(f"{len(problems)} model files are missing: " + "; ".join(
+            f"({i}) {p}" for i, p in enumerate(problems, 1)))

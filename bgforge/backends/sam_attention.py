@@ -4,7 +4,7 @@ segment-anything materialises every (tokens x tokens) attention matrix in fp32 a
 decomposed relative-position bias to it; for ViT-H's global blocks that is 64^2 x 64^2 per
 head. `F.scaled_dot_product_attention` takes the same bias as an additive mask and runs a
 fused kernel (memory-efficient attention on CUDA, bf16-friendly). The result equals the
-original within float tolerance (tests/test_throughput.py checks it on CPU).
+original within float tolerance (tests/backends/test_throughput.py checks it on CPU).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..errors import BgforgeError
 from ..progress import set_notices
-from . import build, data, edit, models, patchnet, scoring, stages, variants
+from . import build, edit, inspection, models, patchnet, scoring, stages, variants
 from .common import EXIT_OK, EXIT_USAGE, GLOBAL, error_line
 
 GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
@@ -66,7 +66,7 @@ def main(
 
 
 # The order here is the order of `bgforge --help`.
-for _family in (build, stages, models, data, variants, patchnet, edit, scoring):
+for _family in (build, stages, models, inspection, variants, patchnet, edit, scoring):
     _family.register(app)
 
 

@@ -76,7 +76,8 @@ def render_dry_run(d: dict) -> str:
     lines = [f"dry run: {d['recipe']} -> {d['out']} (seed {d['seed']}, layout {d['layout']}; nothing written)"]
     for p in d["phases"]:
         cal = p["calibration"]
-        timed = f" from {cal['samples']} samples in {cal['seconds']:.2f} s" if cal else ""
+        timed = (f" from {cal['samples']} samples in {cal['seconds']:.2f} s after a {cal['warm_up_seconds']:.2f} s "
+                 "warm-up" if cal else "")
         lines.append(f"  phase {p['phase']:12s} {p['samples']:8d} samples {p['shards']:5d} shards  "
                      f"{seconds(p['estimate_seconds'])} with {d['workers']} worker(s){timed}")
     lines.append(f"  total: {d['samples']} samples in {d['shards']} shards, {seconds(d['estimate_seconds'])}; "
@@ -135,6 +136,7 @@ def build_cmd(
       bgforge build waterbirds-95 --cub-root /data/CUB_200_2011 --places-root /data/places365 --out /data/wb95 --workers 8
     """
     from .. import recipe as recipemod
+    from ..build import check_recipe
     from ..execution.devices import needs_gpu
     from ..planners import BuildContext
 
@@ -154,6 +156,7 @@ def build_cmd(
             fail("--json needs --dry-run (a build reports on stdout in text; `bgforge status --json` after it)")
         from ..dry_run import dry_run as plan_only
 
+        check_recipe(recipe, seed)  # before --devices is resolved: finding GPUs imports torch (seconds)
         report = plan_only(recipe, ctx, out, run_config(run, needs_gpu(recipe), **run_options), seed=seed,
                            layout=layout.value, shard_size=run.shard_size, min_shards=run.min_shards)
         typer.echo(json.dumps(report, indent=2) if as_json else render_dry_run(report))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn, Optional, T
 import typer
 
 from ..errors import BgforgeError, UnsafeInput, WorkerDied, os_error_message
+from ..ordering import ordered_splits
 from .options import absolute
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def model_options(models: "ModelOptions", **stage_options: Any) -> dict:
 def format_groups(summary: dict) -> str:
     """The group table: samples per split, then per group, with the label/attribute correlation."""
     lines = []
-    for split in sorted(summary, key=lambda s: {"train": 0, "val": 1, "test": 2}.get(s, 9)):
+    for split in ordered_splits(summary):
         entry = summary[split]
         corr = entry.get("correlation") or {}
         extra = f"  I(label;attr)={corr['mutual_information_bits']:.3f} bits" if "mutual_information_bits" in corr else ""
@@ -161,9 +162,10 @@ def build_and_report(recipe: "Recipe", out: Path, run: "RunOptions", *, title: s
     `build_options` go to `bgforge.build.build` (seed, layout); `run_options` to the RunConfig
     (executor, ray_address, the slice); `ctx` defaults to an empty BuildContext.
     """
-    from ..build import build
+    from ..build import build, check_recipe
     from ..planners import BuildContext
 
+    check_recipe(recipe, build_options.get("seed"))  # a bad input is refused before GPUs are looked for (torch)
     result = build(recipe, BuildContext() if ctx is None else ctx, out, run_config(run, needs_gpu, **(run_options or {})),
                    shard_size=run.shard_size, min_shards=run.min_shards, overwrite=run.overwrite, **build_options)
     if result.finalized:

@@ -8,6 +8,7 @@ from typing import Annotated, Iterator, List, Optional
 
 import typer
 
+from ..backends.registry import uses_torch
 from ..errors import BgforgeError
 from ..execution.devices import gpu_available
 from . import options as opt
@@ -85,6 +86,7 @@ def edit_cmd(
         "--top-k-rank", help="reference (ASPIRE's code: flips / edits, ties by flips) | frequency (most flips "
                              "first, the paper's wording).")] = "reference",
     image_format: opt.Format = opt.ImageFormat.jpg,
+    jpeg_quality: opt.JpegQuality = None,
     seed: opt.Seed = 0,
     models: opt.ModelOptions = group(omit=("patchnet_model",)),
     run: opt.RunOptions = group(),
@@ -111,12 +113,12 @@ def edit_cmd(
               "classifier_weights": absolute(classifier_weights), "class_index": absolute(class_index),
               "classifier_resize": resize, "classifier_crop": crop, "classifier_mean": _floats(mean, "--mean"),
               "classifier_std": _floats(std, "--std"), "classifier_precision": models.precision.value,
-              "image_format": image_format.value, "jpeg_quality": 95, "seed": seed, "top_k": top_k,
+              "image_format": image_format.value, "jpeg_quality": jpeg_quality, "seed": seed, "top_k": top_k,
               "top_k_rank": top_k_rank,
               "backend_options": model_options(models, box_threshold=box_threshold, text_threshold=text_threshold,
                                                multimask=multimask)}
     params = resolve_auto(params, run.devices != "cpu" and gpu_available())
-    uses_torch = bool(classifier) or params["segmenter"] == "sam" or params["inpainter"] == "lama"
+    torch_models = bool(classifier) or uses_torch(params["segmenter"], params["inpainter"])
 
     def flip_report(result) -> Iterator[str]:  # hidden by -q, as every line but the summary
         for note in result.notes:
@@ -132,4 +134,4 @@ def edit_cmd(
 
     build_and_report(stage_recipe("edit", params), out, run, extra_summary=flip_report, summary_extra=report_path,
                      title=f"edit ({params['grounding']} grounding, {params['segmenter']} + {params['inpainter']})",
-                     needs_gpu=uses_torch)
+                     needs_gpu=torch_models)

@@ -15,8 +15,10 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import choices
+from ..backends import registry
 from ..execution.context import BATCH_SIZE
 from ..execution.plan import MIN_SHARDS
+from ..io.encoding import JPEG_QUALITY
 
 
 # ---------------------------------------------------------------- choices
@@ -43,9 +45,7 @@ def path_option(*flags: str, help: str) -> Any:
     return Annotated[Optional[Path], typer.Option(*flags, help=help)]
 
 
-SEGMENTER_HELP = ("provided (mask files), box (box rectangles), grabcut (CPU, from boxes), sam (box prompts), "
-                  "grounded-sam (text prompts), patchnet (a detector trained with `bgforge patchnet train`)")
-INPAINTER_HELP = "lama (LaMa, GPU or CPU), telea or ns (OpenCV, CPU)"
+SEGMENTER_HELP, INPAINTER_HELP = registry.SEGMENTER_HELP, registry.INPAINTER_HELP  # one help line per backend row
 
 # ---------------------------------------------------------------- where data comes from and goes
 Input = Annotated[Path, typer.Option(
@@ -99,6 +99,10 @@ MinShards = Annotated[int, typer.Option(
     "--min-shards", min=1, help="Fewest shards per split (fewer only for a split with fewer samples), so a "
                                 "DataLoader with that many workers gets a shard each.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Delete an earlier run in --out and start fresh.")]
+JpegQuality = Annotated[Optional[int], typer.Option(
+    "--jpeg-quality", min=1, max=100,
+    help=f"JPEG quality of the written images (default {JPEG_QUALITY}; the Waterbirds and UrbanCars recipes use 75, "
+         "their references' PIL default). Ignored with --format png.")]
 Format = Annotated[ImageFormat, typer.Option(
     "--format", help="Encoding of the written images: jpg, or png (lossless). Classifiers and later stages see "
                      "the stored pixels.")]

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..execution.devices import TORCH_SEGMENTERS
+from ..backends.registry import uses_torch
 from . import options as opt
 from .common import EXIT_SAMPLE_ERRORS, absolute, command, quiet, run_stage
 from .groups import group
@@ -53,9 +53,9 @@ def train_cmd(
     Example: bgforge patchnet train --images photos/ --labels patch_labels.json --out patchnet.pt --epochs 30
     """
     from ..backends.patchnet import train_patchnet
-    from ..progress import Progress
+    from ..progress import ProgressBar
 
-    bar = Progress(epochs, "patchnet train", unit="epoch", interval=0, enabled=not quiet())
+    bar = ProgressBar(epochs, "patchnet train", unit="epoch", interval=0, enabled=not quiet())
 
     def on_epoch(epoch: int, total: int, loss: float) -> None:
         if bar.bar is not None:
@@ -95,6 +95,7 @@ def autobackswap_cmd(
     feather: Annotated[float, typer.Option(
         "--feather", help="Gaussian sigma (px) softening the pasted mask's edge; 0 = hard cut-out.")] = 0.0,
     image_format: opt.Format = opt.ImageFormat.jpg,
+    jpeg_quality: opt.JpegQuality = None,
     seed: opt.Seed = 0,
     models: opt.ModelOptions = group(omit=("gdino_config", "gdino_checkpoint", "precision", "gdino_max_boxes")),
     run: opt.RunOptions = group(),
@@ -114,6 +115,6 @@ def autobackswap_cmd(
     params.update(**inputs.params(), patchnet_model=absolute(models.patchnet_model),
                   segmenter=segmenter, patchnet_threshold=threshold, inpainter=inpainter, ratio=ratio,
                   include_originals=originals, dilation=dilation, feather=feather, image_format=image_format.value,
+                  jpeg_quality=jpeg_quality,
                   seed=seed, backend_options={k: v for k, v in options.items() if v is not None})
-    uses_torch = segmenter in TORCH_SEGMENTERS or inpainter in ("auto", "lama")
-    run_stage("autobackswap", params, out, run, needs_gpu=uses_torch)
+    run_stage("autobackswap", params, out, run, needs_gpu=uses_torch(segmenter, inpainter))

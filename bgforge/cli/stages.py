@@ -1,4 +1,4 @@
-"""`bgforge segment` and `bgforge inpaint`: the model stages on any input."""
+"""`bgforge segment`, `bgforge inpaint` and `bgforge composite`: the stages on any input."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..execution.devices import TORCH_SEGMENTERS
+from ..backends.registry import uses_torch
 from . import options as opt
-from .common import command, model_options, run_stage
+from .common import absolute, command, model_options, run_stage
 from .groups import group
 
 
 def register(app: typer.Typer) -> None:
     app.command("segment")(segment_cmd)
     app.command("inpaint")(inpaint_cmd)
+    app.command("composite")(composite_cmd)
 
 
 @command
@@ -41,7 +42,7 @@ def segment_cmd(
               "prompt_from_label": prompt_from_label, "dilation": dilation,
               "backend_options": model_options(models, box_threshold=box_threshold, text_threshold=text_threshold,
                                                multimask=multimask)}
-    run_stage("segment", params, out, run, needs_gpu=backend in TORCH_SEGMENTERS, extra_summary=_empty_masks)
+    run_stage("segment", params, out, run, needs_gpu=uses_torch(backend), extra_summary=_empty_masks)
 
 
 @command
@@ -60,6 +61,7 @@ def inpaint_cmd(
         "--object-mask", help="Also store each image's object cut-out (object.png) and mask, so `bgforge composite "
                               "--fg-mode mask` can paste the object itself.")] = False,
     image_format: opt.Format = opt.ImageFormat.jpg,
+    jpeg_quality: opt.JpegQuality = None,
     models: opt.ModelOptions = group(),
     run: opt.RunOptions = group(),
 ) -> None:
@@ -73,9 +75,9 @@ def inpaint_cmd(
     seg = None if segmenter == "none" else segmenter
     params = {**inputs.params(), "inpainter": backend, "segmenter": seg,
               "prompt": prompt, "dilation": dilation, "one_by_one": one_by_one, "resize": resize,
-              "image_format": image_format.value, "backend_options": model_options(models),
+              "image_format": image_format.value, "jpeg_quality": jpeg_quality, "backend_options": model_options(models),
               **({"object_mask": True} if object_mask else {})}  # absent when off: older plans still resume
-    run_stage("inpaint", params, out, run, needs_gpu=backend == "lama" or seg in TORCH_SEGMENTERS)
+    run_stage("inpaint", params, out, run, needs_gpu=uses_torch(backend, seg))
 
 
 def _empty_masks(result) -> list[str]:
@@ -92,3 +94,43 @@ def _empty_masks(result) -> list[str]:
         typer.echo(f"bgforge: warning: every one of the {len(areas)} masks is empty; check the backend, its model "
                    "and thresholds (for patchnet: `patchnet train` reports its patch IoU)", err=True)
     return []
+
+
+@command
+def composite_cmd(
+    fg: Annotated[Path, typer.Option(
+        "--fg", help="Foregrounds: an image folder (with --fg-manifest giving boxes/labels) or a bgforge stage output.")],
+    bg: Annotated[Path, typer.Option(
+        "--bg", help="Backgrounds: a `bgforge inpaint` output (keys match the foregrounds) or an image folder.")],
+    out: opt.Out,
+    fg_manifest: Annotated[Optional[Path], typer.Option(
+        "--fg-manifest", help="JSONL/CSV for --fg: path, label, boxes (the largest box is pasted).")] = None,
+    bg_manifest: Annotated[Optional[Path], typer.Option(
+        "--bg-manifest", help="JSONL/CSV for --bg: path, label (needed by --bg-mode random).")] = None,
+    size: Annotated[int, typer.Option(
+        "--size", min=1, help="Foreground size s: resized to s x s (56/84/112 in Hard-Spurious-ImageNet).")] = 112,
+    pos: Annotated[opt.Position, typer.Option(
+        "--pos", help="center | corner (top-right) | corner-random (one of four, per sample).")] = opt.Position.center,
+    bg_mode: Annotated[str, typer.Option(
+        "--bg-mode", help="original (the image's own background: same key) | random (another class's).")] = "original",
+    ar_preserve: Annotated[bool, typer.Option(
+        "--ar-preserve", help="Resize the shorter side to s keeping the aspect ratio (longer side <= canvas).")] = False,
+    fg_mode: Annotated[str, typer.Option(
+        "--fg-mode", help="box (rectangular crop of the box) | mask (paste only the object: needs object.png in "
+                          "--bg, written by `bgforge inpaint --object-mask`).")] = "box",
+    canvas: Annotated[int, typer.Option("--canvas", help="Output size (backgrounds are resized to it).")] = 224,
+    image_format: opt.Format = opt.ImageFormat.jpg,
+    jpeg_quality: opt.JpegQuality = None,
+    seed: opt.Seed = 0,
+    run: opt.RunOptions = group(omit=("devices", "io_threads")),  # pasting is CPU work
+) -> None:
+    """Paste foregrounds onto backgrounds at one size and position: one Hard-Spurious-ImageNet group.
+
+    Example: bgforge composite --fg images/ --fg-manifest boxes.jsonl --bg backgrounds/ --size 56 --pos corner
+    --bg-mode random --out CoR-56/
+    """
+    params = {"fg": absolute(fg), "fg_manifest": absolute(fg_manifest), "bg": absolute(bg),
+              "bg_manifest": absolute(bg_manifest), "size": size, "position": pos.value, "bg_mode": bg_mode,
+              "ar_preserve": ar_preserve, "fg_mode": fg_mode, "canvas": canvas, "image_format": image_format.value,
+              "seed": seed, "jpeg_quality": jpeg_quality}
+    run_stage("composite", params, out, run)

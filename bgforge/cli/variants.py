@@ -26,6 +26,7 @@ def variants_cmd(
     variants: Annotated[str, typer.Option("--variants", help=VARIANTS_HELP)] = "all",
     seed: opt.Seed = 0,
     image_format: opt.Format = opt.ImageFormat.png,
+    jpeg_quality: opt.JpegQuality = None,
     class_order: Annotated[Optional[Path], typer.Option(
         "--class-order", help="File with one label per line in class index order (mixed_next pairs class y with "
                               "y + 1). Default: integer labels, else ImageNet-9's order, else sorted.")] = None,
@@ -40,5 +41,5 @@ def variants_cmd(
     Example: bgforge variants --input photos/ --manifest labels.jsonl --out in9/ --variants only_fg,mixed_rand
     """
     params = {**inputs.params(), "variants": variants, "seed": seed,
-              "image_format": image_format.value, "class_order": absolute(class_order)}
+              "image_format": image_format.value, "jpeg_quality": jpeg_quality, "class_order": absolute(class_order)}
     run_stage("variants", params, out, run)

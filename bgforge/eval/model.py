@@ -23,10 +23,9 @@ from ..backends.normalize import normalize
 from ..errors import BgforgeError
 from ..io.images import decode, read_raw
 from ..io.shards import iter_shard
+from ..records import IMAGE_EXTS
 from ..sources.imagenet.classes import read_synset_mapping
 from .dataset import EvalSplit
-
-IMAGE_EXTS = ("jpg", "png", "jpeg")
 
 
 @dataclass(frozen=True)

@@ -195,11 +195,10 @@ class ShardCommitter:
             if self.writer is not None:
                 self.writer.write(o.key, {**o.files, "json": o.meta})
                 row["shard"] = f"shards/{self.entry.name}.tar"
-            ext, image = next(iter(o.files.items()))  # stages put the image first
-            rel = self.layout.image_path(self.entry.split, o.key, ext, o.meta, o.folder_path)
+            rel = self.layout.image_path(self.entry.split, o.key, o.image_ext, o.meta, o.folder_path)
             if rel is not None:
                 self._record(rel)
-                write_atomic(inside(self.out, rel), image)
+                write_atomic(inside(self.out, rel), o.files[o.image_ext])
                 row["file_name"] = rel
             self.rows.append(row)
 

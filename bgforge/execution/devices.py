@@ -9,9 +9,6 @@ from typing import Any, List, Optional
 
 from ..errors import BgforgeError
 
-# Segmenters that run a torch model (and so are worth a GPU when one is present).
-TORCH_SEGMENTERS = ("sam", "grounded-sam", "patchnet")
-
 WORKERS_PER_GPU = 2  # while one worker decodes/encodes on the CPU, the other keeps the GPU busy
 
 
@@ -34,13 +31,10 @@ def parse_devices(devices: Optional[str], needs_torch: bool) -> Optional[List[st
 
 
 def needs_gpu(recipe: Any) -> bool:
-    """Whether a recipe's model phases would run on GPUs if present."""
-    return runs_torch(recipe.params)
+    """Whether a recipe's model phases would run on GPUs if present (a torch backend, or `auto`)."""
+    from ..backends.registry import uses_torch
 
-
-def runs_torch(params: dict) -> bool:
-    """Whether parameters name a torch segmenter or inpainter (`auto` may become one)."""
-    return params.get("segmenter") in ("auto",) + TORCH_SEGMENTERS or params.get("inpainter") in ("auto", "lama")
+    return uses_torch(recipe.params.get("segmenter"), recipe.params.get("inpainter"))
 
 
 def gpu_available() -> bool:

@@ -1,4 +1,12 @@
-"""Decoding and encoding with errors that name the file."""
+"""Decoding and encoding with errors that name the file: regular files only, one pixel limit.
+
+Pillow and OpenCV bundle the same libjpeg-turbo and both decode with its defaults (accurate
+integer IDCT, fancy upsampling), so for a YCbCr or greyscale JPEG OpenCV hands back Pillow's
+pixels exactly (tests/io/test_images.py pins it), ~0.2 ms sooner and without the PIL -> numpy copy:
+`rgb_pixels` (bytes) and `read_rgb(exact=True)` (files) take that path and leave every other file
+(CMYK JPEGs, whose colour conversion differs; PNG; other formats) to Pillow. The `fast` paths may
+also ask `read_rgb` for a DCT-reduced image (`cover`), which is not pixel-exact.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError, UnsafeInput
+from ..records import IMAGE_EXTS
 from .shards import read_member
 
 # JPEG modes whose colour conversion Pillow leaves to libjpeg itself (CMYK it converts on its own):
@@ -137,7 +146,7 @@ def _png_size(raw: bytes) -> tuple[int, int]:
 
 def cv2_rgb(data: np.ndarray, flag: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
     """OpenCV's decode of encoded bytes as RGB (None when OpenCV cannot read them, a cut-short
-    JPEG included). `flag` may ask for a DCT-reduced image (io/fast_images.py)."""
+    JPEG included). `flag` may ask for a DCT-reduced image (read_rgb)."""
     direct = _RGB if flag == cv2.IMREAD_COLOR else None
     arr = cv2.imdecode(data, (direct if direct is not None else flag) | AS_PIL) if data.size else None
     if arr is None or direct is not None:
@@ -207,6 +216,7 @@ def open_mask(path: str | Path, stage: str = "read_mask") -> np.ndarray:
 
 
 def encode(array_or_image: np.ndarray | Image.Image, fmt: str, quality: int = 95, png_level: int = 6) -> bytes:
+    """Pixels as `fmt` bytes (recipes choose the quality and level through io.encoding.Encoding)."""
     if fmt == "png" and isinstance(array_or_image, np.ndarray) and array_or_image.dtype == np.uint8 \
             and array_or_image.ndim == 3 and array_or_image.shape[2] == 3:
         # An RGB PNG through OpenCV: the same pixels as Pillow's at the same zlib level, ~25% sooner
@@ -236,7 +246,7 @@ def decode(data: bytes, mode: str = "RGB") -> np.ndarray:
 
 def rgb_pixels(raw: bytes) -> np.ndarray:
     """RGB pixels exactly as Pillow decodes them: a YCbCr or greyscale JPEG through OpenCV (the
-    same pixels ~0.3 ms sooner, without the PIL -> numpy copy; tests/test_fast_images.py pins
+    same pixels ~0.3 ms sooner, without the PIL -> numpy copy; tests/io/test_images.py pins
     it), anything else through Pillow."""
     header = jpeg_header(raw)
     if header is not None:
@@ -247,9 +257,6 @@ def rgb_pixels(raw: bytes) -> np.ndarray:
             return arr
     with pil_open(raw) as im:  # Pillow's pixels, or its own error for a file OpenCV refused
         return np.asarray(to_mode(im, "RGB"))
-
-
-IMAGE_EXTS = ("jpg", "png", "jpeg", "webp")
 
 
 def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, bytes, str]:
@@ -297,3 +304,51 @@ def sample_mask(inputs: dict, shape: tuple, stage: str = "read_mask") -> np.ndar
         raise SampleError(stage, f"mask {where} is {arr.shape[1]}x{arr.shape[0]} but its image is "
                                  f"{shape[1]}x{shape[0]}")
     return arr > 127
+
+
+# DCT-reduced reads (what the fast resampling paths use): libjpeg-turbo decodes at 1/2, 1/4 or 1/8
+# scale straight from the coefficients, PIL's draft mode without PIL; not pixel-exact
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+def _reduction(size: tuple[int, int], cover: tuple[int, int] | None) -> int:
+    """The largest DCT reduction (1, 2, 4 or 8) whose image still covers `cover` (w, h)."""
+    if cover is not None:
+        w, h = size
+        for factor, flag in _REDUCED:
+            if -(-w // factor) >= cover[0] and -(-h // factor) >= cover[1]:
+                return flag
+    return cv2.IMREAD_COLOR
+
+
+def read_rgb(path: str | Path, stage: str = "read", cover: tuple[int, int] | None = None,
+             exact: bool = False) -> np.ndarray:
+    """An RGB uint8 array; SampleError if unreadable.
+
+    exact: pixel for pixel what io.images.open_image decodes (OpenCV for YCbCr/greyscale JPEGs,
+    Pillow otherwise). Else `cover=(w, h)` may DCT-reduce a JPEG, never below w x h.
+    """
+    path = Path(path)
+    try:
+        raw = read_raw(path)
+        header = jpeg_header(raw)
+        if header is not None:
+            fmt, (mode, size) = "JPEG", header
+        else:
+            with pil_open(raw, path) as im:  # the header only: format, mode and size
+                fmt, mode, size = im.format, im.mode, im.size
+        check_pixels(size, path)
+    except FileNotFoundError:
+        raise SampleError(stage, f"file not found: {path}") from None
+    except Exception as exc:  # PIL raises many types for a corrupt header
+        raise SampleError(stage, f"cannot decode {path}: {exc}") from None
+    if fmt != "JPEG" or (exact and mode not in LIBJPEG_MODES):
+        if exact:
+            return np.asarray(open_image(path, stage=stage))
+        flag = cv2.IMREAD_COLOR
+    else:
+        flag = cv2.IMREAD_COLOR if exact else _reduction(size, cover)
+    arr = cv2_rgb(np.frombuffer(raw, np.uint8), flag)
+    if arr is None:
+        raise SampleError(stage, f"cannot decode {path}: not an image OpenCV can read")
+    return arr

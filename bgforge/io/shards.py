@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from ..errors import SampleError
+from ..errors import BgforgeError, SampleError
 
 
 def json_bytes(obj: object) -> bytes:
@@ -118,6 +118,30 @@ def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO]:
 def write_atomic(path: str | Path, data: bytes) -> None:
     with atomic_file(path) as fh:
         fh.write(data)
+
+
+# bgforge reads tars two ways, both here: `shard_members` (headers only: where each member lies,
+# for random access by offset) and `iter_shard` (every member's bytes, in order).
+def member_key(tar_path: str | Path, name: str) -> tuple[str, str]:
+    """(key, ext) of a member named `<dir>/<key>.<ext>`, WebDataset's rule; anything else is one line."""
+    base = name.rsplit("/", 1)[-1]
+    key, dot, ext = base.partition(".")
+    if not key or not dot or not ext:
+        raise BgforgeError(f"{tar_path}: member {name[:80]!r} has no '<key>.<ext>' name (WebDataset's rule); "
+                           "this is not a shard bgforge can read")
+    return key, ext
+
+
+def shard_members(path: str | Path) -> dict[str, dict[str, list[int]]]:
+    """{key: {ext: [offset, size]}} of every file member, in the tar's order, read from the headers
+    alone (no member data): the index behind random access by byte offset (`read_member`)."""
+    members: dict[str, dict[str, list[int]]] = {}
+    with tarfile.open(path, "r:") as tar:
+        for m in tar:
+            if m.isfile():
+                key, ext = member_key(path, m.name)
+                members.setdefault(key, {})[ext] = [m.offset_data, m.size]
+    return members
 
 
 def iter_shard(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import BgforgeError
 from ..execution.context import Chain, WorkerContext
+from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
@@ -127,10 +128,11 @@ class AutoBackSwapPlanner(Planner):
         # the index the backgrounds (`inpaint`) phase stored, not a scan of its shards in every worker
         folder = ctx.phase_dir("backgrounds")  # absent when no swap was planned (ratio 0)
         store = IndexedStore(folder) if (folder / "shards").is_dir() else None
-        return lambda batch: [render(s, store, params) for s in batch]
+        encoding = Encoding.of(params)
+        return lambda batch: [render(s, store, params, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
-        from ..backends.registry import INPAINTERS, SEGMENTERS
+        from ..backends import registry
 
         if not params.get("input"):
             raise BgforgeError("autobackswap needs an input: `bgforge autobackswap --input DIR --manifest M` or "
@@ -141,10 +143,8 @@ class AutoBackSwapPlanner(Planner):
             ratio = -1.0
         if not (ratio >= 0 and math.isfinite(ratio)):
             raise BgforgeError(f"ratio (augmented copies per image) must be a number >= 0, got {params.get('ratio')!r}")
-        if params.get("segmenter", "patchnet") not in SEGMENTERS:
-            raise BgforgeError(f"unknown segmenter {params.get('segmenter')!r}: expected one of {', '.join(SEGMENTERS)}")
-        if params.get("inpainter", "auto") not in (*INPAINTERS, "auto"):
-            raise BgforgeError(f"unknown inpainter {params.get('inpainter')!r}: expected auto or one of {', '.join(INPAINTERS)}")
+        registry.check_known(params.get("segmenter", "patchnet"), "segmenter")
+        registry.check_known(params.get("inpainter", "auto"), "inpainter", allow=("auto",))
         if params.get("segmenter", "patchnet") == "patchnet":
             model = params.get("patchnet_model")
             if not model:
@@ -152,6 +152,4 @@ class AutoBackSwapPlanner(Planner):
                                    "patchnet_model=M.pt), trained with `bgforge patchnet train`")
             if not Path(model).is_file():
                 raise BgforgeError(f"patchnet model {model} not found; train one with `bgforge patchnet train`")
-        if params.get("image_format", "jpg") not in ("jpg", "png"):
-            raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
         check_weights(_background_params(params, params.get("inpainter", "auto")))

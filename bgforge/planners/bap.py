@@ -31,6 +31,7 @@ import numpy as np
 from .. import recipe as recipemod
 from ..errors import BgforgeError
 from ..execution.context import Chain, WorkerContext
+from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
@@ -278,7 +279,8 @@ class BapPlanner(Planner):
         # the index the foregrounds phase stored (on_finalize), not a scan of its shards in every worker;
         # its LRU decodes a foreground once for its K + M neighbouring composites
         store = IndexedStore(ctx.phase_dir("foregrounds"))
-        return lambda batch: [bap.render_composite(s, store, params) for s in batch]
+        encoding = Encoding.of(params)
+        return lambda batch: [bap.render_composite(s, store, params, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
         if params.get("phase") == "foregrounds":
@@ -293,13 +295,9 @@ class BapPlanner(Planner):
         t = params.get("mask_threshold")
         if not isinstance(t, int) or not 0 <= t < 255:
             raise BgforgeError(f"mask_threshold must be an integer in [0, 254], got {t!r}")
-        if float(params.get("blur_radius", 1)) < 0:
-            raise BgforgeError(f"blur_radius must be >= 0, got {params.get('blur_radius')}")
         tf = params.get("test_fraction")
         if tf is not None and not 0 <= float(tf) < 1:
             raise BgforgeError(f"test_fraction must be in [0, 1) or null, got {tf}")
-        if params.get("image_format") not in ("jpg", "png"):
-            raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
         limit = params.get("max_foregrounds")
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise BgforgeError(f"max_foregrounds must be a positive integer or null, got {limit!r}")

@@ -60,6 +60,11 @@ class Planner(ABC):
     EVAL_BREAKDOWNS: ClassVar[Sequence[str]] = ()
     # The spurious attribute set against the label; None: groups.json reports no correlation.
     ATTR_FIELD: ClassVar[str | None] = None
+    # What `bgforge inspect` shows besides each split's group counts and the ATTR_FIELD association:
+    # cross tables (row field, column field; a `group` column follows preview_rows' order) and the
+    # samples per value of each count field.
+    INSPECT_TABLES: ClassVar[Sequence[tuple[str, str]]] = ()
+    INSPECT_COUNTS: ClassVar[Sequence[str]] = ()
     # Split name -> the code metadata.csv writes instead (Waterbirds: train 0, val 1, test 2).
     SPLIT_CODES: ClassVar[dict[str, int]] = {}
     # How to try the recipe on embedded data: None means `bgforge build NAME --demo`; else the steps.

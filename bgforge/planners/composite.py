@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..choices import POSITIONS
 from ..errors import BgforgeError
 from ..execution.context import Chain, WorkerContext
+from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
@@ -37,6 +38,8 @@ class CompositePlanner(Planner):
     """`bgforge composite`: one group, foregrounds pasted on the backgrounds of a store."""
 
     METADATA_COLUMNS = ["key", "label", "group", "size", "position", "background", "fg_key", "bg_key", "bg_label"]
+    INSPECT_TABLES = (("label", "group"),)
+    INSPECT_COUNTS = ("size", "position", "background")
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         from ..sources.store import open_store
@@ -83,7 +86,8 @@ class CompositePlanner(Planner):
         from ..stages.hard_spurious import render
 
         store = open_store(params["bg"], params.get("bg_manifest"))  # index once per worker
-        return lambda batch: [render(s, store, params) for s in batch]
+        encoding = Encoding.of(params)
+        return lambda batch: [render(s, store, params, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
         if params["position"] not in POSITIONS:

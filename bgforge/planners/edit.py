@@ -212,7 +212,7 @@ class EditPlanner(Planner):
         return Planned(samples=samples, inputs=inputs, source_files=files, notes=notes, skipped=skipped)
 
     def validate(self, params: dict) -> None:
-        from ..backends.registry import INPAINTERS, SEGMENTERS
+        from ..backends import registry
 
         edits = params.get("edits") or []
         bad = [e for e in edits if e not in EDITS]
@@ -224,10 +224,11 @@ class EditPlanner(Planner):
         if params["grounding"] == "grounded-sam" and params.get("segmenter") != "sam":
             raise BgforgeError("--grounding grounded-sam segments its boxes with SAM; use --segmenter sam "
                                "(or --grounding provided with boxes in the phrases file)")
-        if params.get("segmenter") not in SEGMENTERS or params.get("segmenter") in ("provided", "grounded-sam"):
-            raise BgforgeError(f"--segmenter must be sam, box or grabcut, got {params.get('segmenter')!r}")
-        if "remove" in edits and params.get("inpainter") not in INPAINTERS:
-            raise BgforgeError(f"--inpainter must be one of {', '.join(INPAINTERS)}, got {params.get('inpainter')!r}")
+        if params.get("segmenter") not in registry.box_prompted():
+            raise BgforgeError(f"--segmenter must be one of {', '.join(registry.box_prompted())} (edits prompt it "
+                               f"with boxes), got {params.get('segmenter')!r}")
+        if "remove" in edits:
+            registry.check_known(params.get("inpainter"), "inpainter")
         if "background" in edits and not (params.get("backgrounds") or params.get("places_root")):
             import os
 
@@ -243,9 +244,9 @@ class EditPlanner(Planner):
             check_classifier(params)
 
     def loads_models(self, params: dict) -> bool:
-        from ..execution.devices import runs_torch
+        from ..backends.registry import uses_torch
 
-        return bool(params.get("classifier")) or runs_torch(params)
+        return bool(params.get("classifier")) or uses_torch(params.get("segmenter"), params.get("inpainter"))
 
 
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import BgforgeError
 from ..execution.context import Chain, WorkerContext
+from ..io.encoding import Encoding
 from ..io.metadata import write_json
 from ..recipe import Recipe
 from ..records import LazySamples, Sample
@@ -165,7 +166,12 @@ class HardSpuriousPlanner(Planner):
     EVAL_BREAKDOWNS = ("difficulty", "size", "position", "background")  # Corner Cases: Easy / Medium / Hard, O / R
     METADATA_COLUMNS = ["key", "label", "wnid", "class_name", "split", "group", "difficulty", "size", "position",
                         "background", "fg_key", "bg_key", "bg_class"]
-    LABEL_FIELD, ATTR_FIELD = "label", "bg_class"  # for `bgforge inspect`: how much the background class tells
+    # No ATTR_FIELD: bg_class is the class itself in O groups and its paired class in R groups, so by
+    # construction it names the label in every split (Cramer's V = 1 tells nothing). What the recipe
+    # varies is the group: inspect shows the groups per class, O / R, difficulty, size, position and
+    # the R pairing (`bgforge inspect --attribute bg_class` still computes the association).
+    INSPECT_TABLES = (("class_name", "group"),)
+    INSPECT_COUNTS = ("background", "difficulty", "size", "position")
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         from ..sources.imagenet import ImageNetSource
@@ -252,7 +258,8 @@ class HardSpuriousPlanner(Planner):
 
         # the index the backgrounds phase stored, and an LRU of decoded backgrounds per worker
         store = IndexedStore(ctx.phase_dir("backgrounds"))
-        return lambda batch: [render(s, store, params) for s in batch]
+        encoding = Encoding.of(params)
+        return lambda batch: [render(s, store, params, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
         if params.get("fg_mode", "box") not in ("box", "mask"):

@@ -7,13 +7,16 @@ optional manifest) or the shards of an earlier stage. Samples keep their manifes
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from ..backends.needs import check_prompts
+from ..backends import registry
 from ..errors import BgforgeError
 from ..recipe import Recipe
 from ..sources.inputs import input_names, load_input
 from .base import BuildContext, Planned, Planner
+
+log = logging.getLogger(__name__)
 
 
 def backend_options(params: dict, device: str | None, batch_size: int | None = None) -> dict:
@@ -29,9 +32,27 @@ def backend_options(params: dict, device: str | None, batch_size: int | None = N
 
 def check_weights(params: dict) -> None:
     """Missing checkpoints fail here, all named in one message, before a worker starts or an image is read."""
-    from ..backends.needs import check_weights as check_backend_weights
+    registry.check_weights([params.get("segmenter"), params.get("inpainter")], params.get("backend_options") or {})
 
-    check_backend_weights({params.get("segmenter"), params.get("inpainter")}, params.get("backend_options") or {})
+
+def _prompted(sample) -> bool:
+    return bool(sample.meta.get("boxes")) or "mask" in sample.inputs or "mask.png" in sample.inputs.get("members", {})
+
+
+def check_prompts(segmenter: str | None, samples: list) -> None:
+    """A box-prompted segmenter on images with no boxes and no masks would write empty masks for
+    every image (and inpainting would change nothing): refuse at planning, naming the manifest option."""
+    if segmenter not in registry.box_prompted() or not samples:
+        return
+    unprompted = sum(not _prompted(s) for s in samples)
+    if unprompted == len(samples):
+        raise BgforgeError(
+            f"the {segmenter} segmenter is prompted by boxes, but none of the {len(samples)} images has boxes or "
+            "a mask: pass --manifest (-m) with a 'boxes' column (JSONL/CSV, see docs/stages.md), or a text-prompted "
+            "segmenter (grounded-sam with --prompt)")
+    if unprompted:
+        log.warning("%d of %d images have no boxes and no mask: the %s segmenter finds nothing in them",
+                    unprompted, len(samples), segmenter)
 
 
 class StagePlanner(Planner):
@@ -48,16 +69,11 @@ class StagePlanner(Planner):
                        source_files=input_names(samples), skipped=skipped)
 
     def loads_models(self, params: dict) -> bool:
-        from ..execution.devices import runs_torch
-
-        return runs_torch(params)
+        return registry.uses_torch(params.get("segmenter"), params.get("inpainter"))
 
     def validate(self, params: dict) -> None:
         """Fail before any work: unknown backends, missing or corrupt checkpoints."""
-        from ..backends.registry import INPAINTERS, SEGMENTERS
-
-        if params.get("segmenter") and params["segmenter"] not in SEGMENTERS:
-            raise BgforgeError(f"unknown segmenter {params['segmenter']!r}: expected one of {', '.join(SEGMENTERS)}")
-        if params.get("inpainter") and params["inpainter"] not in INPAINTERS:
-            raise BgforgeError(f"unknown inpainter {params['inpainter']!r}: expected one of {', '.join(INPAINTERS)}")
+        for kind in ("segmenter", "inpainter"):
+            if params.get(kind):
+                registry.check_known(params[kind], kind)
         check_weights(params)

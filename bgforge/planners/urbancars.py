@@ -68,6 +68,8 @@ class UrbanCarsPlanner(Planner):
     METADATA_COLUMNS = ["key", "y", "bg", "co_obj", "group", "split", "cue", "car_class", "car_file", "bg_file",
                         "co_obj_category", "co_obj_ann_id"]
     LABEL_FIELD, ATTR_FIELD = "y", "bg"
+    INSPECT_TABLES = (("y", "co_obj"), ("bg", "co_obj"))   # the second cue, against the label and the first
+    INSPECT_COUNTS = ("cue",)
     TARGET_FIELD = "y"
     EVAL_BREAKDOWNS = ("cell", "bg", "co_obj")
 
@@ -81,8 +83,11 @@ class UrbanCarsPlanner(Planner):
         unknown = [c for c in params.get("cue_sets") or [] if c not in CUES]
         if unknown:
             raise BgforgeError(f"cue_sets: unknown {', '.join(unknown)}; choose from {', '.join(CUES)}")
-        if params["segmenter"] not in ("grabcut", "box", "sam"):
-            raise BgforgeError(f"segmenter must be grabcut (CPU), sam (GPU) or box, got {params['segmenter']!r}")
+        from ..backends.registry import box_prompted
+
+        if params["segmenter"] not in box_prompted():  # the cars are cut out from their annotated boxes
+            raise BgforgeError(f"segmenter must be one of {', '.join(box_prompted())} (grabcut on a CPU, sam on a GPU), "
+                               f"got {params['segmenter']!r}")
 
     def loads_models(self, params: dict) -> bool:
         return params.get("segmenter") == "sam"

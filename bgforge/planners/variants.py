@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import BgforgeError
 from ..execution.context import Chain, WorkerContext
+from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
@@ -163,9 +164,8 @@ class VariantsPlanner(Planner):
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         from ..stages.variants import render
 
-        return lambda batch: [render(s, params) for s in batch]
+        encoding = Encoding.of(params, default_format="png")
+        return lambda batch: [render(s, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
         parse_variants(params.get("variants"))
-        if params.get("image_format", "png") not in ("png", "jpg"):
-            raise BgforgeError(f"image format must be png or jpg, got {params.get('image_format')!r}")

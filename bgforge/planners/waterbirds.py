@@ -125,21 +125,16 @@ class WaterbirdsPlanner(Planner):
 
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         """The stage chain of one worker: read bird+mask+background, composite, encode."""
+        from ..io.encoding import Encoding
         from ..stages.waterbirds import render
 
-        return lambda batch: [render(s, params) for s in batch]
+        encoding = Encoding.of(params)
+        return lambda batch: [render(s, params, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
-        size = params.get("output_size", "original")
-        if size != "original" and not (isinstance(size, int) and size > 0):
-            raise BgforgeError(f"output_size must be 'original' or a positive int, got {size!r}")
         if params.get("resampling", "lanczos") not in ("lanczos", "fast"):
             raise BgforgeError(f"resampling must be lanczos (reference) or fast, got {params.get('resampling')!r}")
-        if params.get("image_format") not in ("jpg", "png"):
-            raise BgforgeError(f"image_format must be jpg or png, got {params.get('image_format')!r}")
-        for k in ("train_strength", "val_strength", "test_strength", "val_frac"):
-            if not 0 <= float(params[k]) <= 1:
-                raise BgforgeError(f"{k} must be in [0, 1], got {params[k]}")
+        # output_size, image_format and the strengths are checked by params.RULES, as in every recipe
         for name in params["waterbird_species"]:
             if not re.match(r"^[A-Za-z_]+$", name):
                 raise BgforgeError(f"waterbird_species entry {name!r} should be a species word like 'Gull'")

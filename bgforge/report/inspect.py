@@ -1,9 +1,13 @@
-"""`bgforge inspect`: does a generated dataset break the correlation it was built to break?
+"""`bgforge inspect`: what a generated dataset holds, and does it break the correlation it was built to break?
 
-Per split: the label x attribute matrix, the achieved correlation (for two binary variables
-P(attribute = label) and phi; otherwise Cramér's V) and the mutual information I(label; attribute)
-in bits, computed from the empirical joint distribution of metadata.csv. 0 bits means the
-background attribute tells a classifier nothing about the label in that split.
+Per split, from metadata.csv: the group counts; where the recipe sets a spurious attribute
+against the label (its planner's ATTR_FIELD: Waterbirds' place, UrbanCars' background), the
+label x attribute matrix, the achieved correlation (for two binary variables P(attribute = label)
+and phi; otherwise Cramér's V) and the mutual information I(label; attribute) in bits (0 bits:
+the attribute tells a classifier nothing about the label in that split); then the tables the
+recipe declares (INSPECT_TABLES, INSPECT_COUNTS: Hard-Spurious-ImageNet's groups per class,
+O / R, difficulty, size and position) and how the data was built (the R background pairing).
+`--json` carries the same tables as the text and the HTML page.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from collections import Counter
 from pathlib import Path
 
 from .. import planners
+from ..association import association
 from ..errors import BgforgeError
 from ..io.layout import preview_dir
-from ..io.metadata import association
+from ..ordering import ordered_names, ordered_splits
+
+STATS_FIELDS = ("area_frac", "hole_frac")
 
 
 def _numbers(rows, field):
@@ -39,38 +46,60 @@ def _describe(vals):
             "max": vals[-1]}
 
 
-def default_fields(out: Path) -> tuple[str, str | None, dict, dict[str, str]]:
-    """The planner's label and attribute fields, the manifest, and split code -> name (Waterbirds: 0 -> train)."""
+def _read(out: Path) -> tuple[dict, list[dict]]:
+    if not (out / "metadata.csv").exists() or not (out / "manifest.json").exists():
+        raise BgforgeError(f"{out} has no metadata.csv/manifest.json: not a finished bgforge output "
+                           "(run `bgforge status` / `bgforge finalize` first)")
     manifest = json.loads((out / "manifest.json").read_text())
-    planner = planners.get(manifest["recipe"]["planner"])
-    split_names = {str(code): name for name, code in planner.SPLIT_CODES.items()}
-    return planner.LABEL_FIELD, planner.ATTR_FIELD, manifest, split_names
+    with open(out / "metadata.csv", newline="") as fh:
+        return manifest, list(csv.DictReader(fh))
+
+
+def _check_column(rows: list[dict], field: str | None, option: str) -> None:
+    if field and rows and field not in rows[0]:
+        raise BgforgeError(f"metadata.csv has no column {field!r}; pass {option} with one of {', '.join(rows[0])}")
+
+
+def cross_table(rows: list[dict], row_field: str, col_field: str, col_order: list | None = None) -> dict:
+    """Samples per (row value, column value): rows in natural order, columns in `col_order` (then the rest)."""
+    counts = Counter((r.get(row_field, ""), r.get(col_field, "")) for r in rows)
+    present = {c for _, c in counts}
+    columns = [c for c in (col_order or []) if c in present] + ordered_names(present - set(col_order or []))
+    values = ordered_names({x for x, _ in counts})
+    return {"rows_field": row_field, "columns_field": col_field, "rows": values, "columns": columns,
+            "cells": [[counts.get((x, c), 0) for c in columns] for x in values]}
+
+
+def _value_counts(rows: list[dict], field: str) -> dict:
+    counts = Counter(r.get(field, "") for r in rows)
+    return {v: counts[v] for v in ordered_names(counts)}
 
 
 def inspect_output(out, label=None, attribute=None) -> dict:
     out = Path(out)
-    if not (out / "metadata.csv").exists() or not (out / "manifest.json").exists():
-        raise BgforgeError(f"{out} has no metadata.csv/manifest.json: not a finished bgforge output "
-                           "(run `bgforge status` / `bgforge finalize` first)")
-    d_label, d_attr, manifest, split_names = default_fields(out)
-    label, attribute = label or d_label, attribute or d_attr
-    with open(out / "metadata.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if rows and label not in rows[0]:
-        raise BgforgeError(f"metadata.csv has no column {label!r}; pass --label with one of {', '.join(rows[0])}")
-    if attribute and rows and attribute not in rows[0]:
-        raise BgforgeError(f"metadata.csv has no column {attribute!r}; pass --attribute with one of {', '.join(rows[0])}")
-    splits = {}
+    manifest, rows = _read(out)
+    planner = planners.get(manifest["recipe"]["planner"])
+    params = manifest["recipe"].get("params") or {}
+    label, attribute = label or planner.LABEL_FIELD, attribute or planner.ATTR_FIELD
+    _check_column(rows, label, "--label")
+    _check_column(rows, attribute, "--attribute")
+    split_names = {str(code): name for name, code in planner.SPLIT_CODES.items()}
+    by_split: dict[str, list[dict]] = {}
     for r in rows:
         split = r.get("split_name") or r.get("split") or "all"
-        splits.setdefault(split_names.get(split, split), []).append(r)
+        by_split.setdefault(split_names.get(split, split), []).append(r)
+    group_order = list(planner.preview_rows(params) or {})
+    tables = [t for t in planner.INSPECT_TABLES if not rows or set(t) <= set(rows[0])]
+    counts = [f for f in planner.INSPECT_COUNTS if not rows or f in rows[0]]
     report = {"out": str(out), "recipe": manifest["recipe"]["name"], "label": label, "attribute": attribute,
-              "errors": manifest.get("errors", 0), "construction": manifest.get("construction", {}), "splits": {}}
+              "errors": manifest.get("errors", 0), "construction": manifest.get("construction", {}), "splits": {},
+              "class_names": _class_names(rows)}
     # groups.json names the groups (metadata.csv may hold only ids, e.g. Waterbirds' 0..3)
     named = json.loads((out / "groups.json").read_text()) if (out / "groups.json").exists() else {}
-    for split, items in splits.items():
-        groups = named.get(split, {}).get("groups") or dict(sorted(Counter(r.get("group", "") for r in items).items()))
-        entry = {"samples": len(items), "groups": groups}
+    for split in ordered_splits(by_split):
+        items = by_split[split]
+        groups = named.get(split, {}).get("groups") or _value_counts(items, "group")
+        entry: dict = {"samples": len(items), "groups": groups}
         if attribute:
             pairs = [(r[label], r[attribute]) for r in items]
             entry["matrix"] = {f"{x}|{y}": c for (x, y), c in sorted(Counter(pairs).items())}
@@ -78,7 +107,9 @@ def inspect_output(out, label=None, attribute=None) -> dict:
             entry["mutual_information_bits"], entry["cramers_v"] = assoc["mutual_information_bits"], assoc["cramers_v"]
             if "aligned_fraction" in assoc:
                 entry["correlation"] = {"aligned_fraction": assoc["aligned_fraction"], "phi": assoc["phi"]}
-        for field in ("area_frac", "hole_frac", "size"):
+        entry["tables"] = [cross_table(items, x, y, group_order if y == "group" else None) for x, y in tables]
+        entry["counts"] = {f: _value_counts(items, f) for f in counts}
+        for field in STATS_FIELDS:
             stats = _describe(_numbers(items, field))
             if stats:
                 entry[field] = stats
@@ -88,80 +119,115 @@ def inspect_output(out, label=None, attribute=None) -> dict:
     return report
 
 
+def _class_names(rows: list[dict]) -> dict:
+    """wnid -> class name where metadata.csv has both (the HSI pairing is recorded by wnid)."""
+    return {r["wnid"]: r["class_name"] for r in rows if r.get("wnid") and r.get("class_name")} if rows else {}
+
+
+def _grid(corner: str, columns: list[str], body: list[tuple[str, list]]) -> list[str]:
+    """A text table, right-aligned columns."""
+    width = max([len(corner)] + [len(x) for x, _ in body])
+    cols = [max([len(str(c))] + [len(str(cells[i])) for _, cells in body]) for i, c in enumerate(columns)]
+    lines = [f"    {corner:<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(columns, cols))]
+    return lines + [f"    {x:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(cells, cols)) for x, cells in body]
+
+
+def _association_line(e: dict) -> str:
+    line = f"I(label; attribute) = {e['mutual_information_bits']:.4f} bits"
+    if e.get("cramers_v") is not None:
+        line += f", Cramér's V = {e['cramers_v']:.3f}"
+    if e.get("correlation", {}).get("aligned_fraction") is not None:
+        line += f", P(attribute = label) = {e['correlation']['aligned_fraction']:.3f}"
+    return line
+
+
 def render_text(report: dict) -> str:
     lines = [f"{report['out']}: recipe {report['recipe']}, label {report['label']!r}"
              + (f" vs attribute {report['attribute']!r}" if report["attribute"] else "") + f", {report['errors']} errors"]
     for split, e in report["splits"].items():
-        line = f"  {split}: {e['samples']} samples"
-        if "mutual_information_bits" in e:
-            line += f", I(label; attribute) = {e['mutual_information_bits']:.4f} bits"
-            if e.get("cramers_v") is not None:
-                line += f", Cramér's V = {e['cramers_v']:.3f}"
-            if e.get("correlation", {}).get("aligned_fraction") is not None:
-                line += f", P(attribute = label) = {e['correlation']['aligned_fraction']:.3f}"
-        lines.append(line)
+        lines.append(f"  {split}: {e['samples']} samples" + (f", {_association_line(e)}" if "matrix" in e else ""))
         if "matrix" in e:
             xs, ys, cells = matrix_table(e["matrix"])
-            corner = f"{report['label']} \\ {report['attribute']}"
-            width = max(len(corner), *(len(x) for x in xs))
-            cols = [max(len(y), *(len(str(cells.get((x, y), 0))) for x in xs)) for y in ys]
-            lines.append(f"    {corner:<{width}}  " + "  ".join(f"{y:>{w}}" for y, w in zip(ys, cols)))
-            for x in xs:
-                lines.append(f"    {x:<{width}}  " + "  ".join(f"{cells.get((x, y), 0):>{w}}" for y, w in zip(ys, cols)))
+            lines += _grid(f"{report['label']} \\ {report['attribute']}", ys,
+                           [(x, [cells.get((x, y), 0) for y in ys]) for x in xs])
         lines.append("    groups: " + ", ".join(f"{g} {n}" for g, n in e["groups"].items()))
-        for field in ("area_frac", "hole_frac", "size"):
+        for t in e.get("tables", []):
+            lines += _grid(f"{t['rows_field']} \\ {t['columns_field']}", t["columns"], list(zip(t["rows"], t["cells"])))
+        for field, values in e.get("counts", {}).items():
+            lines.append(f"    {field}: " + ", ".join(f"{v} {n}" for v, n in values.items()))
+        for field in STATS_FIELDS:
             if field in e:
                 s = e[field]
                 lines.append(f"    {field}: mean {s['mean']:.4g}, min {s['min']:.4g}, median {s['median']:.4g}, "
                              f"max {s['max']:.4g}")
-    lines += construction_lines(report.get("construction") or {})
+    lines += construction_lines(report.get("construction") or {}, report.get("class_names") or {})
     return "\n".join(lines)
 
 
-def construction_lines(facts: dict) -> list[str]:
-    """How the data was built, as the planner recorded it: notes, then the HSI background pairing."""
+def construction_lines(facts: dict, class_names: dict | None = None) -> list[str]:
+    """How the data was built, as the planner recorded it: notes, then the HSI background pairing
+    (each wnid with its class name where metadata.csv gives one)."""
+    names = class_names or {}
+
+    def named(wnids: str) -> str:
+        return ",".join(f"{w} ({names[w]})" if w in names else w for w in wnids.split(","))
+
     lines = [f"  NOTE: {note}" for note in facts.get("notes", [])]
     by_pairing: dict[str, list[str]] = {}   # splits with the same pairing share one line
     for split, pairs in (facts.get("background_pairing") or {}).items():
-        by_pairing.setdefault(", ".join(f"{fg}->{bg}" for fg, bg in pairs.items()), []).append(split)
+        by_pairing.setdefault("; ".join(f"{named(fg)} -> {named(bg)}" for fg, bg in pairs.items()), []).append(split)
     for text, splits in by_pairing.items():
         lines.append(f"  background pairing of the R groups ({facts.get('random_background', '?')}; "
-                     f"{', '.join(splits)}): {text}")
+                     f"{', '.join(ordered_splits(splits))}): {text}")
     return lines
 
 
 def matrix_table(matrix: dict) -> tuple[list[str], list[str], dict]:
     """The 'label|attribute' counts as rows (labels), columns (attributes) and cells, numbers in numeric order."""
     cells = {tuple(k.split("|", 1)): v for k, v in matrix.items()}
+    return ordered_names({x for x, _ in cells}), ordered_names({y for _, y in cells}), cells
 
-    def order(values: set) -> list[str]:
-        return sorted(values, key=lambda v: (0, float(v), v) if v.lstrip("-").replace(".", "", 1).isdigit() else (1, 0, v))
 
-    return order({x for x, _ in cells}), order({y for _, y in cells}), cells
+# Wide tables (100 classes x 12 groups) scroll inside their box, never off the page
+_STYLE = ("body{font-family:sans-serif;margin:2em;max-width:100%;box-sizing:border-box}"
+          ".scroll{overflow:auto;max-width:100%;max-height:28em;margin:.5em 0;border:1px solid #ddd}"
+          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right;white-space:nowrap}"
+          "thead th{position:sticky;top:0;background:#f3f3f3}tbody th{text-align:left}"
+          "img{max-width:100%;height:auto}")
+
+
+def _html_table(corner: str, columns: list, body: list[tuple[str, list]]) -> str:
+    esc = html.escape
+    head = "<thead><tr><th>" + esc(corner) + "</th>" + "".join(f"<th>{esc(str(c))}</th>" for c in columns) + "</tr></thead>"
+    rows = "".join(f"<tr><th>{esc(str(x))}</th>" + "".join(f"<td>{v}</td>" for v in cells) + "</tr>" for x, cells in body)
+    return f"<div class='scroll'><table>{head}<tbody>{rows}</tbody></table></div>"
 
 
 def render_html(report: dict, out) -> str:
-    """One self-contained page: tables plus the contact sheets inlined as data URIs."""
+    """One self-contained page that fits the window: tables (scrolling inside their box) plus the
+    contact sheets inlined as data URIs."""
     esc = html.escape
-    parts = [f"<!doctype html><meta charset='utf-8'><title>bgforge inspect: {esc(report['recipe'])}</title>",
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0}"
-             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}</style>",
-             f"<h1>{esc(report['recipe'])}</h1><p>{esc(report['out'])}: label <b>{esc(str(report['label']))}</b>, "
-             f"attribute <b>{esc(str(report['attribute']))}</b>, {report['errors']} errors</p>"]
+    parts = [f"<!doctype html><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+             f"<title>bgforge inspect: {esc(report['recipe'])}</title><style>{_STYLE}</style>",
+             f"<h1>{esc(report['recipe'])}</h1><p>{esc(report['out'])}: label <b>{esc(str(report['label']))}</b>"
+             + (f", attribute <b>{esc(str(report['attribute']))}</b>" if report["attribute"] else "")
+             + f", {report['errors']} errors</p>"]
     for split, e in report["splits"].items():
         parts.append(f"<h2>{esc(split)}: {e['samples']} samples</h2>")
-        if "mutual_information_bits" in e:
-            aligned = e.get("correlation", {}).get("aligned_fraction")
-            parts.append(f"<p>I(label; attribute) = {e['mutual_information_bits']:.4f} bits"
-                         + (f", Cramér's V = {e['cramers_v']:.3f}" if e.get("cramers_v") is not None else "")
-                         + (f", P(attribute = label) = {aligned:.3f}" if aligned is not None else "") + "</p>")
+        if "matrix" in e:
+            parts.append(f"<p>{esc(_association_line(e))}</p>")
             xs, ys, cells = matrix_table(e["matrix"])
-            parts.append("<table><tr><th>label \\ attribute</th>" + "".join(f"<th>{esc(y)}</th>" for y in ys) + "</tr>")
-            for x in xs:
-                parts.append(f"<tr><th>{esc(x)}</th>" + "".join(f"<td>{cells.get((x, y), 0)}</td>" for y in ys) + "</tr>")
-            parts.append("</table>")
-        parts.append("<table><tr><th>group</th><th>samples</th></tr>" + "".join(
-            f"<tr><td>{esc(g)}</td><td>{n}</td></tr>" for g, n in e["groups"].items()) + "</table>")
+            parts.append(_html_table("label \\ attribute", ys, [(x, [cells.get((x, y), 0) for y in ys]) for x in xs]))
+        parts.append(_html_table("group", ["samples"], [(g, [n]) for g, n in e["groups"].items()]))
+        for t in e.get("tables", []):
+            parts.append(_html_table(f"{t['rows_field']} \\ {t['columns_field']}", t["columns"],
+                                     list(zip(t["rows"], t["cells"]))))
+        for field, values in e.get("counts", {}).items():
+            parts.append(_html_table(field, list(values), [("samples", list(values.values()))]))
+    construction = construction_lines(report.get("construction") or {}, report.get("class_names") or {})
+    if construction:
+        parts.append("<h2>construction</h2><ul>" + "".join(f"<li>{esc(line.strip())}</li>" for line in construction)
+                     + "</ul>")
     for rel in report["previews"]:
         data = base64.b64encode((Path(out) / rel).read_bytes()).decode()
         parts.append(f"<h2>{esc(rel)}</h2><img alt='{esc(rel)}' src='data:image/png;base64,{data}'>")

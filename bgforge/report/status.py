@@ -38,6 +38,13 @@ def phase_status(out: Path, name: str, verify: bool = False) -> dict:
             "shard_seconds": round(seconds, 3)}
 
 
+def shard_timings(out: Path) -> list[tuple[int, float, int]]:
+    """(samples, seconds, errors) of each committed shard of one phase, in plan order."""
+    plan = planmod.load_plan(out)
+    stats = (commitmod.committed_stats(out, entry.name, plan.layout) for entry in plan.shards)
+    return [(s["samples"], float(s["seconds"]), s["errors"]) for s in stats if s is not None]
+
+
 def _phase_folders(out: Path) -> list[Path]:
     return sorted(p for p in out.iterdir() if p.is_dir() and planmod.plan_path(p).exists())
 

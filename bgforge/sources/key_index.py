@@ -16,7 +16,6 @@ matches the shards (a rebuilt or resumed phase) is rebuilt instead of trusted.
 from __future__ import annotations
 
 import json
-import tarfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -26,8 +25,7 @@ from ..errors import BgforgeError, SampleError
 from ..io import strict_json
 from ..io.images import decode
 from ..io.layout import bookkeeping_dir
-from ..io.shards import atomic_file
-from .shards import member_key
+from ..io.shards import atomic_file, shard_members
 
 INDEX_NAME = "key-index.npz"
 INDEX_FORMAT = 1
@@ -78,11 +76,8 @@ class KeyIndex:
         rows: dict[str, tuple[int, dict]] = {}
         tars = _tars(folder)
         for n, tar_path in enumerate(tars):
-            with tarfile.open(tar_path, "r") as tar:
-                for m in tar:
-                    if m.isfile():
-                        key, ext = member_key(tar_path, m.name)
-                        rows.setdefault(key, (n, {}))[1][ext] = (m.offset_data, m.size)
+            for key, files in shard_members(tar_path).items():
+                rows.setdefault(key, (n, {}))[1].update(files)
         exts = sorted({e for _, members in rows.values() for e in members})
         keys = sorted(rows)
         members = np.full((len(keys), len(exts), 2), -1, dtype=np.int64)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import BgforgeError
 from ..io import strict_json
+from ..io.shards import shard_members
 from ..records import Sample
 
 
@@ -46,41 +47,27 @@ def _check_inside(folder: Path, tar_path: Path) -> None:
                            "input shards must be regular files inside the input folder")
 
 
-def member_key(tar_path: Path, name: str) -> tuple[str, str]:
-    base = name.rsplit("/", 1)[-1]
-    key, dot, ext = base.partition(".")
-    if not key or not dot or not ext:
-        raise BgforgeError(f"{tar_path}: member {name[:80]!r} has no '<key>.<ext>' name (WebDataset's rule); "
-                           "this is not a shard bgforge can read")
-    return key, ext
-
-
 def _shard_samples(tar_path: Path) -> list[Sample]:
-    members: dict[str, dict] = {}
-    with tarfile.open(tar_path, "r:") as tar:
-        for m in tar:
-            if not m.isfile():
-                continue
-            key, ext = member_key(tar_path, m.name)
-            members.setdefault(key, {})[ext] = [m.offset_data, m.size]
-        metas = {}
-        for key, files in members.items():
-            if "json" in files:
-                off, size = files["json"]
-                if size > MAX_JSON_MEMBER:
-                    raise BgforgeError(f"{tar_path}: member {key}.json is {size:,} bytes; a sample's json "
-                                       f"must be under {MAX_JSON_MEMBER:,}")
-                tar.fileobj.seek(off)
-                try:
-                    meta = strict_json.loads(tar.fileobj.read(size))
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise BgforgeError(f"{tar_path}: member {key}.json is not valid JSON ({exc})") from None
-                if not isinstance(meta, dict):
-                    raise BgforgeError(f"{tar_path}: member {key}.json is a JSON {type(meta).__name__}, not an object")
-                metas[key] = meta
+    members = shard_members(tar_path)
     samples = []
-    for key, files in members.items():
-        meta = dict(metas.get(key, {}))
-        split = str(meta.get("split_name", meta.get("split", "all")))
-        samples.append(Sample(key=key, split=split, inputs={"shard": str(tar_path), "members": files}, meta=meta))
+    with open(tar_path, "rb") as fh:
+        for key, files in members.items():
+            meta = _json_member(fh, tar_path, key, files["json"]) if "json" in files else {}
+            split = str(meta.get("split_name", meta.get("split", "all")))
+            samples.append(Sample(key=key, split=split, inputs={"shard": str(tar_path), "members": files}, meta=meta))
     return samples
+
+
+def _json_member(fh, tar_path: Path, key: str, where: list[int]) -> dict:
+    off, size = where
+    if size > MAX_JSON_MEMBER:
+        raise BgforgeError(f"{tar_path}: member {key}.json is {size:,} bytes; a sample's json "
+                           f"must be under {MAX_JSON_MEMBER:,}")
+    fh.seek(off)
+    try:
+        meta = strict_json.loads(fh.read(size))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BgforgeError(f"{tar_path}: member {key}.json is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise BgforgeError(f"{tar_path}: member {key}.json is a JSON {type(meta).__name__}, not an object")
+    return meta

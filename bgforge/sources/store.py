@@ -1,8 +1,14 @@
-"""Random access to the samples of a bgforge output (e.g. inpainted backgrounds) by key."""
+"""Random access to the samples of a bgforge output (e.g. inpainted backgrounds) by key.
+
+Three stores, one interface (`Store`): ShardStore scans a shard folder's tar headers once,
+IndexedStore (key_index.py) reads the key index a phase stored, FolderStore serves a plain
+image folder. Stages take any of them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -12,6 +18,16 @@ from ..io.shards import read_member
 from ..records import Sample
 from .folder import load_folder
 from .shards import is_shard_dir, load_shards
+
+
+class Store(Protocol):
+    def __contains__(self, key: str) -> bool: ...
+
+    def has_member(self, key: str, ext: str) -> bool: ...
+
+    def read(self, key: str, ext: str, stage: str = "read_background") -> bytes: ...
+
+    def image(self, key: str, stage: str = "read_background", mode: str = "RGB") -> np.ndarray: ...
 
 
 class _Store:
@@ -26,6 +42,9 @@ class _Store:
 
     def meta(self, key: str) -> dict:
         return self.records[key].meta
+
+    def has_member(self, key: str, ext: str) -> bool:
+        return key in self.records and ext in self.records[key].inputs.get("members", {})
 
 
 class ShardStore(_Store):

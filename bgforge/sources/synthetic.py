@@ -172,14 +172,32 @@ def _voc_xml(folder: str, key: str, width: int, height: int, objects) -> str:
             f"\t<segmented>0</segmented>\n{objs}</annotation>\n")
 
 
+def _class_pattern(class_idx: int, width: int, height: int) -> np.ndarray:
+    """One of five patterns per class (vertical or horizontal stripes, checks, diagonals, rings), in [-1, 1]."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    period = 14 + 4 * (class_idx // 5 % 3)
+    kind = class_idx % 5
+    if kind == 0:
+        return np.sin(x * 2 * np.pi / period)
+    if kind == 1:
+        return np.sin(y * 2 * np.pi / period)
+    if kind == 2:
+        return np.sign(np.sin(x * np.pi / period) * np.sin(y * np.pi / period))
+    if kind == 3:
+        return np.sin((x + y) * 2 * np.pi / (1.5 * period))
+    return np.sin(np.hypot(x - width / 2, y - height / 2) * 2 * np.pi / period)
+
+
 def imagenet_image(rng: np.random.Generator, class_idx: int, width: int, height: int) -> tuple[np.ndarray, list]:
-    """A class-coloured textured scene with 1-2 textured ellipse/rectangle objects and their boxes."""
-    bg_hue = (class_idx * 53 + 90) % 180
-    base = cv2.cvtColor(np.uint8([[[bg_hue, 90, 150]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
-    stripes = np.sin(np.linspace(0, 6 + class_idx % 5 * 4, width, dtype=np.float32))[None, :, None] * 20
-    arr = base * (0.7 + 0.6 * _smooth_noise(rng, height, width, 12)) + stripes
-    arr += 30 * _smooth_noise(rng, height, width, 3) - 15
-    colour = cv2.cvtColor(np.uint8([[[(class_idx * 37) % 180, 220, 230]]]), cv2.COLOR_HSV2RGB)[0, 0]
+    """A textured scene with 1-2 textured ellipse/rectangle objects and their boxes. Each class has its
+    own look (a hue a golden-ratio step round the wheel from its neighbour's, one of five patterns), so
+    on a contact sheet an object on another class's background (HSI's R groups) stands out from O."""
+    bg_hue = int(class_idx * 180 * 0.618034) % 180
+    base = cv2.cvtColor(np.uint8([[[bg_hue, 110, 170]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+    arr = base * (0.8 + 0.4 * _smooth_noise(rng, height, width, 12)) + 35 * _class_pattern(class_idx, width, height)[..., None]
+    arr += 24 * _smooth_noise(rng, height, width, 3) - 12
+    # the object: the opposite hue, saturated, so it never melts into its own class's background
+    colour = cv2.cvtColor(np.uint8([[[(bg_hue + 90) % 180, 230, 235]]]), cv2.COLOR_HSV2RGB)[0, 0]
     n_obj = 1 + int(rng.random() < 0.4)
     boxes = []
     for k in range(n_obj):

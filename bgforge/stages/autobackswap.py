@@ -15,18 +15,19 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError
+from ..io.encoding import Encoding
 from ..io.images import decode, sample_image
 from ..records import Failure, Output, Sample
+from .blend import fit_background, soft_composite
 from .common import Progress, Rendered, render_sample
-from .composite import fit_background, soft_composite
 
 if TYPE_CHECKING:
     from ..sources.key_index import IndexedStore
 
 
-def render(sample: Sample, store: IndexedStore | None, params: dict) -> Output | Failure:
+def render(sample: Sample, store: IndexedStore | None, params: dict, encoding: Encoding) -> Output | Failure:
     """An original (its bytes, unchanged) or a swap: foreground over another image's inpainted background."""
-    return render_sample(sample, params, lambda progress: _swap(sample, store, params, progress))
+    return render_sample(sample, encoding, lambda progress: _swap(sample, store, params, progress))
 
 
 def _swap(sample: Sample, store: IndexedStore | None, params: dict, progress: Progress) -> Rendered | Output:

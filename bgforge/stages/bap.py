@@ -22,10 +22,11 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ..errors import SampleError
+from ..io.encoding import Encoding
 from ..io.images import decode, encode, open_image, open_mask
 from ..records import Failure, Output, Sample
+from .blend import fit_background
 from .common import Progress, Rendered, render_sample
-from .composite import fit_background
 from .paste import paste, paste_origin
 
 if TYPE_CHECKING:
@@ -97,9 +98,12 @@ def _source_mask(sample, image: np.ndarray) -> np.ndarray:
     return mask
 
 
+FOREGROUND = Encoding("png")  # phase 1 crops are lossless, whatever the composites are written as
+
+
 def extract_foreground(sample: Sample, params: dict) -> Output | Failure:
     """Phase 1: the tight crop of one foreground (png) and its mask (mask.png, values kept)."""
-    return render_sample(sample, params, lambda progress: _foreground(sample, params, progress), default_format="png")
+    return render_sample(sample, FOREGROUND, lambda progress: _foreground(sample, params, progress))
 
 
 def _foreground(sample: Sample, params: dict, progress: Progress) -> Rendered:
@@ -112,9 +116,9 @@ def _foreground(sample: Sample, params: dict, progress: Progress) -> Rendered:
                     files={"mask.png": encode(mask_crop, "png")})
 
 
-def render_composite(sample: Sample, store: IndexedStore, params: dict) -> Output | Failure:
+def render_composite(sample: Sample, store: IndexedStore, params: dict, encoding: Encoding) -> Output | Failure:
     """Phase 2: one anchor or alignment composite from a stored foreground and a background file."""
-    return render_sample(sample, params, lambda progress: _composite(sample, store, params, progress),
+    return render_sample(sample, encoding, lambda progress: _composite(sample, store, params, progress),
                          first_stage="read_foreground")
 
 

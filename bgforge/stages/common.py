@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 
 import numpy as np
 
-from ..io.images import encode
+from ..io.encoding import Encoding
 from ..records import Failure, Output, Sample
 
 T = TypeVar("T")
@@ -49,13 +49,13 @@ def attempt(key: str, progress: Progress, fn: Callable[[], T]) -> T | Failure:
         return Failure.of(key, exc, progress.stage)
 
 
-def render_sample(sample: Sample, params: dict, transform: Callable[[Progress], Rendered | Output],
-                  first_stage: str = "read_image", default_format: str = "jpg") -> Output | Failure:
+def render_sample(sample: Sample, encoding: Encoding, transform: Callable[[Progress], Rendered | Output],
+                  first_stage: str = "read_image") -> Output | Failure:
     """decode -> transform -> encode for one sample.
 
     `transform(progress)` decodes and computes, moving `progress.stage` along as it goes; it
-    returns the pixels to encode (as `image_format`, default `default_format`, at `jpeg_quality`)
-    or, when there is nothing to encode, the finished Output.
+    returns the pixels to encode (as the chain's `encoding`, read once from its recipe) or, when
+    there is nothing to encode, the finished Output.
     """
     progress = Progress(first_stage)
 
@@ -64,9 +64,8 @@ def render_sample(sample: Sample, params: dict, transform: Callable[[Progress], 
         if isinstance(done, Output):
             return done
         progress.stage = "encode"
-        fmt = params.get("image_format", default_format)
-        data = encode(done.image, fmt, quality=params.get("jpeg_quality", 95))
-        return Output(key=sample.key, files={fmt: data, **done.files, "cls": str(done.label).encode()},
+        data = encoding.encode(done.image)
+        return Output(key=sample.key, files={encoding.image_format: data, **done.files, "cls": str(done.label).encode()},
                       meta=done.meta, folder_path=done.folder_path)
 
     return attempt(sample.key, progress, run)

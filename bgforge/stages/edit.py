@@ -17,11 +17,12 @@ from PIL import Image
 
 from ..backends.base import GroundedSegmenter, Inpainter, Segmenter, SegmentRequest, SegmentResult, remove_objects_batch
 from ..backends.classifier import is_flip
-from ..io.images import decode, encode, sample_image
+from ..io.encoding import Encoding, encode_mask
+from ..io.images import decode, sample_image
 from ..records import Failure, Output, Sample
+from .batch import load_batch
+from .blend import fit_background, soft_composite
 from .common import Progress, attempt, run_batched
-from .composite import fit_background, soft_composite
-from .segment import load_batch
 
 
 @dataclass
@@ -123,7 +124,7 @@ class _EditBatch:
 
     def __init__(self, tools: EditTools, samples: list[Sample], params: dict) -> None:
         self.tools, self.samples, self.params = tools, samples, params
-        self.fmt = params.get("image_format", "jpg")
+        self.encoding = Encoding.of(params)
         self.groups: dict[str, list[Sample]] = {}   # source image -> its samples
         for s in samples:
             self.groups.setdefault(s.meta["source_key"], []).append(s)
@@ -175,7 +176,7 @@ class _EditBatch:
                 self.outputs[s.key] = r
                 continue
             img, hole = r
-            self.edited[s.key] = (img, {"mask.png": _png(hole)},
+            self.edited[s.key] = (img, {"mask.png": encode_mask(hole)},
                                   {"hole_area": _frac(hole), "inpainter": self.tools.inpainter.name})
 
     def swap_backgrounds(self, edits: list[Sample]) -> None:
@@ -194,8 +195,8 @@ class _EditBatch:
         (`classify_stored`: the pixels after the JPEG round trip, what a reader of the shards sees)."""
         stored = bool(self.params.get("classify_stored", False))
         for key, (img, _, _) in self.edited.items():
-            data = encode(img, self.fmt, quality=self.params.get("jpeg_quality", 95))
-            self.stored[key] = (data, decode(data) if stored and self.fmt == "jpg" else img)
+            data = self.encoding.encode(img)
+            self.stored[key] = (data, decode(data) if stored and self.encoding.image_format == "jpg" else img)
 
     def predict(self) -> None:
         """The originals (once per source) and the edits, in one classifier batch."""
@@ -224,7 +225,7 @@ class _EditBatch:
         else:
             res = self.found[s.key]
             _, extra_files, extra_meta = self.edited[s.key]
-            files = {self.fmt: self.stored[s.key][0], **extra_files}
+            files = {self.encoding.image_format: self.stored[s.key][0], **extra_files}
             meta.update(extra_meta)
             meta.update({"boxes": np.round(res.boxes, 2).tolist(), "scores": np.round(res.scores, 4).tolist(),
                          "detected": list(res.phrases), "num_objects": int(res.masks.shape[0]),
@@ -242,7 +243,7 @@ def _background_edit(s: Sample, image: np.ndarray, found: SegmentResult) -> tupl
     """(edited image, extra files, extra meta) of a background swap."""
     bg = sample_image(s.inputs["background"], "read_background")[0]
     obj = found.union()
-    return swap_background(image, obj, bg), {"mask.png": _png(obj)}, {}
+    return swap_background(image, obj, bg), {"mask.png": encode_mask(obj)}, {}
 
 
 def _base_meta(s, params, image) -> dict:
@@ -271,10 +272,6 @@ def _nothing_found(s, params) -> str:
         return (f"GroundingDINO found no {s.meta['prompt']!r} above box threshold {opts.get('box_threshold')} / "
                 f"text threshold {opts.get('text_threshold')}; nothing to edit")
     return f"the boxes of {s.meta['prompt']!r} gave an empty mask; nothing to edit"
-
-
-def _png(mask: np.ndarray) -> bytes:
-    return encode(mask.astype(np.uint8) * 255, "png", png_level=1)
 
 
 def _frac(mask: np.ndarray) -> float:

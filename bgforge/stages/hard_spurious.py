@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError
+from ..io.encoding import Encoding
 from ..io.images import decode, sample_image
 from ..records import Failure, Output, Sample
 from ..sources.imagenet import clip_box
@@ -15,16 +16,13 @@ from .common import Progress, Rendered, render_sample
 from .paste import RESAMPLING, crop_box, fg_size, paste, paste_origin
 
 if TYPE_CHECKING:
-    from ..sources.key_index import IndexedStore
-    from ..sources.store import FolderStore, ShardStore
-
     # HSI reads its backgrounds phase through the stored key index; `bgforge composite` any --bg
-    Backgrounds = IndexedStore | ShardStore | FolderStore
+    from ..sources.store import Store as Backgrounds
 
 
-def render(sample: Sample, store: Backgrounds, params: dict) -> Output | Failure:
+def render(sample: Sample, store: Backgrounds, params: dict, encoding: Encoding) -> Output | Failure:
     """Also the chain of `bgforge composite`: inputs hold the image (path or shard member), box and bg_key."""
-    return render_sample(sample, params, lambda progress: _composite(sample, store, params, progress))
+    return render_sample(sample, encoding, lambda progress: _composite(sample, store, params, progress))
 
 
 def _composite(sample: Sample, store: Backgrounds, params: dict, progress: Progress) -> Rendered:

@@ -6,12 +6,13 @@ import numpy as np
 from PIL import Image
 
 from ..backends.base import Inpainter, Segmenter, SegmentRequest, dilate, remove_objects_batch
+from ..io.encoding import MASK_PNG_LEVEL, Encoding, encode_mask
 from ..io.images import decode, encode
 from ..records import Failure, Output, Sample
+from .batch import Batch, Loaded
 from .common import run_batched
 from .paste import RESAMPLING, object_index
 from .pipeline import ModelStage
-from .segment import Batch, Loaded
 
 REMOVE_OBJECTS = ("union", "sequential")
 
@@ -88,7 +89,10 @@ def inpaint_stage(inpainter: Inpainter, segmenter: Segmenter | None, params: dic
         return batch
 
     run = {"inpainter": inpainter.name, "segmenter": None if segmenter is None else segmenter.name,
-           "dilation": kernel, "one_by_one": one_by_one}
+           "dilation": kernel, "one_by_one": one_by_one,
+           # PNG at zlib level 1: 5.4x cheaper to encode than level 6 for a few % more bytes, and the
+           # same pixels (HSI writes every background as PNG)
+           "encoding": Encoding.of(params, png_level=MASK_PNG_LEVEL)}
 
     def finish(batch: Batch) -> list[Output | Failure]:
         return batch.outputs({it.sample.key: done if isinstance(done, Failure) else _encode(it.sample, *done, params, run)
@@ -126,20 +130,17 @@ def _remove(inpainter: Inpainter, segmenter: Segmenter | None, ok: list[Loaded],
 
 def _encode(s: Sample, img: np.ndarray, hole: np.ndarray, m: np.ndarray, params: dict, run: dict) -> Output:
     """The filled image (resized to `resize` when set), its hole mask and, with `object_mask`, the pasted object."""
-    fmt, size = params.get("image_format", "jpg"), params.get("resize")
+    encoding, size = run["encoding"], params.get("resize")
     if params.get("stored_jpeg_quality"):
         # Hard-Spurious-ImageNet's reference saves each inpainted background as a JPEG (PIL's quality 75)
         # at full resolution and reads it back before resizing it to the canvas
         img = decode(encode(img, "jpg", quality=int(params["stored_jpeg_quality"])), "RGB")
     if size:
         img = np.asarray(Image.fromarray(img).resize((int(size), int(size)), RESAMPLING[params.get("resampling", "lanczos")]))
-    # PNG at zlib level 1: 5.4x cheaper to encode than level 6 for a few % more bytes, and the
-    # same pixels (HSI writes every background as PNG)
-    files = {fmt: encode(img, fmt, quality=params.get("jpeg_quality", 95), png_level=1),
-             "mask.png": encode(hole.astype(np.uint8) * 255, "png", png_level=1)}
+    files = {encoding.image_format: encoding.encode(img), "mask.png": encode_mask(hole)}
     if params.get("object_mask") and len(m):  # the pasted object, undilated, at source size (mask pastes)
         obj = pasted_object(s, m, params.get("object_box", "largest"))
-        files["object.png"] = encode(obj.astype(np.uint8) * 255, "png", png_level=1)
+        files["object.png"] = encode_mask(obj)
     meta = {**s.meta, "key": s.key, "split_name": s.split, "inpainter": run["inpainter"],
             "segmenter": run["segmenter"], "num_objects": int(len(m)), "dilation": run["dilation"],
             "one_by_one": run["one_by_one"], "hole_frac": round(float(hole.mean()), 6),

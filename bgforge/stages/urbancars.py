@@ -18,7 +18,8 @@ import numpy as np
 
 from ..backends import SegmentRequest, get_segmenter
 from ..execution.context import Chain, WorkerContext
-from ..io.images import decode, encode, open_image
+from ..io.encoding import Encoding
+from ..io.images import decode, open_image
 from ..records import Failure, Sample
 from ..sources.coco import annotation_mask
 from .common import Progress, Rendered, attempt, render_sample, run_batched
@@ -91,7 +92,8 @@ def compose(car: np.ndarray, car_mask: np.ndarray, background: np.ndarray, obj: 
     blend = obj_m * obj_i + (1 - obj_m) * bg
     out = to_uint8(car_m * car_i + (1 - car_m) * blend)
     if cue == "bg_only":
-        return bg_only(decode(encode(out, "jpg", quality=int(params["jpeg_quality"])), "RGB"))
+        # the reference tiles the saved JPEG of the full composite: its pixels, not the exact ones
+        return bg_only(decode(Encoding.of(params).as_format("jpg").encode(out), "RGB"))
     return out
 
 
@@ -114,6 +116,7 @@ def chain(params: dict, ctx: WorkerContext) -> Chain:
     if params["segmenter"] == "sam" and ctx.device:
         options["device"] = ctx.device
     segmenter = get_segmenter(params["segmenter"], **{k: v for k, v in options.items() if v is not None})
+    encoding = Encoding.of(params)
 
     def run(batch: list[Sample]):
         cars = [attempt(s.key, Progress("read_image"), lambda s=s: np.asarray(open_image(s.inputs["car"], "read_image")))
@@ -125,12 +128,12 @@ def chain(params: dict, ctx: WorkerContext) -> Chain:
         found = run_batched(lambda its: segmenter.segment([it[1] for it in its], [it[2] for it in its]), items, "segment")
         masks = {i: r if isinstance(r, Failure) else (r.masks[0] if len(r.masks) else None) for i, r in zip(ok, found)}
         return [cars[i] if isinstance(cars[i], Failure) else masks[i] if isinstance(masks[i], Failure)
-                else _render(s, cars[i], masks[i], params) for i, s in enumerate(batch)]
+                else _render(s, cars[i], masks[i], params, encoding) for i, s in enumerate(batch)]
 
     return run
 
 
-def _render(sample: Sample, car: np.ndarray, car_mask, params: dict):
+def _render(sample: Sample, car: np.ndarray, car_mask, params: dict, encoding: Encoding):
     def transform(progress):
         if car_mask is None or not np.asarray(car_mask).any():
             progress.stage = "segment"
@@ -147,5 +150,5 @@ def _render(sample: Sample, car: np.ndarray, car_mask, params: dict):
         image = compose(car, np.asarray(car_mask, bool), background, obj, obj_mask, params, sample.meta["cue"])
         return Rendered(image, dict(sample.meta), label=sample.meta["y"])
 
-    fmt = "png" if sample.meta["cue"] == "bg_only" else params["image_format"]
-    return render_sample(sample, {**params, "image_format": fmt}, transform)
+    # bg_only images are stored losslessly: they are already the decoded JPEG the reference tiles
+    return render_sample(sample, encoding.as_format("png") if sample.meta["cue"] == "bg_only" else encoding, transform)

@@ -21,10 +21,11 @@ from PIL import Image
 
 from ..backends.base import clip_boxes_int, mask_bbox
 from ..errors import SampleError
+from ..io.encoding import Encoding
 from ..io.images import sample_image, sample_mask
 from ..records import Failure, Output, Sample
+from .blend import fit_background, soft_composite
 from .common import Progress, Rendered, render_sample
-from .composite import fit_background, soft_composite
 
 VARIANTS = ("original", "only_bg_b", "only_bg_t", "no_fg", "only_fg", "mixed_same", "mixed_rand", "mixed_next")
 MIXED = ("mixed_same", "mixed_rand", "mixed_next")
@@ -114,8 +115,8 @@ def variant_image(variant: str, image: np.ndarray, fg: np.ndarray, box: np.ndarr
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def render(sample: Sample, params: dict) -> Output | Failure:
-    return render_sample(sample, params, lambda progress: _variant(sample, progress), default_format="png")
+def render(sample: Sample, encoding: Encoding) -> Output | Failure:
+    return render_sample(sample, encoding, lambda progress: _variant(sample, progress))
 
 
 def _variant(sample: Sample, progress: Progress) -> Rendered:

@@ -6,11 +6,11 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SampleError
-from ..io.fast_images import read_rgb
-from ..io.images import open_mask
+from ..io.encoding import Encoding
+from ..io.images import open_mask, read_rgb
 from ..records import Failure, Output, Sample
+from .blend import fit_background, soft_composite
 from .common import Rendered, render_sample
-from .composite import fit_background, soft_composite
 
 
 def composite_sample(sample: Sample, resampling: str = "lanczos") -> np.ndarray:
@@ -28,8 +28,8 @@ def composite_sample(sample: Sample, resampling: str = "lanczos") -> np.ndarray:
     return soft_composite(bird, mask, np.asarray(fitted))
 
 
-def render(sample: Sample, params: dict) -> Output | Failure:
-    return render_sample(sample, params, lambda progress: _waterbird(sample, params), first_stage="composite")
+def render(sample: Sample, params: dict, encoding: Encoding) -> Output | Failure:
+    return render_sample(sample, encoding, lambda progress: _waterbird(sample, params), first_stage="composite")
 
 
 def _waterbird(sample: Sample, params: dict) -> Rendered:

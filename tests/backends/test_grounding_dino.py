@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from bgforge.backends import SegmentRequest, get_segmenter
+from bgforge.backends import SegmentRequest
 from bgforge.backends.base import GroundedSegmenter
 from bgforge.backends.grounding_dino import (
+    GroundedSamSegmenter,
     GroundingDinoDetector,
     cxcywh_to_xyxy,
     preprocess_caption,
@@ -69,8 +70,7 @@ def image224():
 
 def test_grounded_sam_shapes_through_the_real_loaders(
         gdino_config, gdino_checkpoint, gdino_model, tiny_sam, image224):
-    seg = get_segmenter(
-        "grounded-sam", device="cpu", gdino_config=str(gdino_config),
+    seg = GroundedSamSegmenter(device="cpu", gdino_config=str(gdino_config),
         gdino_checkpoint=str(gdino_checkpoint), sam_model_obj=tiny_sam,
         box_threshold=0.0, text_threshold=0.0, gdino_min_size=128)
     # the file's weights (with "module." prefixes stripped) are the ones in use
@@ -108,7 +108,7 @@ def test_detector_batches_by_size_without_changing_results(gdino_model, image224
 
 
 def test_high_threshold_gives_no_objects(gdino_model, tiny_sam, image224):
-    seg = get_segmenter("grounded-sam", device="cpu", gdino_model_obj=gdino_model,
+    seg = GroundedSamSegmenter(device="cpu", gdino_model_obj=gdino_model,
                         sam_model_obj=tiny_sam, box_threshold=1.0, gdino_min_size=128)
     (res,) = seg.segment([image224], [SegmentRequest(text="bird")])
     assert res.masks.shape == (0, 224, 224) and res.phrases == []
@@ -116,7 +116,7 @@ def test_high_threshold_gives_no_objects(gdino_model, tiny_sam, image224):
 
 def test_detect_then_segment_boxes_is_segment(gdino_model, tiny_sam, image224):
     """The two declared parts of a grounded segmenter, run apart, give what `segment` gives."""
-    seg = get_segmenter("grounded-sam", device="cpu", gdino_model_obj=gdino_model,
+    seg = GroundedSamSegmenter(device="cpu", gdino_model_obj=gdino_model,
                         sam_model_obj=tiny_sam, box_threshold=0.0, gdino_min_size=128)
     assert isinstance(seg, GroundedSegmenter)
     (det,) = seg.detect([image224], ["bird . dog"])
@@ -127,12 +127,12 @@ def test_detect_then_segment_boxes_is_segment(gdino_model, tiny_sam, image224):
 
 
 def test_missing_text_and_missing_checkpoint(gdino_model, tiny_sam, image224, tmp_path):
-    seg = get_segmenter("grounded-sam", device="cpu", gdino_model_obj=gdino_model,
+    seg = GroundedSamSegmenter(device="cpu", gdino_model_obj=gdino_model,
                         sam_model_obj=tiny_sam, gdino_min_size=128)
     with pytest.raises(BgforgeError, match="needs a text prompt"):
         seg.segment([image224], [SegmentRequest(boxes=np.array([[0, 0, 5, 5]]))])
     with pytest.raises(BgforgeError) as e:
-        get_segmenter("grounded-sam", device="cpu", sam_model_obj=tiny_sam)
+        GroundedSamSegmenter(device="cpu", sam_model_obj=tiny_sam)
     assert str(tmp_path / "models" / "groundingdino_swint_ogc.pth") in str(e.value)
     assert "bgforge models fetch groundingdino_swint" in str(e.value)
 

@@ -7,6 +7,7 @@ import torch
 
 from bgforge.backends import get_inpainter
 from bgforge.backends import lama as lama_mod
+from bgforge.backends.lama import LamaInpainter
 from bgforge.errors import BgforgeError
 
 BG = (40, 120, 200)
@@ -30,7 +31,7 @@ LOADERS = ["torchscript"] + (["simple-lama"] if lama_mod.has_simple_lama() else 
 
 @pytest.mark.parametrize("loader", LOADERS)
 def test_lama_crops_back_and_only_touches_the_hole(lama_stub, loader):
-    inp = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", loader=loader)
+    inp = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader=loader)
     assert inp.loader == loader
     # 45x61 and 48x64 share the 48x64 padded bucket, 33x30 is alone, the last has no hole
     scenes = [_scene(45, 61, corner=True), _scene(48, 64), _scene(33, 30, corner=True),
@@ -50,16 +51,16 @@ def test_lama_crops_back_and_only_touches_the_hole(lama_stub, loader):
 
 
 def test_auto_loader_is_torchscript_on_every_python(lama_stub):
-    assert get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu").loader == "torchscript"
+    assert LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu").loader == "torchscript"
 
 
 def test_simple_lama_loader_restores_env_and_matches_direct_load(lama_stub, monkeypatch):
     if not lama_mod.has_simple_lama():
         pytest.skip("the optional extra bgforge[simple-lama] is not installed")
     monkeypatch.setenv("LAMA_MODEL", "/elsewhere/model.pt")
-    a = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", loader="simple-lama")
+    a = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="simple-lama")
     assert os.environ["LAMA_MODEL"] == "/elsewhere/model.pt"
-    b = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript")
+    b = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript")
     img, mask = _scene(40, 56)
     assert np.array_equal(a.inpaint([img], [mask])[0], b.inpaint([img], [mask])[0])
 
@@ -85,7 +86,7 @@ def test_matches_simple_lama_reference_pipeline(lama_stub):
 
 
 def test_bf16_autocast_path_runs(lama_stub):
-    inp = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu",
+    inp = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu",
                         loader="torchscript", precision="bf16")
     img, mask = _scene(45, 61)
     out = inp.inpaint([img], [mask])[0]
@@ -102,13 +103,13 @@ def test_missing_corrupt_and_unavailable_loader(tmp_path, monkeypatch):
     bad.write_bytes(np.random.default_rng(1).bytes(2048))
     for loader in LOADERS:
         with pytest.raises(BgforgeError, match=str(bad)):
-            get_inpainter("lama", lama_checkpoint=str(bad), device="cpu", loader=loader)
+            LamaInpainter(lama_checkpoint=str(bad), device="cpu", loader=loader)
 
     monkeypatch.setattr(lama_mod, "has_simple_lama", lambda: False)
     with pytest.raises(BgforgeError, match="simple-lama-inpainting is not installed"):
-        get_inpainter("lama", lama_checkpoint=str(bad), device="cpu", loader="simple-lama")
+        LamaInpainter(lama_checkpoint=str(bad), device="cpu", loader="simple-lama")
     with pytest.raises(BgforgeError, match="unknown LaMa loader"):
-        get_inpainter("lama", lama_checkpoint=str(bad), device="cpu", loader="onnx")
+        LamaInpainter(lama_checkpoint=str(bad), device="cpu", loader="onnx")
 
 
 def test_mask_size_mismatch_is_a_user_error(lama_stub):

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from bgforge.backends import SegmentRequest, get_segmenter
+from bgforge.backends.sam import SamSegmenter
 from bgforge.errors import BgforgeError
 
 
@@ -22,7 +23,7 @@ def test_sam_matches_the_reference_predictor(tiny_sam):
     from segment_anything import SamPredictor
 
     a, _ = _images()
-    seg = get_segmenter("sam", sam_model_obj=tiny_sam, device="cpu")
+    seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu")
     (res,) = seg.segment([a], [SegmentRequest(boxes=BOXES_A)])
     assert res.masks.shape == (2, 96, 128) and res.masks.dtype == bool
     assert res.scores.dtype == np.float32 and res.boxes.dtype == np.float32
@@ -39,7 +40,7 @@ def test_sam_matches_the_reference_predictor(tiny_sam):
 
 def test_batch_equals_one_by_one_and_handles_empty_prompts(tiny_sam):
     a, b = _images()
-    seg = get_segmenter("sam", sam_model_obj=tiny_sam, device="cpu")
+    seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu")
     reqs = [SegmentRequest(boxes=BOXES_A), SegmentRequest(boxes=None),
             SegmentRequest(boxes=BOXES_B)]
     batch = seg.segment([a, a, b], reqs)
@@ -54,7 +55,7 @@ def test_batch_equals_one_by_one_and_handles_empty_prompts(tiny_sam):
 def test_single_mask_output_and_bf16_autocast_run(tiny_sam):
     a, _ = _images()
     for opts in ({"multimask": False}, {"precision": "bf16"}):
-        seg = get_segmenter("sam", sam_model_obj=tiny_sam, device="cpu", **opts)
+        seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", **opts)
         (res,) = seg.segment([a], [SegmentRequest(boxes=BOXES_A)])
         assert res.masks.shape == (2, 96, 128) and res.scores.dtype == np.float32
         assert np.isfinite(res.scores).all()
@@ -101,10 +102,10 @@ def test_unknown_sam_model_and_precision(tiny_sam):
     with pytest.raises(BgforgeError, match="unknown SAM model 'vit_x'"):
         get_segmenter("sam", sam_model="vit_x", device="cpu")
     with pytest.raises(BgforgeError, match="unknown precision"):
-        get_segmenter("sam", sam_model_obj=tiny_sam, device="cpu", precision="fp8")
+        SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="fp8")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
 def test_cuda_request_without_cuda_is_a_user_error(tiny_sam):
     with pytest.raises(BgforgeError, match="CUDA is not available"):
-        get_segmenter("sam", sam_model_obj=tiny_sam, device="cuda")
+        SamSegmenter(sam_model_obj=tiny_sam, device="cuda")

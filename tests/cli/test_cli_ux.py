@@ -183,13 +183,13 @@ def test_box_segmenter_without_boxes_is_refused(tmp_path, cub_root):
 
 
 def test_every_missing_weight_is_listed_at_once_and_fast(tmp_path, monkeypatch):
-    from bgforge.backends.needs import missing_weights
+    from bgforge.backends.registry import missing_weights
 
     monkeypatch.setenv("BGFORGE_MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("BGFORGE_CONFIG", str(tmp_path / "none.yaml"))
     t0 = time.monotonic()
-    problems = missing_weights({"grounded-sam", "lama"}, {})
+    problems = missing_weights(["grounded-sam", "lama"], {})
     assert time.monotonic() - t0 < 1.0
     assert len(problems) == 4  # SAM, GroundingDINO, its BERT text encoder, LaMa
     for name in ("sam_vit_h", "groundingdino_swint", "bert-base-uncased", "lama"):
@@ -279,7 +279,7 @@ def test_periodic_progress_lines_say_how_long_is_left(capsys, monkeypatch):
 
     clock = iter([0.0, 0.0, 10.0, 20.0])
     monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
-    bar = progress.Progress(100, "build x", interval=5.0)
+    bar = progress.ProgressBar(100, "build x", interval=5.0)
     bar.update(25)      # at 10 s: 2.5 img/s, 75 left -> 30 s
     bar.update(75)      # done: no time left shown
     lines = capsys.readouterr().err.strip().splitlines()

@@ -2,7 +2,7 @@ import numpy as np
 from helpers import reference_crop_and_resize
 from PIL import Image
 
-from bgforge.stages.composite import fit_background, soft_composite
+from bgforge.stages.blend import fit_background, soft_composite
 
 
 def test_soft_composite_equals_float64_reference_for_every_value_pair():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from standins import stand_in
 from typer.testing import CliRunner
 
 from bgforge.backends import registry
@@ -237,7 +238,8 @@ def test_grabcut_places_backgrounds_and_sam(dataset, classifier, tmp_path, place
             images_encoded.append(len(images))
             return super().segment(images, requests)
 
-    monkeypatch.setitem(registry.SEGMENTERS, "sam-tiny", lambda o: CountingSam(sam_model_obj=tiny_sam, device="cpu"))
+    monkeypatch.setitem(registry.SEGMENTERS, "sam-tiny",
+                        stand_in("segmenter", lambda o: CountingSam(sam_model_obj=tiny_sam, device="cpu")))
     res = edit(dataset, classifier, tmp_path / "sam", "--grounding", "provided", "--segmenter", "sam-tiny",
                "--inpainter", "telea", "--batch-size", "8")
     assert res.exit_code == 3, res.output
@@ -266,7 +268,7 @@ def test_grounded_sam_thresholds_reach_the_detector(dataset, classifier, tmp_pat
                                     box_threshold=o["box_threshold"], text_threshold=o["text_threshold"],
                                     gdino_min_size=96)
 
-    monkeypatch.setitem(registry.SEGMENTERS, "grounded-sam", tiny_grounded)
+    monkeypatch.setitem(registry.SEGMENTERS, "grounded-sam", stand_in("segmenter", tiny_grounded))
     ckpts = ["--sam-checkpoint", gdino_checkpoint, "--gdino-checkpoint", gdino_checkpoint,  # validate: files exist
              "--gdino-config", gdino_config]  # names the (tiny, local) text encoder, checked at planning too
     res = edit(dataset, classifier, tmp_path / "g1", "--grounding", "grounded-sam", "--segmenter", "sam",

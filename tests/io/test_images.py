@@ -1,13 +1,12 @@
-"""io.fast_images: OpenCV decodes where its pixels are Pillow's; shards hash themselves as written."""
+"""io.images: OpenCV decodes where its pixels are Pillow's; DCT-reduced reads; shards hash themselves as written."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from bgforge.errors import SampleError
-from bgforge.io.fast_images import read_rgb
 from bgforge.io.hashing import sha256_file
-from bgforge.io.images import jpeg_header, open_image, open_mask, sample_image
+from bgforge.io.images import jpeg_header, open_image, open_mask, read_rgb, sample_image
 from bgforge.io.shards import ShardWriter, json_bytes
 
 

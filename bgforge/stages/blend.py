@@ -1,4 +1,4 @@
-"""Compositing rules.
+"""Blending a foreground over a background: the Waterbirds soft composite and background fitting.
 
 `fit_background` and `soft_composite` reproduce the Waterbirds reference generator
 (Waterbirds (Sagawa et al. 2020)) exactly, in uint8 arithmetic instead of float64 numpy.

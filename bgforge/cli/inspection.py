@@ -1,21 +1,19 @@
-"""`bgforge composite`, `bgforge stats` and `bgforge inspect`: composing and looking at datasets."""
+"""`bgforge demo-inputs`, `bgforge stats` and `bgforge inspect`: data to try commands on, and looking at data."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from . import options as opt
 from .build import Json
-from .common import absolute, command, run_stage
-from .groups import group
+from .common import command
 
 
 def register(app: typer.Typer) -> None:
-    app.command("composite")(composite_cmd)
     stats = typer.Typer(help="Statistics of raw datasets.", no_args_is_help=True)
     stats.command("imagenet")(stats_imagenet)
     app.add_typer(stats, name="stats")
@@ -45,45 +43,6 @@ def demo_inputs_cmd(folder: Annotated[Path, typer.Argument(help="Where to write 
                 "alternate_background": "a beach", "boxes": {r["label"]: r["boxes"]}} for r in rows]
     (Path(folder) / "phrases.jsonl").write_text("".join(json.dumps(p) + "\n" for p in phrases))
     typer.echo(f"bgforge: wrote {len(rows)} photos with a manifest to {photos} and {Path(folder) / 'phrases.jsonl'}")
-
-
-@command
-def composite_cmd(
-    fg: Annotated[Path, typer.Option(
-        "--fg", help="Foregrounds: an image folder (with --fg-manifest giving boxes/labels) or a bgforge stage output.")],
-    bg: Annotated[Path, typer.Option(
-        "--bg", help="Backgrounds: a `bgforge inpaint` output (keys match the foregrounds) or an image folder.")],
-    out: opt.Out,
-    fg_manifest: Annotated[Optional[Path], typer.Option(
-        "--fg-manifest", help="JSONL/CSV for --fg: path, label, boxes (the largest box is pasted).")] = None,
-    bg_manifest: Annotated[Optional[Path], typer.Option(
-        "--bg-manifest", help="JSONL/CSV for --bg: path, label (needed by --bg-mode random).")] = None,
-    size: Annotated[int, typer.Option(
-        "--size", min=1, help="Foreground size s: resized to s x s (56/84/112 in Hard-Spurious-ImageNet).")] = 112,
-    pos: Annotated[opt.Position, typer.Option(
-        "--pos", help="center | corner (top-right) | corner-random (one of four, per sample).")] = opt.Position.center,
-    bg_mode: Annotated[str, typer.Option(
-        "--bg-mode", help="original (the image's own background: same key) | random (another class's).")] = "original",
-    ar_preserve: Annotated[bool, typer.Option(
-        "--ar-preserve", help="Resize the shorter side to s keeping the aspect ratio (longer side <= canvas).")] = False,
-    fg_mode: Annotated[str, typer.Option(
-        "--fg-mode", help="box (rectangular crop of the box) | mask (paste only the object: needs object.png in "
-                          "--bg, written by `bgforge inpaint --object-mask`).")] = "box",
-    canvas: Annotated[int, typer.Option("--canvas", help="Output size (backgrounds are resized to it).")] = 224,
-    image_format: opt.Format = opt.ImageFormat.jpg,
-    seed: opt.Seed = 0,
-    run: opt.RunOptions = group(omit=("devices", "io_threads")),  # pasting is CPU work
-) -> None:
-    """Paste foregrounds onto backgrounds at one size and position: one Hard-Spurious-ImageNet group.
-
-    Example: bgforge composite --fg images/ --fg-manifest boxes.jsonl --bg backgrounds/ --size 56 --pos corner
-    --bg-mode random --out CoR-56/
-    """
-    params = {"fg": absolute(fg), "fg_manifest": absolute(fg_manifest), "bg": absolute(bg),
-              "bg_manifest": absolute(bg_manifest), "size": size, "position": pos.value, "bg_mode": bg_mode,
-              "ar_preserve": ar_preserve, "fg_mode": fg_mode, "canvas": canvas, "image_format": image_format.value,
-              "seed": seed, "jpeg_quality": 95}
-    run_stage("composite", params, out, run)
 
 
 @command

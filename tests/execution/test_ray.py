@@ -15,7 +15,7 @@ from bgforge.errors import BgforgeError
 from bgforge.planners import BuildContext
 from bgforge.planners.waterbirds import WaterbirdsPlanner
 
-TESTS = str(Path(__file__).resolve().parent)
+TESTS = str(Path(__file__).resolve().parents[1])  # tests/: Ray workers import execution.test_ray and helpers
 real_make_chain = WaterbirdsPlanner().make_chain
 
 

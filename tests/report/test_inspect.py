@@ -7,8 +7,8 @@ import math
 import pytest
 from typer.testing import CliRunner
 
+from bgforge.association import cramers_v, mutual_information
 from bgforge.cli import app
-from bgforge.io.metadata import cramers_v, mutual_information
 from bgforge.report.inspect import inspect_output
 
 

@@ -7,6 +7,7 @@ import threading
 import pytest
 from conftest import shard_bytes
 from helpers import build
+from standins import stand_in
 
 from bgforge.backends import registry
 from bgforge.backends.sam import SamSegmenter
@@ -88,7 +89,8 @@ def folder(tmp_path_factory):
 def test_pipelined_workers_write_the_same_bytes(folder, tmp_path, tiny_sam, monkeypatch, planner, extra):
     """The real stage chain through the real executor: a real (tiny, random) SAM per batch, decoding and
     encoding on threads; shards byte-identical to the inline run, whatever the thread count."""
-    monkeypatch.setitem(registry.SEGMENTERS, "sam-tiny", lambda o: SamSegmenter(sam_model_obj=tiny_sam, device="cpu"))
+    monkeypatch.setitem(registry.SEGMENTERS, "sam-tiny",
+                        stand_in("segmenter", lambda o: SamSegmenter(sam_model_obj=tiny_sam, device="cpu")))
     params = {"input": str(folder), "manifest": str(folder / "manifest.jsonl"), "segmenter": "sam-tiny", **extra}
     outs = {}
     for threads in (0, 2, 3):

@@ -13,8 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from bgforge.backends import SegmentRequest, get_inpainter, get_segmenter
+from bgforge.backends import SegmentRequest, get_inpainter
 from bgforge.backends.device import resolve_precision
+from bgforge.backends.grounding_dino import GroundedSamSegmenter
+from bgforge.backends.sam import SamSegmenter
 from bgforge.records import Sample
 
 
@@ -60,7 +62,6 @@ def test_device_resize_path_gives_the_predictors_masks(tiny_sam):
     """device_resize=True (the CUDA default) on the CPU: the masks of SamPredictor.set_image + predict."""
     from segment_anything import SamPredictor
 
-    from bgforge.backends.sam import SamSegmenter
 
     rng = np.random.default_rng(0)
     seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", device_resize=True)
@@ -79,7 +80,7 @@ def test_device_resize_path_gives_the_predictors_masks(tiny_sam):
 
 
 def test_sam_encodes_a_whole_call_in_one_pass(tiny_sam):
-    seg = get_segmenter("sam", sam_model_obj=tiny_sam, device="cpu")
+    seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu")
     calls = []
     real = seg.encoder
     seg.encoder = lambda x: calls.append(len(x)) or real(x)
@@ -92,7 +93,7 @@ def test_sam_encodes_a_whole_call_in_one_pass(tiny_sam):
 def test_precision_auto_is_fp32_on_cpu_and_never_reaches_lama(tiny_sam, lama_stub):
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
-    assert get_segmenter("sam", sam_model_obj=tiny_sam, device="cpu").precision == "fp32"
+    assert SamSegmenter(sam_model_obj=tiny_sam, device="cpu").precision == "fp32"
     # a recipe's backend_options.precision is meant for SAM/GroundingDINO: LaMa's FFTs stay fp32
     lama = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", precision="bf16")
     assert lama.precision == "fp32"
@@ -203,8 +204,8 @@ def test_gdino_max_boxes_keeps_the_best_scored(gdino_model, tiny_sam):
     img = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
     opts = dict(device="cpu", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam, box_threshold=0.0,
                 gdino_min_size=128)
-    (every,) = get_segmenter("grounded-sam", **opts).detect([img], ["bird"])
-    (top,) = get_segmenter("grounded-sam", gdino_max_boxes=2, **opts).detect([img], ["bird"])
+    (every,) = GroundedSamSegmenter(**opts).detect([img], ["bird"])
+    (top,) = GroundedSamSegmenter(gdino_max_boxes=2, **opts).detect([img], ["bird"])
     assert len(every.scores) > 2 and len(top.scores) == 2
     np.testing.assert_allclose(np.sort(top.scores), np.sort(every.scores)[-2:])
 
@@ -223,7 +224,7 @@ def test_grounded_sam_under_bf16_autocast_hands_back_float32_and_bool(gdino_mode
     opts = dict(device="cpu", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam, box_threshold=0.0,
                 gdino_min_size=128, precision="bf16")
     for bucket in (0, 64):
-        seg = get_segmenter("grounded-sam", gdino_bucket=bucket, **opts)
+        seg = GroundedSamSegmenter(gdino_bucket=bucket, **opts)
         results = seg.segment([img, img[:200]], [SegmentRequest(text="bird")] * 2)
         for res, h in zip(results, (224, 200)):
             assert res.masks.dtype == bool and res.masks.shape[1:] == (h, 224) and len(res.masks) > 0
@@ -233,7 +234,6 @@ def test_grounded_sam_under_bf16_autocast_hands_back_float32_and_bool(gdino_mode
 def test_auto_precision_runs_the_sam_decoder_in_fp32(tiny_sam):
     """`auto` (bf16 on CUDA) keeps the prompt encoder and mask decoder in fp32; an explicit bf16 does not.
     Run here on the CPU with bf16 forced: the decoder sees an fp32 embedding under auto-like settings."""
-    from bgforge.backends.sam import SamSegmenter
 
     assert SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="auto").decoder_precision == "fp32"
     bf16 = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="bf16")

@@ -1,0 +1,29 @@
+"""The one order in which splits and group names are listed, in every file and summary.
+
+Splits: train, val, test, then the others by name. Names: numbers inside them compare as numbers
+(CeO-56 before CeO-112, group 2 before group 10), so tables read in the recipe's size order.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+_SPLITS = {"train": 0, "val": 1, "validation": 1, "test": 2}
+
+
+def split_key(split: str) -> tuple:
+    return (_SPLITS.get(str(split), 3), natural_key(str(split)))
+
+
+def natural_key(name) -> tuple:
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+                 for part in re.split(r"(\d+)", str(name)) if part)
+
+
+def ordered_splits(splits: Iterable[str]) -> list[str]:
+    return sorted(splits, key=split_key)
+
+
+def ordered_names(names: Iterable) -> list:
+    return sorted(names, key=natural_key)
