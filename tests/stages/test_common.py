@@ -3,9 +3,9 @@
 import numpy as np
 
 from bgforge.errors import SampleError
+from bgforge.io.encoding import Encoding
 from bgforge.io.images import decode
 from bgforge.records import Failure, Output, Sample
-from bgforge.io.encoding import Encoding
 from bgforge.stages.common import Rendered, render_sample, run_batched
 
 SAMPLE = Sample(key="a", split="all", meta={"label": 3})
