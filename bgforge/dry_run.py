@@ -58,11 +58,13 @@ def _only_warnings() -> Iterator[None]:
         set_notices(shown)
 
 
-def _calibrate(recipe: Recipe, ctx: BuildContext, planned: Planned, count: int, run: RunConfig) -> dict[str, dict]:
+def _calibrate(recipe: Recipe, ctx: BuildContext, planned: Planned, count: int,
+               run: RunConfig) -> tuple[dict[str, dict], float]:
     """Per phase, the timing of a build of 2 x `count` samples (with the earlier phases' samples they
     read) in a temporary folder, in shards of `count`: the first shard of a phase pays the warm-up
     (first calls, caches, allocator growth) that a real build pays once per worker, so the rate
-    comes from the shards after it and the warm-up is counted once."""
+    comes from the shards after it and the warm-up is counted once. Also the build's time outside
+    its shards (phase set-up, finalising: metadata, previews, the card), which a build pays once."""
     multiple = max(1, int(planned.shard_multiple))
     n = max(multiple, count // multiple * multiple)
     main = planned.samples[:2 * n]
@@ -70,11 +72,14 @@ def _calibrate(recipe: Recipe, ctx: BuildContext, planned: Planned, count: int, 
     with tempfile.TemporaryDirectory(prefix="bgforge-dry-run-") as tmp, _only_warnings():
         folder = Path(tmp) / "calibration"
         mini = Recipe(name=recipe.name, planner=recipe.planner, params=dict(recipe.params))
+        t0 = time.monotonic()
         build(mini, ctx, folder, run, shard_size=n, min_shards=1,
               planned=Planned(samples=main, inputs=planned.inputs, shard_multiple=multiple, prerequisites=phases))
+        wall = time.monotonic() - t0
         shards = {p.folder: shard_timings(folder / p.folder) for p in planned.prerequisites}
         shards[MAIN] = shard_timings(folder)
-    return {phase: _rate(timed) for phase, timed in shards.items() if timed}
+    outside = wall - sum(s[1] for timed in shards.values() for s in timed)
+    return {phase: _rate(timed) for phase, timed in shards.items() if timed}, max(0.0, outside)
 
 
 def _rate(shards: list[tuple[int, float, int]]) -> dict:
@@ -112,7 +117,7 @@ def dry_run(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN
     plan_seconds = time.monotonic() - t0
     # timed in this process (one worker, the run's devices and batch), then scaled by the run's workers
     one = replace(run, workers=1, devices=run.devices[:1], progress=False, executor="local", slice_index=0, slice_count=1)
-    timings = _calibrate(recipe, ctx, planned, calibrate, one) if calibrate > 0 else {}
+    timings, outside = _calibrate(recipe, ctx, planned, calibrate, one) if calibrate > 0 else ({}, 0.0)
     parallel = run.parallel
     seed_value = int(recipe.params.get("seed", 0))
     phases = []
@@ -124,8 +129,8 @@ def dry_run(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN
     plan = planmod.make_plan(recipe, planned, seed_value, shard_size, layout, min_shards)
     phases.append(_phase_entry(MAIN, recipe.planner, plan, timings.get(MAIN), parallel))
     estimates = [p["estimate_seconds"] for p in phases]
-    if None not in estimates:  # planning happens again in the real build, before any phase
-        estimates.append(plan_seconds)
+    if None not in estimates:  # the real build plans again, and sets up and finalises once
+        estimates += [plan_seconds, outside]
     return {"recipe": recipe.name, "out": str(out), "seed": seed_value, "layout": layout,
             "samples": plan.num_samples, "shards": len(plan.shards),
             "slice": {"index": run.slice_index, "count": run.slice_count,

@@ -72,9 +72,34 @@ def test_r_groups_pair_each_class_with_one_background_class_in_every_split(hsi):
     assert all(groups[s]["background_pairing"] == by_split[s] for s in by_split)
     construction = json.loads((out / "manifest.json").read_text())["construction"]
     assert construction["random_background"] == "per_class" and construction["background_pairing"]["test"] == by_split["test"]
-    from bgforge.report.inspect import inspect_output, render_text
+    from bgforge.report.inspect import inspect_output, render_html, render_text
 
-    assert "background pairing of the R groups (per_class; " in render_text(inspect_output(out))
+    report = inspect_output(out)
+    text = render_text(report)
+    assert "background pairing of the R groups (per_class; " in text
+    # every wnid of the pairing carries its class name, the background classes' included
+    names = {r["wnid"]: r["class_name"] for r in rows} | {r["bg_class"]: r["bg_class_name"] for r in rows}
+    for fg, bg in by_split["test"].items():
+        assert f"{fg} ({names[fg]}) -> {bg} ({names[bg]})" in text
+    # what HSI varies is the group: no label x bg_class association (1.0 by construction), but groups
+    # per class in the recipe's order, and O / R, difficulty, size and position counts
+    train = report["splits"]["train"]
+    assert report["attribute"] is None and "matrix" not in train and "Cramér" not in text
+    (table,) = train["tables"]
+    assert (table["rows_field"], table["columns_field"]) == ("class_name", "group")
+    assert table["columns"] == [g for g in ("CeO-56", "CeO-84", "CeO-112", "CeR-56", "CeR-84", "CeR-112", "CoO-56",
+                                            "CoO-84", "CoO-112", "CoR-56", "CoR-84", "CoR-112") if g in table["columns"]]
+    assert sorted(table["rows"]) == sorted({r["class_name"] for r in rows})
+    cell = table["cells"][0][0]
+    assert cell == sum(r["split"] == "train" and r["class_name"] == table["rows"][0] and r["group"] == table["columns"][0]
+                       for r in rows)
+    assert set(train["counts"]) == {"background", "difficulty", "size", "position"}
+    assert sum(train["counts"]["background"].values()) == train["samples"]
+    assert list(train["groups"]) == table["columns"]  # the recipe's group order, not the text order
+    assert list(report["splits"]) == ["train", "val", "test"]
+    # the page keeps wide tables inside a scrolling box
+    page = render_html(report, out)
+    assert page.count("<div class='scroll'>") >= 3 * len(report["splits"]) and "overflow:auto" in page
 
 
 def test_one_background_image_per_source_image_across_its_r_groups(hsi):

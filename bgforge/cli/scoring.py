@@ -27,6 +27,10 @@ def eval_cmd(
     predictions: Annotated[Optional[Path], typer.Option(
         "--predictions", "-p", help="CSV or JSONL with columns key (metadata.csv's key) and pred (a class index "
                                     "as in the label column, or a class name).")] = None,
+    pred_column: Annotated[str, typer.Option(
+        "--pred-column", help="The predictions' column (any of metadata.csv's too: `--predictions OUT/metadata.csv "
+                              "--pred-column place` scores a classifier that predicts Waterbirds' background).")]
+    = "pred",
     model: Annotated[Optional[Path], typer.Option(
         "--model", help="A TorchScript classifier (torch.jit.save) to run over the split's images.")] = None,
     arch: Annotated[Optional[str], typer.Option(
@@ -73,7 +77,7 @@ def eval_cmd(
         fail("pass exactly one of --predictions FILE or --model FILE / --arch NAME --checkpoint FILE")
     names = splits(out) if split == "all" else [split]
     mapping = _label_map(label_map)
-    given = read_predictions(predictions) if predictions is not None else None   # read once, for every split
+    given = read_predictions(predictions, pred_column) if predictions is not None else None   # read once, for every split
     runner = None if given is not None else _model_runner(model, arch, checkpoint, transform, devices, batch_size,
                                                           io_threads, mapping)   # the model loads once
     results, made = {}, {}

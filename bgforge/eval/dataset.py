@@ -16,6 +16,7 @@ from ..errors import BgforgeError
 from ..execution import commit
 from ..execution import plan as planmod
 from ..io.metadata import group_label
+from ..ordering import ordered_splits
 
 
 @dataclass
@@ -52,8 +53,8 @@ def _split_of(row: dict) -> str:
 
 
 def splits(out: str | Path) -> list[str]:
-    """The splits of a finished output, as groups.json lists them."""
-    return list(_groups_json(Path(out)))
+    """The splits of a finished output (groups.json's), train, val, test first."""
+    return ordered_splits(_groups_json(Path(out)))
 
 
 def _groups_json(out: Path) -> dict:

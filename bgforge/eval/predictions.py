@@ -18,8 +18,9 @@ from ..io import strict_json
 from .dataset import EvalSplit
 
 
-def read_predictions(path: str | Path) -> dict[str, str]:
-    """key -> pred (as written) from a .csv or .jsonl file."""
+def read_predictions(path: str | Path, column: str = "pred") -> dict[str, str]:
+    """key -> prediction (as written) from a .csv or .jsonl file's `column` (any column of metadata.csv
+    too: its `place` is a classifier that predicts Waterbirds' background)."""
     path = Path(path)
     if not path.is_file():
         raise BgforgeError(f"predictions file {path} not found; pass a .csv or .jsonl with columns key, pred")
@@ -34,21 +35,21 @@ def read_predictions(path: str | Path) -> dict[str, str]:
                     raise BgforgeError(f"{path}:{n}: not valid JSON ({exc})") from None
                 if not isinstance(row, dict):
                     raise BgforgeError(f"{path}:{n}: a JSON {type(row).__name__}, not an object with key and pred")
-                rows.append((n, row))
+                rows.append((n, {"key": row.get("key"), "pred": row.get(column)}))
     else:
         reader = csv.DictReader(io.StringIO(text, newline=""))
-        missing = {"key", "pred"} - set(reader.fieldnames or ())
+        missing = {"key", column} - set(reader.fieldnames or ())
         if missing:
-            raise BgforgeError(f"{path} has no column {', '.join(sorted(missing))}; expected a header with key,pred")
-        rows = list(enumerate(reader, 2))
-    return _by_key(path, rows)
+            raise BgforgeError(f"{path} has no column {', '.join(sorted(missing))}; expected a header with key,{column}")
+        rows = [(n, {"key": row["key"], "pred": row[column]}) for n, row in enumerate(reader, 2)]
+    return _by_key(path, rows, column)
 
 
-def _by_key(path: Path, rows: Iterable[tuple[int, dict]]) -> dict[str, str]:
+def _by_key(path: Path, rows: Iterable[tuple[int, dict]], column: str) -> dict[str, str]:
     preds: dict[str, str] = {}
     for n, row in rows:
         if row.get("key") in (None, "") or row.get("pred") in (None, ""):
-            raise BgforgeError(f"{path}:{n}: a row needs both key and pred")
+            raise BgforgeError(f"{path}:{n}: a row needs both key and {column}")
         key = str(row["key"])
         if key in preds:
             raise BgforgeError(f"{path}:{n}: key {key!r} is given twice; one prediction per sample")

@@ -62,7 +62,7 @@ def _caption(meta: dict, names: dict) -> str:
     cls = str(meta.get("class_name") or meta.get("label_name") or meta.get("label", ""))
     bg = meta.get("bg_class")
     if bg is not None and meta.get("background") == "random":
-        return f"{cls[:9]} on {names.get(bg, str(bg))[:9]}"
+        return f"{cls[:9]} on {str(meta.get('bg_class_name') or names.get(bg, bg))[:9]}"
     return cls[:20]
 
 

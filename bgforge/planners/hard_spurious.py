@@ -165,7 +165,7 @@ class HardSpuriousPlanner(Planner):
 
     EVAL_BREAKDOWNS = ("difficulty", "size", "position", "background")  # Corner Cases: Easy / Medium / Hard, O / R
     METADATA_COLUMNS = ["key", "label", "wnid", "class_name", "split", "group", "difficulty", "size", "position",
-                        "background", "fg_key", "bg_key", "bg_class"]
+                        "background", "fg_key", "bg_key", "bg_class", "bg_class_name"]
     # No ATTR_FIELD: bg_class is the class itself in O groups and its paired class in R groups, so by
     # construction it names the label in every split (Cramer's V = 1 tells nothing). What the recipe
     # varies is the group: inspect shows the groups per class, O / R, difficulty, size, position and
@@ -233,7 +233,8 @@ class HardSpuriousPlanner(Planner):
                       "split_name": split, "group": group, "group_name": group,
                       "difficulty": difficulty_of(group, p), "size": size, "position": pos, "corner": corner,
                       "background": "own" if bg_kind == "O" else "random", "fg_key": img.key,
-                      "bg_key": bg_key, "bg_class": bg_class, "recipe": recipe.name, "seed": seed})
+                      "bg_key": bg_key, "bg_class": bg_class,
+                      "bg_class_name": (names.get(bg_class) or [bg_class])[0], "recipe": recipe.name, "seed": seed})
 
         # Rows, not Samples: 1.24 M composites at ImageNet scale fit in ~0.15 GB instead of ~1.1 GB;
         # each Sample is built when its shard is written (records.LazySamples).

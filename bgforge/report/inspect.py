@@ -60,11 +60,15 @@ def _check_column(rows: list[dict], field: str | None, option: str) -> None:
         raise BgforgeError(f"metadata.csv has no column {field!r}; pass {option} with one of {', '.join(rows[0])}")
 
 
+def _in_order(names, first: list) -> list:
+    """`first`'s names that are present, in its order, then the rest in natural order."""
+    return [n for n in first if n in names] + ordered_names(set(names) - set(first))
+
+
 def cross_table(rows: list[dict], row_field: str, col_field: str, col_order: list | None = None) -> dict:
     """Samples per (row value, column value): rows in natural order, columns in `col_order` (then the rest)."""
     counts = Counter((r.get(row_field, ""), r.get(col_field, "")) for r in rows)
-    present = {c for _, c in counts}
-    columns = [c for c in (col_order or []) if c in present] + ordered_names(present - set(col_order or []))
+    columns = _in_order({c for _, c in counts}, col_order or [])
     values = ordered_names({x for x, _ in counts})
     return {"rows_field": row_field, "columns_field": col_field, "rows": values, "columns": columns,
             "cells": [[counts.get((x, c), 0) for c in columns] for x in values]}
@@ -99,6 +103,7 @@ def inspect_output(out, label=None, attribute=None) -> dict:
     for split in ordered_splits(by_split):
         items = by_split[split]
         groups = named.get(split, {}).get("groups") or _value_counts(items, "group")
+        groups = {g: groups[g] for g in _in_order(groups, group_order)}
         entry: dict = {"samples": len(items), "groups": groups}
         if attribute:
             pairs = [(r[label], r[attribute]) for r in items]
@@ -120,8 +125,14 @@ def inspect_output(out, label=None, attribute=None) -> dict:
 
 
 def _class_names(rows: list[dict]) -> dict:
-    """wnid -> class name where metadata.csv has both (the HSI pairing is recorded by wnid)."""
-    return {r["wnid"]: r["class_name"] for r in rows if r.get("wnid") and r.get("class_name")} if rows else {}
+    """wnid -> class name where metadata.csv has both, foreground and background classes (the HSI
+    pairing is recorded by wnid)."""
+    names = {}
+    for r in rows:
+        for wnid, name in ((r.get("wnid"), r.get("class_name")), (r.get("bg_class"), r.get("bg_class_name"))):
+            if wnid and name:
+                names.setdefault(wnid, name)
+    return names
 
 
 def _grid(corner: str, columns: list[str], body: list[tuple[str, list]]) -> list[str]:

@@ -13,7 +13,7 @@ from . import synthetic
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = "1"  # bump when the generator changes, so stale caches are not reused
+DEMO_VERSION = "2"  # bump when the generator changes, so stale caches are not reused
 
 
 def cache_dir() -> Path:
