@@ -1,8 +1,9 @@
 """`sam` segmenter: Segment Anything prompted with boxes.
 
 Batched: one image-encoder pass for a chunk of images (a whole call by default: the executor's
-chunk, i.e. --batch-size), then one prompt-decoder call per image with all of its boxes. Masks
-move to the CPU once per image. Precision `auto`: bf16 autocast on CUDA, fp32 on CPU; the
+chunk, i.e. --batch-size), then the prompt encoder and mask decoder over every box of the pass at
+once (one box upload; up to DECODER_BOXES boxes a call), each box reading its own image's
+embedding. Masks and scores move to the CPU once per pass. Precision `auto`: bf16 autocast on CUDA, fp32 on CPU; the
 encoder's attention runs through scaled_dot_product_attention (sam_attention.py). On CUDA the
 uint8 image goes up pinned and non-blocking and is resized and normalised there.
 """
@@ -20,9 +21,12 @@ from .weights import load_checkpoint, resolve_checkpoint
 SAM_MODELS = ("vit_h", "vit_l", "vit_b")
 
 
+DECODER_BOXES = 64  # boxes per mask-decoder call: its activations are ~4 MB (fp32) a box
+
+
 def upload_uint8(img: np.ndarray, device):
-    """An HxWxC uint8 image on `device`: through pinned memory and non-blocking on CUDA, so
-    the copy overlaps the GPU's work; 1 byte a channel crosses the bus, not 4."""
+    """An HxWxC uint8 image (or any array) on `device`: through pinned memory and non-blocking on
+    CUDA, so the copy overlaps the GPU's work; 1 byte a channel crosses the bus, not 4."""
     import torch
 
     if not img.flags.writeable or not img.flags.c_contiguous:  # decoded PIL buffers are read-only
@@ -160,32 +164,45 @@ class SamSegmenter(Segmenter):
             emb = self.encoder(torch.stack([p[0] for p in pairs]))
         return emb, [p[1] for p in pairs]
 
-    def _decode(self, emb, input_size, img: np.ndarray, boxes: np.ndarray):
-        """One image's best mask per box and its predicted IoU, still on the device: (N,H,W) bool, (N,)."""
+    def _decode(self, emb, sizes: list, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[tuple]:
+        """Each image's best mask per box and its predicted IoU, still on the device: [(N,H,W) bool, (N,)].
+
+        Every box of the pass goes through the prompt encoder and mask decoder together (the
+        boxes go up in one copy, with the index of the image each belongs to), each box with its
+        own image's embedding: segment-anything's decoder takes one image per call, so this runs
+        its predict_masks steps on the gathered embeddings (`_predict_masks`)."""
         import torch
 
-        h, w = img.shape[:2]
-        n = boxes.shape[0]
         m = self.model
-        box_t = torch.as_tensor(boxes, dtype=torch.float32, device=self.device)
-        box_t = self.transform.apply_boxes_torch(box_t, (h, w))
+        counts = [b.shape[0] for b in boxes]
+        owner = np.repeat(np.arange(len(boxes), dtype=np.float32), counts)
+        packed = upload_uint8(np.concatenate([np.concatenate(boxes).astype(np.float32), owner[:, None]], 1), self.device)
+        box_t = torch.cat([self.transform.apply_boxes_torch(part, img.shape[:2])
+                           for part, img in zip(packed[:, :4].split(counts), images)])
+        index = packed[:, 4].long()
         if self.decoder_precision == "fp32":
             emb = emb.float()
+        low_parts, iou_parts = [], []
         with autocast(self.device, self.decoder_precision):
-            sparse, dense = m.prompt_encoder(points=None, boxes=box_t, masks=None)
-            low_res, iou = m.mask_decoder(
-                image_embeddings=emb[None],
-                image_pe=m.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=self.multimask,
-            )
-        low_res, iou = low_res.float(), iou.float()
+            pe = m.prompt_encoder.get_dense_pe()
+            for at in range(0, box_t.shape[0], DECODER_BOXES):
+                part = slice(at, at + DECODER_BOXES)
+                sparse, dense = m.prompt_encoder(points=None, boxes=box_t[part], masks=None)
+                low, iou = _predict_masks(m.mask_decoder, emb[index[part]], pe, sparse, dense)
+                low_parts.append(low.float())
+                iou_parts.append(iou.float())
+        low_res, iou = torch.cat(low_parts), torch.cat(iou_parts)
+        # MaskDecoder.forward's choice: the 3 multimask outputs, or the single-mask token alone
+        low_res, iou = (low_res[:, 1:], iou[:, 1:]) if self.multimask else (low_res[:, :1], iou[:, :1])
         if low_res.shape[1] > 1:  # several candidates per box: keep the best-scored one
             best = iou.argmax(dim=1)
-            idx = torch.arange(n, device=best.device)
+            idx = torch.arange(low_res.shape[0], device=best.device)
             low_res, iou = low_res[idx, best][:, None], iou[idx, best][:, None]
-        return m.postprocess_masks(low_res, input_size, (h, w))[:, 0] > m.mask_threshold, iou[:, 0]
+        out = []
+        for lows, scores, size, img in zip(low_res.split(counts), iou.split(counts), sizes, images):
+            masks = m.postprocess_masks(lows, size, img.shape[:2])[:, 0] > m.mask_threshold
+            out.append((masks, scores[:, 0]))
+        return out
 
     def _to_host(self, decoded: list, boxes: list[np.ndarray]) -> list[SegmentResult]:
         """Every image's masks and scores of one encoder pass in one device -> host copy each: a
@@ -220,8 +237,9 @@ class SamSegmenter(Segmenter):
                     continue
                 emb, sizes = self._encode(chunk)
                 todo = [j for j, b in enumerate(chunk_boxes) if b.shape[0]]
-                found = dict(zip(todo, self._to_host([self._decode(emb[j], sizes[j], chunk[j], chunk_boxes[j])
-                                                      for j in todo], [chunk_boxes[j] for j in todo])))
+                decoded = self._decode(emb[todo], [sizes[j] for j in todo], [chunk[j] for j in todo],
+                                       [chunk_boxes[j] for j in todo])
+                found = dict(zip(todo, self._to_host(decoded, [chunk_boxes[j] for j in todo])))
                 out.extend(found[j] if j in found else SegmentResult.empty(*img.shape[:2], self.name)
                            for j, img in enumerate(chunk))
         return out
@@ -229,3 +247,27 @@ class SamSegmenter(Segmenter):
     def segment(self, images, requests):
         check_batch(images, requests, "requests")
         return self.segment_boxes(images, [as_boxes(r.boxes) for r in requests])
+
+
+def _predict_masks(decoder, embeddings, image_pe, sparse, dense):
+    """segment-anything's MaskDecoder.predict_masks for boxes of several images: `embeddings` holds
+    each box's own image embedding (N,C,h,w) where upstream repeats one image's N times. Every
+    other step is upstream's, in its order (so fp32 masks equal SamPredictor's)."""
+    import torch
+
+    output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
+    output_tokens = output_tokens.unsqueeze(0).expand(sparse.size(0), -1, -1)
+    tokens = torch.cat((output_tokens, sparse), dim=1)
+    src = embeddings + dense
+    pos_src = torch.repeat_interleave(image_pe, tokens.shape[0], dim=0)
+    b, c, h, w = src.shape
+    hs, src = decoder.transformer(src, pos_src, tokens)
+    iou_token_out = hs[:, 0, :]
+    mask_tokens_out = hs[:, 1: (1 + decoder.num_mask_tokens), :]
+    src = src.transpose(1, 2).view(b, c, h, w)
+    upscaled = decoder.output_upscaling(src)
+    hyper_in = torch.stack([mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)],
+                           dim=1)
+    b, c, h, w = upscaled.shape
+    masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+    return masks, decoder.iou_prediction_head(iou_token_out)

@@ -241,18 +241,19 @@ def test_auto_precision_runs_the_sam_decoder_in_fp32(tiny_sam):
     mixed = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="bf16")
     mixed.decoder_precision = "fp32"   # what `auto` gives on a GPU: bf16 encoder, fp32 decoder
     seen = []
-    real = tiny_sam.mask_decoder.forward
+    decoder = tiny_sam.mask_decoder.transformer   # what the image embedding (plus the prompt's) goes through
+    real = decoder.forward
 
-    def spy(*args, **kwargs):
-        seen.append(kwargs["image_embeddings"].dtype)
-        return real(*args, **kwargs)
+    def spy(src, *args, **kwargs):
+        seen.append(src.dtype)
+        return real(src, *args, **kwargs)
 
-    tiny_sam.mask_decoder.forward = spy
+    decoder.forward = spy
     try:
         img = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
         (res,) = mixed.segment([img], [SegmentRequest(boxes=np.array([[8, 8, 40, 40]], np.float32))])
     finally:
-        del tiny_sam.mask_decoder.forward
+        del decoder.forward
     assert seen == [torch.float32] and res.masks.shape == (1, 64, 64)
 
 
