@@ -4,17 +4,26 @@
     python benchmarks/gpu_check.py --lama-checkpoint big-lama.pt
     python benchmarks/gpu_check.py --smoke --device cpu  # tiny sizes: checks the script itself
 
+0. A correctness gate (SAM's batched path = SamPredictor, SDPA in bf16 = segment-anything's attention
+   on a global and a windowed block, LaMa finite), then the machine's ceilings (bf16 and TF32
+   matmuls, pinned copies). "fp32" rows on CUDA are TF32 matmuls (labelled so). Each timing is the
+   median of 3 repeats after a warm-up.
 1. SAM ViT-H (random weights: speed does not depend on them) through bgforge's SamSegmenter,
-   fp32 and bf16 at encoder batch 1 and 8, 3 boxes per 500x375 image.
+   fp32 and bf16 at encoder batch 1, 8 and 16, 3 boxes per 500x375 image; bf16 weights too.
 2. GroundingDINO SwinT with a tiny local text encoder (no hub), a batch of 8 images; then 8 images
    of mixed ImageNet sizes without and with size buckets (gdino_bucket 64).
 3. LaMa: the real big-lama.pt when given, else a random network with LaMa's Fourier-convolution
    blocks (benchmarks/lama_ffc.py), 512x512 images with a 256x256 hole; then mixed ImageNet sizes
    without and with size buckets (lama_bucket 64).
-4. End to end: the real `bgforge inpaint --segmenter grounded-sam --backend lama --gdino-max-boxes 3`
-   command through the executor, two workers per GPU (`--devices 0,0`), for at least --seconds,
-   sampling GPU utilisation (pynvml or nvidia-smi) and memory. The random checkpoints are written
-   to a temporary model folder first and reach the command through BGFORGE_* variables.
+4. One batch-8 pass call by call (CUDA events) and a torch.profiler top-20 table (profile_top20.txt).
+5. End to end: the real `bgforge inpaint --segmenter grounded-sam --backend lama --gdino-max-boxes 3`
+   command through the executor on --e2e-images images, two workers per GPU (`--devices 0,0`),
+   sampling GPU utilisation (pynvml or nvidia-smi) and memory; reported as the wall figure
+   (Python start, model loads, TorchScript profiling runs included) and the steady state between
+   the first and the last shard commit. The command has a time limit and its stderr goes to
+   OUT/e2e.log. The random checkpoints are written to a temporary model folder first (SAM and
+   LaMa before any section, GroundingDINO in the sections that need it) and reach the command
+   through BGFORGE_* variables.
 
 Writes gpu_check.json and gpu_check.md (a markdown table) to --out after each section, so a run
 stopped by a failure or a time limit (SIGTERM) keeps what it measured and names where it stopped.
@@ -46,6 +55,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import gpu_profile  # noqa: E402
+from gpu_profile import precision_label, sync  # noqa: E402
 from lama_ffc import save_random_lama  # noqa: E402
 
 BOXES = np.array([[50, 40, 200, 300], [220, 60, 480, 350], [10, 10, 120, 90]], np.float32)
@@ -64,7 +75,7 @@ class GpuSampler:
     """Utilisation % and memory used (MiB) of GPU 0 every 0.2 s, from pynvml or nvidia-smi."""
 
     def __init__(self, enabled: bool):
-        self.enabled, self.busy, self.mem = enabled, [], []
+        self.enabled, self.busy, self.mem, self.times = enabled, [], [], []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -91,6 +102,7 @@ class GpuSampler:
                 busy, mem = read()
                 self.busy.append(float(busy))
                 self.mem.append(float(mem))
+                self.times.append(time.time())  # wall clock: compared with the commit markers' mtimes
             time.sleep(0.2)
 
     def __enter__(self):
@@ -110,23 +122,25 @@ class GpuSampler:
                 "gpu_mem_peak_gb": round(max(self.mem) / 1024, 2)}
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+REPEATS = 3  # timings are the median of this many runs after a warm-up (1 with --smoke)
 
 
-def timed(fn, n_images: int, device: torch.device) -> dict:
+def timed(fn, n_images: int, device: torch.device, repeats: int | None = None) -> dict:
+    repeats = REPEATS if repeats is None else repeats
     if device.type == "cuda":
-        fn()  # warm-up: cuDNN autotuning, allocator
+        fn()  # warm-up: cuDNN autotuning, allocator (a CPU smoke run skips it)
         sync(device)
-    if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    runs = []
     with GpuSampler(device.type == "cuda") as gpu:
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        seconds = time.perf_counter() - t
-    out = {"img_s": round(n_images / seconds, 2), **gpu.summary()}
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            sync(device)
+            runs.append(time.perf_counter() - t)
+    seconds = sorted(runs)[len(runs) // 2]
+    out = {"img_s": round(n_images / seconds, 2), "img_s_range": [round(n_images / max(runs), 2),
+                                                                  round(n_images / min(runs), 2)], **gpu.summary()}
     if device.type == "cuda":
         out["torch_peak_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     return out
@@ -212,8 +226,9 @@ def gate(env: dict, device: torch.device) -> dict:
     hole = np.zeros((128, 128), bool)
     hole[32:96, 32:96] = True
     filled = lama.inpaint([images[0][:128, :128]], [hole])[0]
-    gate_result = {"SAM batched vs SamPredictor, min mask IoU (fp32/TF32)": round(min(ious), 4),
-                   "LaMa output finite": bool(np.isfinite(filled.astype(np.float32)).all())}
+    gate_result = {f"SAM batched vs SamPredictor, min mask IoU ({precision_label('fp32', device)})": round(min(ious), 4),
+                   "LaMa output finite": bool(np.isfinite(filled.astype(np.float32)).all()),
+                   **gpu_profile.sdpa_gate(model, device)}
     print("gate", gate_result, flush=True)
     if min(ious) < 0.98 or not gate_result["LaMa output finite"]:
         raise AssertionError(f"correctness gate failed: {gate_result}")
@@ -229,19 +244,32 @@ def bench_sam(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (375, 500, 3), dtype=np.uint8) for _ in range(n)]
     requests = [SegmentRequest(boxes=BOXES) for _ in images]
-    precisions = ["fp32"] + (["bf16"] if device.type == "cuda" and torch.cuda.is_bf16_supported() else [])
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     out = {}
-    for precision in precisions:
-        for batch in (1, 8):
-            seg = SamSegmenter(sam_model_obj=model, device=device, precision=precision, encoder_batch=batch)
 
-            def run(seg=seg, batch=batch):
-                for i in range(0, len(images), batch):
-                    seg.segment(images[i:i + batch], requests[i:i + batch])
+    def measure(seg, batch: int, label: str) -> None:
+        def run():
+            for i in range(0, len(images), batch):
+                seg.segment(images[i:i + batch], requests[i:i + batch])
 
-            key = f"SAM {env['sam_model']} {precision} batch {batch}"
-            out[key] = timed(run, len(images), device)
-            print(key, out[key], flush=True)
+        key = f"SAM {env['sam_model']} {label} batch {batch}"
+        out[key] = timed(run, len(images), device)
+        print(key, out[key], flush=True)
+
+    for precision in ["fp32"] + (["bf16"] if bf16 else []):
+        for batch in (1,) if smoke else (1, 8, 16):
+            measure(SamSegmenter(sam_model_obj=model, device=device, precision=precision, encoder_batch=batch), batch,
+                    precision_label(precision, device))
+    if bf16:  # the encoder's weights in bf16 as well (autocast alone keeps fp32 weights and casts them per call)
+        encoder = model.image_encoder
+        seg = SamSegmenter(sam_model_obj=model, device=device, precision="bf16", encoder_batch=16)
+        try:
+            seg.encoder = encoder.to(torch.bfloat16)
+            measure(seg, 16, "bf16, bf16 encoder weights")
+        except Exception as exc:  # noqa: BLE001 - an experiment: the figures above still come back
+            out["SAM bf16 encoder weights"] = {"failed": f"{type(exc).__name__}: {exc}"[:300]}
+        finally:
+            encoder.float()
     return out
 
 
@@ -256,13 +284,13 @@ def bench_gdino(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
     det = GroundingDinoDetector(model, device, precision, min_size=320 if smoke else 800)
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (375, 500, 3), dtype=np.uint8) for _ in range(n)]
-    key = f"GroundingDINO SwinT {precision} batch {n} (tiny text encoder)"
+    key = f"GroundingDINO SwinT {precision_label(precision, device)} batch {n} (tiny text encoder)"
     out = {key: timed(lambda: det.detect(images, ["bird ."] * n), n, device)}
     print(key, out[key], flush=True)
     mixed = mixed_images(n, 3)
     for bucket in (0, 64):  # 0: a batch per distinct resized shape; 64: mixed sizes share padded batches
         det.bucket = bucket
-        key = f"GroundingDINO SwinT {precision} {n} mixed ImageNet sizes, gdino_bucket {bucket}"
+        key = f"GroundingDINO SwinT {precision_label(precision, device)} {n} mixed ImageNet sizes, gdino_bucket {bucket}"
         out[key] = timed(lambda: det.detect(mixed, ["bird ."] * n), n, device)
         print(key, out[key], flush=True)
     return out
@@ -278,7 +306,7 @@ def bench_lama(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
     masks = [np.zeros((side, side), bool) for _ in images]
     for m in masks:
         m[side // 4: side * 3 // 4, side // 4: side * 3 // 4] = True
-    key = f"LaMa ({env['lama']}) fp32 {side}x{side} batch 8"
+    key = f"LaMa ({env['lama']}) {precision_label('fp32', device)} {side}x{side} batch 8"
     out = {key: timed(lambda: lama.inpaint(images, masks), n, device)}
     print(key, out[key], flush=True)
     mixed = mixed_images(n, 4, 0.125 if smoke else 1.0)
@@ -287,7 +315,7 @@ def bench_lama(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
         m[m.shape[0] // 4: m.shape[0] * 3 // 4, m.shape[1] // 4: m.shape[1] * 3 // 4] = True
     for bucket in (0, 64):  # 0: a batch per distinct size padded to 8; 64: mixed sizes share padded batches
         lama.bucket = bucket
-        key = f"LaMa ({env['lama']}) fp32 {n} mixed ImageNet sizes, lama_bucket {bucket}"
+        key = f"LaMa ({env['lama']}) {precision_label('fp32', device)} {n} mixed ImageNet sizes, lama_bucket {bucket}"
         out[key] = timed(lambda: lama.inpaint(mixed, holes), n, device)
         print(key, out[key], flush=True)
     return out
@@ -304,8 +332,9 @@ def e2e_command(data: Path, out: Path, sam_model: str, device: torch.device) -> 
             "--out", str(out), *workers]
 
 
-def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, seconds: float) -> dict:
-    """`bgforge inpaint --segmenter grounded-sam --backend lama` through the real executor, as a user runs it."""
+def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, limit: float, out_dir: Path) -> dict:
+    """`bgforge inpaint --segmenter grounded-sam --backend lama` through the real executor, as a user runs
+    it: the wall figure (start-up included) and the steady state between the first and last shard commit."""
     import bgforge
     from bgforge.report.status import output_status
     from bgforge.sources.synthetic import make_object_folder
@@ -324,21 +353,28 @@ def bench_end_to_end(env: dict, device: torch.device, work: Path, images: int, s
     run_env = {**os.environ, **{k: v for k, v in env.items() if k.startswith("BGFORGE_")},
                "BGFORGE_TRUST_CHECKPOINTS": "1",
                "PYTHONPATH": os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))}
-    rounds, total, t = 0, 0, time.perf_counter()
-    with GpuSampler(device.type == "cuda") as gpu:
-        while rounds == 0 or time.perf_counter() - t < seconds:  # at least `seconds` of sampling
-            done = subprocess.run(cmd, env=run_env, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise RuntimeError(f"end-to-end command failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-            status = output_status(work / "out")
-            if status["errors"]:
-                raise RuntimeError(f"end-to-end build had {status['errors']} failed samples: see {work / 'out'}")
-            rounds, total = rounds + 1, total + status["samples_written"]
+    log = out_dir / "e2e.log"
+    t = time.perf_counter()
+    with GpuSampler(device.type == "cuda") as gpu, open(log, "w") as err:
+        try:
+            done = subprocess.run(cmd, env=run_env, stdout=err, stderr=subprocess.STDOUT, timeout=limit)
+        except subprocess.TimeoutExpired:
+            done = None
     wall = time.perf_counter() - t
+    steady = gpu_profile.steady_state(work / "out", gpu.times, gpu.busy)
+    status = output_status(work / "out")
     workers = "2 workers on GPU 0" if device.type == "cuda" else "2 CPU workers"
-    out = {f"end to end `bgforge inpaint` grounded-sam + lama, {workers} (wall incl. start-up)":
-           {"img_s": round(total / wall, 2), "images": total, "seconds": round(wall, 1), **gpu.summary()}}
+    result = {"img_s": round(status["samples_written"] / wall, 2), "images": status["samples_written"],
+              "seconds": round(wall, 1), **gpu.summary(), **steady}
+    out = {f"end to end `bgforge inpaint` grounded-sam + lama, {workers} (wall incl. start-up)": result}
     print(out, flush=True)
+    if done is None:
+        raise RuntimeError(f"end-to-end command passed its {limit:.0f} s limit after {status['samples_written']} "
+                           f"images ({steady}); its log: {log}")
+    if done.returncode != 0:
+        raise RuntimeError(f"end-to-end command failed ({done.returncode}): {log.read_text()[-2000:]}")
+    if status["errors"]:
+        raise RuntimeError(f"end-to-end build had {status['errors']} failed samples: see {work / 'out'}")
     return out
 
 
@@ -351,6 +387,10 @@ def markdown(results: dict) -> str:
             continue
         mem = r.get("torch_peak_gb") or r.get("gpu_mem_peak_gb")
         lines.append(f"| {key} | {r['img_s']} | {r.get('gpu_busy_pct') or '-'} | {mem or '-'} |")
+    for key, r in results["figures"].items():
+        if "steady img/s" in r:
+            lines += ["", f"{key}, steady state between the first and last shard commit: {r['steady img/s']} img/s, "
+                          f"GPU busy {r['steady GPU busy %']} % over {r.get('steady seconds')} s ({r['shards']} shards)"]
     for name, r in checks.items():
         lines += ["", f"{name}: " + ", ".join(f"{k} = {v}" for k, v in r.items())]
     for name, why in (results.get("failed") or {}).items():
@@ -363,9 +403,9 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes and counts (checks the script on a CPU)")
     ap.add_argument("--lama-checkpoint", help="the real big-lama.pt (else a random FFC network)")
-    ap.add_argument("--seconds", type=float, default=20.0, help="least wall time of the end-to-end run")
-    ap.add_argument("--e2e-images", type=int, default=256)
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: sam,gdino,lama,e2e")
+    ap.add_argument("--e2e-images", type=int, default=1024)
+    ap.add_argument("--e2e-limit", type=float, default=150.0, help="seconds the end-to-end command may take")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: gate,ceilings,sam,lama,gdino,calls,e2e")
     ap.add_argument("--out", default=str(ROOT / ".bench" / "gpu_check"))
     a = ap.parse_args()
     # `timeout` (benchmarks/device_run.sh) stops the run with SIGTERM: end like an error, saving the figures
@@ -374,6 +414,8 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     n = 1 if a.smoke else 16
+    global REPEATS
+    REPEATS = 1 if a.smoke else REPEATS
     results = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "torch": torch.__version__, "smoke": a.smoke, "figures": {}}
     skip = set(filter(None, a.skip.split(",")))
@@ -381,11 +423,13 @@ def main() -> None:
         env = write_checkpoints(Path(tmp), a.smoke, a.lama_checkpoint)
         sections = {
             "gate": lambda: gate(env, device),
+            "ceilings": lambda: gpu_profile.ceilings(device, a.smoke),
             "sam": lambda: bench_sam(env, device, n, a.smoke),
             "lama": lambda: bench_lama(env, device, n, a.smoke),
             "gdino": lambda: bench_gdino(env, device, min(n, 8), a.smoke),
+            "calls": lambda: gpu_profile.model_calls(ensure_gdino(env), device, out, a.smoke),
             "e2e": lambda: bench_end_to_end(ensure_gdino(env), device, Path(tmp) / "e2e", 2 if a.smoke else a.e2e_images,
-                                            0 if a.smoke else a.seconds),
+                                            a.e2e_limit, out),
         }
         run_sections(sections, skip, results, out)
     print(markdown(results))

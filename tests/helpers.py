@@ -1,4 +1,8 @@
-"""Helpers shared by tests: a straightforward re-implementation of the reference generator."""
+"""Helpers shared by tests: a straightforward re-implementation of the reference generator, tars and PNGs
+written as another tool would."""
+
+import io
+import tarfile
 
 import numpy as np
 from PIL import Image
@@ -45,3 +49,20 @@ def build(recipe, ctx, out, **options):
     names = {f.name for f in fields(RunConfig)}
     run = RunConfig(**{"progress": False, **{k: options.pop(k) for k in list(options) if k in names}})
     return library_build(recipe, ctx, out, run, **options)
+
+
+def write_tar(path, members: dict) -> None:
+    """A tar of {name: bytes} written by tarfile (not bgforge), as another tool would."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def flat_png(value: int) -> bytes:
+    """An 8x8 PNG of one grey value."""
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()

@@ -37,3 +37,25 @@ def test_a_failing_section_does_not_stop_the_next(tmp_path, monkeypatch):
     assert results["figures"]["gate"]["LaMa output finite"] is True
     assert any(k.startswith("LaMa") for k in results["figures"])  # the section after the failed one ran
     assert "Section sam failed" in (tmp_path / "gpu_check.md").read_text()
+
+
+def test_every_section_runs_at_smoke_sizes_on_the_cpu(tmp_path, monkeypatch):
+    """What benchmarks/device_run.sh runs on the lent GPU, here on the CPU at smoke sizes: every section
+    (gate, ceilings, SAM, LaMa, GroundingDINO, the per-call pass with its profiler table, end to end)
+    brings back its figures."""
+    gpu_check = load_gpu_check()
+    monkeypatch.setattr(sys, "argv", ["gpu_check.py", "--smoke", "--device", "cpu", "--out", str(tmp_path)])
+    gpu_check.main()
+    results = json.loads((tmp_path / "gpu_check.json").read_text())
+    figures = results["figures"]
+    assert results["failed"] == {}
+    assert figures["gate"]["LaMa output finite"] is True
+    assert all(v < 0.02 for k, v in figures["gate"].items() if k.startswith("SDPA"))
+    assert any(k.startswith("matmul") for k in figures["ceilings"])
+    (calls,) = [v for k, v in figures.items() if k.startswith("one batch-")]
+    assert {"GroundingDINO s", "SAM image encoder s", "SAM prompt encoder + mask decoder s", "LaMa s"} <= set(calls)
+    assert "Self CPU" in (tmp_path / "profile_top20.txt").read_text()
+    (e2e,) = [v for k, v in figures.items() if k.startswith("end to end")]
+    assert e2e["images"] == 2 and "steady img/s" in e2e
+    assert (tmp_path / "e2e.log").exists()
+    assert any(k.startswith("SAM") for k in figures) and any(k.startswith("GroundingDINO") for k in figures)

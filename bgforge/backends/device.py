@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
+import numpy as np
+
 from bgforge.choices import PRECISIONS
 from bgforge.errors import BgforgeError
 
@@ -98,3 +100,17 @@ def autocast(device, precision: str | None) -> Iterator[None]:
     dtype = torch.bfloat16 if p == "bf16" else torch.float16
     with torch.autocast(device_type=dev.type, dtype=dtype):
         yield
+
+
+def upload(array: np.ndarray, device):
+    """An array (an HxWxC uint8 image, a box table) on `device`: through pinned memory and non-blocking
+    on CUDA, so the copy overlaps the GPU's work (images go up as uint8: 1 byte a channel, not 4).
+    The non-blocking copy runs on a CPU too (every test); pinning needs a CUDA driver."""
+    import torch
+
+    if not array.flags.writeable or not array.flags.c_contiguous:  # decoded PIL buffers are read-only
+        array = np.array(array, order="C")
+    t = torch.from_numpy(array)
+    if device.type == "cuda":
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)

@@ -23,10 +23,10 @@ from numpy.typing import ArrayLike
 from bgforge.errors import BgforgeError
 
 from .base import Detection, GroundedSegmenter, SegmentRequest, SegmentResult, check_batch
-from .device import autocast, enable_fast_matmul, resolve_device, resolve_precision
+from .device import autocast, enable_fast_matmul, resolve_device, resolve_precision, upload
 from .needs import hub_offline
 from .normalize import normalize
-from .sam import SamSegmenter, upload_uint8
+from .sam import SamSegmenter
 from .weights import (
     load_checkpoint,
     resolve_checkpoint,
@@ -155,7 +155,7 @@ class GroundingDinoDetector:
         import torchvision.transforms.functional as TF
 
         h, w = img.shape[:2]
-        t = upload_uint8(img, self.device).permute(2, 0, 1).float().div_(255.0)  # uint8 up, then float
+        t = upload(img, self.device).permute(2, 0, 1).float().div_(255.0)  # uint8 up, then float
         size = resized_shape(h, w, self.min_size, self.max_size)
         if size != (h, w):
             t = TF.resize(t, list(size), antialias=True)  # bilinear, like the PIL path

@@ -19,7 +19,7 @@ import numpy as np
 from bgforge.errors import BgforgeError
 
 from .base import Inpainter, check_masks
-from .device import autocast, check_precision, enable_fast_matmul, resolve_device
+from .device import autocast, check_precision, enable_fast_matmul, resolve_device, upload
 from .weights import CATALOGUE, corrupt_message, load_torchscript, resolve_checkpoint
 
 LOADERS = ("auto", "simple-lama", "torchscript")
@@ -63,7 +63,10 @@ class LamaInpainter(Inpainter):
     name = "lama"
 
     def __init__(self, lama_checkpoint=None, device=None, precision="fp32", loader="auto",
-                 batch_size: int = 4, pad_multiple: int = 8, size_bucket: int = 0, lama_model_obj=None):
+                 batch_size: int = 4, pad_multiple: int = 8, size_bucket: int = 0, lama_model_obj=None,
+                 freeze: bool | None = None, channels_last: bool | None = None):
+        import torch
+
         self.device = resolve_device(device)
         # LaMa's FFT blocks have no bf16 kernels: fp32 is the default; another precision
         # autocasts and any failure is reported, not hidden.
@@ -96,6 +99,14 @@ class LamaInpainter(Inpainter):
             model = (_load_with_simple_lama(path, self.device) if use_sl
                      else load_torchscript(path, self.device, "lama"))
         self.model = model.to(self.device).eval()
+        # On CUDA (None), and on a CPU when asked (tests): a frozen TorchScript module has its weights
+        # inlined as constants, and cuDNN runs NHWC convolutions without layout transposes
+        on_gpu = self.device.type == "cuda"
+        self.channels_last = on_gpu if channels_last is None else bool(channels_last)
+        if (on_gpu if freeze is None else freeze) and isinstance(self.model, torch.jit.ScriptModule):
+            with warnings.catch_warnings():  # TorchScript is deprecated, but big-lama.pt is one
+                warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")
+                self.model = torch.jit.freeze(self.model)
 
     def _padded(self, h: int, w: int) -> tuple[int, int]:
         step = self.bucket or self.mod
@@ -107,10 +118,9 @@ class LamaInpainter(Inpainter):
         import torch.nn.functional as F
 
         h, w = image.shape[:2]
-        if not image.flags.writeable:  # decoded PIL buffers are read-only; torch wants writable memory
-            image = image.copy()
-        img = torch.as_tensor(image, device=self.device).permute(2, 0, 1)[None].float() / 255.0
-        msk = torch.as_tensor(mask, device=self.device)[None, None].float()
+        # uint8 up (pinned and non-blocking on CUDA), then float on the device
+        img = upload(image, self.device).permute(2, 0, 1)[None].float() / 255.0
+        msk = upload(mask.view(np.uint8) if mask.dtype == bool else mask, self.device)[None, None].float()
         hp, wp = self._padded(h, w)
         if (hp, wp) != (h, w):
             mode = _pad_mode(h, w, hp - h, wp - w)
@@ -127,6 +137,8 @@ class LamaInpainter(Inpainter):
         pairs = [self._prep(i, m) for i, m in zip(images, masks)]
         img = torch.cat([p[0] for p in pairs])
         msk = torch.cat([p[1] for p in pairs])
+        if self.channels_last:
+            img, msk = img.contiguous(memory_format=torch.channels_last), msk.contiguous(memory_format=torch.channels_last)
         try:
             with autocast(self.device, self.precision):
                 pred = self.model(img, msk)

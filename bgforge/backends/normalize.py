@@ -7,6 +7,7 @@ statistics; defining them once keeps the backends from drifting apart.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,8 +19,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def normalize(tensor: torch.Tensor, mean: tuple = IMAGENET_MEAN, std: tuple = IMAGENET_STD) -> torch.Tensor:
     """(..., 3, H, W) float tensor in [0, 1] -> standardised per channel, on the tensor's device."""
+    m, s = _statistics(tensor.device, tuple(mean), tuple(std))
+    return (tensor - m) / s
+
+
+@functools.lru_cache(maxsize=16)
+def _statistics(device, mean: tuple, std: tuple):
+    """The (3,1,1) float32 mean and std on `device`, made once (two small host -> device copies per
+    image add up), as ordinary tensors even when first asked for under inference_mode (patchnet trains)."""
     import torch
 
-    m = torch.tensor(mean, device=tensor.device).view(3, 1, 1)
-    s = torch.tensor(std, device=tensor.device).view(3, 1, 1)
-    return (tensor - m) / s
+    with torch.inference_mode(False):
+        return (torch.tensor(mean, device=device).view(3, 1, 1), torch.tensor(std, device=device).view(3, 1, 1))

@@ -15,26 +15,13 @@ import numpy as np
 from bgforge.errors import BgforgeError
 
 from .base import Segmenter, SegmentResult, as_boxes, check_batch
-from .device import autocast, enable_fast_matmul, resolve_device, resolve_precision
+from .device import autocast, enable_fast_matmul, resolve_device, resolve_precision, upload
 from .weights import load_checkpoint, resolve_checkpoint
 
 SAM_MODELS = ("vit_h", "vit_l", "vit_b")
 
 
 DECODER_BOXES = 64  # boxes per mask-decoder call: its activations are ~4 MB (fp32) a box
-
-
-def upload_uint8(img: np.ndarray, device):
-    """An HxWxC uint8 image (or any array) on `device`: through pinned memory and non-blocking on
-    CUDA, so the copy overlaps the GPU's work; 1 byte a channel crosses the bus, not 4."""
-    import torch
-
-    if not img.flags.writeable or not img.flags.c_contiguous:  # decoded PIL buffers are read-only
-        img = np.array(img, order="C")
-    t = torch.from_numpy(img)
-    if device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
 
 
 def torch_compile(module):
@@ -149,7 +136,7 @@ class SamSegmenter(Segmenter):
         import torch
 
         if self.device_resize:
-            t = resize_longest_side(upload_uint8(img, self.device).permute(2, 0, 1)[None], self.transform.target_length)
+            t = resize_longest_side(upload(img, self.device).permute(2, 0, 1)[None], self.transform.target_length)
         else:
             resized = self.transform.apply_image(img)  # HxWx3 uint8 (PIL), long side = img_size
             t = torch.as_tensor(resized, device=self.device).permute(2, 0, 1)[None].float()
@@ -176,7 +163,7 @@ class SamSegmenter(Segmenter):
         m = self.model
         counts = [b.shape[0] for b in boxes]
         owner = np.repeat(np.arange(len(boxes), dtype=np.float32), counts)
-        packed = upload_uint8(np.concatenate([np.concatenate(boxes).astype(np.float32), owner[:, None]], 1), self.device)
+        packed = upload(np.concatenate([np.concatenate(boxes).astype(np.float32), owner[:, None]], 1), self.device)
         box_t = torch.cat([self.transform.apply_boxes_torch(part, img.shape[:2])
                            for part, img in zip(packed[:, :4].split(counts), images)])
         index = packed[:, 4].long()

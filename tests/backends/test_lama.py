@@ -144,3 +144,22 @@ def test_lama_batch_follows_batch_size_unless_the_recipe_sets_it():
     assert backend_options({"inpainter": "lama"}, None, 16)["lama_batch"] == 16
     assert backend_options({"inpainter": "lama", "backend_options": {"lama_batch": 2}}, None, 16)["lama_batch"] == 2
     assert "lama_batch" not in backend_options({"inpainter": "telea"}, None, 16)
+
+
+def test_the_cuda_defaults_frozen_and_channels_last_give_the_same_pixels_on_cpu(lama_stub):
+    """What LaMa does on CUDA by default (torch.jit.freeze, NHWC inputs, non-blocking uint8 uploads), run
+    here on the CPU: frozen, the same pixels; NHWC changes the order of the model's sums, so a hole pixel
+    on a truncation boundary may move one grey level; outside the hole, the input's own pixels."""
+    import torch
+
+    plain = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript")
+    frozen = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript", freeze=True)
+    nhwc = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript", freeze=True,
+                         channels_last=True)
+    assert not plain.channels_last and nhwc.channels_last
+    assert isinstance(frozen.model, torch.jit.ScriptModule) and frozen.model is not plain.model
+    images, masks = (list(x) for x in zip(*(_scene(45, 61), _scene(64, 80))))
+    for a, b, c, m in zip(plain.inpaint(images, masks), frozen.inpaint(images, masks), nhwc.inpaint(images, masks),
+                          masks):
+        assert a.dtype == b.dtype == c.dtype == np.uint8 and np.array_equal(a, b)
+        assert np.array_equal(a[~m], c[~m]) and np.abs(a.astype(int) - c).max() <= 1

@@ -6,7 +6,7 @@ import tarfile
 
 import numpy as np
 import pytest
-from helpers import build
+from helpers import build, flat_png, write_tar
 from PIL import Image
 
 from bgforge import planners
@@ -73,7 +73,7 @@ def test_bap_workers_do_not_scan_the_foregrounds(tmp_path, monkeypatch):
     check_main_phase_reads_the_stored_index(out, "foregrounds", monkeypatch)
 
 
-def _png(array: np.ndarray, mode: str | None = None) -> bytes:
+def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array, mode).save(buf, format="PNG")
     return buf.getvalue()
@@ -81,8 +81,8 @@ def _png(array: np.ndarray, mode: str | None = None) -> bytes:
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])
 def test_stores_decode_members_with_the_io_images_rule(tmp_path, mode):
-    deep = _png(np.arange(0, 65536, 1024, dtype=np.uint16).reshape(8, 8))   # 16-bit greyscale, values > 255
-    colour = _png(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    deep = png_bytes(np.arange(0, 65536, 1024, dtype=np.uint16).reshape(8, 8))   # 16-bit greyscale, values > 255
+    colour = png_bytes(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8))
     (tmp_path / "shards").mkdir()
     with tarfile.open(tmp_path / "shards" / "all-00000.tar", "w") as tar:
         for name, data in (("deep.png", deep), ("deep.json", b"{}"), ("colour.png", colour), ("colour.json", b"{}")):
@@ -96,3 +96,34 @@ def test_stores_decode_members_with_the_io_images_rule(tmp_path, mode):
         for key, data in (("deep", deep), ("colour", colour)):
             got = store.image(key, mode=mode)
             assert got.dtype == np.uint8 and np.array_equal(got, decode(data, mode)), (type(store).__name__, key)
+
+
+def test_key_index_is_stored_once_and_rebuilt_when_shards_change(tmp_path):
+    from bgforge.sources.key_index import IndexedStore, index_path, write_key_index
+    from bgforge.sources.store import ShardStore
+
+    write_tar(tmp_path / "shards" / "all-00000.tar", {"a.png": flat_png(10), "a.json": b"{}", "b.png": flat_png(20),
+                                                         "b.json": b"{}"})
+    write_tar(tmp_path / "shards" / "all-00001.tar", {"c.png": flat_png(30), "c.json": b"{}"})
+    write_key_index(tmp_path)
+    stamp = index_path(tmp_path).stat().st_mtime_ns
+    write_key_index(tmp_path)  # current: not rewritten
+    assert index_path(tmp_path).stat().st_mtime_ns == stamp
+    store, reference = IndexedStore(tmp_path, cache_size=2), ShardStore(tmp_path)
+    for key in "abc":
+        assert np.array_equal(store.image(key), reference.image(key))
+        assert store.read(key, "json") == reference.read(key, "json")
+    assert "a" in store and "z" not in store
+    store.image("c")
+    assert (store.hits, store.misses) == (1, 3)
+    assert not store.image("c").flags.writeable  # shared by every composite that uses it
+    # a changed shard set makes the stored index stale: it is rebuilt, not trusted
+    write_tar(tmp_path / "shards" / "all-00002.tar", {"d.png": flat_png(40)})
+    assert "d" in IndexedStore(tmp_path)
+
+
+def test_no_key_index_for_an_output_without_tars(tmp_path):
+    from bgforge.sources.key_index import index_path, write_key_index
+
+    (tmp_path / "shards").mkdir()
+    assert write_key_index(tmp_path) is None and not index_path(tmp_path).exists()
