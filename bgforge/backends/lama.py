@@ -114,7 +114,6 @@ class LamaInpainter(Inpainter):
 
     def _prep(self, image: np.ndarray, mask: np.ndarray):
         """(1,3,Hp,Wp) image in [0,1] and (1,1,Hp,Wp) {0,1} mask, padded to the multiple."""
-        import torch
         import torch.nn.functional as F
 
         h, w = image.shape[:2]
