@@ -27,7 +27,7 @@ def test_a_failing_section_does_not_stop_the_next(tmp_path, monkeypatch):
         raise RuntimeError("made to fail")
 
     monkeypatch.setattr(gpu_check, "bench_sam", broken)
-    monkeypatch.setattr(sys, "argv", ["gpu_check.py", "--smoke", "--device", "cpu", "--skip", "e2e,gdino",
+    monkeypatch.setattr(sys, "argv", ["gpu_check.py", "--smoke", "--device", "cpu", "--skip", "e2e,gdino,calls,ceilings",
                                       "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="1 section"):
         gpu_check.main()

@@ -213,12 +213,13 @@ class GroundingDinoDetector:
                 samples = self._samples([images[i] for i in idx], shape)
                 with autocast(self.device, self.precision), _quiet():
                     out = self.model(samples, captions=[captions[i] for i in idx])
-                logits_b = out["pred_logits"].float().sigmoid().cpu()  # (B, nq, 256)
-                boxes_b = out["pred_boxes"].float().cpu()  # (B, nq, 4) cxcywh in [0,1]
+                # the box threshold on the device: only the kept queries' token scores cross to the host
+                probs = out["pred_logits"].float().sigmoid()  # (B, nq, 256)
+                keep_b = probs.max(dim=2).values > self.box_threshold
+                kept = probs[keep_b].cpu().split(keep_b.sum(dim=1).tolist())
+                keep_b, boxes_b = keep_b.cpu(), out["pred_boxes"].float().cpu()  # (B, nq, 4) cxcywh in [0,1]
                 for j, i in enumerate(idx):
-                    logits, boxes = logits_b[j], boxes_b[j]
-                    keep = logits.max(dim=1).values > self.box_threshold
-                    logits, boxes = logits[keep], boxes[keep]
+                    logits, boxes = kept[j], boxes_b[j][keep_b[j]]
                     if self.max_boxes is not None and len(logits) > self.max_boxes:
                         top = logits.max(dim=1).values.argsort(descending=True)[: self.max_boxes].sort().values
                         logits, boxes = logits[top], boxes[top]
