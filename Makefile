@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_stages.py
 	$(BIN)/python benchmarks/bench_feed.py
 	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_estimates.py
 
 clean:
 	rm -rf out .bench
