@@ -19,7 +19,7 @@ BOXES_B = np.array([[5, 5, 70, 100]], np.float32)
 
 
 def test_sam_matches_the_reference_predictor(tiny_sam):
-    """Our batched encoder + one decoder call per image == SamPredictor box by box."""
+    """Our batched encoder and decoder (multimask, best-scored) == SamPredictor box by box."""
     from segment_anything import SamPredictor
 
     a, _ = _images()
