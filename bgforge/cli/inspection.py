@@ -79,11 +79,15 @@ def inspect_cmd(
     label: opt.text_option(
         "--label", help="Label field (default: the recipe's, e.g. y).") = None,
     attribute: opt.text_option(
-        "--attribute", help="Background attribute field (default: the recipe's, e.g. place).") = None,
+        "--attribute", help="Background attribute field (default: the recipe's, e.g. place; HSI has none, "
+                            "its bg_class names the label by construction).") = None,
     as_json: Json = False,
 ) -> None:
-    """Does the dataset break the correlation it was built to break? Group matrix, achieved correlation and
-    mutual information between label and background attribute per split, mask-area and paste-size statistics."""
+    """What a dataset holds and whether it breaks the correlation it was built to break, per split: the groups
+    (in the recipe's order), the label x attribute matrix with its achieved correlation and mutual information
+    (recipes with a spurious attribute: Waterbirds' place, UrbanCars' background), the recipe's own tables
+    (Hard-Spurious-ImageNet: groups per class, O / R, difficulty, size, position and the R pairing by class
+    name) and mask-area statistics. --json carries the same tables; --html writes them as one page."""
     from ..io.layout import REPORT_HTML
     from ..report.inspect import inspect_output, render_html, render_text
 
