@@ -7,7 +7,7 @@ Splits: train, val, test, then the others by name. Names: numbers inside them co
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Iterable, Mapping
 
 _SPLITS = {"train": 0, "val": 1, "validation": 1, "test": 2}
 
@@ -27,3 +27,8 @@ def ordered_splits(splits: Iterable[str]) -> list[str]:
 
 def ordered_names(names: Iterable) -> list:
     return sorted(names, key=natural_key)
+
+
+def ordered_counts(counts: Mapping) -> dict:
+    """{name: count} in natural name order (group tables, value counts)."""
+    return {name: counts[name] for name in ordered_names(counts)}

@@ -100,10 +100,13 @@ def box_prompted() -> tuple[str, ...]:
     return tuple(n for n, s in SEGMENTERS.items() if s.box_prompted)
 
 
+def _spec(name: str | None) -> BackendSpec | None:
+    return SEGMENTERS.get(name) or INPAINTERS.get(name)
+
+
 def uses_torch(*names: str | None) -> bool:
     """Whether any named backend runs a torch model (`auto` may become one)."""
-    return any(n == "auto" or (n in SEGMENTERS and SEGMENTERS[n].torch) or (n in INPAINTERS and INPAINTERS[n].torch)
-               for n in names)
+    return any(n == "auto" or (_spec(n) is not None and _spec(n).torch) for n in names)
 
 
 def check_known(name: str | None, kind: str, *, allow: Iterable[str] = ()) -> None:
@@ -140,7 +143,7 @@ def missing_weights(names: Iterable[str | None], options: dict) -> list[str]:
     ([] when all are there; a file two backends share is named once). Files only: nothing is loaded."""
     problems: list[str] = []
     for name in names:
-        spec = SEGMENTERS.get(name) or INPAINTERS.get(name)
+        spec = _spec(name)
         for p in spec.weights(options) if spec else ():
             if p not in problems:
                 problems.append(p)

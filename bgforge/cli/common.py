@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn, Optional, T
 import typer
 
 from ..errors import BgforgeError, UnsafeInput, WorkerDied, os_error_message
-from ..ordering import ordered_names, ordered_splits
+from ..ordering import ordered_counts, ordered_splits
 from .options import absolute
 
 if TYPE_CHECKING:
@@ -118,8 +118,8 @@ def format_groups(summary: dict) -> str:
         if corr.get("aligned_fraction") is not None:
             extra += f"  aligned={corr['aligned_fraction']:.3f}"
         lines.append(f"  {split:6s} {entry['total']:7d}{extra}")
-        for group in ordered_names(entry["groups"]):
-            lines.append(f"      {group:24s} {entry['groups'][group]:7d}")
+        for group, n in ordered_counts(entry["groups"]).items():
+            lines.append(f"      {group:24s} {n:7d}")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from ..association import association
-from ..ordering import ordered_names, ordered_splits
+from ..ordering import ordered_counts, ordered_splits
 from .shards import atomic_file, json_bytes, write_atomic
 
 
@@ -56,7 +56,7 @@ class MetadataWriter:
         summary = {}
         for split in ordered_splits(self.groups):
             counts = self.groups[split]
-            entry = {"total": sum(counts.values()), "groups": {g: counts[g] for g in ordered_names(counts)}}
+            entry = {"total": sum(counts.values()), "groups": ordered_counts(counts)}
             if self.label_field and self.attr_field:
                 entry["correlation"] = association(self.pairs[split])
             summary[split] = entry

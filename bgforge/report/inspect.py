@@ -23,7 +23,7 @@ from .. import planners
 from ..association import association
 from ..errors import BgforgeError
 from ..io.layout import preview_dir
-from ..ordering import ordered_names, ordered_splits
+from ..ordering import ordered_counts, ordered_names, ordered_splits
 
 STATS_FIELDS = ("area_frac", "hole_frac")
 
@@ -75,8 +75,7 @@ def cross_table(rows: list[dict], row_field: str, col_field: str, col_order: lis
 
 
 def _value_counts(rows: list[dict], field: str) -> dict:
-    counts = Counter(r.get(field, "") for r in rows)
-    return {v: counts[v] for v in ordered_names(counts)}
+    return ordered_counts(Counter(r.get(field, "") for r in rows))
 
 
 def inspect_output(out, label=None, attribute=None) -> dict:

@@ -23,26 +23,23 @@ def phase_status(out: Path, name: str, verify: bool = False) -> dict:
 
     A shard counts as committed when its tar has the recorded size (`verify`: the recorded sha256)."""
     plan = planmod.load_plan(out)
-    committed = samples = errors = 0
-    seconds = 0.0
-    for entry in plan.shards:
-        stats = commitmod.committed_stats(out, entry.name, plan.layout, verify=verify)
-        if stats is not None:
-            committed += 1
-            samples += stats["samples"]
-            errors += stats["errors"]
-            seconds += stats["seconds"]
+    committed = _committed(out, plan, verify)
     return {"phase": name, "folder": str(out), "recipe": plan.recipe["name"], "seed": plan.seed,
-            "shards_committed": committed, "shards_total": len(plan.shards), "samples_written": samples,
-            "samples_planned": plan.num_samples, "errors": errors + len(plan.skipped),
-            "shard_seconds": round(seconds, 3)}
+            "shards_committed": len(committed), "shards_total": len(plan.shards),
+            "samples_written": sum(s["samples"] for s in committed), "samples_planned": plan.num_samples,
+            "errors": sum(s["errors"] for s in committed) + len(plan.skipped),
+            "shard_seconds": round(sum(s["seconds"] for s in committed), 3)}
 
 
 def shard_timings(out: Path) -> list[tuple[int, float, int]]:
     """(samples, seconds, errors) of each committed shard of one phase, in plan order."""
-    plan = planmod.load_plan(out)
-    stats = (commitmod.committed_stats(out, entry.name, plan.layout) for entry in plan.shards)
-    return [(s["samples"], float(s["seconds"]), s["errors"]) for s in stats if s is not None]
+    return [(s["samples"], float(s["seconds"]), s["errors"]) for s in _committed(out, planmod.load_plan(out))]
+
+
+def _committed(out: Path, plan, verify: bool = False) -> list[dict]:
+    """The commit markers' heads of the plan's committed shards, in plan order."""
+    stats = (commitmod.committed_stats(out, entry.name, plan.layout, verify=verify) for entry in plan.shards)
+    return [s for s in stats if s is not None]
 
 
 def _phase_folders(out: Path) -> list[Path]:
