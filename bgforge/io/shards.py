@@ -11,11 +11,11 @@ import hashlib
 import json
 import os
 import tarfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Iterator
 
 from ..errors import BgforgeError, SampleError
+from .atomic import atomic_file, write_atomic  # noqa: F401 - re-exported until callers import io.atomic
 
 
 def json_bytes(obj: object) -> bytes:
@@ -95,29 +95,6 @@ class ShardWriter:
             self._fh.close()
         finally:
             self.tmp.unlink(missing_ok=True)
-
-
-@contextmanager
-def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Write through a hidden temporary file that replaces `path` only when the block succeeds;
-    a killed or failed writer leaves the old file (or none), never a truncated one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, mode, **({} if "b" in mode else {"newline": ""})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_atomic(path: str | Path, data: bytes) -> None:
-    with atomic_file(path) as fh:
-        fh.write(data)
 
 
 # bgforge reads tars two ways, both here: `shard_members` (headers only: where each member lies,
