@@ -13,7 +13,8 @@ from . import planners
 from .choices import EXECUTORS
 from .errors import BgforgeError
 from .execution import commit as commitmod
-from .execution import guard
+from .execution import guard, interrupts
+from .execution import overwrite as overwrite_tx
 from .execution import plan as planmod
 from .execution.context import DEFAULT_RUN, RunConfig
 from .execution.local import execute
@@ -54,20 +55,44 @@ def build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN, 
     and finalize once every shard is committed. `run` says how (workers, devices, batch, executor, slice).
 
     `planned` is consumed: its samples, source files and phases are emptied once plan.json holds them.
+    Ctrl-C or SIGTERM raises interrupts.Interrupted, whose line says how many shards are committed.
     """
+    with interrupts.handled():
+        try:
+            return _build(recipe, ctx, out, run, seed=seed, shard_size=shard_size, layout=layout,
+                          overwrite=overwrite, planned=planned, min_shards=min_shards)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, interrupts.Interrupted) and exc.line:  # a phase's build already counted
+                raise
+            raise interrupts.Interrupted(interrupts.signum_of(exc), _committed_line(Path(out))) from None
+
+
+def _committed_line(out: Path) -> str:
+    """`interrupted: N/M shards committed; ...` for the plan in `out` (0/0 before it was written)."""
+    try:
+        plan = planmod.load_plan(out)
+    except (BgforgeError, OSError):
+        return interrupts.summary_line(0, 0)
+    return interrupts.summary_line(sum(commitmod.is_committed(out, s.name, plan.layout) for s in plan.shards),
+                                   len(plan.shards))
+
+
+def _build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig, *, seed, shard_size, layout, overwrite,
+           planned: Planned | None, min_shards: int) -> BuildResult:
     t0 = time.monotonic()
     out = Path(out)
     planner = prepare(recipe, out, run, seed=seed, layout=layout, shard_size=shard_size, overwrite=overwrite)
     if planned is None:
         planned = planner.plan(recipe, ctx)
-    guard.start(out, planned, overwrite=overwrite, sliced=run.sliced)  # checks --out, locks, then clears
+    guard.start(out, planned, sliced=run.sliced)  # checks --out, then locks
     # This phase's plan first: once plan.json holds its samples (1.24 M HSI composites) they are
     # dropped, not kept while the earlier phases run; the executor reads them back a shard at a time.
     plan = planmod.make_plan(recipe, planned, int(recipe.params.get("seed", 0)), shard_size, layout, min_shards)
     plan.skipped, notes, inputs, phases = planned.skipped, planned.notes, planned.inputs, planned.prerequisites
     planned.samples, planned.source_files, planned.prerequisites = [], [], []  # consumed (see the docstring)
     del planned
-    planmod.save_or_check_plan(out, plan, overwrite)
+    # the new plan is recorded before --overwrite removes anything; an interrupted overwrite is completed
+    overwrite_tx.record_plan(out, plan, overwrite, [phase.folder for phase in phases])
     for entry in plan.shards:
         entry.samples = []
     for phase in phases:
@@ -134,7 +159,7 @@ def prepare(recipe: Recipe, out: Path, run: RunConfig = DEFAULT_RUN, *, seed=Non
                            f"clear {out} once first (remove it, or run one build with --overwrite and no --num-shards), "
                            "then start the slices without --overwrite")
     planner = check_recipe(recipe, seed)
-    check_layout(layout, recipe.name, planner.REFERENCE_PATHS)
+    check_layout(layout, recipe.name, planner.REFERENCE_PATHS, recipe.planner)
     return planner
 
 

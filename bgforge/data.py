@@ -8,19 +8,20 @@ counts and inverse-frequency weights that group-DRO and reweighting samplers nee
 `group` is an index into `group_names(out)` (every group of every split, sorted), the same in
 every split; `meta` is the sample's json (docs/format.md) with its `key`, the name
 `bgforge.eval.score` takes predictions by. Shards are found through
-manifest.json, so no file pattern is ever guessed.
+manifest.json, so no file pattern is ever guessed; a manifest is untrusted input (an output may come
+from someone else): only plain `shards/<split>-NNNNN.tar` names of regular files inside OUT are
+opened (io/readback.shard_paths), never a webdataset `pipe:` command, a URL or a path outside.
 """
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 from PIL import Image
 
 from .errors import BgforgeError
+from .io import readback, strict_json
 from .io.shards import read_member, shard_members
 from .records import IMAGE_EXTS
 
@@ -28,15 +29,12 @@ Transform = Callable[[Image.Image], Any]
 
 
 def manifest(out: str | Path) -> dict:
-    path = Path(out) / "manifest.json"
-    if not path.exists():
-        raise BgforgeError(f"{path} not found: {out} is not a finished bgforge output (run `bgforge build`, "
-                           "or `bgforge finalize` once every slice finished)")
-    return json.loads(path.read_text())
+    """manifest.json, its fields type-checked (a damaged or hostile one is a one-line BgforgeError)."""
+    return readback.manifest(out)
 
 
 def _groups_json(out: str | Path) -> dict:
-    return json.loads((Path(out) / "groups.json").read_text())
+    return readback.groups(out)
 
 
 def group_of(meta: dict) -> str:
@@ -75,7 +73,7 @@ def _split_shards(out: Path, split: str) -> list[str]:
     if "shards" not in entry:
         raise BgforgeError(f"{out} was built with --layout {m['layout']} (no tars): read it with torchvision "
                            "ImageFolder / WILDS (docs/format.md), or rebuild with --layout shards")
-    return [str(out / s) for s in entry["shards"]]
+    return readback.shard_paths(out, entry["shards"])
 
 
 class _Decode:
@@ -85,13 +83,27 @@ class _Decode:
         self.index, self.transform = {n: i for i, n in enumerate(names)}, transform
 
     def __call__(self, files: dict) -> tuple:
-        ext = next(e for e in IMAGE_EXTS if e in files)
-        image = Image.open(io.BytesIO(files[ext])).convert("RGB")
-        meta = json.loads(files["json"])
+        from .io.images import pil_open  # the header's pixel count is checked before any decoding
+
+        where = files.get("__url__", files.get("__key__", "a sample"))
+        ext = next((e for e in IMAGE_EXTS if e in files), None)
+        try:
+            meta = strict_json.loads(bytes(files["json"]).decode("utf-8"))
+            if not isinstance(meta, dict):
+                raise ValueError(f"a JSON {type(meta).__name__}, not an object")
+            if ext is None:
+                raise ValueError(f"no image member ({'/'.join(IMAGE_EXTS)})")
+            with pil_open(bytes(files[ext]), where) as im:
+                image = im.convert("RGB")
+            if "cls" not in files:
+                raise ValueError("no cls member (a class label): this output has no labels to train on")
+            label = int(bytes(files["cls"]).decode("ascii"))
+            group = self.index[group_of(meta)]
+        except Exception as exc:  # a damaged member of someone else's shard: one line, never a traceback
+            raise BgforgeError(f"sample {files.get('__key__')} of {where} is damaged: {exc}") from None
         if "__key__" in files:  # the sample's key, as metadata.csv and `bgforge.eval.score` name it
             meta.setdefault("key", Path(str(files["__key__"])).name)
-        return (self.transform(image) if self.transform else image, int(files["cls"]),
-                self.index[group_of(meta)], meta)
+        return (self.transform(image) if self.transform else image, label, group, meta)
 
 
 def load(out: str | Path, split: str, kind: str = "webdataset", transform: Transform | None = None,
@@ -132,4 +144,4 @@ class GroupDataset:
 
     def sample_weights(self, weights: dict[str, float]) -> list[float]:
         """Each sample's weight from `group_weights(out, split)` (reads only the json members)."""
-        return [weights[group_of(json.loads(read_member(item, "json")))] for item in self.items]
+        return [weights[group_of(strict_json.loads(read_member(item, "json")))] for item in self.items]

@@ -12,16 +12,19 @@ import json
 from contextlib import ExitStack
 from pathlib import Path
 
-from . import __version__, planners
+from . import __version__, planners, provenance
 from .errors import BgforgeError
 from .execution import commit as commitmod
 from .execution import guard
 from .execution import plan as planmod
-from .io import metadata
+from .io import file_hashes, metadata
+from .io.atomic import atomic_file, stale_temporaries, write_atomic, write_text_atomic
 from .io.card import dataset_card
-from .io.layout import REFERENCE_PATH_LAYOUTS, writes_tars
+from .io.class_folders import ClassFolders
+from .io.croissant import CROISSANT, write_croissant
+from .io.layout import PEER_LAYOUTS, REFERENCE_PATH_LAYOUTS, bookkeeping_dir, preview_dir, writes_tars
+from .io.peer_layouts import write_peer_files
 from .io.preview import FilePicks, write_previews
-from .io.shards import atomic_file, write_atomic
 
 
 def shard_pattern(split: str, count: int) -> str:
@@ -38,7 +41,29 @@ def _split_entry(split: str, layout: str, shard_samples: list[int]) -> dict:
                      shards=[f"shards/{split}-{n:05d}.tar" for n in range(len(shard_samples))])
     if layout == "imagefolder":
         entry.update(folder=split, metadata=f"{split}/metadata.csv")
+    if layout in PEER_LAYOUTS:
+        entry.update(folder=split)
     return entry
+
+
+def finalize_locked(out) -> dict:
+    """`bgforge finalize`: the build's own lock (exclusive) around `finalize`, every tar hashed first."""
+    out = Path(out)
+    guard.check_bookkeeping(out)
+    planmod.read_header(out)  # "not a bgforge output folder" before a lock file is created in it
+    with guard.locked(out, sliced=False):
+        return finalize(out, verify=True)
+
+
+def remove_stale_temporaries(out, splits=()) -> int:
+    """The `.<name>.tmp<pid>` files that a killed finalize (or report writer) left where finalize writes;
+    returns how many were removed."""
+    out = Path(out)
+    stale = [p for folder in (out, bookkeeping_dir(out), preview_dir(out), *(out / s for s in splits))
+             for p in stale_temporaries(folder)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
 
 
 def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = False) -> dict:
@@ -56,14 +81,19 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
                            f"size or sha256 (e.g. {missing[0]}); run the remaining slices, or re-run the build "
                            "to redo them")
     planner = planners.get(plan.recipe["planner"])
-    n_errors, shard_seconds, shards_by_split, samples_by_split = 0, 0.0, {}, {}
+    split_names = sorted({s.split for s in plan.shards})
+    remove_stale_temporaries(out, split_names if plan.layout == "imagefolder" else ())
+    file_hashes.forget(out)
+    n_errors, shard_seconds, shards_by_split, samples_by_split, tar_sha256 = 0, 0.0, {}, {}, {}
     picks = None if writes_tars(plan.layout) else FilePicks(out)
     with ExitStack() as stack:
-        table_fh = stack.enter_context(atomic_file(out / "metadata.csv", "w"))
-        errors = stack.enter_context(atomic_file(out / "errors.jsonl", "w"))
+        table_fh = stack.enter_context(atomic_file(out / "metadata.csv", "w", root=out))
+        errors = stack.enter_context(atomic_file(out / "errors.jsonl", "w", root=out))
         table = metadata.MetadataWriter(table_fh, planner.METADATA_COLUMNS, planner.LABEL_FIELD, planner.ATTR_FIELD,
                                         tars=writes_tars(plan.layout), files=plan.layout != "shards")
         split_tables = metadata.SplitTables(out, table.columns, stack) if plan.layout == "imagefolder" else None
+        classes = (ClassFolders(planner.TARGET_FIELD or planner.LABEL_FIELD, planner.label_name)
+                   if plan.layout == "imagefolder" else None)   # OUT/classes.json: ImageFolder's class order
 
         def log_errors(records):
             for e in records:
@@ -76,6 +106,8 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
             table.add(st["rows"])
             if split_tables is not None:
                 split_tables.add(entry.split, st["rows"])
+            if classes is not None:
+                classes.add(entry.split, st["rows"])
             if picks is not None:
                 picks.add(entry.split, st["rows"])
             n_errors += log_errors(st["error_records"])
@@ -83,11 +115,16 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
             samples_by_split.setdefault(entry.split, []).append(st["samples"])
             if writes_tars(plan.layout):
                 shards_by_split.setdefault(entry.split, []).append(commitmod.shard_tar(out, entry.name))
+                tar_sha256[f"shards/{entry.name}.tar"] = st.get("tar_sha256")
     groups = table.summary()
-    metadata.write_json(out / "groups.json", groups)
+    if classes is not None:
+        classes.write(out)
+    metadata.write_json(out / "groups.json", groups, root=out)
+    write_peer_files(out, plan.layout)   # hsi: each split's class_map.txt for timm's --class-map
     if plan.layout in REFERENCE_PATH_LAYOUTS:
         # WILDS treats <root>/waterbirds_v1.0 as present only when this file exists.
-        (out / "RELEASE_v1.0.txt").write_text(f"built by bgforge {__version__} from recipe {plan.recipe['name']}\n")
+        write_text_atomic(out / "RELEASE_v1.0.txt", f"built by bgforge {__version__} from recipe {plan.recipe['name']}\n",
+                          root=out)
     previews = write_previews(out, shards_by_split, groups=groups, file_picks=picks,  # groups: stop reading early
                               order=planner.preview_rows(plan.recipe["params"]))
     # recipe-specific reports (e.g. edit flips per class) and construction facts for the manifest
@@ -99,9 +136,17 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
                 "splits": {split: _split_entry(split, plan.layout, counts) for split, counts in samples_by_split.items()},
                 "shards": [f"shards/{s.name}.tar" for s in plan.shards] if writes_tars(plan.layout) else [],
                 "previews": [str(p.relative_to(out)) for p in previews],
+                "versions": provenance.build_versions(out, plan.recipe["params"],
+                                                      planner.loads_models(plan.recipe["params"])),
+                "demo": provenance.is_demo(plan.inputs),
+                "substitutions": provenance.substitutions(plan.recipe, out, provenance.is_demo(plan.inputs)),
                 "timings": {"shard_seconds": round(shard_seconds, 3),
                             "last_run_wall_seconds": None if wall_seconds is None else round(wall_seconds, 3)}}
-    metadata.write_json(out / "manifest.json", manifest)
+    metadata.write_json(out / "manifest.json", manifest, root=out)
     image_ext = plan.recipe["params"].get("image_format", "jpg")
-    write_atomic(out / "README.md", dataset_card(manifest, groups, image_ext).encode())
+    write_atomic(out / "README.md", dataset_card(manifest, groups, image_ext).encode(), root=out)
+    write_croissant(out, manifest, planner.LABEL_FIELD, shard_sha256=tar_sha256, image_ext=image_ext)
+    # last: what `status --verify` checks these files against (manifest.json cannot hold its own hash)
+    file_hashes.record(out, ["groups.json", "metadata.csv", "manifest.json", "errors.jsonl", "README.md", CROISSANT,
+                             *(f"{s}/metadata.csv" for s in split_names if plan.layout == "imagefolder")])
     return groups

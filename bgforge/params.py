@@ -25,15 +25,25 @@ class Rule:
     high: float | None = None
     nullable: bool = False
     choices: tuple = ()
-    each: bool = False          # a list whose every item follows the rule
+    each: bool = False          # a list whose every item follows the rule (non-empty, no item twice)
+    counts: bool = False        # a number or a mapping of them (nested), e.g. quota: {train: {easy: 80}, val: 20}
 
     def check(self, key: str, value: Any) -> None:
         if value is None and self.nullable:
             return
-        for item in (value if self.each and isinstance(value, list) else [value]):
-            self._check_one(key, item)
+        if self.counts and isinstance(value, dict):
+            for k, v in value.items():
+                self.check(f"{key}.{k}", v)
+            return
         if self.each and not isinstance(value, list):
             raise BgforgeError(f"parameter {key} must be a list, got {value!r}")
+        if self.each and not value:
+            raise BgforgeError(f"parameter {key} must list at least one value, got []")
+        for item in (value if self.each else [value]):
+            self._check_one(key, item)
+        if self.each and len(set(map(repr, value))) < len(value):
+            twice = next(v for i, v in enumerate(value) if v in value[:i])
+            raise BgforgeError(f"parameter {key} lists {twice!r} twice; list each value once")
 
     def _check_one(self, key: str, value: Any) -> None:
         if self.choices:
@@ -64,6 +74,8 @@ SIDE = Rule(int, 1, MAX_SIDE)
 RULES: dict[str, Rule] = {
     "seed": Rule(int, 0, 2**63 - 1),
     "jpeg_quality": Rule(int, 1, 100, nullable=True),   # None: io.encoding.JPEG_QUALITY
+    "background_jpeg_quality": Rule(int, 0, 100, nullable=True),   # 0 / None: no JPEG round trip
+    "stored_jpeg_quality": Rule(int, 1, 100, nullable=True),
     "image_format": Rule(str, choices=IMAGE_FORMATS),
     "train_strength": FRACTION, "val_strength": FRACTION, "test_strength": FRACTION, "val_frac": FRACTION,
     "test_fraction": Rule(float, 0, 1, nullable=True), "patchnet_threshold": FRACTION,
@@ -72,6 +84,11 @@ RULES: dict[str, Rule] = {
     "dilation": Rule(int, 0, 255), "mask_threshold": Rule(int, 0, 255), "feather": Rule(float, 0, 255),
     "blur_radius": Rule(float, 0, 255),
     "position": Rule(str, choices=POSITIONS),
+    # Hard-Spurious-ImageNet's group axes: an unknown position or corner would silently mean the other one
+    "positions": Rule(str, choices=("center", "corner"), each=True),
+    "corner": Rule(str, choices=("top-right", "random")),
+    "splits": Rule(str, choices=("train", "val", "test"), each=True),
+    "quota": Rule(int, 0, 10**9, counts=True),
     "bg_mode": Rule(str, choices=("original", "random")), "fg_mode": Rule(str, choices=("box", "mask")),
     # fidelity options (docs/fidelity.md): the reference rule first. Waterbirds' resampling is lanczos | fast,
     # Hard-Spurious-ImageNet's bicubic | lanczos: each planner narrows the union to its own.

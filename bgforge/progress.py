@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
+from datetime import datetime
 
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
+
+# When bgforge's output goes to a log file (cron, a batch system) every line it prints carries an
+# ISO date and time, so a log read the next morning says when each thing happened.
+# BGFORGE_LOG_TIME: auto (default: when stderr is not a terminal), always, never.
+LOG_TIME_ENV = "BGFORGE_LOG_TIME"
+
+
+def timestamps_on() -> bool:
+    mode = os.environ.get(LOG_TIME_ENV, "auto").strip().lower()
+    if mode in ("always", "1", "yes"):
+        return True
+    if mode in ("never", "0", "no"):
+        return False
+    return not sys.stderr.isatty()
+
+
+def iso_now() -> str:
+    """Local time with its UTC offset, to the second: 2026-12-06T19:40:01+00:00."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def stamp(line: str) -> str:
+    """`line` with the ISO time in front when lines are being logged (see LOG_TIME_ENV)."""
+    return f"{iso_now()} {line}" if timestamps_on() else line
 
 
 def format_duration(seconds: float) -> str:
@@ -42,7 +68,7 @@ class ProgressBar:
             rate = self.done / max(now - self.start, 1e-9)
             left = (self.total - self.done) / rate if rate > 0 and self.done < self.total else 0.0
             eta = f", {format_duration(left)} left" if self.done < self.total else ""
-            print(f"[{time.strftime('%H:%M:%S')}] {self.desc}: {self.done}/{self.total} {self.unit} "
+            print(f"{iso_now()} {self.desc}: {self.done}/{self.total} {self.unit} "
                   f"({100 * self.done / max(self.total, 1):.0f}%, {rate:.1f} {self.unit}/s{eta})",
                   file=sys.stderr, flush=True)
 
@@ -65,7 +91,7 @@ def notice(message: str) -> None:
     if log.isEnabledFor(logging.DEBUG):
         log.info(message)
     elif NOTICES["show"]:
-        print(f"bgforge: {message}", file=sys.stderr, flush=True)
+        print(stamp(f"bgforge: {message}"), file=sys.stderr, flush=True)
 
 
 def announce_run(out, plan, mine: list, pending: list, committed: int, slice_index: int, slice_count: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,19 +67,78 @@ def load(name_or_path: str) -> Recipe:
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         known = available()
         if name_or_path not in known:
+            import difflib
+
             names = ", ".join(known) or "(none found in %s)" % recipes_dir()
-            raise BgforgeError(f"unknown recipe {name_or_path!r}; available: {names} (or pass a path to a .yaml file)")
+            near = difflib.get_close_matches(name_or_path, list(known), n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise BgforgeError(f"unknown recipe {name_or_path!r}; {hint}available: {names} "
+                               "(or pass a path to a .yaml file)")
         path = known[name_or_path]
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise BgforgeError(f"recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = _read_yaml(path)
     missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
+    if not isinstance(data, dict):
+        raise BgforgeError(f"recipe {path} is a YAML {_kind(data)}, not a mapping; a recipe is a mapping with the "
+                           f"keys {', '.join(REQUIRED_KEYS)} (params: a mapping of name: value)")
     if missing:
         raise BgforgeError(f"recipe {path} lacks the key(s) {', '.join(missing)}; a recipe needs {', '.join(REQUIRED_KEYS)}")
-    return Recipe(name=data["name"], planner=data["planner"], params=dict(data["params"] or {}),
-                  description=str(data.get("description", "")).strip(), sources=list(data.get("sources", [])),
+    for key, kind, what in (("name", str, "a string"), ("planner", str, "a string"), ("params", (dict, type(None)),
+                            "a mapping of name: value"), ("sources", (list, type(None)), "a list"),
+                            ("description", (str, type(None)), "a string")):
+        if key in data and not isinstance(data[key], kind):
+            raise BgforgeError(f"recipe {path}: {key} must be {what}, got a YAML {_kind(data[key])}")
+    params = dict(data["params"] or {})
+    for key, value in params.items():
+        if not isinstance(key, str):
+            raise BgforgeError(f"recipe {path}: parameter names must be strings, got {key!r}")
+        json_like(value, f"recipe {path}: parameter {key}")
+    return Recipe(name=data["name"], planner=data["planner"], params=params,
+                  description=str(data.get("description") or "").strip(), sources=list(data.get("sources") or []),
                   path=str(path))
+
+
+def _kind(value) -> str:
+    return {dict: "mapping", list: "list", str: "string", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _read_yaml(path: Path):
+    """A recipe file's YAML: UTF-8, no anchors or aliases (see _set_value), one-line errors."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        _no_aliases(text, f"recipe {path}")
+        return yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise BgforgeError(f"recipe {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML") from None
+    except yaml.YAMLError as exc:
+        raise BgforgeError(f"recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except (OSError, RecursionError) as exc:
+        raise BgforgeError(f"recipe {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def json_like(value, where: str, depth: int = 0) -> None:
+    """A parameter value is what plan.json and manifest.json can hold: strings, finite numbers, booleans,
+    null, lists and string-keyed mappings, nested at most 16 deep (YAML's dates, sets and binary are not)."""
+    if depth > 16:
+        raise BgforgeError(f"{where}: nested more than 16 levels deep")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise BgforgeError(f"{where}: mapping keys must be strings, got {k!r}")
+            json_like(v, f"{where}.{k}", depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            json_like(v, where, depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise BgforgeError(f"{where}: {value!r} is not a finite number")
+    elif not (value is None or isinstance(value, (str, int, float, bool))):
+        raise BgforgeError(f"{where}: a YAML {type(value).__name__} ({str(value)[:40]!r}) is not a value a parameter "
+                           "can hold; quote it to pass a string")
+
+
+def _no_aliases(raw: str, where: str) -> None:
+    for token in yaml.scan(raw, Loader=yaml.SafeLoader):
+        if isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
+            raise BgforgeError(f"{where}: YAML anchors and aliases (&, *) are not allowed; write the value out")
 
 
 MAX_SET_CHARS = 10_000
@@ -90,10 +150,7 @@ def _set_value(raw: str):
     and no parameter needs them."""
     if len(raw) > MAX_SET_CHARS:
         raise BgforgeError(f"--set value is {len(raw):,} characters; the limit is {MAX_SET_CHARS:,}")
-    for token in yaml.scan(raw, Loader=yaml.SafeLoader):
-        if isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
-            raise BgforgeError(f"--set {raw[:40]!r}...: YAML anchors and aliases (&, *) are not allowed in --set; "
-                               "write the value out")
+    _no_aliases(raw, f"--set {raw[:40]!r}...")
     return yaml.safe_load(raw)
 
 
@@ -112,6 +169,9 @@ def apply_overrides(recipe: Recipe, assignments: list[str]) -> Recipe:
             value = _set_value(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
             raise BgforgeError(f"--set {key}: cannot parse {raw!r} ({str(exc).splitlines()[0]})") from None
+        except RecursionError:
+            raise BgforgeError(f"--set {key}: nested too deep") from None
+        json_like(value, f"--set {key}")
         target, default = out.params, recipe.params
         for p in parts[:-1]:
             if not isinstance(target.setdefault(p, {}), dict):

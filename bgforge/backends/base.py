@@ -157,6 +157,7 @@ def mask_bbox(mask: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- mask helpers
 DILATION_SHAPES = ("square", "vertical")
 OPENCV_MAX_CHANNELS = 512   # CV_CN_MAX of the OpenCV 4 the reference ran (OpenCV 5 allows 128)
+TOO_WIDE_FOR_REFERENCE = "the reference's dilation cannot run"   # in the Failure's message (the edit summary counts it)
 
 
 def _rows_dilation(m: np.ndarray, kernel: int) -> np.ndarray:
@@ -193,7 +194,7 @@ def dilate(mask: np.ndarray, kernel: int = 15, shape: str = "square") -> np.ndar
     k = np.ones((int(kernel), int(kernel)), dtype=np.uint8)
     if shape == "vertical":
         if m.shape[1] > OPENCV_MAX_CHANNELS:
-            raise SampleError("inpaint", f"the reference's dilation cannot run on an image {m.shape[1]} px wide (OpenCV "
+            raise SampleError("inpaint", f"{TOO_WIDE_FOR_REFERENCE} on an image {m.shape[1]} px wide (OpenCV "
                                          f"reads its width as channels, at most {OPENCV_MAX_CHANNELS}); the reference "
                                          "skipped such phrases; pass --dilation-shape square to dilate it")
         return _rows_dilation(m, int(kernel))

@@ -3,9 +3,11 @@
 `--classifier` is a TorchScript file, or a torchvision architecture name (`resnet50`, ...)
 whose weights come from a local state dict (`--classifier-weights`; nothing is downloaded).
 `--class-index` maps class index -> label name, so manifest labels may be names or indices.
-Images are preprocessed like torchvision's ImageNet evaluation by default (shorter side
-resized to 256 with antialiasing, centre crop 224, ImageNet mean/std) and predicted in
-batches under torch.inference_mode on the worker's device.
+Images are preprocessed by a preset (`classifier_preprocess`): `imagenet`, torchvision's ImageNet
+evaluation (shorter side resized to 256 with antialiasing, centre crop 224, ImageNet mean/std; the
+library default), or `reference`, ASPIRE's (the whole image squashed to 224 x 224 by PIL's bilinear
+resize, mean and std 0.5; `bgforge edit`'s default); then predicted in batches under
+torch.inference_mode on the worker's device.
 
 An edit *flips* the classifier when the original image was predicted correctly and the
 edited one is not.
@@ -119,16 +121,29 @@ def is_flip(truth: int | None, before: int | None, after: int | None) -> bool | 
 
 
 # ---------------------------------------------------------------- preprocessing
+# `classifier_preprocess` presets: imagenet (torchvision's evaluation) and reference (ASPIRE's
+# `spurious_objects_detection.py:232, 253, 369`: AutoImageProcessor of google/vit-large-patch16-224,
+# i.e. PIL bilinear resize of the whole image to 224 x 224, /255, mean and std 0.5)
+PREPROCESS_PRESETS = {"imagenet": {"resize": 256, "crop": 224, "squash": False, "mean": IMAGENET_MEAN,
+                                   "std": IMAGENET_STD},
+                      "reference": {"resize": 224, "crop": 0, "squash": True, "mean": (0.5, 0.5, 0.5),
+                                    "std": (0.5, 0.5, 0.5)}}
+
+
 @dataclass
 class Preprocess:
     resize: int = 256                 # shorter side, antialiased bilinear; 0 = keep the size
     crop: int = 224                   # centre crop; 0 = none
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
+    squash: bool = False              # resize to resize x resize (PIL bilinear on the uint8 image), no aspect ratio
 
     @classmethod
     def from_params(cls, params: dict) -> "Preprocess":
-        p = cls()
+        preset = params.get("classifier_preprocess") or "imagenet"
+        if preset not in PREPROCESS_PRESETS:
+            raise BgforgeError(f"--preprocess must be {' or '.join(PREPROCESS_PRESETS)}, got {preset!r}")
+        p = cls(**PREPROCESS_PRESETS[preset])
         for name in ("resize", "crop"):
             if params.get(f"classifier_{name}") is not None:
                 setattr(p, name, int(params[f"classifier_{name}"]))
@@ -146,8 +161,12 @@ class Preprocess:
         import torch
         import torchvision.transforms.functional as TF
 
+        if self.squash and self.resize:
+            from PIL import Image
+
+            image = np.asarray(Image.fromarray(np.asarray(image)).resize((self.resize, self.resize), Image.BILINEAR))
         t = torch.from_numpy(np.array(image)).to(device).permute(2, 0, 1).float().div_(255.0)
-        if self.resize:
+        if self.resize and not self.squash:
             t = TF.resize(t, self.resize, antialias=True)
         if self.crop:
             t = TF.center_crop(t, [self.crop, self.crop])

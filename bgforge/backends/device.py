@@ -56,6 +56,14 @@ def check_precision(precision: str | None) -> str:
     return p
 
 
+def _bf16_device(dev) -> bool:
+    """Whether `auto` means bf16 on this device: a CUDA device with bf16 kernels (Ampere and later).
+    The one place the device decides (tests force it on a CPU to run the CUDA branch's precisions)."""
+    import torch
+
+    return dev.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
 def resolve_precision(precision: str | None, device) -> str:
     """`auto` -> bf16 on a CUDA device with bf16 kernels (Ampere and later), else fp32.
 
@@ -68,7 +76,24 @@ def resolve_precision(precision: str | None, device) -> str:
     if p != "auto":
         return p
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    return "bf16" if dev.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if _bf16_device(dev) else "fp32"
+
+
+# What `auto` means for each model part, resolved once here for every caller (sam, grounded-sam, lama):
+# "device": bf16 where the device has it, else fp32; "fp32": always fp32.
+#  - SAM's prompt encoder and mask decoder are cheap, and bf16 there costs mask IoU (>= 0.99 vs fp32
+#    becomes >= 0.98);
+#  - LaMa's Fourier blocks have no bf16 FFT (cuFFT), so bf16 would fail every image.
+AUTO_BY_PART = {"sam_encoder": "device", "sam_decoder": "fp32", "gdino": "device", "lama": "fp32"}
+
+
+def part_precision(precision: str | None, device, part: str) -> str:
+    """The precision one model part runs at: an explicit name applies to every part, `auto` follows
+    AUTO_BY_PART. Callers hand on the user's precision, never one already resolved for another part."""
+    p = check_precision(precision)
+    if p != "auto":
+        return p
+    return resolve_precision("auto", device) if AUTO_BY_PART[part] == "device" else "fp32"
 
 
 def enable_fast_matmul(device) -> None:

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from bgforge.errors import BgforgeError
 
 from .base import Detection, GroundedSegmenter, SegmentRequest, SegmentResult, check_batch
-from .device import autocast, enable_fast_matmul, resolve_device, resolve_precision, upload
+from .device import autocast, enable_fast_matmul, part_precision, resolve_device, upload
 from .needs import hub_offline
 from .normalize import normalize
 from .sam import SamSegmenter
@@ -243,14 +243,15 @@ class GroundedSamSegmenter(GroundedSegmenter):
                  gdino_max_size: int | None = 1333, gdino_model_obj: torch.nn.Module | None = None,
                  gdino_max_boxes: int | None = None, gdino_bucket: int = 0, **sam_options) -> None:
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)  # auto: bf16 on CUDA, fp32 on CPU
+        self.precision = part_precision(precision, self.device, "gdino")  # auto: bf16 on CUDA, fp32 on CPU
         enable_fast_matmul(self.device)
         model = gdino_model_obj if gdino_model_obj is not None else build_grounding_dino(
             gdino_config, gdino_checkpoint, gdino_text_encoder)
         self.detector = GroundingDinoDetector(
             model, self.device, self.precision, box_threshold, text_threshold,
             gdino_min_size, gdino_max_size, gdino_max_boxes, gdino_bucket)
-        self.sam = SamSegmenter(device=self.device, precision=self.precision, **sam_options)
+        # the user's precision, not GroundingDINO's: SAM resolves `auto` per part (fp32 decoder)
+        self.sam = SamSegmenter(device=self.device, precision=precision, **sam_options)
 
     def detect(self, images: list[np.ndarray], captions: list[str]) -> list[Detection]:
         return self.detector.detect(images, captions)

@@ -19,7 +19,7 @@ import numpy as np
 from bgforge.errors import BgforgeError
 
 from .base import Inpainter, check_masks
-from .device import autocast, check_precision, enable_fast_matmul, resolve_device, upload
+from .device import autocast, enable_fast_matmul, part_precision, resolve_device, upload
 from .weights import CATALOGUE, corrupt_message, load_torchscript, resolve_checkpoint
 
 LOADERS = ("auto", "simple-lama", "torchscript")
@@ -70,8 +70,7 @@ class LamaInpainter(Inpainter):
         self.device = resolve_device(device)
         # LaMa's FFT blocks have no bf16 kernels: fp32 is the default; another precision
         # autocasts and any failure is reported, not hidden.
-        p = check_precision(precision)
-        self.precision = "fp32" if p == "auto" else p  # `auto` never picks bf16 for the FFTs
+        self.precision = part_precision(precision, self.device, "lama")  # `auto` never picks bf16 for the FFTs
         enable_fast_matmul(self.device)
         self.batch_size = max(1, int(batch_size))
         self.mod = max(1, int(pad_multiple))

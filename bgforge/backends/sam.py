@@ -15,7 +15,7 @@ import numpy as np
 from bgforge.errors import BgforgeError
 
 from .base import Segmenter, SegmentResult, as_boxes, check_batch
-from .device import autocast, enable_fast_matmul, resolve_device, resolve_precision, upload
+from .device import autocast, enable_fast_matmul, part_precision, resolve_device, upload
 from .weights import load_checkpoint, resolve_checkpoint
 
 SAM_MODELS = ("vit_h", "vit_l", "vit_b")
@@ -111,10 +111,10 @@ class SamSegmenter(Segmenter):
         from .sam_attention import use_sdpa
 
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
-        # `auto`: bf16 for the image encoder (where the time goes) but fp32 for the prompt encoder and
-        # mask decoder, which are cheap and where bf16 costs mask IoU (>= 0.98 vs fp32 becomes >= 0.99)
-        self.decoder_precision = "fp32" if precision == "auto" else self.precision
+        # `auto`: bf16 for the image encoder on CUDA (where the time goes), fp32 for the prompt encoder and
+        # mask decoder (device.AUTO_BY_PART)
+        self.precision = part_precision(precision, self.device, "sam_encoder")
+        self.decoder_precision = part_precision(precision, self.device, "sam_decoder")
         enable_fast_matmul(self.device)
         self.multimask = bool(multimask)
         # None: the whole call in one encoder pass (callers hand a chunk of --batch-size images)

@@ -6,7 +6,9 @@ Exit codes: 0 done; 2 bad input or usage (one-line error); 3 done but some sampl
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 import sys
 
 import typer
@@ -30,6 +32,22 @@ class GlobalFlagsGroup(TyperGroup):
         flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
         rest = [a for a in args[:end] if a not in GLOBAL_FLAGS]
         return super().parse_args(ctx, flags + rest + args[end:])
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            exc.message = with_suggestion(exc.message)
+            raise
+
+
+def with_suggestion(message: str) -> str:
+    """A refused choice ("'tars' is not one of 'shards', 'folder', ...") with the nearest value named."""
+    m = re.search(r"'([^']*)' is not one of (.+?)\.?$", message)
+    if not m:
+        return message
+    near = difflib.get_close_matches(m[1], re.findall(r"'([^']*)'", m[2]), n=1, cutoff=0.5)
+    return f"{message} Did you mean '{near[0]}'?" if near else message
 
 
 app = typer.Typer(
@@ -59,7 +77,7 @@ def main(
     # by default: bgforge's notices, warnings and the summary; INFO log lines only with -v
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z")
     logging.getLogger().setLevel(level)  # basicConfig configures only once per process (tests invoke many times)
     # -v is bgforge's own debug detail; other libraries stay at INFO (Pillow logs every PNG chunk it reads)
     logging.getLogger("bgforge").setLevel(logging.DEBUG if verbose else logging.NOTSET)

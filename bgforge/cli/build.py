@@ -36,24 +36,67 @@ def first_sentence(text: str) -> str:
     return flat
 
 
+def demo_command(name: str, planner_cls) -> str:
+    """The demo command `bgforge recipes` prints, runnable as printed."""
+    return planner_cls.DEMO_HINT or f"bgforge build {name} --demo --out out/{name}-demo"
+
+
 @command
-def recipes_cmd(as_json: Json = False) -> None:
-    """List the recipes that `bgforge build` knows, with the first sentence of each description."""
+def recipes_cmd(
+    name: Annotated[Optional[str], typer.Argument(
+        help="A recipe: print its description, demo command and every parameter with its default and comment.",
+        autocompletion=lambda incomplete: complete_recipe(incomplete))] = None,
+    as_json: Json = False,
+) -> None:
+    """List the recipes that `bgforge build` knows (the first sentence of each, and a demo command
+    that runs as printed), or describe one: `bgforge recipes waterbirds-95`."""
+    from .. import planners
     from .. import recipe as recipemod
 
     found = recipemod.available()
     if not found:
         fail(f"no recipes found in {recipemod.recipes_dir()} (set BGFORGE_RECIPES_DIR)")
+    if name is not None:
+        from ..recipe_help import parameter_rows, render_recipe
+
+        recipe = recipemod.load(name)
+        demo = demo_command(recipe.name, planners.get(recipe.planner))
+        if as_json:
+            typer.echo(json.dumps({"name": recipe.name, "planner": recipe.planner, "sources": recipe.sources,
+                                   "description": recipe.description, "demo": demo,
+                                   "parameters": parameter_rows(recipe)}, indent=2, default=str))
+        else:
+            typer.echo(render_recipe(recipe, demo))
+        return
+    recipes = {n: recipemod.load(n) for n in found}
+    summaries = {n: first_sentence(r.description or "") for n, r in recipes.items()}
+    demos = {n: demo_command(n, planners.get(r.planner)) for n, r in recipes.items()}
+    if as_json:
+        typer.echo(json.dumps({n: {"description": summaries[n], "demo": demos[n]} for n in found}, indent=2))
+        return
+    for n, summary in summaries.items():
+        typer.echo(f"{n:28s} {summary}\n{'':28s} demo: {demos[n]}")
+
+
+def with_demo_params(recipe, assignments: list[str]):
+    """`--demo`: the planner's demo parameters where the recipe file has none (null) and no --set gave one."""
+    from dataclasses import replace
+
     from .. import planners
 
-    recipes = {name: recipemod.load(name) for name in found}
-    summaries = {name: first_sentence(r.description or "") for name, r in recipes.items()}
-    demos = {name: planners.get(r.planner).DEMO_HINT or f"bgforge build {name} --demo" for name, r in recipes.items()}
-    if as_json:
-        typer.echo(json.dumps({name: {"description": summaries[name], "demo": demos[name]} for name in found}, indent=2))
-        return
-    for name, summary in summaries.items():
-        typer.echo(f"{name:28s} {summary}\n{'':28s} demo: {demos[name]}")
+    given = {a.split("=", 1)[0].strip().split(".")[0] for a in assignments}
+    extra = {k: v for k, v in planners.get(recipe.planner).demo_params().items()
+             if k not in given and (recipe.params.get(k) is None or k == "segmenter")}
+    return replace(recipe, params={**recipe.params, **extra}) if extra else recipe
+
+
+def complete_recipe(incomplete: str) -> list[str]:
+    """Shell completion of recipe names: the shipped recipe files, no recipe parsed (fast)."""
+    from ..recipe import recipes_dir
+
+    folder = recipes_dir()
+    names = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    return [n for n in names if n.startswith(incomplete)]
 
 
 def _slice(shard_index: Optional[int], num_shards: Optional[int]) -> tuple[int, int]:
@@ -93,7 +136,8 @@ def render_dry_run(d: dict) -> str:
 
 @command
 def build_cmd(
-    name: Annotated[str, typer.Argument(help="Recipe name (see `bgforge recipes`) or path to a recipe .yaml.")],
+    name: Annotated[str, typer.Argument(help="Recipe name (see `bgforge recipes`) or path to a recipe .yaml.",
+                                        autocompletion=lambda incomplete: complete_recipe(incomplete))],
     out: opt.Out,
     demo: Annotated[bool, typer.Option(
         "--demo", help="Use the embedded synthetic CUB/Places365/ImageNet trees (generated once, cached).")] = False,
@@ -145,6 +189,8 @@ def build_cmd(
         fail(f"--compile: recipe {recipe.name} runs no model")
     # --compile is the override that hands the model backends compile=true
     recipe = recipemod.apply_overrides(recipe, [*(set_ or []), *(["backend_options.compile=true"] if compile_models else [])])
+    if demo:
+        recipe = with_demo_params(recipe, set_ or [])
     slice_index, slice_count = _slice(shard_index, num_shards)  # the flags name slices of an array job
     ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root, "coco": coco_root,
                               "textures": textures_root, "cars": cars_root, "lvis": lvis_root},
@@ -169,9 +215,9 @@ def build_cmd(
 @command
 def finalize_cmd(out: Annotated[Path, typer.Argument(help="Output folder of a build whose slices all finished.")]) -> None:
     """Write metadata.csv, groups.json, errors.jsonl, manifest.json and previews once every shard is committed."""
-    from ..finalize import finalize
+    from ..finalize import finalize_locked
 
-    groups = finalize(out, verify=True)
+    groups = finalize_locked(out)  # the build's lock: never beside a running build
     say(format_groups(groups))
     typer.echo(f"bgforge: finalized {out}: {sum(g['total'] for g in groups.values())} samples")
 

@@ -53,12 +53,31 @@ def quiet() -> bool:
 def say(line: str) -> None:
     """A line of a command's report that -q hides (the final summary and errors are always printed)."""
     if not GLOBAL.quiet:
-        typer.echo(line)
+        echo(line)
+
+
+def echo(text: str, err: bool = False) -> None:
+    """Print a report's line(s); in a log (output not a terminal) each line starts with the ISO time."""
+    from ..progress import stamp
+
+    typer.echo("\n".join(stamp(line) for line in text.split("\n")), err=err)
 
 
 def error_line(message: str) -> None:
     """The one line a user error is reported with, on stderr."""
-    typer.echo(f"bgforge: error: {message}", err=True)
+    echo(f"bgforge: error: {message}", err=True)
+
+
+def announce_command() -> None:
+    """A log's first line: the bgforge version and the command as typed (only when output is logged)."""
+    import shlex
+    import sys
+
+    from .. import __version__
+    from ..progress import notice, timestamps_on
+
+    if timestamps_on():
+        notice(f"bgforge {__version__}: " + " ".join(["bgforge"] + [shlex.quote(a) for a in sys.argv[1:]]))
 
 
 def fail(message: str) -> NoReturn:
@@ -83,6 +102,12 @@ def reports_user_errors(command: F) -> F:
             fail(str(exc))
         except OSError as exc:  # permission, disk full, read-only --out: the user's to fix, not a bug
             fail(os_error_message(exc))
+        except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM (execution/interrupts.py): one line, 130 / 143
+            from ..execution.interrupts import Interrupted
+
+            stop = exc if isinstance(exc, Interrupted) else Interrupted()
+            echo(stop.line or "interrupted", err=True)
+            raise typer.Exit(stop.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -146,9 +171,36 @@ def summary_line(title: str, result: "BuildResult", extra: str = "") -> str:
         total = (f"{status.get('samples_written', 0)}/{status.get('samples_planned', result.total_samples)} samples "
                  f"written, {result.pending_shards} shards pending (finalised when the last one commits)")
     resumed = f", {result.resumed_shards} shards from earlier runs" if result.resumed_shards else ""
-    return (f"bgforge: {title}: {total}, {status.get('errors', result.errors)} errors; this run: "
+    where = f" (see {Path(result.out) / 'errors.jsonl'})" if result.finalized and status.get("errors") else ""
+    # one basis: the samples this run built over this run's wall time (planning and finalising included)
+    rate = result.ran_samples / result.seconds if result.seconds > 0 else 0.0
+    return (f"bgforge: {title}: {total}, {status.get('errors', result.errors)} errors{where}; this run: "
             f"{result.ran_samples} samples in {result.ran_shards} shards{resumed}, {result.errors} errors, "
-            f"{result.seconds:.1f} s ({result.rate:.1f} img/s){extra} -> {result.out}")
+            f"{result.seconds:.1f} s ({rate:.1f} img/s){extra} -> {result.out}")
+
+
+def common_causes(out: Path, top: int = 3) -> list[str]:
+    """The most common causes in OUT/errors.jsonl, by (stage, error type), each with one example message."""
+    from ..io.strict_json import loads as loads_strict
+
+    counts: dict[tuple[str, str], int] = {}
+    example: dict[tuple[str, str], str] = {}
+    try:
+        with open(Path(out) / "errors.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = loads_strict(line)
+                except (ValueError, BgforgeError):
+                    continue
+                if not isinstance(rec, dict):
+                    continue
+                cause = (str(rec.get("stage", "?")), str(rec.get("error_type", "?")))
+                counts[cause] = counts.get(cause, 0) + 1
+                example.setdefault(cause, str(rec.get("message", ""))[:100])
+    except (OSError, UnicodeDecodeError):
+        return []
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return [f"{n} x {stage}/{etype}: {example[(stage, etype)]}" for (stage, etype), n in ranked]
 
 
 def build_and_report(recipe: "Recipe", out: Path, run: "RunOptions", *, title: str = "",
@@ -165,6 +217,7 @@ def build_and_report(recipe: "Recipe", out: Path, run: "RunOptions", *, title: s
     from ..build import build, check_recipe
     from ..planners import BuildContext
 
+    announce_command()
     check_recipe(recipe, build_options.get("seed"))  # a bad input is refused before GPUs are looked for (torch)
     result = build(recipe, BuildContext() if ctx is None else ctx, out, run_config(run, needs_gpu, **(run_options or {})),
                    shard_size=run.shard_size, min_shards=run.min_shards, overwrite=run.overwrite, **build_options)
@@ -172,7 +225,10 @@ def build_and_report(recipe: "Recipe", out: Path, run: "RunOptions", *, title: s
         say(table_title + format_groups(result.summary))
     for line in extra_summary(result) if extra_summary else ():
         say(line)
-    typer.echo(summary_line(title or recipe.name, result, summary_extra(result) if summary_extra else ""))
+    if result.finalized and errors_total(out):
+        for cause in common_causes(out):
+            echo(f"bgforge: error cause: {cause}", err=True)
+    echo(summary_line(title or recipe.name, result, summary_extra(result) if summary_extra else ""))
     if result.errors or (result.finalized and errors_total(out)):
         raise typer.Exit(EXIT_SAMPLE_ERRORS)
 

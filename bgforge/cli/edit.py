@@ -8,6 +8,7 @@ from typing import Annotated, Iterator, List, Optional
 
 import typer
 
+from ..backends.base import OPENCV_MAX_CHANNELS
 from ..backends.registry import uses_torch
 from ..errors import BgforgeError
 from ..execution.devices import gpu_available
@@ -18,6 +19,17 @@ from .groups import group
 
 def register(app: typer.Typer) -> None:
     app.command("edit")(edit_cmd)
+
+
+def too_wide_skips(out: Path) -> int:
+    """Edits in OUT/errors.jsonl that the reference's vertical dilation could not run on (too wide)."""
+    from ..backends.base import TOO_WIDE_FOR_REFERENCE
+
+    path = out / "errors.jsonl"
+    if not path.is_file():
+        return 0
+    with open(path) as fh:
+        return sum(TOO_WIDE_FOR_REFERENCE in line for line in fh)
 
 
 def _floats(text: Optional[str], flag: str) -> Optional[List[float]]:
@@ -52,12 +64,13 @@ def edit_cmd(
         "--classify-stored", help="Classify each edit after its JPEG round trip (the stored pixels) instead of the "
                                   "in-memory pixels the reference classifies.")] = False,
     phrase_collapse: Annotated[str, typer.Option(
-        "--phrase-collapse", help="reference (ASPIRE's code: Porter stems, CountVectorizer cosine >= 0.7, score = "
-                                  "sum of flips / occurrences) or bgforge (articles, numbers and plurals dropped, "
-                                  "difflib ratio >= 0.85).")] = "reference",
+        "--phrase-collapse", help="reference (default; ASPIRE's parse_top_k_classes.py: Porter stems, CountVectorizer "
+                                  "cosine >= 0.7, clusters ranked by the sum of flips / occurrences) or bgforge "
+                                  "(articles, numbers and plurals dropped, difflib ratio >= 0.85).")] = "reference",
     dilation_shape: Annotated[str, typer.Option(
-        "--dilation-shape", help="vertical (the reference: its dilate_mask gets a (1, H, W) array, which OpenCV "
-                                 "dilates along rows only; images wider than 512 px fail) or square.")] = "vertical",
+        "--dilation-shape", help="vertical (default, the reference: its dilate_mask gets a (1, H, W) array, which "
+                                 "OpenCV dilates along rows only; on images wider than 512 px it cannot run and the "
+                                 "phrase is skipped, counted in the summary) or square.")] = "vertical",
     object_phrase: opt.text_option(
         "--object-phrase", help="What to keep in a background swap (default: the image's class name).") = None,
     backgrounds: opt.path_option(
@@ -74,17 +87,23 @@ def edit_cmd(
         "--classifier-weights", help="Local state dict for an architecture name (nothing is downloaded).") = None,
     class_index: opt.path_option(
         "--class-index", help="JSON or TXT: class index -> label name (labels may then be names).") = None,
-    resize: Annotated[int, typer.Option(
-        "--resize", help="Classifier input: shorter side resized to N (0 = keep).")] = 256,
-    crop: Annotated[int, typer.Option("--crop", help="Classifier input: centre crop N x N (0 = none).")] = 224,
+    preprocess: Annotated[str, typer.Option(
+        "--preprocess", help="Classifier input preset: reference (ASPIRE's: the image squashed to 224 x 224, PIL "
+                             "bilinear, mean and std 0.5) or imagenet (shorter side 256, centre crop 224, ImageNet "
+                             "mean/std). --resize, --crop, --mean, --std override it.")] = "reference",
+    resize: Annotated[Optional[int], typer.Option(
+        "--resize", help="Classifier input: resized to N (shorter side; reference preset: N x N) (0 = keep).")] = None,
+    crop: Annotated[Optional[int], typer.Option(
+        "--crop", help="Classifier input: centre crop N x N (0 = none).")] = None,
     mean: opt.text_option(
-        "--mean", help="Normalisation mean R,G,B (default ImageNet 0.485,0.456,0.406).") = None,
+        "--mean", help="Normalisation mean R,G,B (default: the --preprocess preset's).") = None,
     std: opt.text_option(
-        "--std", help="Normalisation std R,G,B (default ImageNet 0.229,0.224,0.225).") = None,
+        "--std", help="Normalisation std R,G,B (default: the --preprocess preset's).") = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Phrases per class in the report.")] = 3,
     top_k_rank: Annotated[str, typer.Option(
-        "--top-k-rank", help="reference (ASPIRE's code: flips / edits, ties by flips) | frequency (most flips "
-                             "first, the paper's wording).")] = "reference",
+        "--top-k-rank", help="reference (ASPIRE's code; with --phrase-collapse reference its score: sum of flips / "
+                             "occurrences, ties by flips; with bgforge: flips / edits, ties by flips) | frequency "
+                             "(most flips first, the paper's wording).")] = "reference",
     image_format: opt.Format = opt.ImageFormat.jpg,
     jpeg_quality: opt.JpegQuality = None,
     seed: opt.Seed = 0,
@@ -111,7 +130,7 @@ def edit_cmd(
               "places_root": absolute(places_root), "background_map": absolute(background_map),
               "classifier": absolute(classifier) if classifier and Path(classifier).expanduser().exists() else classifier,
               "classifier_weights": absolute(classifier_weights), "class_index": absolute(class_index),
-              "classifier_resize": resize, "classifier_crop": crop, "classifier_mean": _floats(mean, "--mean"),
+              "classifier_preprocess": preprocess, "classifier_resize": resize, "classifier_crop": crop, "classifier_mean": _floats(mean, "--mean"),
               "classifier_std": _floats(std, "--std"), "classifier_precision": models.precision.value,
               "image_format": image_format.value, "jpeg_quality": jpeg_quality, "seed": seed, "top_k": top_k,
               "top_k_rank": top_k_rank,
@@ -130,7 +149,10 @@ def edit_cmd(
                 yield f"  {name}: {top}"
 
     def report_path(result) -> str:
-        return f"; report {Path(out) / 'spurious.md'}" if result.finalized else ""
+        wide = too_wide_skips(Path(out)) if result.finalized else 0
+        skipped = (f"; {wide} phrase(s) skipped: image wider than {OPENCV_MAX_CHANNELS} px, where the reference's "
+                   "vertical dilation cannot run (--dilation-shape square dilates them)") if wide else ""
+        return skipped + (f"; report {Path(out) / 'spurious.md'}" if result.finalized else "")
 
     build_and_report(stage_recipe("edit", params), out, run, extra_summary=flip_report, summary_extra=report_path,
                      title=f"edit ({params['grounding']} grounding, {params['segmenter']} + {params['inpainter']})",

@@ -32,17 +32,11 @@ def demo_inputs_cmd(folder: Annotated[Path, typer.Argument(help="Where to write 
 
       bgforge demo-inputs demo/ && bgforge segment -i demo/photos -m demo/photos/manifest.jsonl --backend box --out demo/masks
     """
-    from ..sources.synthetic import make_object_folder
+    from ..sources.demo import write_demo_inputs
 
-    photos = make_object_folder(Path(folder) / "photos", n=images, seed=2026)
-    rows = [json.loads(line) for line in (photos / "manifest.jsonl").read_text().splitlines()]
-    for i, row in enumerate(rows):
-        row["split"] = "test" if i % 5 == 4 else "train"  # both labels in each split
-    (photos / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    phrases = [{"key": r["path"], "foreground": [r["label"]], "background": "a plain wall",
-                "alternate_background": "a beach", "boxes": {r["label"]: r["boxes"]}} for r in rows]
-    (Path(folder) / "phrases.jsonl").write_text("".join(json.dumps(p) + "\n" for p in phrases))
-    typer.echo(f"bgforge: wrote {len(rows)} photos with a manifest to {photos} and {Path(folder) / 'phrases.jsonl'}")
+    photos, phrases = write_demo_inputs(Path(folder), images)
+    rows = (photos / "manifest.jsonl").read_text().splitlines()
+    typer.echo(f"bgforge: wrote {len(rows)} photos with a manifest to {photos} and {phrases}")
 
 
 @command
@@ -65,7 +59,6 @@ def stats_imagenet(
 
     src = ImageNetSource(resolve_root(imagenet_root, "BGFORGE_IMAGENET_ROOT", "--imagenet-root", "ImageNet"))
     rows = class_stats(src, split=split, wnids=classes.split(",") if classes else None)
-    out.mkdir(parents=True, exist_ok=True)
     write_stats_csv(rows, out / "class_stats.csv")
     histogram_png(rows, out / "histograms.png")
     typer.echo(f"bgforge: stats for {len(rows)} classes ({sum(r['images'] for r in rows)} images, "
@@ -93,9 +86,13 @@ def inspect_cmd(
 
     report = inspect_output(out, label, attribute)
     if html:
+        from ..io.atomic import write_text_atomic
+
         path = Path(out) / REPORT_HTML
-        path.write_text(render_html(report, out))
+        write_text_atomic(path, render_html(report, out), root=out)  # never through a link planted at it
         report["html"] = str(path)
     typer.echo(json.dumps(report, indent=2) if as_json else render_text(report))
     if html and not as_json:
         typer.echo(f"bgforge: report -> {report['html']}")
+    for note in report.get("skipped_previews", []):  # a link, FIFO or oversized file where a preview should be
+        typer.echo(f"bgforge: note: preview skipped: {note}", err=True)

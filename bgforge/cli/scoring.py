@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,6 +14,8 @@ import typer
 from . import options as opt
 from .build import Json
 from .common import command, fail, say
+
+IndexOrder = Enum("IndexOrder", {"imagefolder": "imagefolder", "label": "label"}, type=str)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,8 +49,15 @@ def eval_cmd(
     label_map: Annotated[Optional[Path], typer.Option(
         "--label-map", help="JSON mapping a model's logit index, or a prediction's name, to the dataset's class "
                             "index or name (for classifiers whose classes are not the dataset's).")] = None,
-    require_all: Annotated[bool, typer.Option(
-        "--require-all", help="Exit 2 when a sample of the split has no prediction (default: count them).")] = False,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing", help="Score the samples that have a prediction (default: exit 2, naming how many of "
+                                "each group lack one). Groups without any stay listed, and the worst-group and "
+                                "mean figures are then n/a.")] = False,
+    index_order: Annotated[Optional[IndexOrder], typer.Option(
+        "--index-order", help="What a class index means: imagefolder (the index torchvision ImageFolder gives "
+                              "the sorted class folders, OUT/classes.json; the default on --layout imagefolder "
+                              "outputs) or label (the label column's value, the `cls` member; the default "
+                              "elsewhere).")] = None,
     devices: opt.Devices = None,
     batch_size: opt.BatchSize = 64,
     io_threads: Annotated[int, typer.Option("--io-threads", min=0, max=64,
@@ -69,44 +80,74 @@ def eval_cmd(
       bgforge eval out/hsi --arch resnet50 --checkpoint resnet50.pth --split test --json
     """
     from ..eval import across_splits, score_split
-    from ..eval.dataset import load_split, splits
-    from ..eval.predictions import align, read_predictions
-    from ..eval.report import markdown, pct
+    from ..eval.dataset import splits
+    from ..eval.predictions import check_complete, collect, iter_predictions
 
     if (predictions is None) == (model is None and arch is None):
         fail("pass exactly one of --predictions FILE or --model FILE / --arch NAME --checkpoint FILE")
-    names = splits(out) if split == "all" else [split]
+    names = _split_order(splits(out)) if split == "all" else [split]
     mapping = _label_map(label_map)
-    given = read_predictions(predictions, pred_column) if predictions is not None else None   # read once, for every split
-    runner = None if given is not None else _model_runner(model, arch, checkpoint, transform, devices, batch_size,
-                                                          io_threads, mapping)   # the model loads once
-    results, made = {}, {}
-    for name in names:
-        data = load_split(out, name)
-        if given is not None:
-            keys = set(data.keys)
-            preds = {k: v for k, v in given.items() if k in keys} if split == "all" else given
-        else:
-            preds = made[name] = runner(data)
-        result = score_split(data, align(preds, data, mapping, require_all))
+    datasets = _load(out, names, index_order)
+    made: dict = {}
+    if predictions is not None:   # streamed once, row by row, for every split scored
+        found = collect(iter_predictions(predictions, pred_column), datasets, mapping)
+        preds = found.preds
+        if found.elsewhere:
+            say(f"bgforge: {sum(found.elsewhere.values())} predictions for samples of other splits counted, not "
+                f"scored ({', '.join(f'{s} {n}' for s, n in found.elsewhere.items())})")
+    else:
+        runner = _model_runner(model, arch, checkpoint, transform, devices, batch_size, io_threads, mapping)
+        made = {name: runner(data) for name, data in datasets.items()}   # the model loads once
+        preds = {name: [made[name].get(k) for k in data.keys] for name, data in datasets.items()}
+    if not allow_missing:
+        for name, data in datasets.items():
+            check_complete(data, preds[name])
+    results = {}
+    for name, data in datasets.items():
+        result = score_split(data, preds[name])
         if predictions is None:
             result["transform"] = transform
         results[name] = result
     document = results[names[0]] if len(names) == 1 else {"splits": results, **across_splits(results)}
+    planner = next(iter(datasets.values())).recipe.get("planner", "")
     if report_dir is not None:
-        _write_report(report_dir, document, results, made)
+        _write_report(report_dir, document, results, made, datasets, planner)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
-        return
+    else:
+        _print(out, document, results, planner)
+
+
+def _load(out: Path, names: list[str], index_order) -> dict:
+    from ..eval.dataset import load_split
+
+    datasets = {name: load_split(out, name) for name in names}
+    for data in datasets.values():
+        if index_order == IndexOrder.label:
+            data.imagefolder = None
+        elif index_order == IndexOrder.imagefolder and data.imagefolder is None:
+            fail(f"--index-order imagefolder needs OUT/classes.json, which {out} has not (built with --layout "
+                 "imagefolder? re-run `bgforge finalize`)")
+    return datasets
+
+
+def _print(out: Path, document: dict, results: dict, planner: str) -> None:
+    """The tables (not with -q), then one line per split, the evaluation split (test) last."""
+    from ..eval.report import across_markdown, markdown, summary_line
+
     for result in results.values():
-        say(markdown(result) + "\n")
-    if len(names) > 1 and "bg_gap" in document:
-        say(f"BG-gap (mixed_same - mixed_rand): {100 * document['bg_gap']:.1f} points")
-    head = results[names[0]]
-    worst = head["worst_group"] or {"name": "n/a", "accuracy": None}
-    typer.echo(f"bgforge: eval {out} {names[0] if len(names) == 1 else 'all splits'}: accuracy "
-               f"{pct(head['accuracy'])}%, worst group {worst['name']} {pct(worst['accuracy'])}%, adjusted "
-               f"{pct(head['adjusted_accuracy'])}% ({head['predicted']}/{head['n']} predicted)")
+        say(markdown(result, planner) + "\n")
+    if len(results) > 1:
+        say(across_markdown(document) + "\n")
+    for result in results.values():
+        typer.echo(summary_line(out, result, planner))
+    if len(results) > 1 and document.get("bg_gap") is not None:
+        typer.echo(f"bgforge: eval {out}: BG-gap (mixed_same - mixed_rand) {100 * document['bg_gap']:+.1f} points")
+
+
+def _split_order(names: list[str]) -> list[str]:
+    """Every split, the evaluation split (test) last, so the last line printed is the one to quote."""
+    return [n for n in names if n != "test"] + [n for n in names if n == "test"]
 
 
 def _label_map(path: Optional[Path]) -> Optional[dict]:
@@ -133,17 +174,33 @@ def _model_runner(model, arch, checkpoint, transform, devices, batch_size, io_th
                                 label_map=mapping)
 
 
-def _write_report(folder: Path, document: dict, results: dict, made: dict) -> None:
-    from ..eval.report import bar_chart, markdown
+def _write_report(folder: Path, document: dict, results: dict, made: dict, datasets: dict, planner: str) -> None:
+    """metrics.json, scores.md, groups.png (groups-<split>.png for several splits) and, for a model, the
+    predictions.csv it made, each written atomically."""
+    from ..eval.report import across_markdown, bar_chart, markdown
+    from ..io.atomic import write_atomic
 
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "metrics.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    (folder / "scores.md").write_text("\n\n".join(markdown(r) for r in results.values()) + "\n")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / "metrics.json", (json.dumps(document, indent=2, sort_keys=True) + "\n").encode(), root=folder)
+    parts = [markdown(r, planner) for r in results.values()] + ([across_markdown(document)] if len(results) > 1 else [])
+    write_atomic(folder / "scores.md", ("\n\n".join(parts) + "\n").encode(), root=folder)
     for name, result in results.items():
-        bar_chart(result, folder / ("groups.png" if len(results) == 1 else f"groups-{name}.png"))
+        bar_chart(result, folder / ("groups.png" if len(results) == 1 else f"groups-{name}.png"), root=folder)
     if made:
-        with open(folder / "predictions.csv", "w", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(["key", "pred"])
-            for preds in made.values():
-                writer.writerows(preds.items())
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["key", "pred"])
+        for name, preds in made.items():
+            spell = _spelling(datasets[name])
+            writer.writerows((k, spell(p)) for k, p in preds.items())
+        write_atomic(folder / "predictions.csv", buf.getvalue().encode(), root=folder)
+
+
+def _spelling(data):
+    """A model's class index as the name a predictions file gives it, unambiguous in every layout: the wnid,
+    else the class folder, else the class name (-1, a class the dataset lacks: __other__)."""
+    from ..eval.predictions import OTHER_CLASS
+
+    wnid = {y: r.get("wnid") for y, r in zip(data.labels, data.rows) if r.get("wnid")}
+    folder = {y: f for f, y in data.folders.items()}
+    return lambda p: OTHER_CLASS if p is None or p < 0 else (wnid.get(p) or folder.get(p) or data.label_names.get(p, p))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from . import options as opt
-from .common import absolute, command, run_stage
+from .common import absolute, build_and_report, command, stage_recipe
 from .groups import group
+
+# the layouts a variants output can have (folder/both need reference paths; hsi is another recipe's)
+VariantsLayout = Enum("VariantsLayout", {name: name for name in ("shards", "imagefolder", "in9")}, type=str)
 
 VARIANTS_HELP = ("Comma-separated subset of original, only_bg_b, only_bg_t, no_fg, only_fg, mixed_same, mixed_rand, "
                  "mixed_next; or all.")
@@ -30,6 +34,10 @@ def variants_cmd(
     class_order: Annotated[Optional[Path], typer.Option(
         "--class-order", help="File with one label per line in class index order (mixed_next pairs class y with "
                               "y + 1). Default: integer labels, else ImageNet-9's order, else sorted.")] = None,
+    layout: Annotated[VariantsLayout, typer.Option(
+        "--layout", help="shards (WebDataset tars, one split per variant), imagefolder (OUT/{variant}/{label}/), "
+                         "or in9 (OUT/{variant}/val/{NN}_{label}/ as backgrounds_challenge's in9_eval.py reads: "
+                         "--data-path OUT --eval-dataset mixed_rand).")] = VariantsLayout.shards,
     run: opt.RunOptions = group(omit=("devices", "batch_size", "io_threads")),  # pasting is CPU work
 ) -> None:
     """Write the ImageNet-9 background variants (Xiao et al.) of every image: one split per variant.
@@ -42,4 +50,4 @@ def variants_cmd(
     """
     params = {**inputs.params(), "variants": variants, "seed": seed,
               "image_format": image_format.value, "jpeg_quality": jpeg_quality, "class_order": absolute(class_order)}
-    run_stage("variants", params, out, run)
+    build_and_report(stage_recipe("variants", params), out, run, layout=layout.value)

@@ -11,7 +11,6 @@ anything else needs `--label-map` (logit index -> class index or name).
 from __future__ import annotations
 
 import contextlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,16 +142,27 @@ def _images(data: EvalSplit) -> Iterator[tuple[str, bytes]]:
 
 
 def logits_to_classes(logits: np.ndarray, data: EvalSplit, label_map: dict | None) -> list[int]:
-    """Each row of logits as a class index of the dataset (-1: a class the dataset does not have)."""
+    """Each row of logits as a class index of the dataset (-1: a class the dataset does not have).
+    On an imagefolder output a logit index is ImageFolder's class index (OUT/classes.json)."""
+    if logits.ndim not in (1, 2):
+        raise BgforgeError(f"the model returned {logits.ndim}-D logits {tuple(logits.shape)}; eval needs "
+                           "(batch, classes) or one logit per image")
+    if logits.size and not np.isfinite(logits).all():
+        raise BgforgeError("the model returned NaN or infinite logits; check its weights and --transform "
+                           "(a model that returns NaN cannot be scored)")
     if logits.ndim == 1 or logits.shape[1] == 1:
-        return [int(v > 0) for v in logits.reshape(-1)]
+        top = [int(v > 0) for v in logits.reshape(-1)]
+        return [data.imagefolder[i] for i in top] if data.imagefolder is not None and len(data.imagefolder) == 2 else top
     top = logits.argmax(axis=1)
     if label_map:
         return [int(label_map.get(str(int(i)), -1)) for i in top]
     outputs = logits.shape[1]
     if outputs == 1000 and data.rows and "wnid" in data.rows[0] and len(data.label_names) != 1000:
-        names, wnids = data.name_to_index(), _imagenet_order(data)
+        names, _ = data.name_to_index()
+        wnids = _imagenet_order(data)
         return [names.get(wnids[int(i)], -1) for i in top]
+    if data.imagefolder is not None and outputs == len(data.imagefolder):
+        return [data.imagefolder[int(i)] for i in top]
     if outputs > max(data.label_names, default=0):
         return [int(i) for i in top]
     raise BgforgeError(f"the model has {outputs} outputs and the dataset {len(data.label_names)} classes; "
@@ -161,7 +171,9 @@ def logits_to_classes(logits: np.ndarray, data: EvalSplit, label_map: dict | Non
 
 def _imagenet_order(data: EvalSplit) -> list[str]:
     """The 1000 wnids in LOC_synset_mapping.txt order, from the ImageNet root the build read."""
-    inputs = json.loads((data.out / "manifest.json").read_text()).get("inputs") or {}
+    from ..io import readback
+
+    inputs = readback.manifest(data.out).get("inputs") or {}
     root = inputs.get("imagenet") or inputs.get("imagenet_root")
     mapping = read_synset_mapping(Path(root) / "LOC_synset_mapping.txt") if root else {}
     if len(mapping) != 1000:
@@ -209,6 +221,15 @@ def _run(net, batch, device, autocast) -> np.ndarray:
                            "use --transform imagenet or resize:N") from None
     with autocast:
         y = net(x.to(device, non_blocking=True))
-    y = y[0] if isinstance(y, (tuple, list)) else y
+    if not isinstance(y, torch.Tensor):
+        what = f"a {type(y).__name__} of {len(y)}" if isinstance(y, (tuple, list, dict)) else f"a {type(y).__name__}"
+        raise BgforgeError(f"the model returned {what}, not one logits tensor; eval needs forward() to return "
+                           "(batch, classes) logits (wrap the model to pick them)")
+    if y.ndim == 0 or y.shape[0] != len(batch):
+        raise BgforgeError(f"the model returned {tuple(y.shape)} for a batch of {len(batch)} images; eval needs "
+                           "one row of logits per image")
+    if y.ndim > 2:
+        raise BgforgeError(f"the model returned {y.ndim}-D logits {tuple(y.shape)}; eval needs (batch, classes) "
+                           "or one logit per image")
     return y.float().cpu().numpy()
 

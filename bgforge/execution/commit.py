@@ -17,8 +17,9 @@ from pathlib import Path
 from ..errors import BgforgeError
 from ..io import strict_json
 from ..io.layout import OutputLayout, as_layout, bookkeeping_dir, writes_tars
-from ..io.paths import inside
-from ..io.shards import ShardWriter, atomic_file, json_bytes, write_atomic
+from ..io.paths import check_relative, inside
+from ..io.atomic import atomic_file, open_nofollow, safe_dir, write_atomic
+from ..io.shards import ShardWriter, json_bytes
 from ..records import Failure
 from .context import Chain
 
@@ -47,7 +48,7 @@ def commit(out, name: str, stats: dict) -> None:
     """Write the shard's commit marker (atomically): `stats`, "rows" included, head line first."""
     body = {k: stats[k] for k in ("error_records", "rows") if k in stats}  # sorted: rows last
     head = {k: v for k, v in stats.items() if k not in body}
-    with atomic_file(shard_stats(out, name)) as fh:
+    with atomic_file(shard_stats(out, name), root=out) as fh:
         fh.write(json_bytes(head)[:-1] + b",\n")
         fh.write(memoryview(json_bytes(body))[1:])
         fh.write(b"\n")
@@ -137,7 +138,7 @@ def journaled_images(out, name: str) -> list[str]:
 
 
 def image_temporaries(out, images: list[str]) -> list[Path]:
-    """The `.<file>.tmp<pid>` files (io.shards.atomic_file) that killed writers of these images left;
+    """The `.<file>.tmp<pid>` files (io.atomic.atomic_file) that killed writers of these images left;
     each folder is listed once, however many images it holds."""
     by_folder: dict[Path, set[str]] = {}
     for rel in images:
@@ -181,7 +182,7 @@ class ShardCommitter:
 
     def __init__(self, out, entry, layout: str | OutputLayout = "shards"):
         self.out, self.entry, self.layout = Path(out), entry, as_layout(layout)
-        self.writer = ShardWriter(shard_tar(out, entry.name)) if self.layout.tars else None
+        self.writer = ShardWriter(shard_tar(out, entry.name), root=out) if self.layout.tars else None
         self.rows, self.errors, self.seconds = [], [], 0.0
         self.journal = None  # plan.image_journal, opened on the first image file this layout writes
 
@@ -198,7 +199,7 @@ class ShardCommitter:
             rel = self.layout.image_path(self.entry.split, o.key, o.image_ext, o.meta, o.folder_path)
             if rel is not None:
                 self._record(rel)
-                write_atomic(inside(self.out, rel), o.files[o.image_ext])
+                write_atomic(self.out / check_relative(rel, "output path"), o.files[o.image_ext], root=self.out)
                 row["file_name"] = rel
             self.rows.append(row)
 
@@ -225,8 +226,9 @@ class ShardCommitter:
         """Journal an image before writing it: a resume after a kill finds its temporary file by it."""
         if self.journal is None:
             path = image_journal(self.out, self.entry.name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.journal = open(path, "w", buffering=1)  # line-buffered: each line reaches the file at once
+            safe_dir(path.parent, self.out)
+            fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            self.journal = open(fd, "w", buffering=1)  # line-buffered: each line reaches the file at once
         self.journal.write(rel + "\n")
 
     def abort(self) -> None:

@@ -14,11 +14,13 @@ import fcntl
 import functools
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from ..errors import BgforgeError
 from ..io import strict_json
+from ..io.atomic import open_nofollow, safe_dir
 from ..io.layout import BOOKKEEPING, REPORT_HTML
 from ..io.paths import check_relative, check_splits, inside, relation
 from . import commit as commitmod
@@ -29,8 +31,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 LOCK_NAME = "lock"
 # Files a finished run writes at the top of --out (finalize and the planners' reports); the rest of
 # bgforge's own files (markers, previews, the HSI background index) live in OUT/.bgforge/.
-TOP_FILES = ("plan.json", "manifest.json", "metadata.csv", "groups.json", "errors.jsonl", "RELEASE_v1.0.txt",
-             "spurious.json", "spurious.md", "README.md", REPORT_HTML)
+TOP_FILES = ("plan.json", "manifest.json", "metadata.csv", "groups.json", "errors.jsonl", "croissant.json",
+             "RELEASE_v1.0.txt", "spurious.json", "spurious.md", "README.md", REPORT_HTML,
+             "classes.json")
 
 
 def input_roots(inputs: dict) -> list[Path]:
@@ -77,8 +80,8 @@ def locked(out: Path, sliced: bool) -> Iterator[None]:
     """An advisory flock on OUT/.bgforge/lock for the whole run: exclusive for a non-sliced run,
     shared for array slices (they run side by side, but never beside a non-sliced run)."""
     path = out / BOOKKEEPING / LOCK_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    safe_dir(path.parent, out)
+    fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if sliced else fcntl.LOCK_EX) | fcntl.LOCK_NB)
@@ -91,18 +94,22 @@ def locked(out: Path, sliced: bool) -> Iterator[None]:
 
 
 def _unlink(out: Path, rel: str) -> Path | None:
-    """Remove out/rel when it is a file inside --out; returns its folder when something was removed."""
+    """Remove out/rel when it is a file (or a link: the link itself, never its target) in a folder
+    inside --out; returns that folder when something was removed."""
     try:
-        path = inside(out, rel)
+        rel = check_relative(rel, "recorded path")
+        head, _, name = rel.rpartition("/")
+        folder = inside(out, head) if head else Path(out).resolve()
     except BgforgeError:
         return None  # a recorded path that would lead outside --out is never deleted
+    path = folder / name
     try:
-        if path.is_dir():
+        if stat.S_ISDIR(os.lstat(path).st_mode):
             return None
         path.unlink()
     except OSError:
         return None
-    return path.parent
+    return folder
 
 
 def _stats_rows(out: Path, name: str) -> list:
@@ -119,7 +126,7 @@ def _written_by(out: Path) -> list[str]:
     try:
         plan = planmod.load_plan(out)
     except (BgforgeError, OSError, ValueError, KeyError):
-        return names
+        return names + _unplanned(out, set())
     if plan.layout == "imagefolder":  # finalize's metadata.SplitTables
         names += sorted({f"{entry.split}/metadata.csv" for entry in plan.shards})
     for entry in plan.shards:
@@ -128,41 +135,82 @@ def _written_by(out: Path) -> list[str]:
         images = commitmod.journaled_images(out, entry.name)  # a shard that did not commit
         names += images + [str(p.relative_to(out.resolve())) for p in commitmod.image_temporaries(out, images)]
     names += [f"shards/{p.name}" for p in (out / "shards").glob(".*.tmp*")]
+    return names + _unplanned(out, {entry.name for entry in plan.shards})
+
+
+def _unplanned(out: Path, planned: set) -> list[str]:
+    """Shards bgforge wrote that the plan does not name (a plan lost or replaced by an earlier, killed
+    --overwrite): each marker's or journal's shard (its tar, its images) and each `<split>-NNNNN.tar`
+    in OUT/shards, a folder that holds only bgforge's tars."""
+    names, shards = [], set()
+    for p in commitmod.stats_dir(out).glob("*"):
+        shard = p.name.removesuffix(".stats.json").removesuffix(".images")
+        if shard != p.name and planmod.SHARD_NAME_RE.fullmatch(shard):
+            shards.add(shard)
+    for p in (out / "shards").glob("*.tar"):
+        if planmod.SHARD_NAME_RE.fullmatch(p.stem) and not p.is_symlink():
+            shards.add(p.stem)
+    for name in sorted(shards - planned):
+        names.append(f"shards/{name}.tar")
+        names += [str(r["file_name"]) for r in _stats_rows(out, name) if r.get("file_name")]
+        names += commitmod.journaled_images(out, name)
     return names
 
 
-def clear_previous(out: Path, phase_folders: Iterable[str] = ()) -> None:
-    """--overwrite: remove what an earlier bgforge run wrote in `out`, nothing else.
-
-    Only the files the old plan, its markers and journals name (and bgforge's own folders) go, and
-    only the folders that removing them emptied. `phase_folders` (the recipe's earlier phases, e.g.
-    `backgrounds`) are earlier runs of their own and are cleared the same way; any other dataset
-    nested in `out` (e.g. OUT/seed1 built by another command) is left alone.
-    """
+def previous_files(out: Path, phase_folders: Iterable[str] = ()) -> list[str]:
+    """What --overwrite removes, relative to `out`: the files the old plan, its markers and journals
+    name, and the same for each of the recipe's phase folders (e.g. `backgrounds`: earlier runs of
+    their own). Any other dataset nested in `out` (e.g. OUT/seed1 built by another command) is not named."""
     out = Path(out)
     if not is_bgforge_output(out):
-        return
+        return []
     check_bookkeeping(out)
-    if out.is_symlink():
-        out = out.resolve()
+    names = _written_by(out)
     for folder in phase_folders:
         child = out / check_relative(folder, "phase folder")
-        if child.is_dir() and not child.is_symlink() and planmod.plan_path(child).exists():
-            clear_previous(child)
+        if child.is_dir() and not child.is_symlink() and is_bgforge_output(child):
+            check_bookkeeping(child)
+            names += [f"{folder}/{rel}" for rel in _written_by(child)]
+    return names
+
+
+def remove_files(out: Path, names: Iterable[str], phase_folders: Iterable[str] = (), keep: Iterable[str] = (),
+                 progress: Callable[[int], None] | None = None) -> None:
+    """Remove `names` (previous_files) and everything in OUT/.bgforge (and the phase folders' .bgforge)
+    but the lock and `keep`; then the folders those removals emptied, and only those.
+    `progress(i)` is called after each removal (a test hook stops a run half way)."""
+    out = Path(out)
+    if out.is_symlink():
+        out = out.resolve()
+    keep = set(keep)
     emptied = {out / "shards"}
-    for rel in _written_by(out):
-        parent = _unlink(out, rel)
+    for i, rel in enumerate(names):
+        parent = None if rel in keep else _unlink(out, rel)
         if parent is not None:
             emptied.add(parent)
-    book = out / BOOKKEEPING
-    for p in book.iterdir() if book.is_dir() else ():
-        if p.name == LOCK_NAME:  # held by this run
+        if progress is not None:
+            progress(i)
+    for folder in ("", *phase_folders):
+        base = out / check_relative(folder, "phase folder") if folder else out
+        if base.is_symlink():
             continue
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        else:
-            p.unlink(missing_ok=True)
+        book = base / BOOKKEEPING
+        for p in book.iterdir() if book.is_dir() and not book.is_symlink() else ():
+            if p.name == LOCK_NAME or f"{folder}/{BOOKKEEPING}/{p.name}".lstrip("/") in keep:
+                continue  # the lock is held by this run
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+        emptied.add(base / "shards")
     _remove_emptied(out.resolve(), emptied)
+
+
+def clear_previous(out: Path, phase_folders: Iterable[str] = ()) -> None:
+    """Remove what an earlier bgforge run wrote in `out` (previous_files), nothing else, at once.
+    A build's --overwrite goes through execution/overwrite.py instead: a transaction a kill cannot split."""
+    phase_folders = list(phase_folders)
+    remove_files(out, previous_files(out, phase_folders), phase_folders)
 
 
 def _remove_emptied(out: Path, folders: set[Path]) -> None:
@@ -197,14 +245,13 @@ def releases_locks(build_fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def start(out: Path, planned: Any, *, overwrite: bool, sliced: bool) -> None:
+def start(out: Path, planned: Any, *, sliced: bool) -> None:
     """Called once the new plan succeeded, before anything is written: check the split names and
-    --out, create it, take the lock, and only then let --overwrite remove the earlier run."""
+    --out, create it and take the lock. --overwrite's removal comes next, with the new plan
+    (execution/overwrite.record_plan)."""
     check_splits(planned.samples)
     for phase in planned.prerequisites:
         check_splits(phase.samples)
     check_out(out, planned.inputs)
     out.mkdir(parents=True, exist_ok=True)
     _held[-1].enter_context(locked(out, sliced))
-    if overwrite:
-        clear_previous(out, [phase.folder for phase in planned.prerequisites])

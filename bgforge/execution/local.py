@@ -24,9 +24,11 @@ from pathlib import Path
 
 from ..errors import WorkerDied
 from ..io.layout import OutputLayout
+from . import interrupts
 from . import plan as planmod
 from .commit import ShardCommitter
 from .context import DEFAULT_RUN, ChainFactory, RunConfig, WorkerContext
+from .failstreak import FailureStreak
 
 _CHAIN = None
 _INIT_ERROR = None
@@ -57,6 +59,7 @@ def _init_worker(chain_factory: ChainFactory, params: dict, ctx: WorkerContext, 
     kept and raised on the first task: a Pool whose initializer raises would respawn workers forever.
     """
     global _CHAIN, _INIT_ERROR
+    interrupts.quiet_worker()  # before anything else: Ctrl-C is the parent's to handle (no worker traceback)
     _reuse_freed_memory()
     try:
         if forked and "torch" in sys.modules:
@@ -90,6 +93,7 @@ class RunStats:
     samples: int = 0
     errors: int = 0
     errors_by_stage: dict = field(default_factory=dict)
+    streak: FailureStreak = field(default_factory=FailureStreak)  # every sample failing stops the run early
 
     def add(self, shard_stats: dict) -> None:
         self.shards += 1
@@ -123,25 +127,25 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConf
     per_task = run.task_size()
     devices, workers = run.devices, run.workers
     pool = None
-    if devices:
-        spawn = mp.get_context("spawn")
-        queue = spawn.Manager().Queue()
-        for d in devices:
-            queue.put(d)
-        pool = _start_pool(spawn, len(devices), _init_worker, (chain_factory, params, ctx, queue))
-    elif workers > 1:
-        # Objects alive now move to a permanent generation, so the garbage collector in forked
-        # workers does not touch, and copy, their pages.
-        gc.freeze()
-        pool = _start_pool(mp.get_context("fork"), workers, _init_worker, (chain_factory, params, ctx, None, True))
-        gc.unfreeze()
-    else:
-        _init_worker(chain_factory, params, ctx)
     in_flight = deque()  # (committer, last chunk of its shard?, result), consumed in submission order
-    watch = _Watch() if pool is not None else None
-    # A bounded queue: two chunks per worker plus two keep everyone busy without reading ahead.
-    limit = 2 * (len(devices) if devices else workers) + 2 if pool is not None else 1
     try:
+        if devices:
+            spawn = mp.get_context("spawn")
+            queue = spawn.Manager().Queue()
+            for d in devices:
+                queue.put(d)
+            pool = _start_pool(spawn, len(devices), _init_worker, (chain_factory, params, ctx, queue))
+        elif workers > 1:
+            # Objects alive now move to a permanent generation, so the garbage collector in forked
+            # workers does not touch, and copy, their pages.
+            gc.freeze()
+            pool = _start_pool(mp.get_context("fork"), workers, _init_worker, (chain_factory, params, ctx, None, True))
+            gc.unfreeze()
+        else:
+            _init_worker(chain_factory, params, ctx)
+        watch = _Watch() if pool is not None else None
+        # A bounded queue: two chunks per worker plus two keep everyone busy without reading ahead.
+        limit = 2 * (len(devices) if devices else workers) + 2 if pool is not None else 1
         for entry in planmod.iter_entries(out, {e.name for e in shards}):
             committer = ShardCommitter(out, entry, layout)
             starts = range(0, len(entry.samples), per_task)
@@ -153,11 +157,15 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConf
                     _collect(in_flight.popleft(), stats, progress, watch, in_flight)
         while in_flight:
             _collect(in_flight.popleft(), stats, progress, watch, in_flight)
-    finally:
-        for c in {id(c): c for c, _, _ in in_flight}.values():
-            c.abort()
-        if pool is not None:
-            _shutdown(pool)
+    except BaseException:  # Ctrl-C, SIGTERM, a dead worker, an error: nothing may wait on a worker now
+        with interrupts.ignored():  # a second Ctrl-C cannot cut the cleanup short
+            for c in {id(c): c for c, _, _ in in_flight}.values():
+                c.abort()
+            if pool is not None or _WORKERS:
+                _stop_now(pool)
+        raise
+    if pool is not None:
+        _shutdown(pool)
     return stats
 
 
@@ -194,8 +202,37 @@ class _WatchedPool(multiprocessing.pool.Pool):
 
 
 def _start_pool(ctx, processes: int, initializer, initargs) -> _WatchedPool:
+    """The pool, its workers started with SIGINT and SIGTERM blocked (interrupts.blocked): each sets
+    its handlers before it accepts them, so none is interrupted half way into its start."""
     _WORKERS.clear()
-    return _WatchedPool(processes, initializer=initializer, initargs=initargs, context=ctx)
+    with interrupts.blocked():
+        return _WatchedPool(processes, initializer=initializer, initargs=initargs, context=ctx)
+
+
+def _stop_now(pool) -> None:
+    """End every worker at once (a run that is interrupted or failed). Pool.terminate() waits for the
+    task queue's lock, which a killed worker (or an idle one, blocked reading the queue) may hold:
+    it only runs on a daemon thread, given a second, after it has stopped the pool replacing workers,
+    and each worker is killed and reaped here (the pool remembers them all, replacements included)."""
+    stopper = None
+    if pool is not None:
+        stopper = threading.Thread(target=pool.terminate, daemon=True, name="bgforge-pool-stop")
+        stopper.start()
+        stopper.join(timeout=0.2)  # terminate() first marks the pool so that no replacement starts
+    deadline = time.monotonic() + 5
+    while True:
+        alive = [p for p in list(_WORKERS) if p.exitcode is None]
+        for proc in alive:
+            try:
+                proc.kill()
+            except (OSError, ValueError):
+                pass
+        for proc in alive:
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        if not any(p.exitcode is None for p in list(_WORKERS)) or time.monotonic() > deadline:
+            break
+    if stopper is not None:
+        stopper.join(timeout=1)
 
 
 class _Watch:
@@ -242,6 +279,7 @@ def _collect(item, stats: RunStats, progress, watch: _Watch | None, in_flight) -
     try:
         outputs, seconds = watch.get(result, [item, *in_flight]) if watch is not None else result.get()
         committer.add(outputs, seconds)
+        stats.streak.see(outputs)
         if progress is not None:
             progress.update(len(outputs))
         if last:

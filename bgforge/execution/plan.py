@@ -22,7 +22,8 @@ from .. import __version__
 from ..errors import BgforgeError
 from ..io import strict_json
 from ..io.paths import SPLIT_RE
-from ..io.shards import atomic_file, json_bytes
+from ..io.atomic import atomic_file
+from ..io.shards import json_bytes
 from ..records import LazySamples, Sample
 from .plan_diff import plan_changes, refusal
 
@@ -226,7 +227,7 @@ def save_or_check_plan(out, plan: Plan, overwrite: bool) -> Plan:
     read, or a path outside --out); a difference names the shard and is exit 2.
     """
     path = plan_path(out)
-    _remove_dead_temporaries(path)
+    remove_dead_temporaries(path)
     if path.exists() and not overwrite:
         changed = plan_changes(read_header(out), plan.header())
         if changed:
@@ -261,7 +262,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_dead_temporaries(path: Path) -> None:
+def remove_dead_temporaries(path: Path) -> None:
     """`.plan.json.tmp<pid>` files of writers that no longer run (a run killed while writing its plan)."""
     for tmp in path.parent.glob(f".{path.name}.tmp*"):
         pid = tmp.name.rsplit(".tmp", 1)[1]
@@ -271,7 +272,7 @@ def _remove_dead_temporaries(path: Path) -> None:
 
 def write_plan(path: Path, plan: Plan) -> None:
     """plan.json, written one shard entry at a time (no full copy of a million-sample plan in memory)."""
-    with atomic_file(path) as fh:
+    with atomic_file(path, root=path.parent) as fh:
         fh.write(json_bytes(plan.header())[:-1] + _SHARDS_OPEN + b"\n")
         for i, entry in enumerate(plan.shards):
             fh.write((b",\n" if i else b"") + json_bytes(entry.to_dict()))

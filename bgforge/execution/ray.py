@@ -145,6 +145,7 @@ def _run_on_actors(ray, actors: list, shards, stats: RunStats, progress) -> list
                 failed.append(f"{entry.name}: {result['task_error']}")
             else:
                 stats.add(result)
+                stats.streak.see_shard(result)
             if waiting:
                 send(actor)
     return failed

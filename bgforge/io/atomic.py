@@ -39,12 +39,16 @@ def safe_dir(folder: str | Path, root: str | Path | None = None) -> Path:
             raise BgforgeError(f"{folder} is outside the output folder {root}; bgforge writes only inside it") from None
         if ".." in rel.parts:
             raise BgforgeError(f"{folder}: '..' in a path bgforge writes; expected a folder inside {root}")
-        chain = [root] + [root.joinpath(*rel.parts[: i + 1]) for i in range(len(rel.parts))]
+        # the output folder itself is the user's to name (it may be a link to a bigger disk): followed
+        root.mkdir(parents=True, exist_ok=True)
+        if not root.is_dir():
+            raise BgforgeError(f"{root} is not a folder; pass a folder as the output")
+        chain = [root.joinpath(*rel.parts[: i + 1]) for i in range(len(rel.parts))]
     for part in chain:
         try:
             st = os.lstat(part)
         except FileNotFoundError:
-            part.mkdir(exist_ok=True)
+            part.mkdir(parents=True, exist_ok=True)
             continue
         if stat.S_ISLNK(st.st_mode):
             raise BgforgeError(f"{part} is a symbolic link; bgforge does not write through links "
@@ -67,7 +71,7 @@ def atomic_file(path: str | Path, mode: str = "wb", root: str | Path | None = No
     path = Path(path)
     safe_dir(path.parent, root)
     tmp = temporary_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    fd = create_exclusive(tmp)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})) as fh:
             yield fh
@@ -77,6 +81,30 @@ def atomic_file(path: str | Path, mode: str = "wb", root: str | Path | None = No
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def create_exclusive(path: Path, mode: int = 0o644) -> int:
+    """A new file's descriptor (O_EXCL | O_NOFOLLOW: never an existing file, never through a link). A
+    leftover of the same name (a dead writer whose pid this process now has, or a planted link) is
+    removed first: unlink removes a link itself, never what it points to."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags, mode)
+    except FileExistsError:
+        os.unlink(path)
+        return os.open(path, flags, mode)
+
+
+def open_nofollow(path: str | Path, flags: int, mode: int = 0o644) -> int:
+    """os.open that refuses a symbolic link at `path` (O_NOFOLLOW): the lock and the journals,
+    files bgforge opens in place rather than replaces."""
+    try:
+        return os.open(path, flags | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as exc:
+        if Path(path).is_symlink():
+            raise BgforgeError(f"{path} is a symbolic link; bgforge does not write through links "
+                               "(remove it, or choose another output folder)") from None
+        raise exc
 
 
 def write_atomic(path: str | Path, data: bytes, root: str | Path | None = None) -> None:

@@ -22,6 +22,7 @@ from PIL import Image
 
 from ..errors import SampleError, UnsafeInput
 from ..records import IMAGE_EXTS
+from .orientation import TRANSPOSE, orient_array, orient_image, orientation, pil_orientation, shown_size
 from .shards import read_member
 
 # JPEG modes whose colour conversion Pillow leaves to libjpeg itself (CMYK it converts on its own):
@@ -120,10 +121,10 @@ def read_raw(path: str | Path) -> bytes:
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from the header of a regular file (no pixels decoded), checked against the
-    pixel limit. Planning uses it: a bomb there is refused before any worker starts."""
+    """(width, height) as shown (EXIF orientation applied) from the header of a regular file (no pixels
+    decoded), checked against the pixel limit. Planning uses it: a bomb there is refused before any worker starts."""
     with open(_open_regular(path), "rb") as fh, pil_open(fh, path) as im:
-        return im.size
+        return shown_size(im.size, pil_orientation(im))  # the size a viewer shows (and boxes are drawn on)
 
 
 def pil_open(data, where: object = None) -> Image.Image:
@@ -177,10 +178,11 @@ def open_image(path: str | Path, stage: str = "read", mode: str = "RGB",
     """
     try:
         im = pil_open(read_raw(path), path)
+        o = pil_orientation(im) if im.format != "PNG" else None  # a PNG's eXIf may follow its pixels
         if draft is not None:
-            im.draft("RGB", draft)
+            im.draft("RGB", shown_size(draft, o or 1))  # `draft` is in shown orientation
         im.load()  # decodes and closes the file (single-frame images); no copy needed
-        return to_mode(im, mode)
+        return to_mode(orient_image(im, o), mode)
     except FileNotFoundError:
         raise SampleError(stage, f"file not found: {path}") from None
     except UnsafeInput as exc:
@@ -198,14 +200,16 @@ def open_mask(path: str | Path, stage: str = "read_mask") -> np.ndarray:
     """A soft mask as uint8: (H, W) for greyscale files, (H, W, 3) otherwise (used per channel)."""
     try:
         raw = read_raw(path)
-        if _grey8_png(raw):  # lossless and 8-bit: OpenCV's pixels are Pillow's, ~0.15 ms sooner (CUB's masks)
+        if _grey8_png(raw) and orientation(raw) == 1:  # lossless and 8-bit: OpenCV's pixels are Pillow's,
+            # ~0.15 ms sooner (CUB's masks)
             check_pixels(_png_size(raw), path)
             arr = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
             if arr is not None and arr.ndim == 2 and arr.dtype == np.uint8:
                 return arr
         with pil_open(raw, path) as im:
             im.load()
-            arr = np.asarray(to_mode(im, "L") if im.mode in ("L", "I", "I;16", "F") else im.convert("RGB"))
+            shown = orient_image(im)
+            arr = np.asarray(to_mode(shown, "L") if shown.mode in ("L", "I", "I;16", "F") else shown.convert("RGB"))
     except FileNotFoundError:
         raise SampleError(stage, f"mask not found: {path}") from None
     except UnsafeInput as exc:
@@ -241,22 +245,31 @@ def decode(data: bytes, mode: str = "RGB") -> np.ndarray:
     if mode == "RGB":
         return rgb_pixels(data)
     with pil_open(data) as im:
-        return np.asarray(to_mode(im, mode))
+        im.load()
+        return np.asarray(to_mode(orient_image(im), mode))
 
 
 def rgb_pixels(raw: bytes) -> np.ndarray:
-    """RGB pixels exactly as Pillow decodes them: a YCbCr or greyscale JPEG through OpenCV (the
-    same pixels ~0.3 ms sooner, without the PIL -> numpy copy; tests/io/test_images.py pins
-    it), anything else through Pillow."""
+    """RGB pixels exactly as Pillow decodes them, EXIF orientation applied (ImageOps.exif_transpose):
+    a YCbCr or greyscale JPEG through OpenCV (the same pixels ~0.3 ms sooner, without the PIL -> numpy
+    copy; tests/io/test_images.py pins it), anything else through Pillow."""
+    return _rgb_oriented(raw)[0]
+
+
+def _rgb_oriented(raw: bytes) -> tuple[np.ndarray, int]:
+    """(RGB pixels as shown, the EXIF orientation that was applied: 1 for none)."""
     header = jpeg_header(raw)
     if header is not None:
         check_pixels(header[1], "the JPEG")
     if header is not None and header[0] in LIBJPEG_MODES:
         arr = cv2_rgb(np.frombuffer(raw, np.uint8))
         if arr is not None:
-            return arr
+            o = orientation(raw)
+            return orient_array(arr, o), o
     with pil_open(raw) as im:  # Pillow's pixels, or its own error for a file OpenCV refused
-        return np.asarray(to_mode(im, "RGB"))
+        im.load()
+        o = pil_orientation(im)
+        return np.asarray(to_mode(orient_image(im, o), "RGB")), o
 
 
 def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, bytes, str]:
@@ -276,7 +289,7 @@ def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, b
             raise SampleError(stage, f"no image member ({'/'.join(IMAGE_EXTS)}) in {inputs.get('shard')}")
         raw = read_member(inputs, ext, stage)
     try:
-        arr = rgb_pixels(raw)
+        arr, turned = _rgb_oriented(raw)
     except UnsafeInput as exc:
         raise SampleError(stage, f"{inputs.get('image', inputs.get('shard'))}: {exc}") from None
     except Exception as exc:
@@ -286,6 +299,10 @@ def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, b
         raise SampleError(stage, f"cannot decode {inputs.get('image', inputs.get('shard'))}: {reason}") from None
     if ext not in ("jpg", "png"):
         raw, ext = encode(arr, "png"), "png"  # keep shards readable by every WebDataset decoder
+    elif turned in TRANSPOSE:  # stored as shown, without the tag: a reader that applies it would turn the
+        from .encoding import JPEG_QUALITY  # image again, but not its mask (Hugging Face's loader does)
+
+        raw = encode(arr, ext, quality=JPEG_QUALITY)
     return arr, raw, ext
 
 
@@ -342,13 +359,14 @@ def read_rgb(path: str | Path, stage: str = "read", cover: tuple[int, int] | Non
         raise SampleError(stage, f"file not found: {path}") from None
     except Exception as exc:  # PIL raises many types for a corrupt header
         raise SampleError(stage, f"cannot decode {path}: {exc}") from None
+    turn = orientation(raw)
     if fmt != "JPEG" or (exact and mode not in LIBJPEG_MODES):
-        if exact:
+        if exact or turn != 1:
             return np.asarray(open_image(path, stage=stage))
         flag = cv2.IMREAD_COLOR
-    else:
-        flag = cv2.IMREAD_COLOR if exact else _reduction(size, cover)
+    else:  # `cover` is in shown orientation; the reduction is chosen on the stored sides
+        flag = cv2.IMREAD_COLOR if exact else _reduction(size, None if cover is None else shown_size(cover, turn))
     arr = cv2_rgb(np.frombuffer(raw, np.uint8), flag)
     if arr is None:
         raise SampleError(stage, f"cannot decode {path}: not an image OpenCV can read")
-    return arr
+    return orient_array(arr, turn)

@@ -4,9 +4,12 @@ A layout names what a training client reads, and nothing else lands where that c
   shards       OUT/shards/{split}-NNNNN.tar (WebDataset, Hugging Face `webdataset`)
   folder       each image at its reference path (Waterbirds: <class_dir>/<file>.jpg) beside
                metadata.csv and RELEASE_v1.0.txt, as WILDS and group_DRO read it; no tars
-  imagefolder  OUT/{split}/{label_name}/{key}.{ext} plus metadata.csv with a `file_name` column
-               (torchvision ImageFolder, Hugging Face `imagefolder`); no tars
+  imagefolder  OUT/{split}/{class folder}/{key}.{ext} plus metadata.csv with a `file_name` column
+               (torchvision ImageFolder, Hugging Face `imagefolder`) and classes.json (ImageFolder's
+               class order, folder -> label; io/class_folders.py); no tars
   both         shards + folder
+  hsi, in9     the folders Corner Cases' timm scripts / backgrounds_challenge's in9_eval.py read
+               (io/peer_layouts.py); no tars
 Commit markers, previews and the lock live in OUT/.bgforge/: hidden folders are skipped by
 Hugging Face's file resolution, and no layout's client is pointed at OUT itself with a glob.
 """
@@ -19,7 +22,9 @@ from typing import Callable
 
 from ..choices import LAYOUTS  # noqa: F401 - re-exported: the layouts this module describes
 from ..errors import BgforgeError
-from .paths import readable_key
+from .class_folders import class_folder
+from .peer_layouts import PLANNER as PEER_LAYOUTS
+from .peer_layouts import check_peer_layout, peer_path
 
 TAR_LAYOUTS = ("shards", "both")
 REFERENCE_PATH_LAYOUTS = ("folder", "both")   # images at the path the reference dataset uses
@@ -41,10 +46,11 @@ def writes_tars(layout: str) -> bool:
     return layout in TAR_LAYOUTS
 
 
-def check_layout(layout: str, recipe_name: str, has_reference_paths: bool) -> None:
+def check_layout(layout: str, recipe_name: str, has_reference_paths: bool, planner: str | None = None) -> None:
     """Refuse, before planning, a layout the recipe cannot fill (never an empty success)."""
     if layout not in LAYOUTS:
         raise BgforgeError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    check_peer_layout(layout, planner)
     if layout in REFERENCE_PATH_LAYOUTS and not has_reference_paths:
         raise BgforgeError(f"--layout {layout} writes images at the reference dataset's paths, which recipe "
                            f"{recipe_name} does not have; use --layout shards or imagefolder")
@@ -69,9 +75,10 @@ class OutputLayout:
         """The image's path relative to OUT in this layout, or None when it lives only in the tar."""
         if self.name in REFERENCE_PATH_LAYOUTS:
             return reference_path
-        if self.name == "imagefolder":
-            label = self.label_name(meta) if self.label_name else str(meta.get("label", "all"))
-            return f"{split}/{readable_key(str(label))}/{key}.{ext}"
+        if self.name == "imagefolder":   # the folder: the wnid, else the class name (io/class_folders.py)
+            return f"{split}/{class_folder(meta, self.label_name)}/{key}.{ext}"
+        if self.name in PEER_LAYOUTS:
+            return peer_path(self.name, split, key, ext, meta)
         return None
 
 

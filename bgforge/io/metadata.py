@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..association import association
 from ..ordering import ordered_counts, ordered_splits
-from .shards import atomic_file, json_bytes, write_atomic
+from .atomic import atomic_file, write_atomic
+from .shards import json_bytes
 
 
 def group_label(row: dict) -> str:
@@ -73,15 +74,16 @@ class SplitTables:
 
     def add(self, split: str, rows: list[dict]) -> None:
         if split not in self._csv:
-            fh = self.stack.enter_context(atomic_file(self.out / split / "metadata.csv", "w"))
+            fh = self.stack.enter_context(atomic_file(self.out / split / "metadata.csv", "w", root=self.out))
             self._csv[split] = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
             self._csv[split].writeheader()
         prefix = f"{split}/"
         self._csv[split].writerows({**r, "file_name": r["file_name"].removeprefix(prefix)} for r in rows)
 
 
-def write_json(path, obj) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode() + b"\n")
+def write_json(path, obj, root=None) -> None:
+    """`obj` as indented JSON, atomically; `root`: the output folder `path` lies in (io.atomic)."""
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode() + b"\n", root)
 
 
 __all__ = ["MetadataWriter", "SplitTables", "write_json", "json_bytes"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from .atomic import safe_dir, write_atomic
 from .layout import preview_dir
 from .shards import iter_shard
 
@@ -172,14 +173,16 @@ def write_previews(out, shards_by_split: dict, per_group: int = 8, groups: dict 
 
     def save(split: str, sheet: Image.Image) -> Path:
         path = preview_dir(out) / f"{split}.png"
-        sheet.save(path, compress_level=1)  # a quarter of level 6's time
+        buf = io.BytesIO()
+        sheet.save(buf, format="PNG", compress_level=1)  # a quarter of level 6's time
+        write_atomic(path, buf.getvalue(), root=out)
         return path
 
     jobs = [(from_shards, split, paths) for split, paths in shards_by_split.items()]
     jobs += [(from_files, split, files) for split, files in (file_picks.by_split if file_picks else {}).items()]
     if not jobs:
         return []
-    preview_dir(out).mkdir(parents=True, exist_ok=True)
+    safe_dir(preview_dir(out), out)
     with ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1)) as pool:
         sheets = dict(pool.map(lambda job: job[0](*job[1:]), jobs))  # a split's file picks replace its shard picks
         return list(pool.map(lambda item: save(*item), [(s, sh) for s, sh in sheets.items() if sh is not None]))

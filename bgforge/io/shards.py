@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import BgforgeError, SampleError
-from .atomic import atomic_file, write_atomic  # noqa: F401 - re-exported until callers import io.atomic
+from .atomic import create_exclusive, safe_dir
 
 
 def json_bytes(obj: object) -> bytes:
@@ -49,11 +49,12 @@ class ShardWriter:
     """Writes a USTAR tar byte for byte as tarfile would, hashing it on the way (the commit
     marker's sha256 then needs no second read of the tar)."""
 
-    def __init__(self, final_path: str | Path):
+    def __init__(self, final_path: str | Path, root: str | Path | None = None):
+        """root: the output folder the tar lies in (no link on the way to it; io.atomic)."""
         self.final = Path(final_path)
-        self.final.parent.mkdir(parents=True, exist_ok=True)
+        safe_dir(self.final.parent, root)
         self.tmp = self.final.with_name(f".{self.final.name}.tmp{os.getpid()}")
-        self._fh = open(self.tmp, "wb")
+        self._fh = os.fdopen(create_exclusive(self.tmp), "wb")
         self._hash, self._offset = hashlib.sha256(), 0
 
     @property

@@ -34,6 +34,8 @@ PLANNERS = {
     "autobackswap": ("bgforge.planners.autobackswap", "AutoBackSwapPlanner"),
     "variants": ("bgforge.planners.variants", "VariantsPlanner"),
     "urbancars": ("bgforge.planners.urbancars", "UrbanCarsPlanner"),
+    "spurious_ood": ("bgforge.planners.spurious_ood", "SpuriousOodPlanner"),
+    "coco_places": ("bgforge.planners.coco_places", "CocoPlacesPlanner"),
 }
 
 

@@ -62,11 +62,18 @@ def extra_copies(keys: list[str], fraction: float, seed: int, split: str) -> set
 class AutoBackSwapPlanner(Planner):
     """Images segmented and inpainted once (a `Phase`), then foregrounds swapped onto other classes' backgrounds."""
 
-    DEMO_HINT = ("bgforge demo-inputs DIR, then: bgforge build autobackswap --set input=DIR/photos "
-                 "--set manifest=DIR/photos/manifest.jsonl --set segmenter=box --out OUT")
+    DEMO_HINT = "bgforge build autobackswap --demo --out out/autobackswap-demo"
     TARGET_FIELD = "class_index"  # the `cls` member
     METADATA_COLUMNS = ["key", "kind", "label", "class_index", "bg_label", "bg_class_index", "split", "group",
                         "source_key", "bg_key", "copy"]
+
+    @classmethod
+    def demo_params(cls) -> dict:
+        """The cached demo photos with their manifest; box masks (no trained detector on a fresh machine)."""
+        from ..sources.demo import demo_photos
+
+        photos = demo_photos()
+        return {"input": str(photos), "manifest": str(photos / "manifest.jsonl"), "segmenter": "box"}
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         p = recipe.params

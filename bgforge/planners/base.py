@@ -81,6 +81,12 @@ class Planner(ABC):
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         """The stage chain of one worker (models load here, once): list[Sample] -> list[Output | Failure]."""
 
+    @classmethod
+    def demo_params(cls) -> dict:
+        """Parameters `build NAME --demo` sets where the recipe leaves them empty and no --set gives them
+        (a recipe over an image folder points at the cached demo photos); none by default."""
+        return {}
+
     def loads_models(self, params: dict) -> bool:
         """Whether this phase's chain runs a torch model. Only such phases take one worker per GPU
         entry (--devices); the others (pasting, encoding) run on CPU workers. None do by default."""

@@ -25,11 +25,21 @@ from ..sources import resolve_root
 from ..stages.inpaint import REMOVE_OBJECTS
 from ..stages.paste import CORNERS, OBJECT_BOX, RESAMPLING, ROUNDING
 from .base import BuildContext, Phase, Planned, Planner
-from .hsi_backgrounds import PAIRING_SCOPES, PAIRINGS, RANDOM_BACKGROUND, RandomBackgrounds, object_box, pairing_by_split
+from .hsi_backgrounds import (
+    PAIRING_SCOPES,
+    PAIRINGS,
+    RANDOM_BACKGROUND,
+    RUNS,
+    RandomBackgrounds,
+    object_box,
+    pairing_by_split,
+)
+from .hsi_replay import SIZES, ReferenceDraws, replay_blocker
 
 log = logging.getLogger(__name__)
 
 SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
+PAIRING_DRAWS = ("reference", "keyed")  # hsi_replay.py: the reference's draws replayed | bgforge's keyed draws
 
 
 def group_names(params: dict) -> list[str]:
@@ -134,6 +144,27 @@ def _draw(pool, split, wnid, group, p, seed):
     return [pool[i] for i in sorted(idx)]
 
 
+def _reference_draws(p: dict, fg_wnids: list[str], explicit: dict, pools: dict, splits: list[str]
+                     ) -> tuple[ReferenceDraws | None, str | None]:
+    """The reference's runs replayed (hsi_replay.py) when this build is at its scale, and a note saying
+    which draws pair the classes. A run's images: train/val's every ImageNet train image of the
+    class (the train run globs them all), test's every ImageNet val image, each in key order."""
+    if all(explicit.get(w) for w in fg_wnids):
+        return None, None  # every pairing named by the recipe
+    why = replay_blocker(p, len(fg_wnids))
+    if why:
+        return None, f"class pairing: bgforge's keyed draws ({why})"
+    runs = {}
+    if {"train", "val"} & set(splits):
+        runs["trainval"] = (fg_wnids, {w: sorted(i.key for i in pools[w]["train"] + pools[w]["val"]) for w in fg_wnids})
+    if "test" in splits:
+        runs["test"] = (fg_wnids, {w: sorted(i.key for i in pools[w]["test"]) for w in fg_wnids})
+    corners = p.get("corner") == "random" and [int(s) for s in p["sizes"]] == list(SIZES)
+    return (ReferenceDraws(runs, corners),
+            "class pairing: the reference's draws replayed (Corner_Cases create_dataset.py: random.seed(1) per job of "
+            f"{len(fg_wnids) // 10} classes{'; the --random corners from the same stream' if corners else ''})")
+
+
 class _SourceKeys(Sequence):
     """Planned.source_files: the backgrounds' keys, then each composite's, made when read (after
     planning, when the source's listing is gone) instead of 1.24 M strings held while planning."""
@@ -193,12 +224,13 @@ class HardSpuriousPlanner(Planner):
         _check_quotas(pools, fg_wnids, p, splits)
 
         groups = group_names(p)
+        reference, draws_note = _reference_draws(p, fg_wnids, pairing, pools, splits)
         r_backgrounds = RandomBackgrounds(p.get("random_background", RANDOM_BACKGROUND[0]), pools, fg_wnids, pairing,
-                                          seed, p)
+                                          seed, p, replayed=reference.pairings if reference else None)
         # The mask variant reads each foreground's object mask from the backgrounds phase
         inpaint_foregrounds = p.get("fg_mode", "box") == "mask"
         box_rule = p.get("object_box", "last")
-        blocks, needed, notes = [], {}, []
+        blocks, needed, notes = [], {}, [draws_note] if draws_note else []
         for split in splits:
             for w in fg_wnids:
                 block = []  # this class's composites in this split, as rows (built by `composite` below)
@@ -215,7 +247,9 @@ class HardSpuriousPlanner(Planner):
                             needed.setdefault(img.key, img)
                         corner = "top-right"
                         if p.get("corner") == "random" and pos == "corner":
-                            corner = CORNERS[int(rng_for(seed, "corner", key).integers(4))]
+                            corner = (reference.corner(RUNS[split], w, img.key, bg_kind, group_parts(group)[2])
+                                      if reference and reference.corners else
+                                      CORNERS[int(rng_for(seed, "corner", key).integers(4))])
                         block.append((split, w, img, group, bg_img.key, bg_class, corner))
                 # output order: split, label, key (the block is one split and label)
                 block.sort(key=lambda r: f"{r[2].key}-{r[3]}")
@@ -271,6 +305,7 @@ class HardSpuriousPlanner(Planner):
         if int(params.get("pairing_block", 100)) < 1:
             raise BgforgeError(f"pairing_block must be >= 1, got {params.get('pairing_block')}")
         for name, choices in (("random_background", RANDOM_BACKGROUND), ("pairing_scope", PAIRING_SCOPES),
+                              ("pairing_draws", PAIRING_DRAWS),
                               ("pairing", PAIRINGS), ("rounding", ROUNDING), ("object_box", OBJECT_BOX),
                               ("remove_objects", REMOVE_OBJECTS), ("resampling", tuple(RESAMPLING))):
             if params.get(name, choices[0]) not in choices:
@@ -287,5 +322,5 @@ class HardSpuriousPlanner(Planner):
         groups = json.loads((out / "groups.json").read_text())
         for split, pairs in pairing.items():
             groups.setdefault(split, {})["background_pairing"] = pairs
-        write_json(out / "groups.json", groups)
+        write_json(out / "groups.json", groups, root=out)
         return {"background_pairing": pairing, "random_background": params.get("random_background", RANDOM_BACKGROUND[0])}

@@ -7,11 +7,13 @@ in CeR and CoR at every size. The alternative `per_sample` draws a new class and
 composite (bgforge's earlier rule).
 
 Which class (Corner_Cases `create_dataset.py`): `random.choice` over the job's own slice of 100
-classes, in the order the reference iterates them (sorted wnids: inferred, the ImageNet
-convention), so a class pairs inside its block of 100 and may pair with itself; train/val and
-test are separate runs, so their pairings are drawn independently. Defaults `pairing_scope:
-block`, `self_pairing: true`, `pairing: per_run`; `all` / `false` / `shared` give the earlier
-rule (any other class, one pairing in every split).
+classes, in the order the reference iterates them (sorted wnids: the box pickle's keys), so a
+class pairs inside its block of 100 and may pair with itself; train/val and test are separate
+runs. At the reference's scale (1000 classes) the reference's own draws are replayed
+(hsi_replay.py, `pairing_draws: reference`); a subset, or `pairing_draws: keyed`, draws the same
+rule from bgforge's keyed generators (`pair_classes`). Defaults `pairing_scope: block`,
+`self_pairing: true`, `pairing: per_run`; `all` / `false` / `shared` give the earlier rule (any
+other class, one pairing in every split).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class RandomBackgrounds:
     pools: {wnid: {split: [images]}}; explicit: the recipe's `background_class` (wnids)."""
 
     def __init__(self, mode: str, pools: dict, fg_wnids: list[str], explicit: dict[str, str], seed: int,
-                 params: dict | None = None):
+                 params: dict | None = None, replayed: dict[str, dict[str, str]] | None = None):
         p = params or {}
         self.per_class, self.pools, self.fg_wnids, self.seed = mode == "per_class", pools, fg_wnids, seed
         self.per_run = p.get("pairing", "shared") == "per_run"
@@ -109,6 +111,8 @@ class RandomBackgrounds:
         runs = sorted(set(RUNS.values())) if self.per_run else [None]
         self.pairings = {run: pair_classes(fg_wnids, explicit, seed, run=run, **rule) if self.per_class
                          else dict(explicit) for run in runs}
+        for run, pairing in (replayed or {}).items():  # the reference's draws (hsi_replay), explicit entries win
+            self.pairings[run] = {w: explicit.get(w) or pairing[w] for w in fg_wnids}
         self.assigned: dict = {}
 
     def pairing(self, split: str) -> dict[str, str]:

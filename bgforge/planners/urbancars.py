@@ -14,7 +14,6 @@ they use (at least 1). docs/fidelity.md tables every rule with the reference's f
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
@@ -29,6 +28,7 @@ from .base import BuildContext, Planned, Planner
 TYPES = ("urban", "country")   # index 0 / 1 of every attribute
 SPLITS = ("train", "val", "test")
 CUES = ("bg_only", "co_obj_only", "car_only")
+CAR_MASKS = ("auto", "files", "segmenter")
 # Whac-A-Mole's I-Avg weighs the four alignment cells by their train frequency at 0.95 / 0.95
 CELL_WEIGHTS = {"both_aligned": 0.9025, "bg_misaligned": 0.0475, "co_obj_misaligned": 0.0475, "both_misaligned": 0.0025}
 
@@ -80,6 +80,8 @@ class UrbanCarsPlanner(Planner):
         for k in ("train_bg_ratio", "train_co_obj_ratio", "eval_ratio"):
             if not 0 <= float(params[k]) <= 1:
                 raise BgforgeError(f"{k} must be in [0, 1], got {params[k]}")
+        if params.get("car_masks", "auto") not in CAR_MASKS:
+            raise BgforgeError(f"car_masks must be one of {', '.join(CAR_MASKS)}, got {params['car_masks']!r}")
         unknown = [c for c in params.get("cue_sets") or [] if c not in CUES]
         if unknown:
             raise BgforgeError(f"cue_sets: unknown {', '.join(unknown)}; choose from {', '.join(CUES)}")
@@ -93,24 +95,27 @@ class UrbanCarsPlanner(Planner):
         return params.get("segmenter") == "sam"
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        from ..sources import urbancars_reference as ref
         from ..sources.lvis import LvisSource
-        from ..sources.places365 import PlacesSource
         from ..sources.stanford_cars import StanfordCarsSource
 
         p = recipe.params
         seed = int(p["seed"])
         roots = _roots(ctx)
+        metadata = ref.check_metadata(p.get("reference_metadata") or "")
         cars_src = StanfordCarsSource(roots["cars"])
-        places = PlacesSource(roots["places"])
         lvis = LvisSource(roots["lvis"], roots["coco"])
         counts = p["demo_sizes"] if ctx.demo else (p["num_train"], p["num_val"], p["num_test"])
         sizes = dict(zip(SPLITS, (int(n) for n in counts)))
         total = sum(sizes.values())
 
-        car_type = _body_types(cars_src.class_names(), p)
+        car_type = _body_types(cars_src.class_names(), p, metadata)
         images = cars_src.images()
+        if metadata is not None:  # the reference's shipped name lists of the cars it keeps
+            kept = {split: ref.kept_cars(metadata, split) for split in ("train", "test")}
+            images = [im for im in images if im.fname in kept[im.split]]
         cars = {t: [im for im in images if car_type[im.class_index] == t] for t in (0, 1)}
-        backgrounds = {t: [f for c in p[f"{TYPES[t]}_backgrounds"] for f in places.files(c)] for t in (0, 1)}
+        backgrounds, places_root, places_layout = _backgrounds(roots["places"], p, metadata)
         co_objects = {0: lvis.objects(p["urban_co_objects"], "bbox", float(p["urban_co_obj_min_box_area"])),
                       1: lvis.objects(p["country_co_objects"], "mask", float(p["country_co_obj_min_mask_area"]))}
         pools = {"car": cars, "bg": backgrounds, "co_obj": co_objects}
@@ -122,6 +127,7 @@ class UrbanCarsPlanner(Planner):
                                        "or add images")
         order = {kind: {t: _shuffled(range(len(pool)), seed) for t, pool in by_type.items()}
                  for kind, by_type in pools.items()}
+        masks = _car_masks(cars_src.root, p)
         samples = []
         start = 0
         for split in SPLITS:
@@ -139,15 +145,21 @@ class UrbanCarsPlanner(Planner):
                                                "(ratios whose counts sum past N)")
                         parts[kind] = pools[kind][t][order[kind][t][at]]
                         taken[(kind, t)] = at + 1
-                    samples.append(_sample(split, y, bg, co, i, parts, recipe, seed, p))
+                    samples.append(_sample(split, y, bg, co, i, parts, recipe, seed, p, masks(parts["car"]),
+                                           (r_bg, r_co)))
             start += n
         for cue in p.get("cue_sets") or []:
             samples += [_cue_sample(s, cue) for s in samples if s.split == "test"]
-        files = [s.inputs["car"] for s in samples] + [s.inputs["background"] for s in samples]
+        files = ([s.inputs["car"] for s in samples] + [s.inputs["background"] for s in samples]
+                 + [s.inputs["car_mask"] for s in samples if s.inputs.get("car_mask")])
+        by_file = sum(1 for s in samples if s.inputs.get("car_mask") and s.meta["cue"] == "all")
         return Planned(samples=samples, source_files=sorted(set(files)),
-                       inputs={"cars": str(cars_src.root), "places": str(places.root), "lvis": str(lvis.root),
+                       inputs={"cars": str(cars_src.root), "places": str(places_root), "lvis": str(lvis.root),
                                "coco": str(lvis.coco)},
-                       notes=[f"Stanford Cars layout: {cars_src.layout}; Places365 layout: {places.layout}"])
+                       notes=[f"Stanford Cars layout: {cars_src.layout}; Places365 layout: {places_layout}",
+                              f"car masks: {by_file} from the reference's mask files (<cars root>/mask/cars_<split>/), "
+                              f"{sum(1 for s in samples if s.meta['cue'] == 'all') - by_file} by the "
+                              f"{p['segmenter']} segmenter"])
 
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         from ..stages.urbancars import chain
@@ -168,18 +180,22 @@ class UrbanCarsPlanner(Planner):
         return {"i_avg": i_avg, **gaps}
 
 
-def _sample(split, y, bg, co, i, parts, recipe, seed, p) -> Sample:
+def _sample(split, y, bg, co, i, parts, recipe, seed, p, car_mask, ratios) -> Sample:
     car, (bg_name, bg_path), obj = parts["car"], parts["bg"], parts["co_obj"]
     group = 4 * y + 2 * bg + co
     key = f"{split}-{group_name(y, bg, co)}-{i:05d}".replace("_", "-")
-    return Sample(key=key, split=split,
-                  inputs={"car": car.path, "car_box": list(car.box), "background": bg_path, "co_obj": obj.image_path,
-                          "co_obj_segmentation": obj.segmentation, "co_obj_size": [obj.height, obj.width]},
+    inputs = {"car": car.path, "car_box": list(car.box), "background": bg_path, "co_obj": obj.image_path,
+              "co_obj_segmentation": obj.segmentation, "co_obj_size": [obj.height, obj.width]}
+    if car_mask:
+        inputs["car_mask"] = car_mask
+    return Sample(key=key, split=split, inputs=inputs,
                   meta={"y": y, "bg": bg, "co_obj": co, "group": group, "group_name": group_name(y, bg, co),
                         "cell": cell_of(y, bg, co), "split": split, "split_name": split, "cue": "all",
                         "car_class": car.class_name, "car_file": f"cars_{car.split}/{car.fname}",
                         "bg_file": bg_name, "co_obj_category": obj.category, "co_obj_ann_id": obj.ann_id,
-                        "recipe": recipe.name, "seed": seed})
+                        "recipe": recipe.name, "seed": seed,
+                        # where the reference writes it: bg-<r>_co_occur_obj-<r>/<split>/obj-.../<NNN>.jpg
+                        "composition_index": i, "bg_ratio": float(ratios[0]), "co_obj_ratio": float(ratios[1])})
 
 
 def _cue_sample(s: Sample, cue: str) -> Sample:
@@ -188,21 +204,55 @@ def _cue_sample(s: Sample, cue: str) -> Sample:
                   meta={**s.meta, "cue": cue, "split": split, "split_name": split})
 
 
-def _body_types(class_names: list[str], p: dict) -> list[int]:
-    """0 urban / 1 country per class. `body_types_file`: the reference's body_type.json (196 flags in
-    cars_meta order), exact; else the class name's body type word (a documented heuristic)."""
-    path = p.get("body_types_file") or ""
+def _body_types(class_names: list[str], p: dict, metadata) -> list[int]:
+    """0 urban / 1 country per class. `body_types_file` (or `reference_metadata`'s
+    stanford_cars/body_type.json): the reference's 196 flags in cars_meta order, exact; else the
+    class name's body type word (a heuristic; docs/fidelity.md lists the classes it labels otherwise)."""
+    from ..sources.urbancars_reference import body_types
+
+    path = p.get("body_types_file") or (str(metadata / "stanford_cars" / "body_type.json") if metadata else "")
     if path:
-        try:
-            flags = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise BgforgeError(f"body_types_file {path}: {exc}; expected a JSON list of 0/1 per class") from None
-        if not isinstance(flags, list) or len(flags) != len(class_names) or not all(f in (0, 1) for f in flags):
-            raise BgforgeError(f"body_types_file {path} must list one 0 (urban) or 1 (country) per class "
-                               f"({len(class_names)} classes)")
-        return [int(f) for f in flags]
+        return body_types(Path(path), len(class_names))
     words = {w.lower() for w in p["country_body_types"]}
     return [int(bool(words & {t.lower() for t in re.findall(r"[A-Za-z]+", name)})) for name in class_names]
+
+
+def _backgrounds(root, p: dict, metadata):
+    """type -> [(name, path)], the Places root used and its layout's name: the easyformat train/ + val/
+    the reference reads when the root holds it (preferred), else one split of the layout found."""
+    from ..sources import urbancars_reference as ref
+    from ..sources.places365 import PlacesSource
+
+    base = ref.reference_places_base(root)
+    if base is not None:
+        return ({t: [f for c in p[f"{TYPES[t]}_backgrounds"] for f in ref.reference_places_files(base, c, metadata)]
+                 for t in (0, 1)}, base, "easyformat train + val (the reference's)")
+    if metadata is not None:
+        raise BgforgeError(f"reference_metadata's Places name lists need the easyformat layout the reference reads "
+                           f"(train/ and val/ under {root}, or under its places/ or places365_standard/)")
+    places = PlacesSource(root)
+    return {t: [f for c in p[f"{TYPES[t]}_backgrounds"] for f in places.files(c)] for t in (0, 1)}, places.root, \
+        places.layout
+
+
+def _car_masks(cars_root, p: dict):
+    """car -> the reference's mask file for it, or None (then the segmenter cuts it from its box).
+    car_masks: auto (a car's file when present), files (every drawn car must have one), segmenter."""
+    from ..sources.urbancars_reference import car_mask_files, car_mask_path
+
+    mode = p.get("car_masks", "auto")
+    present = car_mask_files(cars_root) if mode != "segmenter" else {"train": set(), "test": set()}
+
+    def mask_of(car):
+        name = car.fname.rsplit(".", 1)[0] + "_mask.png"
+        if name in present[car.split]:
+            return car_mask_path(cars_root, car.split, car.fname)
+        if mode == "files":
+            raise BgforgeError(f"car_masks: files, but {car_mask_path(cars_root, car.split, car.fname)} is missing; "
+                               "run the reference's predict_car_mask.py or use --set car_masks=auto")
+        return None
+
+    return mask_of
 
 
 def _roots(ctx: BuildContext) -> dict:

@@ -13,16 +13,17 @@ O / R, difficulty, size and position) and how the data was built (the R backgrou
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import json
+import stat
 from collections import Counter
 from pathlib import Path
 
 from .. import planners
 from ..association import association
 from ..errors import BgforgeError
+from ..io import readback
 from ..io.layout import preview_dir
+from ..io.terminal import printable_tree
 from ..ordering import ordered_counts, ordered_names, ordered_splits
 
 STATS_FIELDS = ("area_frac", "hole_frac")
@@ -50,9 +51,7 @@ def _read(out: Path) -> tuple[dict, list[dict]]:
     if not (out / "metadata.csv").exists() or not (out / "manifest.json").exists():
         raise BgforgeError(f"{out} has no metadata.csv/manifest.json: not a finished bgforge output "
                            "(run `bgforge status` / `bgforge finalize` first)")
-    manifest = json.loads((out / "manifest.json").read_text())
-    with open(out / "metadata.csv", newline="") as fh:
-        return manifest, list(csv.DictReader(fh))
+    return readback.manifest(out), readback.metadata_rows(out)
 
 
 def _check_column(rows: list[dict], field: str | None, option: str) -> None:
@@ -91,14 +90,18 @@ def inspect_output(out, label=None, attribute=None) -> dict:
     for r in rows:
         split = r.get("split_name") or r.get("split") or "all"
         by_split.setdefault(split_names.get(split, split), []).append(r)
-    group_order = list(planner.preview_rows(params) or {})
+    try:
+        group_order = [str(g) for g in planner.preview_rows(params) or {}]
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise BgforgeError(f"{out / 'manifest.json'} is damaged: its recipe.params do not fit the "
+                           f"{manifest['recipe']['planner']} planner ({type(exc).__name__}: {exc})") from None
     tables = [t for t in planner.INSPECT_TABLES if not rows or set(t) <= set(rows[0])]
     counts = [f for f in planner.INSPECT_COUNTS if not rows or f in rows[0]]
     report = {"out": str(out), "recipe": manifest["recipe"]["name"], "label": label, "attribute": attribute,
               "errors": manifest.get("errors", 0), "construction": manifest.get("construction", {}), "splits": {},
               "class_names": _class_names(rows)}
     # groups.json names the groups (metadata.csv may hold only ids, e.g. Waterbirds' 0..3)
-    named = json.loads((out / "groups.json").read_text()) if (out / "groups.json").exists() else {}
+    named = readback.groups(out) if (out / "groups.json").exists() else {}
     for split in ordered_splits(by_split):
         items = by_split[split]
         groups = named.get(split, {}).get("groups") or _value_counts(items, "group")
@@ -152,6 +155,7 @@ def _association_line(e: dict) -> str:
 
 
 def render_text(report: dict) -> str:
+    report = printable_tree(report)  # names and values from the output's files: control characters escaped
     lines = [f"{report['out']}: recipe {report['recipe']}, label {report['label']!r}"
              + (f" vs attribute {report['attribute']!r}" if report["attribute"] else "") + f", {report['errors']} errors"]
     for split, e in report["splits"].items():
@@ -206,24 +210,52 @@ _STYLE = ("body{font-family:sans-serif;margin:2em;max-width:100%;box-sizing:bord
           "img{max-width:100%;height:auto}")
 
 
+def _esc(value) -> str:
+    """Every value that reaches the page, escaped (quotes too: values also land in attributes)."""
+    return html.escape(str(value), quote=True)
+
+
 def _html_table(corner: str, columns: list, body: list[tuple[str, list]]) -> str:
-    esc = html.escape
-    head = "<thead><tr><th>" + esc(corner) + "</th>" + "".join(f"<th>{esc(str(c))}</th>" for c in columns) + "</tr></thead>"
-    rows = "".join(f"<tr><th>{esc(str(x))}</th>" + "".join(f"<td>{v}</td>" for v in cells) + "</tr>" for x, cells in body)
+    head = "<thead><tr><th>" + _esc(corner) + "</th>" + "".join(f"<th>{_esc(c)}</th>" for c in columns) + "</tr></thead>"
+    rows = "".join(f"<tr><th>{_esc(x)}</th>" + "".join(f"<td>{_esc(v)}</td>" for v in cells) + "</tr>"
+                   for x, cells in body)
     return f"<div class='scroll'><table>{head}<tbody>{rows}</tbody></table></div>"
+
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _preview_png(out: Path, rel: str) -> bytes | str:
+    """A contact sheet's bytes, or why it is skipped: only a regular PNG file inside OUT under
+    MAX_PREVIEW_BYTES, reached through no symbolic link (a link to /dev/zero or outside OUT, a FIFO:
+    never read, so never inlined into a page people share)."""
+    root = Path(out)
+    path = root / rel
+    for folder in [p for p in path.parents if root in p.parents]:  # the folders between OUT and the file
+        try:
+            if not stat.S_ISDIR(folder.lstat().st_mode):
+                return f"{folder} is a symbolic link or not a folder"
+        except OSError as exc:
+            return f"cannot read {folder}: {exc.strerror or exc}"
+    try:
+        data = readback.read_regular(path, readback.MAX_PREVIEW_BYTES, links=False)
+    except (BgforgeError, OSError) as exc:
+        return str(exc) if isinstance(exc, BgforgeError) else f"cannot read {path}: {exc.strerror or exc}"
+    return data if data.startswith(_PNG) else f"{path} is not a PNG file"
 
 
 def render_html(report: dict, out) -> str:
     """One self-contained page that fits the window: tables (scrolling inside their box) plus the
-    contact sheets inlined as data URIs."""
-    esc = html.escape
+    contact sheets inlined as data URIs. Every value from the output's files is escaped; a preview
+    that is not a regular PNG inside OUT is skipped with a note."""
+    esc = _esc
     parts = [f"<!doctype html><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
              f"<title>bgforge inspect: {esc(report['recipe'])}</title><style>{_STYLE}</style>",
-             f"<h1>{esc(report['recipe'])}</h1><p>{esc(report['out'])}: label <b>{esc(str(report['label']))}</b>"
-             + (f", attribute <b>{esc(str(report['attribute']))}</b>" if report["attribute"] else "")
-             + f", {report['errors']} errors</p>"]
+             f"<h1>{esc(report['recipe'])}</h1><p>{esc(report['out'])}: label <b>{esc(report['label'])}</b>"
+             + (f", attribute <b>{esc(report['attribute'])}</b>" if report["attribute"] else "")
+             + f", {esc(report['errors'])} errors</p>"]
     for split, e in report["splits"].items():
-        parts.append(f"<h2>{esc(split)}: {e['samples']} samples</h2>")
+        parts.append(f"<h2>{esc(split)}: {esc(e['samples'])} samples</h2>")
         if "matrix" in e:
             parts.append(f"<p>{esc(_association_line(e))}</p>")
             xs, ys, cells = matrix_table(e["matrix"])
@@ -238,7 +270,13 @@ def render_html(report: dict, out) -> str:
     if construction:
         parts.append("<h2>construction</h2><ul>" + "".join(f"<li>{esc(line.strip())}</li>" for line in construction)
                      + "</ul>")
+    report.setdefault("skipped_previews", [])
     for rel in report["previews"]:
-        data = base64.b64encode((Path(out) / rel).read_bytes()).decode()
-        parts.append(f"<h2>{esc(rel)}</h2><img alt='{esc(rel)}' src='data:image/png;base64,{data}'>")
+        data = _preview_png(Path(out), rel)
+        if isinstance(data, str):
+            report["skipped_previews"].append(data)
+            parts.append(f"<h2>{esc(rel)}</h2><p>preview skipped: {esc(data)}</p>")
+            continue
+        parts.append(f"<h2>{esc(rel)}</h2><img alt='{esc(rel)}' src='data:image/png;base64,"
+                     f"{base64.b64encode(data).decode()}'>")
     return "\n".join(parts)

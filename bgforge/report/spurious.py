@@ -5,19 +5,23 @@ a candidate spurious feature of the image's class: the removed foreground phrase
 background swap the original background phrase. Per class, phrases are collapsed and the
 top-k most often flipping are reported with their flip rate and example keys.
 
-Collapsing, in two steps:
-1. normalize_phrase: lower case, punctuation to spaces, drop articles (a, an, the), numbers
-   (digits, ordinals such as 2nd, number words zero..twenty) and vague quantifiers (some,
-   several, many, few, multiple), then stem plurals with suffix rules (`stem`). "A red ball",
-   "red balls" and "2 red balls" all become "red ball".
-2. merge: difflib.SequenceMatcher ratio >= MERGE_THRESHOLD (0.85) between a normalised phrase
-   and a group's representative. What is left after step 1 differs in spelling, spacing or
-   hyphens ("grey cat" / "gray cat" 0.875, "living room" / "livingroom" 0.95, "t shirt" /
-   "tshirt" 0.92), which a character ratio catches and token Jaccard does not; different
-   attributes stay apart ("red ball" / "blue ball" 0.71, "ball" / "red ball" 0.67). The cost:
-   a one-letter difference in a phrase of 7+ letters also merges ("red ball" / "red bell").
-   Phrases are visited by decreasing flips, so representatives are the common forms, and each
-   phrase is compared with representatives only (no chaining: a ~ b ~ c does not pull c to a).
+Collapsing and ranking (`collapse`, `rank`; defaults "reference" and "reference"):
+- reference (default, report/phrase_collapse.py): ASPIRE's `parse_top_k_classes.py:43-75` --
+  Porter stem of the whole phrase, WordNet lemma where NLTK's data is installed, first cluster
+  with a CountVectorizer cosine >= 0.7 -- ranked by its score (`:198-222`): the sum over the
+  cluster's phrases of flips / occurrences in the class's correctly classified images' phrase
+  lists, ties by flips, then cluster index, descending.
+- bgforge (`collapse="bgforge"`), in two steps:
+  1. normalize_phrase: lower case, punctuation to spaces, drop articles (a, an, the), numbers
+     (digits, ordinals such as 2nd, number words zero..twenty) and vague quantifiers (some,
+     several, many, few, multiple), then stem plurals with suffix rules (`stem`). "A red ball",
+     "red balls" and "2 red balls" all become "red ball".
+  2. merge: difflib.SequenceMatcher ratio >= MERGE_THRESHOLD (0.85) between a normalised phrase
+     and a group's representative ("grey cat" / "gray cat" 0.875, "living room" / "livingroom"
+     0.95; "red ball" / "blue ball" 0.71 stay apart; the cost: "red ball" / "red bell" merge).
+     Phrases are visited by decreasing flips and compared with representatives only.
+  Its groups are ranked by `rank`: reference = flips / edits of the group, ties by flips (the
+  closest the bgforge groups come to the reference's score); frequency = most flips first.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from ..sources.phrases import normalize_phrase
 
 MERGE_THRESHOLD = 0.85
 EDIT_KINDS = ("remove", "background")
-# How the top-k phrases of a class are ordered. reference: ASPIRE's code (sum of flips / occurrences
-# of the phrase in the class, ties by flip count); frequency: the paper's wording ("highest frequencies").
+# How bgforge-collapsed groups are ordered (the reference collapse comes ranked by its own score).
+# reference: flips / edits, ties by flips; frequency: the paper's wording ("highest frequencies").
 RANKINGS = {"reference": lambda g: (-g["flip_rate"], -g["flips"], g["phrase"]),
             "frequency": lambda g: (-g["flips"], -g["flip_rate"], g["phrase"])}
 
@@ -177,7 +181,15 @@ class Tally:
         return groups
 
 
-RANK_WORDS = {"reference": "flip rate (flips / edits), ties by flips", "frequency": "flips, ties by flip rate"}
+RANK_WORDS = {"reference": "flip rate (flips / edits), ties by flips", "frequency": "flips, ties by flip rate",
+              "reference-score": "ASPIRE's score (sum of flips / occurrences over the cluster's phrases), ties by "
+                                 "flips, then cluster order"}
+
+
+def rank_words(report: dict) -> str:
+    """How the report's top phrases are ranked, in words."""
+    rank = report.get("top_k_rank", "reference")
+    return RANK_WORDS["reference-score" if rank == "reference" and report.get("collapse") == "reference" else rank]
 
 
 def build_report(rows, top_k: int = 3, examples: int = 3, threshold: float = MERGE_THRESHOLD,
@@ -217,8 +229,8 @@ def phrase_occurrences(phrases_path) :
 def write_report(out, top_k: int = 3, rank: str = "reference", collapse: str = "reference",
                  phrases_path=None) -> dict:
     """OUT/spurious.json, OUT/spurious.md and OUT/.bgforge/preview/flips.png from a finished run."""
+    from ..io.atomic import write_atomic
     from ..io.metadata import write_json
-    from ..io.shards import write_atomic
 
     out = Path(out)
     tally = Tally()
@@ -228,8 +240,8 @@ def write_report(out, top_k: int = 3, rank: str = "reference", collapse: str = "
                           occurrences=phrase_occurrences(phrases_path) if phrases_path else None)
     sheet = flip_sheet(out, tally.flipped, report)
     report["contact_sheet"] = None if sheet is None else str(sheet.relative_to(out))
-    write_json(out / "spurious.json", report)
-    write_atomic(out / "spurious.md", to_markdown(report).encode())
+    write_json(out / "spurious.json", report, root=out)
+    write_atomic(out / "spurious.md", to_markdown(report).encode(), root=out)
     return report
 
 
@@ -242,7 +254,7 @@ def to_markdown(report: dict) -> str:
              "",
              f"Phrases are collapsed ({report['merge']['normalize']}; then merged when "
              f"{report['merge']['similarity']} >= {report['merge']['threshold']}). Top {report['top_k']} per class, "
-             f"ranked by {RANK_WORDS[report.get('top_k_rank', 'reference')]}.", ""]
+             f"ranked by {rank_words(report)}.", ""]
     if not report["classifier"]:
         lines += ["No classifier was given (`--classifier`), so no edit can flip; the edits are in the shards.", ""]
     for name, c in report["classes"].items():
@@ -269,7 +281,8 @@ def flip_sheet(out, flipped: dict, report: dict, per_class: int = 8, thumb: int 
     edits (top phrases first), captioned with the phrase and the wrong prediction.
     `flipped`: key -> {class, phrase, shard, pred_after_name}. None when nothing flipped."""
     from ..io.layout import preview_dir
-    from ..io.shards import iter_shard, write_atomic
+    from ..io.atomic import write_atomic
+    from ..io.shards import iter_shard
 
     picks = {}
     for name, c in report["classes"].items():
@@ -303,8 +316,7 @@ def flip_sheet(out, flipped: dict, report: dict, per_class: int = 8, thumb: int 
             draw.text((x, y + thumb + 1), flipped[key]["phrase"][:18], fill="black")
             draw.text((x, y + thumb + 13), f"-> {flipped[key]['pred_after_name']}"[:18], fill="firebrick")
     path = preview_dir(out) / "flips.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     sheet.save(buf, format="PNG")
-    write_atomic(path, buf.getvalue())
+    write_atomic(path, buf.getvalue(), root=out)
     return path

@@ -61,10 +61,12 @@ def class_stats(source: ImageNetSource, split: str = "train", wnids: list[str] |
     return rows
 
 
-def write_stats_csv(rows: list[dict], path: str | Path) -> Path:
+def write_stats_csv(rows: list[dict], path: str | Path, root: str | Path | None = None) -> Path:
+    """The per-class table, written atomically (io.atomic; `root`: the folder it must stay inside)."""
+    from ..io.atomic import atomic_file
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
+    with atomic_file(path, "w", root) as fh:
         w = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
         w.writeheader()
         for r in rows:
@@ -124,10 +126,11 @@ def _panel(draw, font, left, values, lo, hi, title, xlabel):
     _text(draw, font, (x0 - 7, y0 - 8), "classes", "rb")
 
 
-def histogram_png(rows: list[dict], path: str | Path) -> Path:
-    """Histograms of the per-class centeredness (left) and size (right), PIL only."""
+def histogram_png(rows: list[dict], path: str | Path, root: str | Path | None = None) -> Path:
+    """Histograms of the per-class centeredness (left) and size (right), PIL only; written atomically."""
+    from ..io.atomic import atomic_file
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.new("RGB", HIST_SIZE, "white")
     draw = ImageDraw.Draw(img)
     font = _font()
@@ -136,5 +139,6 @@ def histogram_png(rows: list[dict], path: str | Path) -> Path:
     # Centeredness cannot go below 0.5 (an object centred on a corner).
     _panel(draw, font, 0, cs, 0.5, 1.0, f"centeredness C_c ({len(cs)} classes)", "C_c = mean 1 - |centre offset|_inf")
     _panel(draw, font, PANEL_W, ss, 0.0, 1.0, f"size S_c ({len(ss)} classes)", "S_c = mean box area / image area")
-    img.save(path)
+    with atomic_file(path, "wb", root) as fh:
+        img.save(fh, format="PNG")
     return path

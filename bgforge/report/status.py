@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import BgforgeError
 from ..execution import commit as commitmod
 from ..execution import plan as planmod
+from ..io.terminal import printable_tree
 
 MAIN = "main"
 
@@ -70,7 +71,9 @@ def output_status(out, verify: bool = False) -> dict:
 
 
 def render_status(status: dict) -> str:
-    """One line per phase (only the main one for a single-phase build), rate per worker when known."""
+    """One line per phase (only the main one for a single-phase build), rate per worker when known.
+    Names from the output's files (recipe, folders) are printed with control characters escaped."""
+    status = printable_tree(status)
     lines = []
     for p in status["phases"]:
         rate = f", {p['samples_written'] / p['shard_seconds']:.1f} img/s per worker" if p["shard_seconds"] else ""

@@ -44,6 +44,7 @@ class CocoObject:
     bbox: tuple             # (x, y, w, h) as in the annotation
     segmentation: object    # polygons, or an RLE dict
     iscrowd: bool
+    area: float = 0.0       # the annotation's `area` (its mask's pixel count, as COCO computed it)
 
     @property
     def key(self) -> str:
@@ -106,7 +107,7 @@ class CocoSource:
                                    "which is not in `images`")
             out.append(CocoObject(int(ann["id"]), int(ann["image_id"]), im["file_name"], int(im["width"]),
                                   int(im["height"]), names[int(ann["category_id"])], (x, y, w, h),
-                                  ann["segmentation"], bool(ann.get("iscrowd"))))
+                                  ann["segmentation"], bool(ann.get("iscrowd")), float(ann.get("area", 0.0))))
         out.sort(key=lambda o: o.ann_id)
         if any(_is_compressed_rle(o.segmentation) for o in out) and not _has_pycocotools():
             raise BgforgeError(f"{self.annotations} holds compressed RLE segmentations, which need pycocotools: "

@@ -53,10 +53,11 @@ def demo_imagenet_root() -> Path:
 
 
 def demo_urbancars_roots() -> dict[str, Path]:
-    """Synthetic Stanford Cars (devkit .mat layout), LVIS + COCO and Places365 trees for `build urbancars --demo`."""
+    """Synthetic Stanford Cars (devkit .mat layout, the car masks where the reference keeps them), LVIS + COCO and
+    Places365 trees for `build urbancars --demo`."""
     from .synthetic_urbancars import make_urbancars_sources
 
-    root = _generated(cache_dir() / "urbancars", "the demo UrbanCars sources",
+    root = _generated(cache_dir() / "urbancars-masks", "the demo UrbanCars sources (with the car masks)",
                       lambda tmp: make_urbancars_sources(tmp, seed=2026))
     return {"cars": root / "stanford_cars", "lvis": root / "lvis", "coco": root / "coco", "places": root / "places365"}
 
@@ -71,3 +72,25 @@ def demo_coco_roots() -> dict[str, Path]:
 
     root = _generated(cache_dir() / "coco", "the demo COCO tree", make)
     return {"coco": root / "coco", "textures": root / "dtd" / "images"}
+
+
+def write_demo_inputs(folder: Path, images: int = 24) -> tuple[Path, Path]:
+    """FOLDER/photos (images/, masks/, manifest.jsonl with path, label, boxes, text, mask and split)
+    and FOLDER/phrases.jsonl: what `bgforge demo-inputs` writes for the stage commands to run on."""
+    import json
+
+    photos = synthetic.make_object_folder(Path(folder) / "photos", n=images, seed=2026)
+    rows = [json.loads(line) for line in (photos / "manifest.jsonl").read_text().splitlines()]
+    for i, row in enumerate(rows):
+        row["split"] = "test" if i % 5 == 4 else "train"  # both labels in each split
+    (photos / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    phrases = [{"key": r["path"], "foreground": [r["label"]], "background": "a plain wall",
+                "alternate_background": "a beach", "boxes": {r["label"]: r["boxes"]}} for r in rows]
+    (Path(folder) / "phrases.jsonl").write_text("".join(json.dumps(p) + "\n" for p in phrases))
+    return photos, Path(folder) / "phrases.jsonl"
+
+
+def demo_photos() -> Path:
+    """The cached demo-inputs photos folder (for recipes over an image folder: `build autobackswap --demo`)."""
+    root = _generated(cache_dir() / "demo-inputs", "the demo photos", lambda tmp: write_demo_inputs(tmp))
+    return root / "photos"

@@ -25,7 +25,8 @@ from ..errors import BgforgeError, SampleError
 from ..io import strict_json
 from ..io.images import decode
 from ..io.layout import bookkeeping_dir
-from ..io.shards import atomic_file, shard_members
+from ..io.atomic import atomic_file
+from ..io.shards import shard_members
 
 INDEX_NAME = "key-index.npz"
 INDEX_FORMAT = 1
@@ -90,7 +91,7 @@ class KeyIndex:
 
     def save(self, fingerprint: list) -> None:
         header = {"format": INDEX_FORMAT, "tars": self.tars, "exts": self.exts, "fingerprint": fingerprint}
-        with atomic_file(index_path(self.folder)) as fh:
+        with atomic_file(index_path(self.folder), root=self.folder) as fh:
             np.savez(fh, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), keys=self.keys,
                      shard=self.shard, members=self.members)
 

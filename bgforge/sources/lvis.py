@@ -7,6 +7,11 @@
 Objects are listed as the reference (Whac-A-Mole's `LVISDataset`) lists them: train json then
 val json, each in annotation order, filtered by category, by an area threshold (box area w*h or
 the annotation's mask `area`) and to masks of a single connected component.
+
+Masks are rasterised as the reference's `lvis` package does (lvis-api `lvis/lvis.py:171-193`,
+`ann_to_rle` then `ann_to_mask`): pycocotools' `frPyObjects` of the polygons, `merge`d into
+their union, decoded. The union matters: OpenCV's `fillPoly` of several polygons fills their
+overlap by the even-odd rule (a hole), which changes the single-component filter and so the pool.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ import cv2
 import numpy as np
 
 from ..errors import BgforgeError
-from .coco import annotation_mask
 
 HINT = "pass --lvis-root DIR (lvis_v1_train.json, lvis_v1_val.json) or set BGFORGE_LVIS_ROOT"
 
@@ -70,8 +74,12 @@ class LvisSource:
                     im = images.get(ann["image_id"])
                     if area < min_area or im is None:
                         continue
-                    mask = annotation_mask(ann["segmentation"], im["height"], im["width"])
-                    if cv2.connectedComponents((mask > 0).astype(np.uint8), connectivity=8)[0] - 1 != 1:
+                    try:
+                        mask = lvis_mask(ann["segmentation"], im["height"], im["width"])
+                    except (ValueError, TypeError, IndexError, KeyError) as exc:
+                        raise BgforgeError(f"LVIS {split} annotation {ann.get('id')}: unreadable segmentation "
+                                           f"({exc}); expected polygons or an RLE") from None
+                    if cv2.connectedComponents(mask, connectivity=8)[0] - 1 != 1:
                         continue  # single-component masks only (the reference's skimage measure.label)
                     found.append(LvisObject(int(ann["id"]), name, int(ann["image_id"]), self.image_path(ann["image_id"]),
                                             int(im["height"]), int(im["width"]), tuple(ann["bbox"]), ann["segmentation"]))
@@ -84,3 +92,21 @@ class LvisSource:
             if os.path.exists(path):
                 return path
         return os.path.join(self.coco, "train2017", name)
+
+
+def lvis_mask(segmentation, height: int, width: int) -> np.ndarray:
+    """uint8 (H, W), 1 inside the object: lvis-api's `ann_to_mask` (pycocotools' union of the
+    polygons, or the RLE as given)."""
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segmentation, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, int(height), int(width)))
+    elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
+        rle = mask_utils.frPyObjects(segmentation, int(height), int(width))
+    elif isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
+        rle = dict(segmentation)
+        if isinstance(rle["counts"], str):
+            rle["counts"] = rle["counts"].encode("ascii")
+    else:
+        raise ValueError(f"unknown segmentation form {type(segmentation).__name__}")
+    return np.ascontiguousarray(mask_utils.decode(rle), dtype=np.uint8)

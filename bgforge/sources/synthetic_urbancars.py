@@ -24,24 +24,29 @@ URBAN_OBJECTS = ["fireplug", "stop_sign", "street_sign", "parking_meter", "traff
 COUNTRY_OBJECTS = ["cow", "horse", "sheep"]
 
 
-def _car_image(rng, class_index: int, w: int, h: int) -> tuple[np.ndarray, tuple]:
+def _car_image(rng, class_index: int, w: int, h: int) -> tuple[np.ndarray, tuple, np.ndarray]:
+    """(photo, box, the car's exact mask as 0 / 255): the shapes drawn are the mask."""
     country = class_index >= 3
     img = np.full((h, w, 3), 225, np.uint8) + rng.integers(0, 20, (h, w, 1), dtype=np.uint8)
+    mask = np.zeros((h, w), np.uint8)
     bw, bh = (int(w * rng.uniform(0.6, 0.75)), int(h * rng.uniform(0.5, 0.6))) if country else \
         (int(w * rng.uniform(0.45, 0.6)), int(h * rng.uniform(0.3, 0.4)))
     x0, y0 = int(rng.integers(4, w - bw - 4)), int(rng.integers(4, h - bh - 4))
     colour = [(120, 80, 40), (50, 110, 50), (90, 70, 50)][class_index % 3] if country else \
         [(200, 30, 30), (30, 60, 200), (220, 40, 90)][class_index % 3]
-    cv2.rectangle(img, (x0, y0 + bh // 3), (x0 + bw, y0 + bh - bh // 5), colour, -1)          # body
-    cv2.rectangle(img, (x0 + bw // 5, y0), (x0 + bw - bw // 4, y0 + bh // 3), colour, -1)      # cabin
-    for cx in (x0 + bw // 5, x0 + bw - bw // 5):                                                 # wheels
-        cv2.circle(img, (cx, y0 + bh - bh // 5), max(3, bh // 6), (20, 20, 20), -1)
-    return img, (x0, y0, x0 + bw, y0 + bh)
+    for target, c, wheel in ((img, colour, (20, 20, 20)), (mask, 255, 255)):
+        cv2.rectangle(target, (x0, y0 + bh // 3), (x0 + bw, y0 + bh - bh // 5), c, -1)          # body
+        cv2.rectangle(target, (x0 + bw // 5, y0), (x0 + bw - bw // 4, y0 + bh // 3), c, -1)      # cabin
+        for cx in (x0 + bw // 5, x0 + bw - bw // 5):                                              # wheels
+            cv2.circle(target, (cx, y0 + bh - bh // 5), max(3, bh // 6), wheel, -1)
+    return img, (x0, y0, x0 + bw, y0 + bh), mask
 
 
 def make_stanford_cars(root: str | Path, per_class: int = 25, size: tuple[int, int] = (160, 120), seed: int = 0,
                        layout: str = "devkit") -> Path:
-    """Stanford Cars with CAR_CLASSES, half train and half test, in the devkit (.mat) or CSV layout."""
+    """Stanford Cars with CAR_CLASSES, half train and half test, in the devkit (.mat) or CSV layout, with
+    each car's exact mask where the UrbanCars reference keeps its MaskFormer masks
+    (ROOT/mask/cars_<split>/<stem>_mask.png, 8-bit 0 / 255)."""
     import scipy.io
 
     root = Path(root)
@@ -52,9 +57,11 @@ def make_stanford_cars(root: str | Path, per_class: int = 25, size: tuple[int, i
             split = "train" if j % 2 == 0 else "test"
             n += 1
             fname = f"{n:05d}.jpg"
-            img, box = _car_image(rng_for(seed, "car", c, j), c, *size)
+            img, box, mask = _car_image(rng_for(seed, "car", c, j), c, *size)
             folder = root / f"cars_{split}" if layout == "devkit" else root / "car_data" / split / CAR_CLASSES[c]
             _save_jpeg(folder / fname, img)
+            (root / "mask" / f"cars_{split}").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / "mask" / f"cars_{split}" / f"{n:05d}_mask.png"), mask)
             rows[split].append((fname, c + 1, box))
     if layout == "devkit":
         (root / "devkit").mkdir(parents=True, exist_ok=True)

@@ -135,8 +135,14 @@ def _encode(s: Sample, img: np.ndarray, hole: np.ndarray, m: np.ndarray, params:
         # Hard-Spurious-ImageNet's reference saves each inpainted background as a JPEG (PIL's quality 75)
         # at full resolution and reads it back before resizing it to the canvas
         img = decode(encode(img, "jpg", quality=int(params["stored_jpeg_quality"])), "RGB")
+    frame = {}
     if size:
+        src_h, src_w = img.shape[:2]
         img = np.asarray(Image.fromarray(img).resize((int(size), int(size)), RESAMPLING[params.get("resampling", "lanczos")]))
+        frame = _stored_frame(s.meta.get("boxes"), src_w, src_h, int(size))
+        if hole.shape != img.shape[:2]:  # mask.png and boxes in the stored image's frame (docs/format.md)
+            hole = np.asarray(Image.fromarray(hole.astype(np.uint8) * 255).resize((int(size), int(size)),
+                                                                                   Image.NEAREST)) > 127
     files = {encoding.image_format: encoding.encode(img), "mask.png": encode_mask(hole)}
     if params.get("object_mask") and len(m):  # the pasted object, undilated, at source size (mask pastes)
         obj = pasted_object(s, m, params.get("object_box", "largest"))
@@ -144,5 +150,17 @@ def _encode(s: Sample, img: np.ndarray, hole: np.ndarray, m: np.ndarray, params:
     meta = {**s.meta, "key": s.key, "split_name": s.split, "inpainter": run["inpainter"],
             "segmenter": run["segmenter"], "num_objects": int(len(m)), "dilation": run["dilation"],
             "one_by_one": run["one_by_one"], "hole_frac": round(float(hole.mean()), 6),
-            "height": int(img.shape[0]), "width": int(img.shape[1]), "group_name": str(s.meta.get("label", "all"))}
+            "height": int(img.shape[0]), "width": int(img.shape[1]), "group_name": str(s.meta.get("label", "all")),
+            **frame}
     return Output(key=s.key, files=files, meta=meta)
+
+
+def _stored_frame(boxes, src_w: int, src_h: int, size: int) -> dict:
+    """A resized output's `boxes` scaled into the stored size x size frame, and the source size;
+    `object.png` stays in the source frame (a mask paste crops it with the source image's box)."""
+    sx, sy = size / src_w, size / src_h
+    out = {"source_width": int(src_w), "source_height": int(src_h)}
+    if boxes:
+        out["boxes"] = [[round(float(b[0]) * sx, 3), round(float(b[1]) * sy, 3), round(float(b[2]) * sx, 3),
+                         round(float(b[3]) * sy, 3)] for b in boxes]
+    return out

@@ -10,18 +10,29 @@ SAM on a GPU; the reference used MaskFormer panoptic masks); the co-object's fro
 polygons. Cue-only test images: `bg_only` is the reference's own construction
 (`urbancars_aug_gen_bg_only.py`: the left quarter of the decoded composite copied over the
 car's and the co-object's regions), `car_only` and `co_obj_only` paste one object on black.
+
+Beside each composite, the members the reference writes and its augmentation datasets read
+(`gen_urbancars.py:324-350`, `dataset/urbancars_aug.py:186-205`): `mask.png` (the car's mask on
+the canvas) and `co_occur_obj_mask.png` (the co-object's), as torchvision's save_image writes a
+1-channel tensor (RGB PNG of 0 / 255); for train composites also `bg_only.png`, built from the
+saved JPEG as `urbancars_aug_gen_bg_only.py:34-61` builds it for augmentation. A car's mask comes
+from the reference's mask file (`stanford_cars/mask/cars_<split>/<stem>_mask.png`, resized to the
+image as `src_dataset/stanford_cars.py:143-144` does) when the plan names one.
 """
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+from PIL import Image
 
 from ..backends import SegmentRequest, get_segmenter
 from ..execution.context import Chain, WorkerContext
 from ..io.encoding import Encoding
 from ..io.images import decode, open_image
 from ..records import Failure, Sample
-from ..sources.coco import annotation_mask
+from ..sources.lvis import lvis_mask
 from .common import Progress, Rendered, attempt, render_sample, run_batched
 
 CAR_CENTER = (0.5, 0.5)        # (row, col) as fractions of the canvas: (128, 128) at 256
@@ -31,7 +42,10 @@ CO_OBJ_CENTER = (0.5, 0.875)   # (128, 224) at 256: int(0.5 * S), int(0.875 * S)
 def to_float(rgb: np.ndarray):
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255.0)
+    rgb = np.ascontiguousarray(rgb)
+    if not rgb.flags.writeable:  # a decoded PIL image's buffer: torch warns on (and must not share) it
+        rgb = rgb.copy()
+    return torch.from_numpy(rgb).permute(2, 0, 1).float().div(255.0)
 
 
 def crop_to_mask(mask, image):
@@ -72,6 +86,12 @@ def to_uint8(x) -> np.ndarray:
 def compose(car: np.ndarray, car_mask: np.ndarray, background: np.ndarray, obj: np.ndarray, obj_mask: np.ndarray,
             params: dict, cue: str = "all") -> np.ndarray:
     """The composite (or a cue-only image) as uint8 (S, S, 3)."""
+    return compose_with_masks(car, car_mask, background, obj, obj_mask, params, cue)[0]
+
+
+def compose_with_masks(car: np.ndarray, car_mask: np.ndarray, background: np.ndarray, obj: np.ndarray,
+                       obj_mask: np.ndarray, params: dict, cue: str = "all"):
+    """(image uint8 (S, S, 3), the car's mask on the canvas, the co-object's): float (1, S, S) of 0 / 1."""
     import torch
     import torch.nn.functional as F
 
@@ -79,22 +99,45 @@ def compose(car: np.ndarray, car_mask: np.ndarray, background: np.ndarray, obj: 
     bg = to_float(background)
     if tuple(bg.shape[1:]) != (size, size):  # Places365 256 px is already S x S; other layouts are resized
         bg = F.interpolate(bg[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
-    car_m, car_i = rescale_onto_canvas(*crop_to_mask(torch.from_numpy(car_mask)[None].float(), to_float(car)),
+    car_m, car_i = rescale_onto_canvas(*crop_to_mask(torch.from_numpy(np.array(car_mask, np.float32))[None],
+                                                     to_float(car)),
                                        float(params["car_scale"]), size,
                                        (int(CAR_CENTER[0] * size), int(CAR_CENTER[1] * size)))
-    obj_m, obj_i = rescale_onto_canvas(*crop_to_mask(torch.from_numpy(obj_mask)[None].float(), to_float(obj)),
+    obj_m, obj_i = rescale_onto_canvas(*crop_to_mask(torch.from_numpy(np.array(obj_mask, np.float32))[None],
+                                                     to_float(obj)),
                                        float(params["co_obj_scale"]), size,
                                        (int(CO_OBJ_CENTER[0] * size), int(CO_OBJ_CENTER[1] * size)))
     if cue == "car_only":
-        return to_uint8(car_m * car_i)
+        return to_uint8(car_m * car_i), car_m, obj_m
     if cue == "co_obj_only":
-        return to_uint8(obj_m * obj_i)
+        return to_uint8(obj_m * obj_i), car_m, obj_m
     blend = obj_m * obj_i + (1 - obj_m) * bg
     out = to_uint8(car_m * car_i + (1 - car_m) * blend)
     if cue == "bg_only":
         # the reference tiles the saved JPEG of the full composite: its pixels, not the exact ones
-        return bg_only(decode(Encoding.of(params).as_format("jpg").encode(out), "RGB"))
-    return out
+        return bg_only(decode(Encoding.of(params).as_format("jpg").encode(out), "RGB")), car_m, obj_m
+    return out, car_m, obj_m
+
+
+def pil_png(image: np.ndarray) -> bytes:
+    """A PNG as PIL writes it with its defaults (torchvision's save_image, the reference's
+    `Image.fromarray(...).save(path)`)."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def mask_png(mask) -> bytes:
+    """save_image of a (1, S, S) 0 / 1 mask: the channel repeated to RGB, x * 255 + 0.5."""
+    return pil_png(np.repeat(to_uint8(mask.float()), 3, axis=2))
+
+
+def reference_car_mask(path: str, size: tuple[int, int]) -> np.ndarray:
+    """The reference's car mask file as `src_dataset/stanford_cars.py:143-150` reads it: resized to
+    the photo with PIL's default filter, ToTensor (x / 255), `crop_mask_and_img`'s > 0.5. The
+    reference's files are 8-bit greyscale (`predict_car_mask.py:122-123`); others are read as such."""
+    arr = np.asarray(open_image(path, "read_car_mask", mode="L").resize(size))
+    return arr.astype(np.float32) / 255.0 > 0.5
 
 
 def bg_only(img: np.ndarray) -> np.ndarray:
@@ -111,22 +154,33 @@ def bg_only(img: np.ndarray) -> np.ndarray:
 
 
 def chain(params: dict, ctx: WorkerContext) -> Chain:
-    """Per batch: every car's mask from its box in one segmenter call, then each composite."""
+    """Per batch: the car masks the plan names as files read, the others from their boxes in one
+    segmenter call (the segmenter is loaded only when a car needs it), then each composite."""
     options = dict(params.get("backend_options") or {})
     if params["segmenter"] == "sam" and ctx.device:
         options["device"] = ctx.device
-    segmenter = get_segmenter(params["segmenter"], **{k: v for k, v in options.items() if v is not None})
     encoding = Encoding.of(params)
+    loaded = []
+
+    def segmenter():
+        if not loaded:
+            loaded.append(get_segmenter(params["segmenter"], **{k: v for k, v in options.items() if v is not None}))
+        return loaded[0]
 
     def run(batch: list[Sample]):
         cars = [attempt(s.key, Progress("read_image"), lambda s=s: np.asarray(open_image(s.inputs["car"], "read_image")))
                 for s in batch]
         ok = [i for i, c in enumerate(cars) if not isinstance(c, Failure)]
+        masks = {i: attempt(batch[i].key, Progress("read_car_mask"),
+                            lambda i=i: reference_car_mask(batch[i].inputs["car_mask"], cars[i].shape[1::-1]))
+                 for i in ok if batch[i].inputs.get("car_mask")}
         items = [(batch[i], cars[i], SegmentRequest(boxes=np.array([batch[i].inputs["car_box"]], np.float32)))
-                 for i in ok]
+                 for i in ok if i not in masks]
         # one segmenter call for the batch; if it fails, car by car, so only the bad car is lost
-        found = run_batched(lambda its: segmenter.segment([it[1] for it in its], [it[2] for it in its]), items, "segment")
-        masks = {i: r if isinstance(r, Failure) else (r.masks[0] if len(r.masks) else None) for i, r in zip(ok, found)}
+        found = run_batched(lambda its: segmenter().segment([it[1] for it in its], [it[2] for it in its]), items,
+                            "segment")
+        masks.update({i: r if isinstance(r, Failure) else (r.masks[0] if len(r.masks) else None)
+                      for i, r in zip([i for i in ok if i not in masks], found)})
         return [cars[i] if isinstance(cars[i], Failure) else masks[i] if isinstance(masks[i], Failure)
                 else _render(s, cars[i], masks[i], params, encoding) for i, s in enumerate(batch)]
 
@@ -134,10 +188,14 @@ def chain(params: dict, ctx: WorkerContext) -> Chain:
 
 
 def _render(sample: Sample, car: np.ndarray, car_mask, params: dict, encoding: Encoding):
+    cue = sample.meta["cue"]
+
     def transform(progress):
         if car_mask is None or not np.asarray(car_mask).any():
             progress.stage = "segment"
-            raise ValueError(f"no car mask from the {params['segmenter']} segmenter inside box {sample.inputs['car_box']}")
+            source = (f"mask file {sample.inputs['car_mask']}" if sample.inputs.get("car_mask")
+                      else f"the {params['segmenter']} segmenter")
+            raise ValueError(f"no car mask from {source} inside box {sample.inputs['car_box']}")
         progress.stage = "read_background"
         background = np.asarray(open_image(sample.inputs["background"], "read_background"))
         progress.stage = "read_co_obj"
@@ -145,10 +203,13 @@ def _render(sample: Sample, car: np.ndarray, car_mask, params: dict, encoding: E
         h, w = sample.inputs["co_obj_size"]
         if obj.shape[:2] != (h, w):
             raise ValueError(f"COCO image {sample.inputs['co_obj']} is {obj.shape[1]}x{obj.shape[0]}, LVIS says {w}x{h}")
-        obj_mask = annotation_mask(sample.inputs["co_obj_segmentation"], h, w) > 0
+        obj_mask = lvis_mask(sample.inputs["co_obj_segmentation"], h, w)
         progress.stage = "composite"
-        image = compose(car, np.asarray(car_mask, bool), background, obj, obj_mask, params, sample.meta["cue"])
-        return Rendered(image, dict(sample.meta), label=sample.meta["y"])
+        image, car_m, obj_m = compose_with_masks(car, np.asarray(car_mask, bool), background, obj, obj_mask, params, cue)
+        files = {"mask.png": mask_png(car_m), "co_occur_obj_mask.png": mask_png(obj_m)}
+        if cue == "all" and sample.split == "train":  # the augmentation's background, from the saved JPEG
+            files["bg_only.png"] = pil_png(bg_only(decode(encoding.encode(image), "RGB")))
+        return Rendered(image, dict(sample.meta), label=sample.meta["y"], files=files)
 
     # bg_only images are stored losslessly: they are already the decoded JPEG the reference tiles
-    return render_sample(sample, encoding.as_format("png") if sample.meta["cue"] == "bg_only" else encoding, transform)
+    return render_sample(sample, encoding.as_format("png") if cue == "bg_only" else encoding, transform)

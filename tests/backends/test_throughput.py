@@ -151,3 +151,32 @@ def test_auto_precision_runs_the_sam_decoder_in_fp32(tiny_sam):
         del decoder.forward
     assert seen == [torch.float32] and res.masks.shape == (1, 64, 64)
 
+
+
+def test_auto_is_resolved_per_part_for_every_caller_with_the_cuda_branch_forced(gdino_model, tiny_sam, lama_stub,
+                                                                                monkeypatch):
+    """What `auto` gives on a bf16 GPU, run on the CPU (the device decision forced to bf16): GroundingDINO and SAM's
+    encoder in bf16, SAM's decoder in fp32 whether SAM runs alone or inside grounded-sam (which handed its
+    resolved bf16 on, so the decoder ran in bf16 on CUDA), LaMa in fp32."""
+    from bgforge.backends import device as devmod
+
+    monkeypatch.setattr(devmod, "_bf16_device", lambda dev: True)
+    alone = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="auto")
+    grounded = GroundedSamSegmenter(device="cpu", precision="auto", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam,
+                                    box_threshold=0.0, gdino_min_size=128, gdino_max_boxes=2)
+    lama = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", lama_precision="auto")
+    assert (alone.precision, alone.decoder_precision) == ("bf16", "fp32")
+    assert (grounded.detector.precision, grounded.sam.precision, grounded.sam.decoder_precision) == ("bf16", "bf16", "fp32")
+    assert lama.precision == "fp32"
+    explicit = GroundedSamSegmenter(device="cpu", precision="bf16", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam)
+    assert explicit.sam.decoder_precision == "bf16"  # an explicit precision applies to every part
+    seen = []
+    transformer = tiny_sam.mask_decoder.transformer
+    real = transformer.forward
+    transformer.forward = lambda src, *a, **k: seen.append(src.dtype) or real(src, *a, **k)
+    try:
+        img = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
+        (res,) = grounded.segment([img], [SegmentRequest(text="bird")])
+    finally:
+        del transformer.forward
+    assert len(res.masks) == 2 and seen == [torch.float32]

@@ -24,7 +24,7 @@ from bgforge.sources.phrases import load_phrases, normalize_phrase, stem
 
 runner = CliRunner()
 W, H = 128, 96
-BALL = (85, 35, 12)            # centre x, y, radius of the red ball (inside the classifier's 224 crop)
+BALL = (85, 35, 12)            # centre x, y, radius of the red ball
 CAT_BOX = [14, 40, 54, 80]     # the grey "cat" / "dog" blob
 BLANKET_BOX = [60, 66, 100, 90]
 
@@ -94,12 +94,13 @@ def dataset(tmp_path_factory):
 
 
 class RedDetector(torch.nn.Module):
-    """Class 1 ('cat') when more than 0.5 % of the (de-normalised) input is strongly red, else 0 ('dog')."""
+    """Class 1 ('cat') when more than 0.5 % of the (de-normalised) input is strongly red, else 0 ('dog').
+    It undoes the default `--preprocess reference` (mean and std 0.5, ASPIRE's)."""
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1))
 
     def forward(self, x):
         rgb = x * self.std + self.mean

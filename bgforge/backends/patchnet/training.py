@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from bgforge.errors import BgforgeError
-from bgforge.io.shards import atomic_file
+from bgforge.io.atomic import atomic_file
 
 from ..device import resolve_device
 from ..normalize import IMAGENET_MEAN, IMAGENET_STD
