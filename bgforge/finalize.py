@@ -98,7 +98,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
         def log_errors(records):
             for e in records:
                 errors.write(json.dumps(e, sort_keys=True) + "\n")
-            return len(records)
+            return sum(not e.get("sample_kept") for e in records)  # a dropped box of a written sample: a note
 
         n_errors += log_errors(plan.skipped)
         for entry in plan.shards:
@@ -119,7 +119,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
     groups = table.summary()
     if classes is not None:
         classes.write(out)
-    metadata.write_json(out / "groups.json", groups, root=out)
+    metadata.write_json(out / "groups.json", groups, root=out, sort_keys=False)  # splits and groups in ordering.py's order
     write_peer_files(out, plan.layout)   # hsi: each split's class_map.txt for timm's --class-map
     if plan.layout in REFERENCE_PATH_LAYOUTS:
         # WILDS treats <root>/waterbirds_v1.0 as present only when this file exists.

@@ -1,7 +1,9 @@
 """The one order in which splits and group names are listed, in every file and summary.
 
 Splits: train, val, test, then the others by name. Names: numbers inside them compare as numbers
-(CeO-56 before CeO-112, group 2 before group 10), so tables read in the recipe's size order.
+(CeO-56 before CeO-112, group 2 before group 10), so tables read in the recipe's size order; letters
+compare without case (class rows: "box turtle" before "Chihuahua"); a few values have their own order
+(easy, medium, hard; ImageNet-9's `original` before its variants).
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ def split_key(split: str) -> tuple:
     return (_SPLITS.get(str(split), 3), natural_key(str(split)))
 
 
+# Values whose order is their meaning, not their spelling (compared without case).
+_RANKED = {"original": -1, "easy": 0, "medium": 1, "hard": 2}
+
+
 def natural_key(name) -> tuple:
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
-                 for part in re.split(r"(\d+)", str(name)) if part)
+    text = str(name)
+    parts = tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
+                  for part in re.split(r"(\d+)", text) if part)
+    return (_RANKED.get(text.casefold(), 0), parts, text)   # the spelling last: a total, stable order
 
 
 def ordered_splits(splits: Iterable[str]) -> list[str]:

@@ -148,6 +148,7 @@ class GroundingDinoDetector:
         # at most this many boxes per image, best scores first (None: every box over the threshold)
         self.max_boxes = None if max_boxes is None else int(max_boxes)
         self.bucket = int(bucket or 0)  # 0: batch equal resized shapes only, unpadded
+        self.no_sync = True  # False: upstream's forward as it is (the proof compares the two)
         if self.bucket < 0:
             raise BgforgeError(f"gdino_bucket must be 0 (off) or a positive size in pixels, got {bucket}")
 
@@ -198,6 +199,8 @@ class GroundingDinoDetector:
         """Per image: boxes xyxy float32 (N,4), scores (N,) and the phrase each box matched."""
         import torch
 
+        from . import gdino_nosync
+
         captions = [preprocess_caption(c) for c in captions]
         results: list = [None] * len(images)
         # Only images of one size AND one caption share a forward pass: upstream's text enhancer
@@ -211,8 +214,11 @@ class GroundingDinoDetector:
         with torch.inference_mode():
             for (shape, _), idx in buckets.items():
                 samples = self._samples([images[i] for i in idx], shape)
-                with autocast(self.device, self.precision), _quiet():
-                    out = self.model(samples, captions=[captions[i] for i in idx])
+                caps = [captions[i] for i in idx]
+                # no host sync inside the forward pass (gdino_nosync): same outputs as upstream's
+                nosync = gdino_nosync.active(tok, caps) if self.no_sync else contextlib.nullcontext()
+                with autocast(self.device, self.precision), _quiet(), nosync:
+                    out = self.model(samples, captions=caps)
                 # the box threshold on the device: only the kept queries' token scores cross to the host
                 probs = out["pred_logits"].float().sigmoid()  # (B, nq, 256)
                 keep_b = probs.max(dim=2).values > self.box_threshold

@@ -226,9 +226,15 @@ def finalize_cmd(out: Annotated[Path, typer.Argument(help="Output folder of a bu
 def status_cmd(out: Annotated[Path, typer.Argument(help="Output folder of a build.")], as_json: Json = False,
                verify: Annotated[bool, typer.Option(
                    "--verify", help="Also check each committed shard against its recorded sha256 (reads every "
-                                    "tar); damaged shards count as pending and a re-run rebuilds them.")] = False) -> None:
-    """Committed and pending shards, samples, errors and rate of a (possibly running, multi-phase) build."""
+                                    "tar; damaged shards count as pending and a re-run rebuilds them) and "
+                                    "groups.json, metadata.csv, manifest.json against the hashes finalize "
+                                    "recorded: exit 1 naming each changed file.")] = False) -> None:
+    """Committed and pending shards, samples, errors and rate of a build; whether it is running (a live process
+    holds its lock) or stopped."""
     from ..report.status import output_status, render_status
+    from .common import EXIT_RUN_FAILED
 
     status = output_status(out, verify)
     typer.echo(json.dumps(status, indent=2) if as_json else render_status(status))
+    if status.get("changed_files"):
+        raise typer.Exit(EXIT_RUN_FAILED)

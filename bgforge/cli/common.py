@@ -134,17 +134,21 @@ def model_options(models: "ModelOptions", **stage_options: Any) -> dict:
 
 
 def format_groups(summary: dict) -> str:
-    """The group table: samples per split, then per group, with the label/attribute correlation."""
+    """The group table: samples per split, then per group, with the label/attribute correlation;
+    columns aligned to the longest split and group name."""
+    splits = ordered_splits(summary)
+    names = [str(g) for s in splits for g in summary[s]["groups"]]
+    width = max([len(str(s)) + 4 for s in splits] + [len(n) for n in names] + [24])
     lines = []
-    for split in ordered_splits(summary):
+    for split in splits:
         entry = summary[split]
         corr = entry.get("correlation") or {}
         extra = f"  I(label;attr)={corr['mutual_information_bits']:.3f} bits" if "mutual_information_bits" in corr else ""
         if corr.get("aligned_fraction") is not None:
             extra += f"  aligned={corr['aligned_fraction']:.3f}"
-        lines.append(f"  {split:6s} {entry['total']:7d}{extra}")
+        lines.append(f"  {split:{width + 4}s} {entry['total']:7d}{extra}")
         for group, n in ordered_counts(entry["groups"]).items():
-            lines.append(f"      {group:24s} {n:7d}")
+            lines.append(f"      {group:{width}s} {n:7d}")
     return "\n".join(lines)
 
 

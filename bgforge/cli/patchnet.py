@@ -9,7 +9,7 @@ import typer
 
 from ..backends.registry import uses_torch
 from . import options as opt
-from .common import EXIT_SAMPLE_ERRORS, absolute, command, quiet, run_stage
+from .common import EXIT_SAMPLE_ERRORS, absolute, command, echo, quiet, run_stage
 from .groups import group
 
 USELESS_IOU = 0.1  # on its own training set: below this every segment mask would be (nearly) empty
@@ -52,15 +52,34 @@ def train_cmd(
 
     Example: bgforge patchnet train --images photos/ --labels patch_labels.json --out patchnet.pt --epochs 30
     """
-    from ..backends.patchnet import train_patchnet
-    from ..progress import ProgressBar
+    import time
 
+    from ..backends.patchnet import train_patchnet
+    from ..backends.patchnet.training import resume_path
+    from ..progress import ProgressBar, format_duration, notice
+
+    # a terminal shows a bar with the loss; a log gets one line per epoch (on_epoch), not the bar's lines
     bar = ProgressBar(epochs, "patchnet train", unit="epoch", interval=0, enabled=not quiet())
+    bar.enabled = bar.bar is not None
+    if resume_path(out).is_file():
+        notice(f"resuming the interrupted training in {resume_path(out)}")
+    started = time.monotonic()
+    timing = {"last": started, "done": 0}
 
     def on_epoch(epoch: int, total: int, loss: float) -> None:
+        now = time.monotonic()
+        took, timing["last"] = now - timing["last"], now
+        timing["done"] += 1
+        left = (now - started) / timing["done"] * (total - epoch)
         if bar.bar is not None:
-            bar.bar.set_postfix(loss=f"{loss:.4f}")
-        bar.update(1)
+            bar.bar.set_postfix(loss=f"{loss:.4f}", s_per_epoch=f"{took:.1f}")
+            bar.update(1)
+        elif not quiet():
+            notice(f"patchnet epoch {epoch}/{total}: loss {loss:.4f}, {took:.1f} s"
+                   + (f", ~{format_duration(left)} left" if epoch < total else ""))
+        if timing["done"] == 1 and left > 120 and not quiet():
+            notice(f"~{format_duration(left)} to go at this pace; a stopped run resumes from its last epoch "
+                   "(same command); for a trial, fewer --epochs or a smaller --input-size")
 
     try:
         res = train_patchnet(images, labels, out, epochs=epochs, lr=lr, seed=seed, device=device,
@@ -68,7 +87,7 @@ def train_cmd(
                              on_epoch=on_epoch)
     finally:
         bar.close()
-    typer.echo(f"bgforge: patchnet: {res.images} images, {res.epochs} epochs, input {res.input_size}, "
+    echo(f"bgforge: patchnet: {res.images} images, {res.epochs} epochs, input {res.input_size}, "
                f"{res.grid}x{res.grid} patches: train loss {res.loss:.4f}, train patch IoU {res.iou:.3f}, "
                f"{res.seconds:.1f} s -> {out}")
     if res.iou < USELESS_IOU:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ..errors import BgforgeError
 from ..io import strict_json
+from ..io.atomic import atomic_file, open_nofollow, safe_dir, write_atomic
 from ..io.layout import OutputLayout, as_layout, bookkeeping_dir, writes_tars
 from ..io.paths import check_relative, inside
-from ..io.atomic import atomic_file, open_nofollow, safe_dir, write_atomic
 from ..io.shards import ShardWriter, json_bytes
 from ..records import Failure
 from .context import Chain
@@ -201,6 +201,12 @@ class ShardCommitter:
                 self._record(rel)
                 write_atomic(self.out / check_relative(rel, "output path"), o.files[o.image_ext], root=self.out)
                 row["file_name"] = rel
+                beside = self.layout.side_files(rel, o.files)   # whac-a-mole: the per-image mask files
+                for member, side in beside.items():
+                    self._record(side)
+                    write_atomic(self.out / check_relative(side, "output path"), o.files[member], root=self.out)
+                if beside:
+                    row["side_files"] = list(beside.values())
             self.rows.append(row)
 
     def commit(self) -> dict:

@@ -93,6 +93,40 @@ def locked(out: Path, sliced: bool) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def lock_held(out: Path) -> bool:
+    """Whether a live process holds OUT/.bgforge/lock (a build or finalize is running): a flock ends
+    with its holder, so a held lock means a living holder. Read from /proc/locks, which takes no
+    lock itself; elsewhere a non-blocking probe that lets go at once."""
+    path = Path(out) / BOOKKEEPING / LOCK_NAME
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    try:
+        with open("/proc/locks") as fh:
+            table = fh.read()
+    except OSError:
+        table = None
+    if table is not None:
+        for line in table.splitlines():
+            fields = line.split()
+            if "FLOCK" in fields and "->" not in fields:  # "->": a waiter, not a holder
+                where = next((f for f in fields if f.count(":") == 2), "")
+                if where.rsplit(":", 1)[-1] == str(st.st_ino):
+                    return True
+        return False
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def _unlink(out: Path, rel: str) -> Path | None:
     """Remove out/rel when it is a file (or a link: the link itself, never its target) in a folder
     inside --out; returns that folder when something was removed."""

@@ -13,7 +13,6 @@ import gc
 import multiprocessing
 import multiprocessing as mp
 import multiprocessing.pool
-import os
 import signal
 import sys
 import threading
@@ -26,8 +25,9 @@ from ..errors import WorkerDied
 from ..io.layout import OutputLayout
 from . import interrupts
 from . import plan as planmod
-from .commit import ShardCommitter
+from .commit import ShardCommitter, clean_partial
 from .context import DEFAULT_RUN, ChainFactory, RunConfig, WorkerContext
+from .devices import pin_worker
 from .failstreak import FailureStreak
 
 _CHAIN = None
@@ -59,7 +59,8 @@ def _init_worker(chain_factory: ChainFactory, params: dict, ctx: WorkerContext, 
     kept and raised on the first task: a Pool whose initializer raises would respawn workers forever.
     """
     global _CHAIN, _INIT_ERROR
-    interrupts.quiet_worker()  # before anything else: Ctrl-C is the parent's to handle (no worker traceback)
+    if mp.parent_process() is not None:  # a pool worker (not the in-process chain of --workers 1)
+        interrupts.quiet_worker()  # first: Ctrl-C is the parent's to handle (no worker traceback)
     _reuse_freed_memory()
     try:
         if forked and "torch" in sys.modules:
@@ -68,12 +69,8 @@ def _init_worker(chain_factory: ChainFactory, params: dict, ctx: WorkerContext, 
             import torch
 
             torch.set_num_threads(1)
-        if devices is not None:
-            device = devices.get(timeout=60)
-            if device.startswith("cuda"):
-                os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1] if ":" in device else "0"
-                device = "cuda"
-            ctx = replace(ctx, device=device)
+        # a GPU worker pins itself to its GPU's physical id; CPU workers (forked or not) stay on the CPU
+        ctx = replace(ctx, device=pin_worker(devices.get(timeout=60) if devices is not None else None))
         _CHAIN = chain_factory(params, ctx)
     except BaseException as exc:  # noqa: BLE001 - reported by _run_chunk
         _INIT_ERROR = exc
@@ -129,20 +126,7 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConf
     pool = None
     in_flight = deque()  # (committer, last chunk of its shard?, result), consumed in submission order
     try:
-        if devices:
-            spawn = mp.get_context("spawn")
-            queue = spawn.Manager().Queue()
-            for d in devices:
-                queue.put(d)
-            pool = _start_pool(spawn, len(devices), _init_worker, (chain_factory, params, ctx, queue))
-        elif workers > 1:
-            # Objects alive now move to a permanent generation, so the garbage collector in forked
-            # workers does not touch, and copy, their pages.
-            gc.freeze()
-            pool = _start_pool(mp.get_context("fork"), workers, _init_worker, (chain_factory, params, ctx, None, True))
-            gc.unfreeze()
-        else:
-            _init_worker(chain_factory, params, ctx)
+        pool = _make_pool(devices, workers, chain_factory, params, ctx)
         watch = _Watch() if pool is not None else None
         # A bounded queue: two chunks per worker plus two keep everyone busy without reading ahead.
         limit = 2 * (len(devices) if devices else workers) + 2 if pool is not None else 1
@@ -163,10 +147,33 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConf
                 c.abort()
             if pool is not None or _WORKERS:
                 _stop_now(pool)
+            # a shard opened between two statements (its temporary created, not yet in flight) too:
+            # these shards are this run's alone (the lock), so every temporary of theirs is ours
+            clean_partial(out, {e.name for e in shards})
         raise
     if pool is not None:
         _shutdown(pool)
     return stats
+
+
+def _make_pool(devices, workers: int, chain_factory: ChainFactory, params: dict, ctx: WorkerContext):
+    """One spawned worker per device, `workers` forked CPU workers, or None (the chain built in this process)."""
+    if devices:
+        spawn = mp.get_context("spawn")
+        queue = spawn.Manager().Queue()
+        for d in devices:
+            queue.put(d)
+        return _start_pool(spawn, len(devices), _init_worker, (chain_factory, params, ctx, queue))
+    if workers > 1:
+        # Objects alive now move to a permanent generation, so the garbage collector in forked
+        # workers does not touch, and copy, their pages.
+        gc.freeze()
+        try:
+            return _start_pool(mp.get_context("fork"), workers, _init_worker, (chain_factory, params, ctx, None, True))
+        finally:
+            gc.unfreeze()
+    _init_worker(chain_factory, params, ctx)
+    return None
 
 
 def _shutdown(pool) -> None:

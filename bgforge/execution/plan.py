@@ -21,8 +21,8 @@ from pathlib import Path
 from .. import __version__
 from ..errors import BgforgeError
 from ..io import strict_json
-from ..io.paths import SPLIT_RE
 from ..io.atomic import atomic_file
+from ..io.paths import SPLIT_RE
 from ..io.shards import json_bytes
 from ..records import LazySamples, Sample
 from .plan_diff import plan_changes, refusal

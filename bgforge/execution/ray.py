@@ -67,7 +67,7 @@ class ChainHolder:
         # With a GPU, Ray pinned CUDA_VISIBLE_DEVICES to this actor's GPU, as the local GPU pool does.
         self.out, self.layout = Path(out), layout
         self.chain_factory, self.params = chain_factory, params
-        self.ctx: WorkerContext = run.worker_context(self.out, "cuda" if run.devices else None)
+        self.ctx: WorkerContext = run.worker_context(self.out, "cuda" if run.devices else "cpu")  # CPU actors stay on it
         self.chunk = run.task_size()
         self.chain = None
 

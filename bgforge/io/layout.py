@@ -10,6 +10,8 @@ A layout names what a training client reads, and nothing else lands where that c
   both         shards + folder
   hsi, in9     the folders Corner Cases' timm scripts / backgrounds_challenge's in9_eval.py read
                (io/peer_layouts.py); no tars
+  whac-a-mole  UrbanCars as Whac-A-Mole's loaders read it, with its per-image mask and bg-only files
+               beside each image (io/layout_urbancars.py); no tars
 Commit markers, previews and the lock live in OUT/.bgforge/: hidden folders are skipped by
 Hugging Face's file resolution, and no layout's client is pointed at OUT itself with a glob.
 """
@@ -22,6 +24,7 @@ from typing import Callable
 
 from ..choices import LAYOUTS  # noqa: F401 - re-exported: the layouts this module describes
 from ..errors import BgforgeError
+from . import layout_urbancars
 from .class_folders import class_folder
 from .peer_layouts import PLANNER as PEER_LAYOUTS
 from .peer_layouts import check_peer_layout, peer_path
@@ -51,6 +54,7 @@ def check_layout(layout: str, recipe_name: str, has_reference_paths: bool, plann
     if layout not in LAYOUTS:
         raise BgforgeError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     check_peer_layout(layout, planner)
+    layout_urbancars.check(layout, planner)
     if layout in REFERENCE_PATH_LAYOUTS and not has_reference_paths:
         raise BgforgeError(f"--layout {layout} writes images at the reference dataset's paths, which recipe "
                            f"{recipe_name} does not have; use --layout shards or imagefolder")
@@ -79,7 +83,13 @@ class OutputLayout:
             return f"{split}/{class_folder(meta, self.label_name)}/{key}.{ext}"
         if self.name in PEER_LAYOUTS:
             return peer_path(self.name, split, key, ext, meta)
+        if self.name == layout_urbancars.NAME:
+            return layout_urbancars.image_path(split, meta, ext)
         return None
+
+    def side_files(self, image_rel: str, files: dict) -> dict[str, str]:
+        """Tar members this layout also writes as files beside the image: member -> path relative to OUT."""
+        return layout_urbancars.side_files(image_rel, files) if self.name == layout_urbancars.NAME else {}
 
 
 def as_layout(layout: str | OutputLayout) -> OutputLayout:

@@ -81,9 +81,10 @@ class SplitTables:
         self._csv[split].writerows({**r, "file_name": r["file_name"].removeprefix(prefix)} for r in rows)
 
 
-def write_json(path, obj, root=None) -> None:
-    """`obj` as indented JSON, atomically; `root`: the output folder `path` lies in (io.atomic)."""
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode() + b"\n", root)
+def write_json(path, obj, root=None, sort_keys: bool = True) -> None:
+    """`obj` as indented JSON, atomically; `root`: the output folder `path` lies in (io.atomic).
+    `sort_keys=False` keeps the order `obj` was built in (groups.json: ordering.py's order)."""
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=sort_keys, default=str).encode() + b"\n", root)
 
 
 __all__ = ["MetadataWriter", "SplitTables", "write_json", "json_bytes"]

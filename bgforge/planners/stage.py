@@ -14,6 +14,7 @@ from ..backends import registry
 from ..errors import BgforgeError
 from ..recipe import Recipe
 from ..sources.inputs import input_names, load_input
+from ..stages.common import one_image_format
 from .base import BuildContext, Planned, Planner
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class StagePlanner(Planner):
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         skipped: list = []
         samples = load_input(recipe.params, skipped)
+        one_image_format(samples)  # segment passes source images through: mixed .jpg/.png are stored as PNG
         check_prompts(recipe.params.get("segmenter"), samples)  # box prompts without boxes: a silent no-op
         src = Path(recipe.params["input"]).resolve()
         return Planned(samples=samples, inputs={"input": str(src), "manifest": recipe.params.get("manifest")},

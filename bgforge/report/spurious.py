@@ -280,8 +280,8 @@ def flip_sheet(out, flipped: dict, report: dict, per_class: int = 8, thumb: int 
     """OUT/.bgforge/preview/flips.png, beside the split previews: a row per class with its flipped
     edits (top phrases first), captioned with the phrase and the wrong prediction.
     `flipped`: key -> {class, phrase, shard, pred_after_name}. None when nothing flipped."""
-    from ..io.layout import preview_dir
     from ..io.atomic import write_atomic
+    from ..io.layout import preview_dir
     from ..io.shards import iter_shard
 
     picks = {}

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from ..errors import BgforgeError
 from ..execution import commit as commitmod
+from ..execution import guard
 from ..execution import plan as planmod
+from ..io import file_hashes
 from ..io.terminal import printable_tree
 
 MAIN = "main"
@@ -28,7 +30,7 @@ def phase_status(out: Path, name: str, verify: bool = False) -> dict:
     return {"phase": name, "folder": str(out), "recipe": plan.recipe["name"], "seed": plan.seed,
             "shards_committed": len(committed), "shards_total": len(plan.shards),
             "samples_written": sum(s["samples"] for s in committed), "samples_planned": plan.num_samples,
-            "errors": sum(s["errors"] for s in committed) + len(plan.skipped),
+            "errors": sum(s["errors"] for s in committed) + sum(not e.get("sample_kept") for e in plan.skipped),
             "shard_seconds": round(sum(s["seconds"] for s in committed), 3)}
 
 
@@ -58,13 +60,20 @@ def output_status(out, verify: bool = False) -> dict:
         raise BgforgeError(f"{out} is not a bgforge output folder")
     main = phases[-1] if phases[-1]["phase"] == MAIN else None
     running = next((p for p in phases if p["shards_committed"] < p["shards_total"]), None)
+    # a build holds the lock of the folder it writes (each phase folder's in turn, the main one throughout)
+    alive = any(guard.lock_held(Path(p["folder"])) for p in phases) or (out.is_dir() and guard.lock_held(out))
+    verb = "running" if alive else "stopped"
     if main is None:
-        state = f"{running['phase'] if running else phases[-1]['phase']} phase running (main phase not planned yet)"
+        state = f"{running['phase'] if running else phases[-1]['phase']} phase {verb} (main phase not planned yet)"
     elif running is None:
-        state = "done" if (out / "manifest.json").exists() else "all shards committed, not finalised"
+        state = "done" if (out / "manifest.json").exists() else \
+            "all shards committed, finalizing" if alive else "all shards committed, not finalised"
     else:
-        state = "running" if running is main else f"{running['phase']} phase running"
-    return {"out": str(out), "state": state, "finalized": (out / "manifest.json").exists() and main is not None,
+        state = verb if running is main else f"{running['phase']} phase {verb}"
+    damaged = file_hashes.changed_files(out) if verify and main is not None else []
+    return {"out": str(out), "state": state, "running": alive,
+            "finalized": (out / "manifest.json").exists() and main is not None,
+            **({"changed_files": damaged} if verify else {}),
             "phases": phases,
             **({k: main[k] for k in ("recipe", "seed", "shards_committed", "shards_total", "samples_written",
                                      "samples_planned", "errors")} if main else {})}
@@ -81,5 +90,8 @@ def render_status(status: dict) -> str:
         lines.append(f"{where}: recipe {p['recipe']} seed {p['seed']}: {p['shards_committed']}/{p['shards_total']} "
                      f"shards committed, {p['shards_total'] - p['shards_committed']} pending; "
                      f"{p['samples_written']}/{p['samples_planned']} samples written, {p['errors']} errors{rate}")
-    lines.append(f"state: {status['state']}")
+    stopped = " (no bgforge process holds its lock; re-run the same command to resume)" \
+        if "stopped" in status["state"] else ""
+    lines.append(f"state: {status['state']}{stopped}")
+    lines += [f"changed: {line}" for line in status.get("changed_files", [])]
     return "\n".join(lines)

@@ -4,13 +4,18 @@ Manifest fields (all optional but `path`): key, path (relative to the folder or 
 label, boxes ([[x0, y0, x1, y1], ...] in pixels; a JSON string in CSV), text (a prompt for
 grounded segmentation), mask (path of a mask image), split. Without a manifest every image
 under the folder is a sample, keyed by its relative path. Boxes that are not four finite numbers
-with a positive area, or that lie wholly outside their image, are dropped and logged (errors.jsonl).
+with a positive area, or that lie wholly outside their image, are dropped and logged (errors.jsonl,
+marked `sample_kept`: the sample is still written, so it is not counted as a failed sample). The
+same image listed twice is refused when the two rows are in different splits (a train/test leak)
+and warned about, with the keys, within one split.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
+import os
 from pathlib import Path
 
 from PIL import UnidentifiedImageError
@@ -22,6 +27,8 @@ from ..io.paths import readable_key as key_from_path
 from ..io.paths import unique_key
 from ..records import Sample
 from .imagenet.annotations import box_problem, clip_box
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -85,7 +92,8 @@ def _valid_boxes(raw, key: str, image: Path, skipped: list) -> list | None:
     image); the others are logged as skipped (errors.jsonl), never passed on as NaN or empty masks.
     A box that only extends past the edge is kept as written: the backends clip it."""
     if not isinstance(raw, list):
-        skipped.append(box_problem(key, f"boxes {str(raw)[:60]!r} is not a list of [x0, y0, x1, y1]; dropped"))
+        skipped.append({**box_problem(key, f"boxes {str(raw)[:60]!r} is not a list of [x0, y0, x1, y1]; dropped"),
+                        "sample_kept": True})
         return None
     size = _image_size(image) if raw else (None, None)
     boxes = []
@@ -94,8 +102,8 @@ def _valid_boxes(raw, key: str, image: Path, skipped: list) -> list | None:
         if ok and size[0] is not None:
             inside_image, msg = clip_box(ok, *size)
             ok = ok if inside_image else None
-        if not ok:
-            skipped.append(box_problem(key, msg + "; dropped"))
+        if not ok:  # the sample is still written: a note in errors.jsonl, not a failed sample
+            skipped.append({**box_problem(key, msg + "; dropped"), "sample_kept": True})
         else:
             boxes.append(list(ok))
     return boxes
@@ -145,4 +153,24 @@ def load_folder(root: str | Path, manifest: str | Path | None = None, default_sp
             if boxes is not None:
                 meta["boxes"] = boxes
         samples.append(Sample(key=key, split=str(r.get("split") or default_split), inputs=inputs, meta=meta))
+    listed_once(samples)
     return samples
+
+
+def listed_once(samples: list[Sample]) -> None:
+    """The same image file (as its normalised absolute path) in two rows: refused across splits (a
+    train/test leak, naming both keys), a warning with the keys within one split (it counts twice)."""
+    first: dict[str, Sample] = {}
+    doubled: list[str] = []
+    for s in samples:
+        seen = first.setdefault(os.path.normpath(os.path.abspath(s.inputs["image"])), s)
+        if seen is s:
+            continue
+        if seen.split != s.split:
+            raise BgforgeError(f"manifest rows {seen.key!r} (split {seen.split}) and {s.key!r} (split {s.split}) are "
+                               f"the same image {s.meta.get('source_path')}: a {seen.split}/{s.split} leak; list each "
+                               "image once")
+        doubled.append(f"{seen.key} = {s.key} ({s.split})")
+    if doubled:
+        log.warning("%d image(s) are listed twice in one split of the manifest, so each counts twice: keys %s%s",
+                    len(doubled), ", ".join(doubled[:5]), ", ..." if len(doubled) > 5 else "")

@@ -19,7 +19,7 @@ from ..io.encoding import Encoding
 from ..io.images import decode, sample_image
 from ..records import Failure, Output, Sample
 from .blend import fit_background, soft_composite
-from .common import Progress, Rendered, render_sample
+from .common import Progress, Rendered, render_sample, stored_image
 
 if TYPE_CHECKING:
     from ..sources.key_index import IndexedStore
@@ -27,13 +27,15 @@ if TYPE_CHECKING:
 
 def render(sample: Sample, store: IndexedStore | None, params: dict, encoding: Encoding) -> Output | Failure:
     """An original (its bytes, unchanged) or a swap: foreground over another image's inpainted background."""
-    return render_sample(sample, encoding, lambda progress: _swap(sample, store, params, progress))
+    return render_sample(sample, encoding, lambda progress: _swap(sample, store, params, progress, encoding))
 
 
-def _swap(sample: Sample, store: IndexedStore | None, params: dict, progress: Progress) -> Rendered | Output:
+def _swap(sample: Sample, store: IndexedStore | None, params: dict, progress: Progress,
+          encoding: Encoding) -> Rendered | Output:
     m = sample.meta
     image, raw, ext = sample_image(sample.inputs, progress.stage)
-    if m["kind"] == "original":
+    if m["kind"] == "original":  # its bytes, unless they are in another format than the swaps
+        ext, raw = stored_image(image, raw, ext, encoding.image_format, encoding)
         return Output(key=sample.key, files={ext: raw, "cls": str(m["class_index"]).encode()}, meta=dict(m))
     progress.stage = "read_mask"
     fg_key = sample.inputs["fg_key"]

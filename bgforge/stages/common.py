@@ -11,12 +11,13 @@ becomes a `Failure` record (one line of errors.jsonl) and never stops the rest o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, TypeVar
 
 import numpy as np
 
 from ..io.encoding import Encoding
-from ..records import Failure, Output, Sample
+from ..records import IMAGE_EXTS, Failure, Output, Sample
 
 T = TypeVar("T")
 
@@ -84,3 +85,38 @@ def run_batched(fn: Callable[[list], list], items: list, stage: str) -> list:
     except Exception:
         progress = Progress(stage)
         return [attempt(item[0].key, progress, lambda item=item: fn([item])[0]) for item in items]
+
+
+# One image extension per output: Hugging Face's webdataset loader takes the members' names from the
+# first samples, so an output whose samples mix .jpg and .png does not load. Stages that pass a
+# source image through unchanged (segment, edit's and autobackswap's originals) keep its bytes only
+# when they are already in the output's format, and re-encode them otherwise.
+STORE_AS = "store_as"   # a sample input: the format segment stores a source of another format in
+
+
+def source_format(inputs: dict) -> str:
+    """The format io.images.sample_image hands back for a sample's image: jpg, or png for the rest."""
+    if "image" in inputs:
+        ext = Path(str(inputs["image"])).suffix.lower().lstrip(".")
+    else:
+        ext = next((e for e in IMAGE_EXTS if e in inputs.get("members", {})), "png")
+    return "jpg" if ext in ("jpg", "jpeg") else "png"
+
+
+def one_image_format(samples: list[Sample]) -> None:
+    """Where a stage's inputs mix formats, mark the samples that are not PNG to be stored as PNG (lossless
+    from their decoded pixels); inputs of one format keep their bytes (and their plan.json as before)."""
+    formats = {source_format(s.inputs) for s in samples}
+    if len(formats) > 1:
+        for s in samples:
+            if source_format(s.inputs) != "png":
+                s.inputs[STORE_AS] = "png"
+
+
+def stored_image(image: np.ndarray, raw: bytes, ext: str, image_format: str | None,
+                 encoding: Encoding | None = None) -> tuple[str, bytes]:
+    """(extension, bytes) of a source image as the output stores it: its own bytes when already in
+    `image_format` (None: keep the source's), else re-encoded (`encoding`'s quality; PNG is lossless)."""
+    if image_format is None or image_format == ext:
+        return ext, raw
+    return image_format, (encoding or Encoding()).as_format(image_format).encode(image)

@@ -22,7 +22,7 @@ from ..io.images import decode, sample_image
 from ..records import Failure, Output, Sample
 from .batch import load_batch
 from .blend import fit_background, soft_composite
-from .common import Progress, attempt, run_batched
+from .common import Progress, attempt, run_batched, stored_image
 
 
 @dataclass
@@ -220,7 +220,8 @@ class _EditBatch:
         image, raw, ext = self.images[src]
         meta = _base_meta(s, self.params, image)
         truth = s.meta.get("label_index")
-        if s.meta["edit"] == "original":
+        if s.meta["edit"] == "original":  # its bytes, in the edits' format (one image extension per output)
+            ext, raw = stored_image(image, raw, ext, self.encoding.image_format, self.encoding)
             files = {ext: raw}
         else:
             res = self.found[s.key]

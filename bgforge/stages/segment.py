@@ -8,7 +8,7 @@ from ..backends.base import Segmenter, dilate
 from ..io.encoding import encode_mask
 from ..records import Failure, Output
 from .batch import Batch
-from .common import run_batched
+from .common import STORE_AS, run_batched, stored_image
 from .pipeline import ModelStage
 
 
@@ -32,6 +32,7 @@ def _encode_masks(batch: Batch, params: dict) -> list[Output | Failure]:
             outputs[s.key] = res
             continue
         union = res.union()
+        ext, raw = stored_image(image, raw, ext, s.inputs.get(STORE_AS))  # mixed inputs: one format (PNG)
         files = {ext: raw, "mask.png": encode_mask(union)}
         if kernel > 1:
             files["dilated.png"] = encode_mask(dilate(union, kernel))

@@ -6,6 +6,7 @@ import os
 
 from ..io.encoding import Encoding
 from ..io.images import pil_open, read_raw, to_mode
+from ..io.orientation import orient_image, orientation, shown_size
 from ..records import Failure, Output, Sample
 from .common import Progress, attempt
 
@@ -21,9 +22,10 @@ def render_ood(sample: Sample, encoding: Encoding) -> Output | Failure:
         path = sample.inputs["image"]
         raw = read_raw(path)
         with pil_open(raw, path) as im:
-            width, height = im.size
-            copy = encoding.image_format == "jpg" and os.path.splitext(path)[1].lower() in JPEG_SUFFIXES
-            pixels = None if copy else to_mode(im, "RGB")
+            turn = orientation(raw)  # a file with an EXIF orientation is stored as shown, without the tag
+            width, height = shown_size(im.size, turn)
+            copy = encoding.image_format == "jpg" and os.path.splitext(path)[1].lower() in JPEG_SUFFIXES and turn == 1
+            pixels = None if copy else orient_image(to_mode(im, "RGB"), turn)
             progress.stage = "encode"
             data = raw if copy else encoding.encode(pixels)
         meta = {**sample.meta, "width": width, "height": height}

@@ -194,3 +194,40 @@ def test_batchnorm_statistics_are_recalibrated_so_eval_mode_finds_the_foreground
     res = train_patchnet(root / "images", root / "patch_labels.json", tmp_path / "M.pt", epochs=30, seed=0,
                          device="cpu", stride=8, batch_size=16)
     assert res.iou > 0.3, res.iou
+
+
+def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path):
+    """A checkpoint every epoch (M.pt.resume): stopped after epoch 2 of 3 and run again, training ends with
+    the weights of an uninterrupted run; other settings are refused, not mixed in."""
+    torch.set_num_threads(2)
+    root = make_blob_folder(tmp_path / "d", n=6, size=(32, 32), grid=4, seed=0, classes=())
+    args = dict(epochs=3, seed=0, device="cpu", stride=8, batch_size=4)
+    whole = train_patchnet(root / "images", root / "patch_labels.json", tmp_path / "a.pt", **args)
+
+    def stop_after_two(epoch, total, loss):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_patchnet(root / "images", root / "patch_labels.json", tmp_path / "b.pt", on_epoch=stop_after_two, **args)
+    assert (tmp_path / "b.pt.resume").is_file() and not (tmp_path / "b.pt").exists()
+    with pytest.raises(BgforgeError, match="other settings \\(lr\\)"):
+        train_patchnet(root / "images", root / "patch_labels.json", tmp_path / "b.pt", lr=1e-3, **args)
+    seen = []
+    resumed = train_patchnet(root / "images", root / "patch_labels.json", tmp_path / "b.pt",
+                             on_epoch=lambda e, t, loss: seen.append(e), **args)
+    assert seen == [3] and resumed.history == whole.history and not (tmp_path / "b.pt.resume").exists()
+    a, b = (torch.load(tmp_path / n, weights_only=True)["state_dict"] for n in ("a.pt", "b.pt"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_logs_loss_and_seconds_per_epoch(tmp_path):
+    root = make_blob_folder(tmp_path / "d", n=4, size=(32, 32), grid=None, seed=0, classes=())
+    res = CliRunner().invoke(app, ["patchnet", "train", "--images", str(root / "images"), "--labels",
+                                   str(root / "patch_labels.json"), "--out", str(tmp_path / "M.pt"), "--epochs", "2",
+                                   "--stride", "8", "--input-size", "32", "--device", "cpu"])
+    assert res.exit_code in (0, 3), res.output
+    import re
+
+    assert re.search(r"patchnet epoch 1/2: loss \d+\.\d{4}, \d+\.\d s, ~\d+ s left", res.output), res.output
+    assert re.search(r"patchnet epoch 2/2: loss \d+\.\d{4}, \d+\.\d s\n", res.output), res.output

@@ -242,8 +242,8 @@ def test_recipes_show_whole_first_sentences():
         assert "PAPERS" not in summary and "ASSUMPTION" not in summary
     assert summaries["waterbirds-95"].startswith("Waterbirds (Sagawa et al. 2020")
     # every recipe says how to try it on embedded data
-    assert listed["urbancars"]["demo"] == "bgforge build urbancars --demo"
-    assert listed["autobackswap"]["demo"].startswith("bgforge demo-inputs DIR")
+    assert listed["urbancars"]["demo"] == "bgforge build urbancars --demo --out out/urbancars-demo"
+    assert listed["autobackswap"]["demo"] == "bgforge build autobackswap --demo --out out/autobackswap-demo"
 
 
 def test_inspect_prints_a_table_and_json_and_named_html_groups(tmp_path, cub_root, places_root):

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from bgforge import recipe as recipemod
 from bgforge.cli import app
 from bgforge.eval import score
+from bgforge.errors import BgforgeError
 from bgforge.eval.dataset import load_split
 from bgforge.planners import BuildContext
 from bgforge.sources.synthetic import make_imagenet
@@ -42,9 +43,9 @@ def write_preds(path: Path, pairs):
 
 
 # ---------------------------------------------------------------- the peers' own formulas
-def wilds_adjusted_average(y, g, pred, train_g):
-    """WILDS' WaterbirdsDataset.eval "adjusted average" (re-implemented here from its published code,
-    as `wilds` does not install beside this torch): group accuracies weighted by train group counts."""
+def own_train_weighted_average(y, g, pred, train_g):
+    """WILDS' "adjusted average" formula with this build's own train counts (WILDS itself hard-codes
+    the published counts: tests/eval/test_eval_wilds.py runs its code)."""
     counts = np.bincount(train_g, minlength=4)
     accs = [(pred[g == k] == y[g == k]).mean() if (g == k).any() else 0.0 for k in range(4)]
     return float(sum(a * c for a, c in zip(accs, counts)) / counts.sum())
@@ -67,7 +68,16 @@ def test_numbers_equal_the_peers_formulas_on_the_same_predictions(wb):
     train_g = np.array([int(r["group"]) for r in table if r["split"] == "0"])
     assert result["n"] == len(test) and result["missing"] == 0
     assert result["accuracy"] == pytest.approx((p == y).mean())
-    assert result["adjusted_accuracy"] == pytest.approx(wilds_adjusted_average(y, g, p, train_g))
+    if (np.bincount(train_g, minlength=4) > 0).all():
+        assert result["adjusted_accuracy"] == pytest.approx(own_train_weighted_average(y, g, p, train_g))
+    else:   # a train split without some group gives it weight 0: undefined, and said why
+        assert result["adjusted_accuracy"] is None and "train has no" in result["adjusted_accuracy_note"]
+    # the formula itself, on this split's group table with a train split that has every group
+    from bgforge.eval import metrics
+
+    train = {name: 10 * (k + 1) for k, name in enumerate(result["groups"])}
+    adjusted, why = metrics.adjusted_accuracy(result["groups"], train)
+    assert why is None and adjusted == pytest.approx(own_train_weighted_average(y, g, p, np.repeat(np.arange(4), [10, 20, 30, 40])))
     assert result["mean_group_accuracy"] == pytest.approx(subpopbench_adjusted_accuracy(y, g, p))
     per_group = {n: v["accuracy"] for n, v in result["groups"].items()}
     assert result["worst_group"]["accuracy"] == pytest.approx(min(per_group.values()))
@@ -80,13 +90,16 @@ def test_numbers_equal_the_peers_formulas_on_the_same_predictions(wb):
 def test_predictions_by_name_and_missing_samples(wb):
     test = [r for r in rows(wb) if r["split"] == "2"]
     preds = {r["key"]: ("waterbird" if r["y"] == "1" else "landbird") for r in test[:-3]}
-    result = score(preds, wb, "test")
+    with pytest.raises(BgforgeError, match="3 of .* have no prediction"):
+        score(preds, wb, "test")
+    result = score(preds, wb, "test", allow_missing=True)
     assert result["accuracy"] == 1.0 and result["missing"] == 3 and result["predicted"] == len(test) - 3
+    assert sum(g["n"] for g in result["groups"].values()) == len(test)
 
 
 @pytest.mark.parametrize("content,expect", [
     ("key,guess\na,1\n", "no column pred"),
-    ("key,pred\nnot-a-key,1\n", "not a sample of split 'test'"),
+    ("key,pred\nnot-a-key,1\n", "not a sample of any split"),
     ("DUP", "given twice"),
     ("key,pred\nFIRST,toucan\n", "neither a class index nor a class name"),
 ])
@@ -101,12 +114,12 @@ def test_bad_prediction_files_are_one_line_exit_2(wb, tmp_path, content, expect)
     assert expect in res.output and res.output.count("bgforge: error:") == 1
 
 
-def test_require_all(wb, tmp_path):
+def test_allow_missing(wb, tmp_path):
     first = next(r for r in rows(wb) if r["split"] == "2")
     path = write_preds(tmp_path / "p.csv", [(first["key"], first["y"])])
-    assert runner.invoke(app, ["eval", str(wb), "-p", str(path)]).exit_code == 0
-    res = runner.invoke(app, ["eval", str(wb), "-p", str(path), "--require-all"])
-    assert res.exit_code == 2 and "no prediction" in res.output
+    res = runner.invoke(app, ["eval", str(wb), "-p", str(path)])
+    assert res.exit_code == 2 and "have no prediction" in res.output and "--allow-missing" in res.output
+    assert runner.invoke(app, ["eval", str(wb), "-p", str(path), "--allow-missing"]).exit_code == 0
 
 
 # ---------------------------------------------------------------- a real model, trained here

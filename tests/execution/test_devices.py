@@ -25,8 +25,88 @@ def test_default_uses_every_gpu_with_two_workers(monkeypatch):
 
 
 def test_bad_devices_is_one_line():
-    with pytest.raises(BgforgeError, match="GPU indices like 0,1 or 'cpu'"):
+    with pytest.raises(BgforgeError, match="GPU indices like 0,1"):
         parse_devices("gpu0", True)
+
+
+def test_cuda_names_are_accepted():
+    assert parse_devices("cuda:0,cuda:1", True) == ["cuda:0", "cuda:1"]
+    assert parse_devices("cuda, 1", True) == ["cuda:0", "cuda:1"]
+    assert parse_devices("CPU", True) is None
+
+
+# ---------------------------------------------------------------- pinning a worker (the real initializer)
+def _init(monkeypatch, device, forked=False):
+    """local._init_worker, as a pool worker runs it, with a chain factory that records what it was given."""
+    import queue
+
+    from bgforge.execution import local
+    from bgforge.execution.context import WorkerContext
+
+    seen = {}
+
+    def factory(params, ctx):
+        import os
+
+        seen["device"], seen["visible"] = ctx.device, os.environ.get("CUDA_VISIBLE_DEVICES")
+        return lambda samples: []
+
+    devices = None
+    if device is not None:
+        devices = queue.Queue()
+        devices.put(device)
+    import signal
+
+    monkeypatch.setattr(local, "_INIT_ERROR", None)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        local._init_worker(factory, {}, WorkerContext(Path(".")), devices, forked)
+    finally:  # the worker's signal set-up is not this test process's
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    assert local._INIT_ERROR is None, local._INIT_ERROR
+    return seen
+
+
+@pytest.mark.parametrize("visible, device, want", [
+    ("2,3", "cuda:0", "2"), ("2,3", "cuda:1", "3"), (None, "cuda:1", "1"),
+    ("GPU-aaaa,GPU-bbbb", "cuda:1", "GPU-bbbb"), ("5", "cuda", "5"),
+])
+def test_a_gpu_worker_pins_the_physical_id_of_its_logical_gpu(monkeypatch, visible, device, want):
+    """A node already restricted to GPUs 2,3: worker `cuda:1` must see GPU 3, not GPU 1."""
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert _init(monkeypatch, device) == {"device": "cuda", "visible": want}
+
+
+def test_a_logical_gpu_past_the_visible_ones_is_one_line(monkeypatch):
+    from bgforge.execution.devices import physical_gpu
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    with pytest.raises(BgforgeError, match="leaves 2 visible"):
+        physical_gpu(2, "2,3")
+
+
+@pytest.mark.parametrize("forked", [True, False])
+def test_cpu_workers_stay_on_the_cpu_on_a_gpu_host(monkeypatch, forked):
+    """`--devices cpu` (or a CPU recipe) on a machine with a GPU: the workers' models get device "cpu"; the
+    backends' `auto` would have taken CUDA (faked available here)."""
+    import torch
+
+    from bgforge.backends.device import resolve_device
+    from bgforge.planners.stage import backend_options
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", torch.get_num_threads)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)   # forked=True would set this process's threads
+    assert parse_devices("cpu", True) is None
+    seen = _init(monkeypatch, None, forked)
+    assert seen["device"] == "cpu"
+    assert resolve_device(backend_options({}, seen["device"])["device"]).type == "cpu"
+    assert resolve_device(None).type == "cuda"   # what a worker without a device used to get
 
 
 # ---------------------------------------------------------------- which phases take the GPUs

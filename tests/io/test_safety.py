@@ -217,9 +217,10 @@ def test_bad_boxes_are_skipped_and_logged(tmp_path):
     samples = load_folder(inp, inp / "manifest.jsonl", skipped=skipped)
     assert samples[0].meta["boxes"] == [[1.0, 1.0, 8.0, 8.0]] and len(skipped) == 4
     res = segment(inp, tmp_path / "out")
-    assert res.exit_code == 3
+    assert res.exit_code == 0  # the sample is written: its dropped boxes are notes, not a failed sample (issue 29)
     errors = [json.loads(x) for x in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
-    assert sum(e["error_type"] == "BadBox" for e in errors) == 4
+    assert sum(e["error_type"] == "BadBox" and e["sample_kept"] for e in errors) == 4
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["errors"] == 0
 
 
 def test_16_bit_images_are_scaled_not_clipped(tmp_path):

@@ -24,6 +24,8 @@ def test_bap_recipes_have_a_demo(tmp_path, recipe):
 def test_demo_inputs_feed_the_stage_commands_and_autobackswap(tmp_path):
     assert runner.invoke(app, ["demo-inputs", str(tmp_path / "d")]).exit_code == 0
     photos, manifest = tmp_path / "d" / "photos", tmp_path / "d" / "photos" / "manifest.jsonl"
+    # the masks lie beside photos/, not in it: a scan of photos/ finds the 24 photos only
+    assert sorted(p.suffix for p in photos.rglob("*") if p.is_file()) == [".jpg"] * 24 + [".jsonl"]
     res = runner.invoke(app, ["segment", "-i", str(photos), "-m", str(manifest), "-b", "box", "-o", str(tmp_path / "m"),
                               "-q"])
     assert res.exit_code == 0, res.output
@@ -49,7 +51,7 @@ def test_segment_warns_when_every_mask_is_empty(tmp_path):
 
     assert runner.invoke(app, ["demo-inputs", str(tmp_path / "d"), "--images", "4"]).exit_code == 0
     photos = tmp_path / "d" / "photos"
-    for mask in (photos / "masks").glob("*.png"):
+    for mask in (tmp_path / "d" / "masks").glob("*.png"):
         Image.fromarray(np.zeros((120, 160), np.uint8)).save(mask)   # a detector that found nothing
     proc = subprocess.run([sys.executable, "-m", "bgforge", "segment", "-i", str(photos), "-m",
                            str(photos / "manifest.jsonl"), "-b", "provided", "-o", str(tmp_path / "m")],

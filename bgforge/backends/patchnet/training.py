@@ -86,6 +86,29 @@ def recalibrate_batchnorm(model, x_all: np.ndarray, dev, batch_size: int) -> Non
         m.momentum = momentum
 
 
+def resume_path(out: str | Path) -> Path:
+    """Where training keeps its state after every epoch (`M.pt.resume`): removed once M.pt is written."""
+    out = Path(out)
+    return out.with_name(out.name + ".resume")
+
+
+def _load_resume(path: Path, settings: dict) -> dict | None:
+    """The state of an interrupted run with the same settings; a run with other settings is refused."""
+    import torch
+
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable state file is reported the same way
+        raise BgforgeError(f"{path}: unreadable training state ({type(exc).__name__}); delete it to start over") from None
+    if state.get("settings") != settings:
+        changed = sorted(k for k in settings if state.get("settings", {}).get(k) != settings[k])
+        raise BgforgeError(f"{path} is an interrupted run with other settings ({', '.join(changed)}); re-run with "
+                           f"the same options to resume it, or delete it to start over")
+    return state
+
+
 def train_patchnet(images: str | Path, labels: str | Path, out: str | Path, epochs: int = 30, lr: float = 3e-3,
                    seed: int = 0, device: str | torch.device | None = None, input_size: int | None = None, *,
                    stride: int = 32, batch_size: int = 16, init: str | Path | None = None, flip: bool = True,
@@ -96,6 +119,10 @@ def train_patchnet(images: str | Path, labels: str | Path, out: str | Path, epoc
     random horizontal flips (image and grid) when `flip`. Seeded and deterministic: the same data,
     options, seed and device give the same weights. on_epoch(epoch, epochs, mean_loss) is called
     after every epoch (the CLI's progress bar).
+
+    After every epoch the whole state (weights, optimiser, schedule, random streams) is saved to
+    `M.pt.resume`; a run stopped there and started again with the same settings continues from it
+    and ends with the same weights as an uninterrupted run.
     """
     import torch
     import torch.nn.functional as F
@@ -111,6 +138,10 @@ def train_patchnet(images: str | Path, labels: str | Path, out: str | Path, epoc
     dev = resolve_device(device)
     n = len(items)
     history = []
+    settings = {"images": str(Path(images).resolve()), "labels": str(Path(labels).resolve()), "epochs": epochs,
+                "lr": lr, "seed": seed, "input_size": input_size, "stride": stride, "batch_size": batch_size,
+                "init": None if init is None else str(init), "flip": flip, "device": dev.type, "n": n}
+    state = _load_resume(resume_path(out), settings)
     with _deterministic(seed, dev):
         model = build_patchnet(stride)
         if init is not None:
@@ -121,7 +152,17 @@ def train_patchnet(images: str | Path, labels: str | Path, out: str | Path, epoc
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
         order_rng = torch.Generator().manual_seed(seed)  # data order and flips, on the CPU whatever the device
         targets = torch.from_numpy(y_all).float()[:, None]
-        for epoch in range(epochs):
+        first = 0
+        if state is not None:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            order_rng.set_state(state["order_rng"])
+            torch.set_rng_state(state["torch_rng"])
+            if dev.type == "cuda" and state.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(state["cuda_rng"], dev)
+            first, history = int(state["epoch"]), list(state["history"])
+        for epoch in range(first, epochs):
             model.train()
             perm = torch.randperm(n, generator=order_rng)
             flips = torch.rand(n, generator=order_rng) < 0.5 if flip else torch.zeros(n, dtype=torch.bool)
@@ -138,6 +179,13 @@ def train_patchnet(images: str | Path, labels: str | Path, out: str | Path, epoc
                 sched.step()
                 total += float(loss.detach()) * len(idx)
             history.append(total / n)
+            if epoch + 1 < epochs:   # the last epoch's state is M.pt itself
+                with atomic_file(resume_path(out)) as fh:
+                    torch.save({"settings": settings, "epoch": epoch + 1, "history": history,
+                                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                "scheduler": sched.state_dict(), "order_rng": order_rng.get_state(),
+                                "torch_rng": torch.get_rng_state(),
+                                "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None}, fh)
             if on_epoch is not None:
                 on_epoch(epoch + 1, epochs, history[-1])
         recalibrate_batchnorm(model, x_all, dev, batch_size)
@@ -156,4 +204,5 @@ def train_patchnet(images: str | Path, labels: str | Path, out: str | Path, epoc
                       "labels": str(labels)}}
     with atomic_file(Path(out)) as fh:
         torch.save(ckpt, fh)
+    resume_path(out).unlink(missing_ok=True)
     return result
