@@ -8,8 +8,6 @@ import sys
 import time
 from datetime import datetime
 
-from tqdm import tqdm
-
 log = logging.getLogger(__name__)
 
 # When bgforge's output goes to a log file (cron, a batch system) every line it prints carries an
@@ -54,7 +52,12 @@ class ProgressBar:
         self.total, self.desc, self.unit, self.interval = total, desc, unit, interval
         self.done, self.start, self._last = 0, time.monotonic(), time.monotonic()
         on_terminal = enabled and sys.stderr.isatty()
-        self.bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True) if on_terminal else None
+        if on_terminal:
+            from tqdm import tqdm   # here: importing tqdm costs `bgforge --help` and completion ~0.1 s
+
+            self.bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
+        else:
+            self.bar = None
         self.enabled = enabled
 
     def update(self, n: int) -> None:

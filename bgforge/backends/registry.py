@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from bgforge.errors import BgforgeError
 
 from . import needs
-from .base import Inpainter, Segmenter
+
+if TYPE_CHECKING:   # annotations only: importing numpy here would slow `bgforge --help` and completion
+    from .base import Inpainter, Segmenter
 
 
 def _lazy(target: str, *args) -> Callable:

@@ -18,13 +18,10 @@ Where a value is None it is unknown and that check is skipped (never invent a ha
 from __future__ import annotations
 
 import hashlib
-import http.client
 import logging
 import os
 import pickle
 import tempfile
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,6 +329,10 @@ def fetch(name: str, dest_dir=None, progress: bool = True, timeout: float = 30.0
 
 
 def _download(label, url, target: Path, size, sha256, progress, timeout) -> Path:
+    import http.client  # here, not at the top: the CLI imports this module for its help texts
+    import urllib.error
+    import urllib.request
+
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     tmp = Path(tmp_name)
     h = hashlib.sha256()

@@ -8,7 +8,6 @@ from typing import Annotated, Iterator, List, Optional
 
 import typer
 
-from ..backends.base import OPENCV_MAX_CHANNELS
 from ..backends.registry import uses_torch
 from ..errors import BgforgeError
 from ..execution.devices import gpu_available
@@ -149,6 +148,8 @@ def edit_cmd(
                 yield f"  {name}: {top}"
 
     def report_path(result) -> str:
+        from ..backends.base import OPENCV_MAX_CHANNELS  # numpy: not at import time (--help, completion)
+
         wide = too_wide_skips(Path(out)) if result.finalized else 0
         skipped = (f"; {wide} phrase(s) skipped: image wider than {OPENCV_MAX_CHANNELS} px, where the reference's "
                    "vertical dilation cannot run (--dilation-shape square dilates them)") if wide else ""

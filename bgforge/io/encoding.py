@@ -7,10 +7,12 @@ The defaults live here and nowhere else. Recipes that rebuild a reference set th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from .images import encode
+# numpy, OpenCV and Pillow (io.images) load on first encode: the CLI reads JPEG_QUALITY for its help
 
 JPEG_QUALITY = 95   # where a recipe or command sets none
 PNG_LEVEL = 6       # zlib level of PNG images (Pillow's default)
@@ -31,6 +33,8 @@ class Encoding:
                    JPEG_QUALITY if quality is None else int(quality), png_level)
 
     def encode(self, image) -> bytes:
+        from .images import encode
+
         return encode(image, self.image_format, quality=self.jpeg_quality, png_level=self.png_level)
 
     def as_format(self, image_format: str) -> "Encoding":
@@ -39,4 +43,8 @@ class Encoding:
 
 def encode_mask(mask: np.ndarray) -> bytes:
     """A boolean (or 0/1) mask as an 8-bit PNG of 0 and 255."""
+    import numpy as np
+
+    from .images import encode
+
     return encode(mask.astype(np.uint8) * 255, "png", png_level=MASK_PNG_LEVEL)

@@ -87,6 +87,12 @@ def _is_count(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
+def _opt(d: dict, key: str, default):
+    """d[key], or `default` when it is missing or null (an empty list where a mapping belongs is damage)."""
+    value = d.get(key)
+    return default if value is None else value
+
+
 def _typed(path: Path, value, field: str, kind: type, expected: str):
     if not isinstance(value, kind) or (kind is int and not _is_count(value)):
         raise damaged(path, field, expected, value)
@@ -101,11 +107,11 @@ def manifest(out: str | Path) -> dict:
     recipe = _typed(path, m.get("recipe"), "recipe", dict, "an object")
     for key in ("name", "planner"):
         _typed(path, recipe.get(key), f"recipe.{key}", str, "a string")
-    _typed(path, recipe.get("params") or {}, "recipe.params", dict, "an object")
+    _typed(path, _opt(recipe, "params", {}), "recipe.params", dict, "an object")
     _typed(path, m.get("layout", "shards"), "layout", str, "a string")
     _typed(path, m.get("errors", 0), "errors", int, "a count (a non-negative integer)")
     for key in ("construction", "inputs"):
-        _typed(path, m.get(key) or {}, key, dict, "an object")
+        _typed(path, _opt(m, key, {}), key, dict, "an object")
     _typed(path, m.get("previews", []), "previews", list, "a list")
     splits = _typed(path, m.get("splits", {}), "splits", dict, "an object")
     for split, entry in splits.items():
@@ -113,9 +119,10 @@ def manifest(out: str | Path) -> dict:
         if "shards" in entry:
             for s in _typed(path, entry["shards"], f"splits.{split}.shards", list, "a list"):
                 _typed(path, s, f"splits.{split}.shards[]", str, "a string")
-    construction = m.get("construction") or {}
-    _typed(path, construction.get("notes", []), "construction.notes", list, "a list")
-    pairing = _typed(path, construction.get("background_pairing") or {}, "construction.background_pairing", dict,
+    construction = _opt(m, "construction", {})
+    for note in _typed(path, construction.get("notes", []), "construction.notes", list, "a list"):
+        _typed(path, note, "construction.notes[]", str, "a string")
+    pairing = _typed(path, _opt(construction, "background_pairing", {}), "construction.background_pairing", dict,
                      "an object")
     for split, pairs in pairing.items():
         for fg, bg in _typed(path, pairs, f"construction.background_pairing.{split}", dict, "an object").items():

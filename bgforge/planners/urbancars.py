@@ -167,18 +167,23 @@ class UrbanCarsPlanner(Planner):
         return chain(params, ctx)
 
     def eval_extras(self, rows: list[dict], labels: list[int], preds: list) -> dict:
-        """Whac-A-Mole's numbers: I-Avg (cells weighted 0.9025 / 0.0475 / 0.0475 / 0.0025) and the
-        BG, CoObj and BG+CoObj gaps (each cell's accuracy minus I-Avg)."""
+        """Whac-A-Mole's numbers (`urbancars_trainers/base_trainer.py:336-384`): each cell's accuracy is
+        the mean of its (car, bg, co_obj) groups' accuracies; I-Avg weighs the cells 0.9025 / 0.0475 /
+        0.0475 / 0.0025; the BG, CoObj and BG+CoObj gaps are a cell's accuracy minus I-Avg."""
         from ..eval import metrics as m
 
-        cells = m.breakdown(labels, [r.get("cell") for r in rows], preds)
-        accs = {c: v["accuracy"] for c, v in cells.items()}
+        groups = m.breakdown(labels, [r.get("group") for r in rows], preds)
+        cell_of_group = {str(r.get("group")): r.get("cell") for r in rows}
+        accs: dict[str, float | None] = {}
+        for cell in CELL_WEIGHTS:
+            members = [v["accuracy"] for g, v in groups.items() if cell_of_group.get(g) == cell]
+            if members:
+                accs[cell] = None if any(a is None for a in members) else sum(members) / len(members)
         i_avg = m.weighted_average(accs, CELL_WEIGHTS)
         gaps = {name: None if accs.get(cell) is None or i_avg is None else accs[cell] - i_avg
                 for name, cell in (("bg_gap", "bg_misaligned"), ("co_obj_gap", "co_obj_misaligned"),
                                    ("bg_co_obj_gap", "both_misaligned"))}
         return {"i_avg": i_avg, **gaps}
-
 
 def _sample(split, y, bg, co, i, parts, recipe, seed, p, car_mask, ratios) -> Sample:
     car, (bg_name, bg_path), obj = parts["car"], parts["bg"], parts["co_obj"]

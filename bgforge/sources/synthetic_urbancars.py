@@ -124,6 +124,14 @@ def make_lvis(lvis_root: str | Path, coco_root: str | Path, per_category: int = 
             if j % 10 == 8:  # two pieces: dropped as not single-component
                 second = poly + np.array([w * 0.3, 0])
                 segmentation.append(second.reshape(-1).round(2).tolist())
+            if j % 10 == 7:  # a strip across the outline: one piece as pycocotools' union (the reference's
+                # rasterisation) keeps it; an even-odd fill of both polygons cuts it into four
+                xs, ys = poly[:, 0], poly[:, 1]
+                cx, half = (xs.min() + xs.max()) / 2, max(3.0, (xs.max() - xs.min()) / 8)
+                top, bottom = max(0.0, ys.min() - 12), min(h - 1.0, ys.max() + 12)
+                strip = np.array([(cx - half, top), (cx + half, top), (cx + half, bottom), (cx - half, bottom)])
+                segmentation.append(strip.reshape(-1).round(2).tolist())
+                cv2.fillPoly(img, [np.round(strip).astype(np.int32)], colour)
             _save_jpeg(coco_root / f"{split}2017" / f"{image_id:012d}.jpg", img)
             xs, ys = poly[:, 0], poly[:, 1]
             bbox = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min()), float(ys.max() - ys.min())]
@@ -157,17 +165,31 @@ def scene(rng, category: str, w: int, h: int) -> np.ndarray:
 
 
 def make_urbancars_places(root: str | Path, per_category: int = 24, seed: int = 0, layout: str = "data_256") -> Path:
-    """Places365 with UrbanCars' scene categories (256 x 256, as data_256 and places365_standard are)."""
-    return make_places(root, URBAN_SCENES + COUNTRY_SCENES, per_category=per_category, size=(256, 256), seed=seed,
-                       layout=layout, paint=scene)
+    """Places365 with UrbanCars' scene categories (256 x 256, as data_256 and places365_standard are).
+    layout "easyformat": ROOT/{train,val}/<category>/ as the reference reads it (train files
+    NNNNNNNN.jpg, val files Places365_val_NNNNNNNN.jpg; a third of each category in val)."""
+    if layout != "easyformat":
+        return make_places(root, URBAN_SCENES + COUNTRY_SCENES, per_category=per_category, size=(256, 256), seed=seed,
+                           layout=layout, paint=scene)
+    root = Path(root)
+    n = 0
+    for cat in URBAN_SCENES + COUNTRY_SCENES:
+        name = "-".join(cat.strip("/").split("/")[1:])
+        for j in range(per_category):
+            n += 1
+            fname = f"{j + 1:08d}.jpg" if j % 3 else f"Places365_val_{n:08d}.jpg"
+            _save_jpeg(root / ("train" if j % 3 else "val") / name / fname, scene(rng_for(seed, "places", cat, j), cat,
+                                                                                 256, 256))
+    return root
 
 
 def make_urbancars_sources(base: str | Path, cars_per_class: int = 50, seed: int = 0, car_layout: str = "devkit",
-                           objects_per_category: int = 48, scenes_per_category: int = 40) -> dict[str, Path]:
+                           objects_per_category: int = 48, scenes_per_category: int = 40,
+                           places_layout: str = "data_256") -> dict[str, Path]:
     """Every source of the recipe, big enough for its `demo_sizes` (84 of each pool per type); COCO
     images at 320 x 240, so the reference's area thresholds (4,500 / 3,500 px^2) keep most objects."""
     base = Path(base)
     cars = make_stanford_cars(base / "stanford_cars", per_class=cars_per_class, seed=seed, layout=car_layout)
     lvis, coco = make_lvis(base / "lvis", base / "coco", per_category=objects_per_category, size=(320, 240), seed=seed)
-    places = make_urbancars_places(base / "places365", per_category=scenes_per_category, seed=seed)
+    places = make_urbancars_places(base / "places365", per_category=scenes_per_category, seed=seed, layout=places_layout)
     return {"cars": cars, "lvis": lvis, "coco": coco, "places": places}

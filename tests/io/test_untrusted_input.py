@@ -250,8 +250,3 @@ def test_damaged_files_are_one_line_errors_in_the_loader_and_eval(out, name, i):
         with pytest.raises(BgforgeError, match=name):
             splits(out)
 
-
-def test_damaged_files_leave_status_one_line(out):
-    (out / "manifest.json").write_bytes(DEEP.encode())
-    res = invoke("status", out)
-    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)
