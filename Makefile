@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_feed.py
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_estimates.py
+	$(BIN)/python benchmarks/bench_eval_memory.py
 
 clean:
 	rm -rf out .bench

@@ -53,7 +53,7 @@ class ProgressBar:
         self.done, self.start, self._last = 0, time.monotonic(), time.monotonic()
         on_terminal = enabled and sys.stderr.isatty()
         if on_terminal:
-            from tqdm import tqdm   # here: importing tqdm costs `bgforge --help` and completion ~0.1 s
+            from tqdm import tqdm  # here: importing tqdm costs `bgforge --help` and completion ~0.1 s
 
             self.bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 # Unicode letters and digits, '_' and '-' (see io/paths.readable_key): never a dot or a slash
@@ -94,11 +95,34 @@ class Failure:
     stage: str
     error_type: str
     message: str
+    where: str = ""     # the frame that raised, `bgforge/stages/blend.py:88 in fit` ('' when not known)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.where:
+            del d["where"]
+        return d
 
     @classmethod
     def of(cls, key: str, exc: Exception, stage: str) -> "Failure":
         """A SampleError names its own stage; anything else is charged to the stage that was running."""
-        return cls(key, getattr(exc, "stage", stage), type(exc).__name__, str(exc))
+        return cls(key, getattr(exc, "stage", stage), type(exc).__name__, str(exc), raised_at(exc))
+
+
+def raised_at(exc: BaseException) -> str:
+    """`file:line in function` of the innermost frame of `exc`'s traceback; files under the bgforge
+    package are named from its parent folder (the same text on every machine)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ is not None else []
+    if not frames:
+        return ""
+    frame = frames[-1]
+    path = Path(frame.filename)
+    package = Path(__file__).resolve().parent
+    try:
+        shown = str(path.resolve().relative_to(package.parent))
+    except ValueError:
+        shown = path.name if "site-packages" not in path.parts else "/".join(
+            path.parts[path.parts.index("site-packages") + 1:])
+    return f"{shown}:{frame.lineno} in {frame.name}"

@@ -33,19 +33,19 @@ _ORIGINAL: dict = {}
 
 
 class _Run:
-    """What one forward pass knows on the host: the captions' token ids, and the level shapes once known."""
+    """What one forward pass knows on the host: the captions' text masks, and the level shapes once known."""
 
-    def __init__(self, input_ids: torch.Tensor):
-        self.input_ids = input_ids          # (B, tokens) on the CPU
+    def __init__(self, masks: tuple):
+        self.masks = masks                  # text_masks() of the captions, on the CPU
         self.shapes: list | None = None     # [(h, w)] per feature level, Python ints
 
 
 @contextlib.contextmanager
-def active(tokenizer, captions: list[str]) -> Iterator[None]:
-    """bgforge's sync-free versions for the forward passes inside this block."""
+def active(model, captions: list[str]) -> Iterator[None]:
+    """bgforge's sync-free versions for `model`'s forward passes inside this block (captions as passed to it)."""
     install()
-    ids = tokenizer(captions, padding="longest", return_tensors="pt")["input_ids"]  # what the model tokenizes
-    token = _ACTIVE.set(_Run(ids))
+    ids = model.tokenizer(captions, padding="longest", return_tensors="pt")["input_ids"]  # as the model tokenizes
+    token = _ACTIVE.set(_Run(text_masks(ids, model.specical_tokens)))  # (sic: upstream's attribute name)
     try:
         yield
     finally:
@@ -95,7 +95,7 @@ def _masks(tokenized, special_tokens_list, tokenizer):
     if run is None:
         return _ORIGINAL["masks"](tokenized, special_tokens_list, tokenizer)
     device = tokenized["input_ids"].device
-    attention, positions, phrases = text_masks(run.input_ids, special_tokens_list)
+    attention, positions, phrases = run.masks
     n = attention.shape[1]
     # one copy up: the attention mask and the position ids side by side
     packed = _upload(torch.cat([attention.long(), positions[:, :, None]], dim=2), device)

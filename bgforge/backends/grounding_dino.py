@@ -216,7 +216,7 @@ class GroundingDinoDetector:
                 samples = self._samples([images[i] for i in idx], shape)
                 caps = [captions[i] for i in idx]
                 # no host sync inside the forward pass (gdino_nosync): same outputs as upstream's
-                nosync = gdino_nosync.active(tok, caps) if self.no_sync else contextlib.nullcontext()
+                nosync = gdino_nosync.active(self.model, caps) if self.no_sync else contextlib.nullcontext()
                 with autocast(self.device, self.precision), _quiet(), nosync:
                     out = self.model(samples, captions=caps)
                 # the box threshold on the device: only the kept queries' token scores cross to the host

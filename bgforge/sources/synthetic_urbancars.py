@@ -124,14 +124,13 @@ def make_lvis(lvis_root: str | Path, coco_root: str | Path, per_category: int = 
             if j % 10 == 8:  # two pieces: dropped as not single-component
                 second = poly + np.array([w * 0.3, 0])
                 segmentation.append(second.reshape(-1).round(2).tolist())
-            if j % 10 == 7:  # a strip across the outline: one piece as pycocotools' union (the reference's
-                # rasterisation) keeps it; an even-odd fill of both polygons cuts it into four
+            if j % 10 == 7:  # a second piece 1 px from the first: two components as pycocotools rasterises
+                # them (the reference drops it), one as OpenCV's fillPoly draws them (edges rounded and drawn)
                 xs, ys = poly[:, 0], poly[:, 1]
-                cx, half = (xs.min() + xs.max()) / 2, max(3.0, (xs.max() - xs.min()) / 8)
-                top, bottom = max(0.0, ys.min() - 12), min(h - 1.0, ys.max() + 12)
-                strip = np.array([(cx - half, top), (cx + half, top), (cx + half, bottom), (cx - half, bottom)])
-                segmentation.append(strip.reshape(-1).round(2).tolist())
-                cv2.fillPoly(img, [np.round(strip).astype(np.int32)], colour)
+                x = xs.max() + 1.0 if xs.max() + 12 < w else xs.min() - 11.0
+                y = float(np.clip((ys.min() + ys.max()) / 2, 0, h - 11))
+                piece = np.array([(x, y), (x + 10, y), (x + 10, y + 10), (x, y + 10)])
+                segmentation.append(piece.reshape(-1).round(2).tolist())
             _save_jpeg(coco_root / f"{split}2017" / f"{image_id:012d}.jpg", img)
             xs, ys = poly[:, 0], poly[:, 1]
             bbox = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min()), float(ys.max() - ys.min())]

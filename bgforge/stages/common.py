@@ -10,6 +10,7 @@ becomes a `Failure` record (one line of errors.jsonl) and never stops the rest o
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -20,6 +21,8 @@ from ..io.encoding import Encoding
 from ..records import IMAGE_EXTS, Failure, Output, Sample
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+_TRACED: set = set()   # (step, error type) whose traceback this process has logged (-v)
 
 
 class Progress:
@@ -47,7 +50,13 @@ def attempt(key: str, progress: Progress, fn: Callable[[], T]) -> T | Failure:
     try:
         return fn()
     except Exception as exc:  # one bad sample is logged, never stops the run
-        return Failure.of(key, exc, progress.stage)
+        failure = Failure.of(key, exc, progress.stage)
+        cause = (failure.stage, failure.error_type)
+        if cause not in _TRACED and log.isEnabledFor(logging.DEBUG):  # -v: the first traceback of each cause
+            _TRACED.add(cause)
+            log.debug("first %s in %s (sample %s); later ones are only counted:", failure.error_type,
+                      failure.stage, key, exc_info=exc)
+        return failure
 
 
 def render_sample(sample: Sample, encoding: Encoding, transform: Callable[[Progress], Rendered | Output],

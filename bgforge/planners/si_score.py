@@ -1,0 +1,144 @@
+"""SI-Score (Djolonga et al. 2020; google-research/si-score): cut-out objects pasted on backgrounds
+over a grid of sizes, locations and rotations, one recipe per released dataset (size, location,
+rotation). Groups are class x grid cell.
+
+The planner repeats the reference's arithmetic without pixels: each foreground's two backgrounds
+from `np.random.seed(0)`'s stream, the product order of ids, the resized and rotated bounding
+rectangle, its top-left corner and the share inside the image; a placement below
+`min_pct_inside_image` is not generated (its id is skipped, as in the reference's metadata).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BgforgeError
+from ..execution.context import Chain, WorkerContext
+from ..recipe import Recipe
+from ..records import Sample
+from ..sources import si_score as src
+from ..stages.placement import area_size, grid_values, pct_inside, placement_grid, rotated_size, top_left
+from .base import BuildContext, Planned, Planner
+
+SPLIT = "test"
+
+
+def background_draws(n_foregrounds: int, n_backgrounds: int, k: int, seed: int) -> list[list[int]]:
+    """Per foreground (in order), `np.random.choice(n_backgrounds, k, replace=False)` from one
+    `np.random.seed(seed)` stream (generator_script.py:73, dataset_generator.py:445-451)."""
+    if k > n_backgrounds:
+        raise BgforgeError(f"num_bgs_per_fg_instance is {k} but the backgrounds folder holds {n_backgrounds} "
+                           "images; add backgrounds or lower it")
+    rs = np.random.RandomState(seed)
+    return [rs.choice(n_backgrounds, k, replace=False).tolist() for _ in range(n_foregrounds)]
+
+
+def grid(p: dict) -> tuple[list, list, list]:
+    """(coords, areas, rotations) of the recipe: each an explicit list, or np.arange of its *_range."""
+    areas = grid_values(p["areas"], p["area_range"])
+    rotations = grid_values(p["rotations"], p["rotation_range"])
+    if p["coord_range"]:
+        steps = grid_values([], p["coord_range"])
+        coords = [(x, y) for x in steps for y in steps]     # itertools.product(steps, steps)
+    else:
+        coords = [tuple(float(v) for v in c) for c in p["coords"]]
+    return coords, areas, rotations
+
+
+def cell_name(coord: tuple, area: float, rotation: float, varied: set) -> str:
+    parts = []
+    if "coord" in varied:
+        parts.append(f"x={coord[0]:.2f},y={coord[1]:.2f}")
+    if "area" in varied:
+        parts.append(f"area={area:.2f}")
+    if "rotation" in varied:
+        parts.append(f"rotation={rotation:g}")
+    return ",".join(parts) or "all"
+
+
+class SiScorePlanner(Planner):
+    """SI-Score's object size, location and rotation datasets from foreground and background folders."""
+
+    METADATA_COLUMNS = ["image_id", "x_coord", "y_coord", "area", "rotation", "foreground_class",
+                        "foreground_instance", "background", "bg_resolution_width", "bg_resolution_height",
+                        "pct_inside_image"]
+    LABEL_FIELD = "foreground_class"
+    EVAL_BREAKDOWNS = ("cell",)
+    INSPECT_TABLES = (("class_name", "cell"),)
+    INSPECT_COUNTS = ("cell",)
+    REFERENCE_PATHS = True   # <class>/<image_id>.jpg, the reference's file layout
+
+    def label_name(self, meta: dict) -> str:
+        return str(meta["class_name"])
+
+    def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        p = recipe.params
+        if ctx.demo:
+            from ..sources.synthetic_si_score import demo_si_score_roots
+            roots = demo_si_score_roots()
+            bg_w, bg_h = (int(v) for v in p["demo_bg_resolution"])
+        else:
+            roots = {"foregrounds": p["foregrounds"], "backgrounds": p["backgrounds"]}
+            bg_w, bg_h = (int(v) for v in p["bg_resolution"])
+        fgs = src.foregrounds(roots["foregrounds"])
+        bgs = src.backgrounds(roots["backgrounds"])
+        draws = background_draws(len(fgs), len(bgs), int(p["num_bgs_per_fg_instance"]), int(p["seed"]))
+        coords, areas, rotations = grid(p)
+        varied = {name for name, values in (("coord", coords), ("area", areas), ("rotation", rotations))
+                  if len(values) > 1}
+        fg_bg = [(fg, b) for fg, chosen in zip(fgs, draws) for b in chosen]
+        min_pct = float(p["min_pct_inside_image"])
+        fmt = p["image_format"]
+        samples, dropped, image_id = [], 0, -1
+        for coord, area, rotation in placement_grid(coords, areas, rotations):
+            cell = cell_name(coord, area, rotation, varied)
+            for fg, b in fg_bg:           # dataset_generator.py:308-315: fg/bg pairs inside area and rotation
+                image_id += 1
+                size = area_size(fg.width, fg.height, bg_w, bg_h, area)
+                if min(size) < 1:
+                    dropped += 1
+                    continue
+                rw, rh = rotated_size(*size, rotation)
+                x0, y0 = top_left(rw, rh, bg_w, bg_h, *coord)
+                pct = pct_inside(rw, rh, bg_w, bg_h, x0, y0)
+                if pct < min_pct:
+                    dropped += 1
+                    continue
+                samples.append(Sample(
+                    key=f"si_{image_id:07d}", split=SPLIT,
+                    inputs={"foreground": fg.path, "background": bgs[b], "size": list(size),
+                            "origin": [x0, y0], "bg_size": [bg_w, bg_h]},
+                    meta={"image_id": image_id, "x_coord": coord[0], "y_coord": coord[1], "area": area,
+                          "rotation": rotation, "foreground_class": fg.class_index,
+                          "foreground_instance": fg.instance, "background": b, "bg_resolution_width": bg_w,
+                          "bg_resolution_height": bg_h, "pct_inside_image": round(pct, 4),
+                          "class_name": fg.class_name, "cell": cell, "group": f"{fg.class_name}/{cell}",
+                          "group_name": f"{fg.class_name}/{cell}", "split_name": SPLIT,
+                          "file_name": f"{fg.class_name}/{image_id}.{fmt}", "recipe": recipe.name,
+                          "seed": int(p["seed"])}))
+        notes = [f"{len(fgs)} foregrounds in {len({f.class_name for f in fgs})} classes, {len(bgs)} backgrounds; "
+                 f"{image_id + 1} placements, {dropped} below min_pct_inside_image {min_pct:g} not generated"]
+        return Planned(samples=samples, inputs={k: str(Path(v)) for k, v in roots.items()},
+                       source_files=[f.path for f in fgs] + bgs, notes=notes)
+
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        from ..io.encoding import Encoding
+        from ..stages.si_score import BackgroundCache, render
+
+        encoding, cache = Encoding.of(params), BackgroundCache()
+        return lambda batch: [render(s, encoding, cache) for s in batch]
+
+    def validate(self, params: dict) -> None:
+        pct = params.get("min_pct_inside_image")
+        if not isinstance(pct, (int, float)) or not 0 <= pct <= 1:
+            raise BgforgeError(f"min_pct_inside_image must be a fraction in [0, 1], got {pct!r}")
+        for key in ("area_range", "rotation_range", "coord_range"):
+            if params[key] and len(params[key]) != 3:
+                raise BgforgeError(f"{key} must be [start, stop, step] (np.arange) or [], got {params[key]}")
+        for key in ("bg_resolution", "demo_bg_resolution"):
+            if len(params[key]) != 2 or min(int(v) for v in params[key]) < 1:
+                raise BgforgeError(f"{key} must be [width, height], got {params[key]}")
+        if int(params["num_bgs_per_fg_instance"]) < 1:
+            raise BgforgeError("num_bgs_per_fg_instance must be at least 1")
