@@ -17,8 +17,9 @@ ROOT="$PWD"
 WHEELS="${WHEELS:-.whl}"
 SITE="${SITE:-/tmp/site}"
 OUT="${OUT:-$ROOT/.bench/gpu_check}"
-# the device tool stops a command at 10 minutes; stop gpu_check well before that so its log comes back
-GPU_CHECK_TIMEOUT="${GPU_CHECK_TIMEOUT:-420}"
+# the device tool stops a command at 10 minutes: the wheels install (~30 s), the checks (~10 s) and gpu_check
+# (510 s, then 15 s to die) end by ~570 s, so its log comes back; gpu_check plans its sections within 510 s
+GPU_CHECK_TIMEOUT="${GPU_CHECK_TIMEOUT:-510}"
 mkdir -p "$OUT"
 LOG="$OUT/device_run.log"
 
@@ -43,7 +44,7 @@ EOF
   python3 -m bgforge --help >/dev/null || { echo "device_run: python3 -m bgforge --help failed"; exit 1; }
 
   echo "device_run: gpu_check.py $* (at most ${GPU_CHECK_TIMEOUT} s)"
-  timeout --kill-after=20 "$GPU_CHECK_TIMEOUT" python3 benchmarks/gpu_check.py --out "$OUT" "$@"
+  timeout --kill-after=15 "$GPU_CHECK_TIMEOUT" python3 benchmarks/gpu_check.py --out "$OUT" "$@"
   rc=$?
   echo "device_run: gpu_check exit $rc; in $OUT: $(cd "$OUT" && ls | tr '\n' ' ')"
   exit $rc

@@ -3,7 +3,10 @@
 - `ceilings`: what the machine can do at all: a bf16 and a TF32 (or fp32) matmul in TFLOP/s, and
   pinned host <-> device copies in GB/s, so each img/s can be read against the hardware.
 - `sdpa_gate`: bgforge's SDPA attention against segment-anything's own on one global and one
-  windowed block of the real image encoder, in bf16: no NaN, relative error within bf16's.
+  windowed block of the real image encoder (random relative-position tables, `randomise_rel_pos`), in
+  bf16: no NaN, relative error within bf16's; the SDPA backend and kernels each block shape ran
+  (torch.profiler: the aten op, and the CUDA kernels' names).
+- `GpuSampler`: GPU utilisation and memory every 0.2 s (pynvml or nvidia-smi).
 - `model_calls`: one in-process batch-8 pass (GroundingDINO, SAM encoder, SAM decoder, LaMa), each
   call timed with CUDA events (wall clock on a CPU), plus a torch.profiler table of the top 20
   operators by device time written to OUT/profile_top20.txt: where the GPU time goes and how
@@ -16,6 +19,11 @@ Every function runs on a CPU at smoke sizes (tests/test_gpu_check.py).
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import re
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -96,9 +104,45 @@ def ceilings(device: torch.device, smoke: bool) -> dict:
     return {"ceilings": out}
 
 
+def randomise_rel_pos(sam_model, std: float = 0.5, seed: int = 0) -> int:
+    """Random relative-position tables in every attention block (a random SAM has all-zero ones, and the folded
+    bias would never be exercised); returns how many blocks."""
+    gen = torch.Generator().manual_seed(seed)
+    n = 0
+    with torch.no_grad():
+        for block in sam_model.image_encoder.blocks:
+            if block.attn.use_rel_pos:
+                for table in (block.attn.rel_pos_h, block.attn.rel_pos_w):
+                    table.copy_(torch.randn(table.shape, generator=gen) * std)
+                n += 1
+    return n
+
+
+SDPA_OPS = ("_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
+            "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_attention_math",
+            "_scaled_dot_product_flash_attention_for_cpu")
+
+
+def sdpa_kernels_run(fn, device: torch.device) -> str:
+    """Which SDPA backend `fn` ran (the aten op, on CPU or GPU) and, on CUDA, its attention kernels by name."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        fn()
+        sync(device)
+    names = [e.key for e in prof.key_averages()]
+    ops = sorted({n.split("::")[-1] for n in names if n.split("::")[-1] in SDPA_OPS})
+    # device kernels by name; CUDA runtime/driver calls (cudaLaunchKernel, cuLaunchKernelEx...) are host events
+    kernels = sorted({n[:100] for n in names if not n.startswith("aten::") and not re.match(r"cu(da)?[A-Z]", n) and any(
+        w in n.lower() for w in ("flash", "fmha", "attention", "sdpa", "cudnn", "softmax"))})
+    return "; ".join(ops + kernels[:4]) or "no SDPA op recorded"
+
+
 def sdpa_gate(sam_model, device: torch.device) -> dict:
-    """One global and one windowed block of the real encoder: SDPA (bf16 autocast) vs segment-anything's
-    attention (fp32): finite, and relative error under 2 %."""
+    """One global and one windowed block of the real encoder (random relative-position tables): SDPA in bf16
+    autocast vs segment-anything's own attention in fp32 (finite, relative error under 2 %), the effect of the
+    tables on the output (so the bias is exercised), and the SDPA backend and kernels each block shape ran."""
     import types
 
     from bgforge.backends.sam_attention import _sdpa_forward
@@ -112,12 +156,22 @@ def sdpa_gate(sam_model, device: torch.device) -> dict:
         attn = block.attn
         side = 64 if kind == "global" else block.window_size
         x = torch.randn(1, side, side, attn.qkv.in_features, device=device)
+        ours_fn = types.MethodType(_sdpa_forward, attn)
         with torch.inference_mode():
             original = type(attn).forward(attn, x).float()
+            tables = attn.rel_pos_h.clone(), attn.rel_pos_w.clone()
+            attn.rel_pos_h.zero_(), attn.rel_pos_w.zero_()
+            unbiased = type(attn).forward(attn, x).float()
+            attn.rel_pos_h.copy_(tables[0]), attn.rel_pos_w.copy_(tables[1])
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=True):
-                ours = types.MethodType(_sdpa_forward, attn)(x).float()
+                ours = ours_fn(x).float()
+                ran = sdpa_kernels_run(functools.partial(ours_fn, x), device)
         err = float((ours - original).norm() / original.norm())
-        out[f"SDPA bf16 vs segment-anything, {kind} block, relative error"] = round(err, 5)
+        shape = f"{kind} block ({side}x{side} tokens, {attn.num_heads} heads)"
+        out[f"SDPA bf16 vs segment-anything, {shape}, relative error"] = round(err, 5)
+        out[f"rel_pos tables' effect on the output, {shape}, relative"] = round(
+            float((original - unbiased).norm() / original.norm()), 4)
+        out[f"SDPA kernels, {shape}, bf16"] = ran
         if not torch.isfinite(ours).all() or err > 0.02:
             raise AssertionError(f"SDPA {kind} block: relative error {err} (or NaN) in bf16")
     return out
@@ -158,14 +212,18 @@ def model_calls(env: dict, device: torch.device, out_dir: Path, smoke: bool) -> 
             timer.result()
             timer.seconds = {}
         sync(device)
-        t = time.perf_counter()
-        one_pass()
-        per_call = timer.result()
-        wall = time.perf_counter() - t
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        if not smoke:
+            t = time.perf_counter()
+            one_pass()
+            per_call = timer.result()
+            wall = time.perf_counter() - t
         with profile(activities=activities) as prof:
+            t = time.perf_counter()
             one_pass()
             sync(device)
+        if smoke:  # one pass, timed and profiled together (the profiler's overhead is in the figures)
+            per_call, wall = timer.result(), time.perf_counter() - t
     key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     (out_dir / "profile_top20.txt").write_text(prof.key_averages().table(sort_by=key, row_limit=20))
     result = {f"{name} s": v for name, v in per_call.items()}
@@ -196,3 +254,55 @@ def steady_state(out: Path, sampler_times: list, sampler_busy: list) -> dict:
     return {"steady img/s": round(images / max(last - first, 1e-9), 2),
             "steady GPU busy %": round(sum(window) / len(window), 1) if window else None,
             "shards": len(commits), "steady seconds": round(last - first, 1)}
+
+
+# ---------------------------------------------------------------- GPU sampling
+class GpuSampler:
+    """Utilisation % and memory used (MiB) of GPU 0 every 0.2 s, from pynvml or nvidia-smi."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.busy, self.mem, self.times = enabled, [], [], []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self):
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            h = pynvml.nvmlDeviceGetHandleByIndex(0)
+            return (lambda: (pynvml.nvmlDeviceGetUtilizationRates(h).gpu,
+                             pynvml.nvmlDeviceGetMemoryInfo(h).used / 2**20))
+        except Exception:  # noqa: BLE001 - no pynvml: ask nvidia-smi
+            def smi():
+                out = subprocess.run(["nvidia-smi", "--id=0", "--query-gpu=utilization.gpu,memory.used",
+                                      "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5)
+                busy, mem = out.stdout.strip().split(",")
+                return float(busy), float(mem)
+            return smi
+
+    def _run(self):
+        read = self._sample()
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                busy, mem = read()
+                self.busy.append(float(busy))
+                self.mem.append(float(mem))
+                self.times.append(time.time())  # wall clock: compared with the commit markers' mtimes
+            time.sleep(0.2)
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.enabled:
+            self._thread.join()
+
+    def summary(self) -> dict:
+        if not self.busy:
+            return {"gpu_busy_pct": None, "gpu_mem_peak_gb": None}
+        return {"gpu_busy_pct": round(sum(self.busy) / len(self.busy), 1),
+                "gpu_mem_peak_gb": round(max(self.mem) / 1024, 2)}

@@ -82,7 +82,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
                            "to redo them")
     planner = planners.get(plan.recipe["planner"])
     split_names = sorted({s.split for s in plan.shards})
-    remove_stale_temporaries(out, split_names if plan.layout == "imagefolder" else ())
+    remove_stale_temporaries(out, split_names if plan.layout in ("imagefolder", "hsi") else ())  # hsi: class_map.txt
     file_hashes.forget(out)
     n_errors, shard_seconds, shards_by_split, samples_by_split, tar_sha256 = 0, 0.0, {}, {}, {}
     picks = None if writes_tars(plan.layout) else FilePicks(out)

@@ -27,6 +27,8 @@ class Rule:
     choices: tuple = ()
     each: bool = False          # a list whose every item follows the rule (non-empty, no item twice)
     counts: bool = False        # a number or a mapping of them (nested), e.g. quota: {train: {easy: 80}, val: 20}
+    unique_items: bool = True   # with `each`: no value listed twice
+    allow_empty: bool = False   # with `each`: [] is a value the recipe means (no extra test sets)
 
     def check(self, key: str, value: Any) -> None:
         if value is None and self.nullable:
@@ -37,11 +39,11 @@ class Rule:
             return
         if self.each and not isinstance(value, list):
             raise BgforgeError(f"parameter {key} must be a list, got {value!r}")
-        if self.each and not value:
+        if self.each and not value and not self.allow_empty:
             raise BgforgeError(f"parameter {key} must list at least one value, got []")
         for item in (value if self.each else [value]):
             self._check_one(key, item)
-        if self.each and len(set(map(repr, value))) < len(value):
+        if self.each and self.unique_items and len(set(map(repr, value))) < len(value):
             twice = next(v for i, v in enumerate(value) if v in value[:i])
             raise BgforgeError(f"parameter {key} lists {twice!r} twice; list each value once")
 
@@ -89,6 +91,12 @@ RULES: dict[str, Rule] = {
     "corner": Rule(str, choices=("top-right", "random")),
     "splits": Rule(str, choices=("train", "val", "test"), each=True),
     "quota": Rule(int, 0, 10**9, counts=True),
+    # counts: a negative number of samples is a mistake, never "none" (numpy would raise deep in planning)
+    "num_train": Rule(int, 0, 10**9), "num_val": Rule(int, 0, 10**9), "num_test": Rule(int, 0, 10**9),
+    "val_images_per_class": Rule(int, 0, 10**9), "max_foregrounds": Rule(int, 1, 10**9, nullable=True),
+    "demo_sizes": Rule(int, 0, 10**6, each=True, unique_items=False), "pairing_block": Rule(int, 1, 10**6),
+    "cue_sets": Rule(str, each=True, allow_empty=True),  # names: the planner checks them (planners/urbancars.py)
+    "alignments": Rule(int, 1, 10**6), "anchors": Rule(int, 1, 10**6), "ratio": Rule(float, 0, 10**6),
     "bg_mode": Rule(str, choices=("original", "random")), "fg_mode": Rule(str, choices=("box", "mask")),
     # fidelity options (docs/fidelity.md): the reference rule first. Waterbirds' resampling is lanczos | fast,
     # Hard-Spurious-ImageNet's bicubic | lanczos: each planner narrows the union to its own.
@@ -124,9 +132,15 @@ def check_override(key: str, value: Any, default: Any) -> None:
     # values are left to RULES and the planner's own checks
     kinds = {bool: bool, int: int, float: float, list: list}
     kind = next((k for t, k in kinds.items() if type(default) is t), None)
+    names = {bool: "true or false", int: "an integer", float: "a number", list: "a list", str: "a string"}
     if kind is not None and not _is_type(value, kind):
-        name = {bool: "true or false", int: "an integer", float: "a number", list: "a list"}[kind]
-        raise BgforgeError(f"--set {key}: expected {name} (like the recipe's {default!r}), got {value!r}")
+        raise BgforgeError(f"--set {key}: expected {names[kind]} (like the recipe's {default!r}), got {value!r}")
+    # a list of one kind of item (species names, split codes) takes items of that kind
+    item = {type(x) for x in default} if kind is list and default else set()
+    if len(item) == 1 and next(iter(item)) in names and not all(_is_type(v, next(iter(item))) for v in value):
+        bad = next(v for v in value if not _is_type(v, next(iter(item))))
+        raise BgforgeError(f"--set {key}: every item must be {names[next(iter(item))]} (like the recipe's "
+                           f"{default!r}), got {bad!r}")
 
 
 def env_int(name: str, value: str) -> int:

@@ -147,7 +147,7 @@ def test_sliced_phased_build(tmp_path, inet, hsi_reference):
     assert not first.finalized and first.notes == ["waiting for phase backgrounds"]
     assert first.total_samples == planmod.load_plan(out).num_samples  # the main plan is written up front
     status = output_status(out)
-    assert status["state"] == "backgrounds phase running" and not status["finalized"]
+    assert status["state"] == "backgrounds phase stopped" and not status["finalized"]
     assert [p["phase"] for p in status["phases"]] == ["backgrounds", "main"]
     second = hsi(inet, out, slice_index=1, slice_count=2)  # finishes the backgrounds, then its main shards
     assert not second.finalized and second.ran_shards > 0

@@ -141,6 +141,24 @@ def test_hsi_group_accuracy_as_validate_py_computes_it_equals_bgforge_eval(hsi):
     assert 0 < sum(p == int(r["label"]) for p, r in zip(preds.values(), table)) < len(table)  # not all one way
 
 
+def test_hsi_folders_read_by_timms_own_create_dataset(hsi):
+    """timm is on the package registry: its own folder reader (the one Corner Cases vendors, 1.0.16.dev0)
+    reads each Group folder, with and without --class-map."""
+    timm_data = pytest.importorskip("timm.data")
+    by_file = {r["file_name"]: r for r in rows(hsi)}
+    seen = 0
+    for size in (56, 84, 112):
+        for g in (1, 2, 3, 4):
+            root = str(hsi / "test" / str(size) / f"Group_{g}")
+            for class_map in ("", str(hsi / "test" / "class_map.txt")):
+                ds = timm_data.create_dataset("", root=root, split="validation", class_map=class_map)
+                samples = ds.reader.samples
+                assert samples == timm_find_images_and_targets(root)[0]
+                assert all(target == int(by_file[os.path.relpath(path, hsi)]["label"]) for path, target in samples)
+            seen += len(samples)
+    assert seen == sum(r["split"] == "test" for r in by_file.values())
+
+
 def test_hsi_layout_is_refused_for_another_recipe(tmp_path, cub_root, places_root):
     with pytest.raises(BgforgeError, match="--layout hsi"):
         build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}),
@@ -181,7 +199,7 @@ def in9(tmp_path_factory):
     src = tmp_path_factory.mktemp("in9src")
     rng = np.random.default_rng(4)
     lines = []
-    for c, label in enumerate(reversed(IN9)):   # listed out of order: the class order must come from the names
+    for label in reversed(IN9):   # listed out of order: the class order must come from the names
         for j in range(2):
             name = f"{label}_{j}"
             Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(src / f"{name}.png")
@@ -193,7 +211,7 @@ def in9(tmp_path_factory):
     (src / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     out = tmp_path_factory.mktemp("in9") / "bg_challenge"
     res = CliRunner().invoke(app, ["variants", "--input", str(src), "--manifest", str(src / "manifest.jsonl"),
-                                   "--out", str(out), "--layout", "in9", "-q"])
+                                   "--out", str(out), "--layout", "in9", "-q", "--construction", "bgforge"])
     assert res.exit_code == 0, res.output
     return out
 
@@ -235,3 +253,36 @@ def test_in9_layout_refuses_a_class_index_past_99():
     assert in9_class_folder({"class_index": 8, "label": "08_fish"}) == "08_fish"
     with pytest.raises(BgforgeError, match="00_ to 99_"):
         in9_class_folder({"class_index": 100, "label": "x"})
+
+
+@pytest.mark.parametrize("which", ["hsi", "in9"])
+def test_croissant_of_a_peer_layout_loads_every_sample_from_its_file(which, request):
+    import logging
+
+    mlc = pytest.importorskip("mlcroissant")
+    out = request.getfixturevalue(which)
+    table = {r["key"]: r for r in rows(out)}
+    logging.disable(logging.WARNING)
+    try:
+        got = list(mlc.Dataset(jsonld=str(out / "croissant.json")).records("samples"))
+    finally:
+        logging.disable(logging.NOTSET)
+    assert len(got) == len(table)
+    for rec in got:
+        row = table.pop(rec["samples/key"].decode())
+        assert rec["samples/image_path"].decode() == row["file_name"] and rec["samples/split"].decode() == row["split"]
+        with open(out / row["file_name"], "rb") as f:
+            assert np.array_equal(np.asarray(rec["samples/image"].convert("RGB")), np.asarray(Image.open(f).convert("RGB")))
+    assert not table
+
+
+def test_the_card_loads_a_peer_layout_in_hugging_face_datasets(in9, monkeypatch, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    for var in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    full = datasets.load_dataset(str(in9))["full"]
+    table = {r["key"]: r for r in rows(in9)}
+    assert sorted(full["key"]) == sorted(table)
+    first = full[0]
+    assert first["class_index"] == int(table[first["key"]]["class_index"]) and first["image"].size == (24, 20)

@@ -99,9 +99,11 @@ class LamaInpainter(Inpainter):
                      else load_torchscript(path, self.device, "lama"))
         self.model = model.to(self.device).eval()
         # On CUDA (None), and on a CPU when asked (tests): a frozen TorchScript module has its weights
-        # inlined as constants, and cuDNN runs NHWC convolutions without layout transposes
+        # inlined as constants. Channels-last (NHWC) inputs only when asked: whether cuDNN's NHWC convolutions
+        # beat the layout flips around big-lama's reflect padding and FFTs is for a GPU run to measure
+        # (benchmarks/gpu_check.py times both); until then NCHW, the layout the file was traced in.
         on_gpu = self.device.type == "cuda"
-        self.channels_last = on_gpu if channels_last is None else bool(channels_last)
+        self.channels_last = bool(channels_last)
         if (on_gpu if freeze is None else freeze) and isinstance(self.model, torch.jit.ScriptModule):
             with warnings.catch_warnings():  # TorchScript is deprecated, but big-lama.pt is one
                 warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")

@@ -154,7 +154,8 @@ def build_cmd(
     layout: Annotated[opt.Layout, typer.Option(
         "--layout", help="shards (WebDataset tars), folder (images at the reference paths beside metadata.csv, as "
                          "group_DRO/WILDS read; no tars), imagefolder (OUT/{split}/{label}/{key}.jpg for torchvision "
-                         "ImageFolder), or both (shards + folder).")] = opt.Layout.shards,
+                         "ImageFolder), both (shards + folder), or hsi (hard-spurious-imagenet only: "
+                         "OUT/{split}/{size}/Group_{g}/{wnid}/ as Corner Cases' timm scripts read).")] = opt.Layout.shards,
     shard_index: Annotated[Optional[int], typer.Option(
         "--shard-index", help="Run only slice i of --num-shards (array jobs). Env: SLURM_ARRAY_TASK_ID.")] = None,
     num_shards: Annotated[Optional[int], typer.Option(

@@ -95,5 +95,7 @@ def inspect_cmd(
     typer.echo(json.dumps(report, indent=2) if as_json else render_text(report))
     if html and not as_json:
         typer.echo(f"bgforge: report -> {report['html']}")
+    from ..io.terminal import printable
+
     for note in report.get("skipped_previews", []):  # a link, FIFO or oversized file where a preview should be
-        typer.echo(f"bgforge: note: preview skipped: {note}", err=True)
+        typer.echo(f"bgforge: note: preview skipped: {printable(note)}", err=True)

@@ -92,7 +92,7 @@ def eval_cmd(
     if predictions is not None:   # streamed once, row by row, for every split scored
         found = collect(iter_predictions(predictions, pred_column), datasets, mapping)
         preds = found.preds
-        if found.elsewhere:
+        if found.elsewhere and not as_json:   # --json: `other_split_keys` says it
             say(f"bgforge: {sum(found.elsewhere.values())} predictions for samples of other splits counted, not "
                 f"scored ({', '.join(f'{s} {n}' for s, n in found.elsewhere.items())})")
     else:
@@ -107,6 +107,8 @@ def eval_cmd(
         result = score_split(data, preds[name])
         if predictions is None:
             result["transform"] = transform
+        elif found.elsewhere:
+            result["other_split_keys"] = dict(found.elsewhere)
         results[name] = result
     document = results[names[0]] if len(names) == 1 else {"splits": results, **across_splits(results)}
     planner = next(iter(datasets.values())).recipe.get("planner", "")
@@ -181,11 +183,13 @@ def _write_report(folder: Path, document: dict, results: dict, made: dict, datas
     from ..io.atomic import write_atomic
 
     folder.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / "metrics.json", (json.dumps(document, indent=2, sort_keys=True) + "\n").encode(), root=folder)
+    # inside a bgforge output (`--out OUT/eval`), no link below OUT is followed (someone else's output)
+    root = next((p for p in folder.absolute().parents if (p / "plan.json").is_file()), folder)
+    write_atomic(folder / "metrics.json", (json.dumps(document, indent=2, sort_keys=True) + "\n").encode(), root=root)
     parts = [markdown(r, planner) for r in results.values()] + ([across_markdown(document)] if len(results) > 1 else [])
-    write_atomic(folder / "scores.md", ("\n\n".join(parts) + "\n").encode(), root=folder)
+    write_atomic(folder / "scores.md", ("\n\n".join(parts) + "\n").encode(), root=root)
     for name, result in results.items():
-        bar_chart(result, folder / ("groups.png" if len(results) == 1 else f"groups-{name}.png"), root=folder)
+        bar_chart(result, folder / ("groups.png" if len(results) == 1 else f"groups-{name}.png"), root=root)
     if made:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -193,7 +197,7 @@ def _write_report(folder: Path, document: dict, results: dict, made: dict, datas
         for name, preds in made.items():
             spell = _spelling(datasets[name])
             writer.writerows((k, spell(p)) for k, p in preds.items())
-        write_atomic(folder / "predictions.csv", buf.getvalue().encode(), root=folder)
+        write_atomic(folder / "predictions.csv", buf.getvalue().encode(), root=root)
 
 
 def _spelling(data):

@@ -29,7 +29,13 @@ def variants_cmd(
     inputs: opt.InputOptions = group(),
     variants: Annotated[str, typer.Option("--variants", help=VARIANTS_HELP)] = "all",
     seed: opt.Seed = 0,
-    image_format: opt.Format = opt.ImageFormat.png,
+    construction: Annotated[str, typer.Option(
+        "--construction", help="reference (the backgrounds challenge's main.py: one box per image, its filters, "
+                               "GrabCut foregrounds, tiling from the origin, 256 x 256 mixed images, JPEG q75) or "
+                               "bgforge (masks or boxes as given, docs/variants.md).")] = "reference",
+    image_format: Annotated[Optional[opt.ImageFormat], typer.Option(
+        "--format", help="jpg or png (default: jpg for --construction reference, as the reference saves; else "
+                         "png).")] = None,
     jpeg_quality: opt.JpegQuality = None,
     class_order: Annotated[Optional[Path], typer.Option(
         "--class-order", help="File with one label per line in class index order (mixed_next pairs class y with "
@@ -42,12 +48,15 @@ def variants_cmd(
 ) -> None:
     """Write the ImageNet-9 background variants (Xiao et al.) of every image: one split per variant.
 
-    Each image needs a label and a foreground mask or boxes (a manifest's mask/boxes, or an earlier
-    `bgforge segment` run). Mixed variants paste the foreground on the tiled background (only_bg_t)
-    of an image of the same class, a random class, or the next class.
+    Each image needs a label and boxes (or, with --construction bgforge, a mask or boxes: a manifest's,
+    or an earlier `bgforge segment` run). By default the images are built as the backgrounds challenge's
+    main.py builds them: one box per image and its filters, GrabCut foregrounds, 256 x 256 mixed images.
+    Mixed variants paste the foreground on the tiled background (only_bg_t) of an image of the same
+    class, a random class, or the next class.
 
     Example: bgforge variants --input photos/ --manifest labels.jsonl --out in9/ --variants only_fg,mixed_rand
     """
-    params = {**inputs.params(), "variants": variants, "seed": seed,
-              "image_format": image_format.value, "jpeg_quality": jpeg_quality, "class_order": absolute(class_order)}
+    params = {**inputs.params(), "variants": variants, "seed": seed, "construction": construction,
+              "image_format": image_format.value if image_format else ("jpg" if construction == "reference" else "png"),
+              "jpeg_quality": jpeg_quality, "class_order": absolute(class_order)}
     build_and_report(stage_recipe("variants", params), out, run, layout=layout.value)

@@ -72,8 +72,9 @@ def summary_line(out, result: dict, planner: str = "") -> str:
     """One line per split: `bgforge: eval OUT test: accuracy ..., worst group ..., ...`."""
     tied, worst_text = _worst(result)
     unscored = _unscored_note(result)
-    worst = (f"worst group {tied[0]} {worst_text}%" + (f" (tied: {', '.join(tied[1:])})" if len(tied) > 1 else "")
-             if tied else f"worst group n/a ({unscored or 'no groups'})")
+    others = (f" (tied: {', '.join(tied[1:])})" if len(tied) <= 3 else f" (tied with {len(tied) - 1} other groups)"
+              ) if len(tied) > 1 else ""
+    worst = f"worst group {tied[0]} {worst_text}%{others}" if tied else f"worst group n/a ({unscored or 'no groups'})"
     adjusted = (f"adjusted {pct(result['adjusted_accuracy'])}%" if result["adjusted_accuracy"] is not None
                 else f"adjusted n/a ({result.get('adjusted_accuracy_note', '')})")
     parts = [f"accuracy {pct(result['accuracy'])}%", worst,

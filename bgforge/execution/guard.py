@@ -22,6 +22,7 @@ from ..errors import BgforgeError
 from ..io import strict_json
 from ..io.atomic import open_nofollow, safe_dir
 from ..io.layout import BOOKKEEPING, REPORT_HTML
+from ..io.layout_urbancars import row_files
 from ..io.paths import check_relative, check_splits, inside, relation
 from . import commit as commitmod
 from . import plan as planmod
@@ -165,7 +166,7 @@ def _written_by(out: Path) -> list[str]:
         names += sorted({f"{entry.split}/metadata.csv" for entry in plan.shards})
     for entry in plan.shards:
         names.append(str(commitmod.shard_tar(out, entry.name).relative_to(out)))
-        names += [str(r["file_name"]) for r in _stats_rows(out, entry.name) if r.get("file_name")]
+        names += [f for r in _stats_rows(out, entry.name) for f in row_files(r)]  # image + files beside it
         images = commitmod.journaled_images(out, entry.name)  # a shard that did not commit
         names += images + [str(p.relative_to(out.resolve())) for p in commitmod.image_temporaries(out, images)]
     names += [f"shards/{p.name}" for p in (out / "shards").glob(".*.tmp*")]
@@ -186,7 +187,7 @@ def _unplanned(out: Path, planned: set) -> list[str]:
             shards.add(p.stem)
     for name in sorted(shards - planned):
         names.append(f"shards/{name}.tar")
-        names += [str(r["file_name"]) for r in _stats_rows(out, name) if r.get("file_name")]
+        names += [f for r in _stats_rows(out, name) for f in row_files(r)]
         names += commitmod.journaled_images(out, name)
     return names
 

@@ -69,12 +69,25 @@ def read_intent(out) -> dict | None:
     return doc
 
 
+def _refuse_orphans(out: Path) -> None:
+    """Shards or markers with no plan.json (an --overwrite of an older bgforge killed half way): which
+    plan they belong to is unknown, so none may count as committed under the new one."""
+    from . import commit as commitmod
+
+    orphans = [*(out / "shards").glob("*.tar"), *commitmod.stats_dir(out).glob("*.stats.json")]
+    if orphans:
+        raise BgforgeError(f"{out} holds shards but no plan.json (e.g. {orphans[0].name}: an interrupted --overwrite "
+                           "of an earlier bgforge?); re-run with --overwrite to remove them and build anew")
+
+
 def record_plan(out: Path, plan: planmod.Plan, overwrite: bool, phase_folders: list[str]) -> None:
     """Write plan.json (or check it against the existing one); with --overwrite, or when an earlier
     --overwrite was interrupted, as the transaction above. Called with the build's lock held."""
     out = Path(out)
     intent = read_intent(out)
     if intent is None and not overwrite:
+        if not planmod.plan_path(out).exists():
+            _refuse_orphans(out)
         planmod.save_or_check_plan(out, plan, overwrite=False)
         return
     identity = plan_identity(plan)

@@ -300,9 +300,7 @@ def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, b
     if ext not in ("jpg", "png"):
         raw, ext = encode(arr, "png"), "png"  # keep shards readable by every WebDataset decoder
     elif turned in TRANSPOSE:  # stored as shown, without the tag: a reader that applies it would turn the
-        from .encoding import JPEG_QUALITY  # image again, but not its mask (Hugging Face's loader does)
-
-        raw = encode(arr, ext, quality=JPEG_QUALITY)
+        raw = encode(arr, ext)  # image again, but not its mask (Hugging Face's loader does); encode's q95
     return arr, raw, ext
 
 

@@ -36,6 +36,7 @@ PLANNERS = {
     "urbancars": ("bgforge.planners.urbancars", "UrbanCarsPlanner"),
     "spurious_ood": ("bgforge.planners.spurious_ood", "SpuriousOodPlanner"),
     "coco_places": ("bgforge.planners.coco_places", "CocoPlacesPlanner"),
+    "si_score": ("bgforge.planners.si_score", "SiScorePlanner"),
 }
 
 

@@ -128,7 +128,7 @@ class CocoPlacesPlanner(Planner):
         roots = _roots(ctx)
         coco, places = CocoSource(roots["coco"], "train2017"), PlacesSource(roots["places"])
         objects = qualifying(coco, classes, float(p["min_area"]))
-        for c, name in enumerate(classes):
+        for name in classes:
             if len(objects[name]) < sum(sizes):
                 raise BgforgeError(f"COCO class {name!r} has {len(objects[name])} images whose largest instance has "
                                    f"area >= {p['min_area']:g}; {sum(sizes)} needed ({' + '.join(map(str, sizes))})")

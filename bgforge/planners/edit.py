@@ -149,6 +149,8 @@ def _check_choices(params: dict) -> None:
         raise BgforgeError(f"--top-k-rank must be reference or frequency, got {params.get('top_k_rank')!r}")
     if params.get("phrase_collapse", "reference") not in ("reference", "bgforge"):
         raise BgforgeError(f"--phrase-collapse must be reference or bgforge, got {params.get('phrase_collapse')!r}")
+    if params.get("classifier_preprocess", "imagenet") not in ("reference", "imagenet"):
+        raise BgforgeError(f"--preprocess must be reference or imagenet, got {params.get('classifier_preprocess')!r}")
     if params.get("dilation_shape", "vertical") not in DILATION_SHAPES:
         raise BgforgeError(f"--dilation-shape must be {' or '.join(DILATION_SHAPES)}, got {params['dilation_shape']!r}")
     if int(params.get("dilation", 15)) < 0:

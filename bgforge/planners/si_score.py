@@ -11,6 +11,7 @@ rectangle, its top-left corner and the share inside the image; a placement below
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -35,12 +36,14 @@ def background_draws(n_foregrounds: int, n_backgrounds: int, k: int, seed: int) 
     return [rs.choice(n_backgrounds, k, replace=False).tolist() for _ in range(n_foregrounds)]
 
 
-def grid(p: dict) -> tuple[list, list, list]:
-    """(coords, areas, rotations) of the recipe: each an explicit list, or np.arange of its *_range."""
+def grid(p: dict, demo: bool = False) -> tuple[list, list, list]:
+    """(coords, areas, rotations) of the recipe: each an explicit list, or np.arange of its *_range
+    (--demo: `demo_coord_range` where the recipe has one)."""
     areas = grid_values(p["areas"], p["area_range"])
     rotations = grid_values(p["rotations"], p["rotation_range"])
-    if p["coord_range"]:
-        steps = grid_values([], p["coord_range"])
+    coord_range = p.get("demo_coord_range") if demo and p.get("demo_coord_range") else p["coord_range"]
+    if coord_range:
+        steps = grid_values([], coord_range)
         coords = [(x, y) for x in steps for y in steps]     # itertools.product(steps, steps)
     else:
         coords = [tuple(float(v) for v in c) for c in p["coords"]]
@@ -58,6 +61,27 @@ def cell_name(coord: tuple, area: float, rotation: float, varied: set) -> str:
     return ",".join(parts) or "all"
 
 
+def placements(fgs: list, draws: list, coords: list, areas: list, rotations: list, bg_size: tuple,
+               min_pct: float) -> Iterator[tuple | None]:
+    """Every id in the reference's order (dataset_generator.py:308-329: coord, area, rotation, then each
+    foreground's backgrounds): (image_id, fg, background, coord, area, rotation, size, origin, pct), or
+    None where the placement is not generated (less than min_pct inside, or resized to nothing)."""
+    bg_w, bg_h = bg_size
+    fg_bg = [(fg, b) for fg, chosen in zip(fgs, draws) for b in chosen]
+    image_id = -1
+    for coord, area, rotation in placement_grid(coords, areas, rotations):
+        for fg, b in fg_bg:
+            image_id += 1
+            size = area_size(fg.width, fg.height, bg_w, bg_h, area)
+            if min(size) < 1:
+                yield None
+                continue
+            rw, rh = rotated_size(*size, rotation)
+            origin = top_left(rw, rh, bg_w, bg_h, *coord)
+            pct = pct_inside(rw, rh, bg_w, bg_h, *origin)
+            yield None if pct < min_pct else (image_id, fg, b, coord, area, rotation, size, origin, pct)
+
+
 class SiScorePlanner(Planner):
     """SI-Score's object size, location and rotation datasets from foreground and background folders."""
 
@@ -66,8 +90,7 @@ class SiScorePlanner(Planner):
                         "pct_inside_image"]
     LABEL_FIELD = "foreground_class"
     EVAL_BREAKDOWNS = ("cell",)
-    INSPECT_TABLES = (("class_name", "cell"),)
-    INSPECT_COUNTS = ("cell",)
+    INSPECT_COUNTS = ("class_name", "area", "rotation", "x_coord", "y_coord")   # a cell table would be 441 wide
     REFERENCE_PATHS = True   # <class>/<image_id>.jpg, the reference's file layout
 
     def label_name(self, meta: dict) -> str:
@@ -82,44 +105,42 @@ class SiScorePlanner(Planner):
         else:
             roots = {"foregrounds": p["foregrounds"], "backgrounds": p["backgrounds"]}
             bg_w, bg_h = (int(v) for v in p["bg_resolution"])
-        fgs = src.foregrounds(roots["foregrounds"])
+        if p["foreground_source"] == "coco" and not ctx.demo:
+            fgs = src.coco_foregrounds(ctx.roots.get("coco"), list(p["coco_categories"]), p["coco_split"],
+                                       int(p["coco_per_class"]), float(p["coco_min_box"]))
+            roots["foregrounds"] = str(Path(fgs[0].path).parent.parent)
+        else:
+            fgs = src.foregrounds(roots["foregrounds"])
         bgs = src.backgrounds(roots["backgrounds"])
         draws = background_draws(len(fgs), len(bgs), int(p["num_bgs_per_fg_instance"]), int(p["seed"]))
-        coords, areas, rotations = grid(p)
+        coords, areas, rotations = grid(p, ctx.demo)
         varied = {name for name, values in (("coord", coords), ("area", areas), ("rotation", rotations))
                   if len(values) > 1}
-        fg_bg = [(fg, b) for fg, chosen in zip(fgs, draws) for b in chosen]
-        min_pct = float(p["min_pct_inside_image"])
-        fmt = p["image_format"]
-        samples, dropped, image_id = [], 0, -1
-        for coord, area, rotation in placement_grid(coords, areas, rotations):
+        fmt, seed = p["image_format"], int(p["seed"])
+        samples, dropped, total = [], 0, 0
+        for pl in placements(fgs, draws, coords, areas, rotations, (bg_w, bg_h), float(p["min_pct_inside_image"])):
+            total += 1
+            if pl is None:
+                dropped += 1
+                continue
+            image_id, fg, b, coord, area, rotation, size, origin, pct = pl
             cell = cell_name(coord, area, rotation, varied)
-            for fg, b in fg_bg:           # dataset_generator.py:308-315: fg/bg pairs inside area and rotation
-                image_id += 1
-                size = area_size(fg.width, fg.height, bg_w, bg_h, area)
-                if min(size) < 1:
-                    dropped += 1
-                    continue
-                rw, rh = rotated_size(*size, rotation)
-                x0, y0 = top_left(rw, rh, bg_w, bg_h, *coord)
-                pct = pct_inside(rw, rh, bg_w, bg_h, x0, y0)
-                if pct < min_pct:
-                    dropped += 1
-                    continue
-                samples.append(Sample(
-                    key=f"si_{image_id:07d}", split=SPLIT,
-                    inputs={"foreground": fg.path, "background": bgs[b], "size": list(size),
-                            "origin": [x0, y0], "bg_size": [bg_w, bg_h]},
-                    meta={"image_id": image_id, "x_coord": coord[0], "y_coord": coord[1], "area": area,
-                          "rotation": rotation, "foreground_class": fg.class_index,
-                          "foreground_instance": fg.instance, "background": b, "bg_resolution_width": bg_w,
-                          "bg_resolution_height": bg_h, "pct_inside_image": round(pct, 4),
-                          "class_name": fg.class_name, "cell": cell, "group": f"{fg.class_name}/{cell}",
-                          "group_name": f"{fg.class_name}/{cell}", "split_name": SPLIT,
-                          "file_name": f"{fg.class_name}/{image_id}.{fmt}", "recipe": recipe.name,
-                          "seed": int(p["seed"])}))
+            samples.append(Sample(
+                key=f"si_{image_id:07d}", split=SPLIT,
+                inputs={"foreground": fg.path, "background": bgs[b], "size": list(size), "origin": list(origin),
+                        "bg_size": [bg_w, bg_h],
+                        **({"box": list(fg.box), "segmentation": fg.segmentation, "image_size": list(fg.image_size)}
+                           if fg.box else {})},
+                meta={"image_id": image_id, "x_coord": coord[0], "y_coord": coord[1], "area": area,
+                      "rotation": rotation, "foreground_class": fg.class_index, "foreground_instance": fg.instance,
+                      "background": b, "bg_resolution_width": bg_w, "bg_resolution_height": bg_h,
+                      "pct_inside_image": round(pct, 4), "class_name": fg.class_name, "cell": cell,
+                      "group": f"{fg.class_name}/{cell}", "group_name": f"{fg.class_name}/{cell}",
+                      "split_name": SPLIT, "file_name": f"{fg.class_name}/{image_id}.{fmt}",
+                      "recipe": recipe.name, "seed": seed}))
+        min_pct = float(p["min_pct_inside_image"])
         notes = [f"{len(fgs)} foregrounds in {len({f.class_name for f in fgs})} classes, {len(bgs)} backgrounds; "
-                 f"{image_id + 1} placements, {dropped} below min_pct_inside_image {min_pct:g} not generated"]
+                 f"{total} placements, {dropped} below min_pct_inside_image {min_pct:g} not generated"]
         return Planned(samples=samples, inputs={k: str(Path(v)) for k, v in roots.items()},
                        source_files=[f.path for f in fgs] + bgs, notes=notes)
 
@@ -140,5 +161,7 @@ class SiScorePlanner(Planner):
         for key in ("bg_resolution", "demo_bg_resolution"):
             if len(params[key]) != 2 or min(int(v) for v in params[key]) < 1:
                 raise BgforgeError(f"{key} must be [width, height], got {params[key]}")
+        if params["foreground_source"] not in ("folder", "coco"):
+            raise BgforgeError(f"foreground_source must be folder or coco, got {params['foreground_source']!r}")
         if int(params["num_bgs_per_fg_instance"]) < 1:
             raise BgforgeError("num_bgs_per_fg_instance must be at least 1")

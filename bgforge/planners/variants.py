@@ -6,6 +6,11 @@ is written as its own split (shards `<variant>-NNNNN.tar`), grouped by class; ev
 json says which variant, which source image, and for the mixed variants which background
 image (and its class) it was built from. See docs/variants.md.
 
+`construction: reference` (default): the images are built as the challenge's construction code
+does (stages/variants_reference.py): images with one box, filtered at planning by its box rules,
+mixed backgrounds drawn among the kept images of a class, the image itself included, and JPEG at
+quality 75. `construction: bgforge`: the rules below, masks or boxes as given.
+
 Mixed backgrounds are drawn per sample from rng_for(seed, key, variant) among the images of
 the same source split: mixed_same from the image's own class (another image when the class
 has one), mixed_rand from a class drawn uniformly (then an image, never the image itself),
@@ -100,14 +105,55 @@ def parse_variants(spec: str | list[str] | None) -> list[str]:
     return [v for v in VARIANTS if v in names]
 
 
-def _pick(pool: list[Sample], exclude: str, rng: np.random.Generator) -> Sample:
-    """A uniform pick from pool, never `exclude` unless it is the only member."""
+CONSTRUCTIONS = ("reference", "bgforge")  # stages/variants_reference.py (main.py's) | bgforge's rules (docs/variants.md)
+REFERENCE_JPEG_QUALITY = 75  # main.py saves with PIL's save(): quality 75
+
+
+def _pick(pool: list[Sample], exclude: str | None, rng: np.random.Generator) -> Sample:
+    """A uniform pick from pool, never `exclude` unless it is the only member (None: any member)."""
     choices = [s for s in pool if s.key != exclude] or pool
     return choices[int(rng.integers(len(choices)))]
 
 
-def background_for(variant: str, src: Sample, pools: dict, classes: list[str], seed: int) -> tuple[str, Sample | None]:
-    """(class, image) whose only_bg_t a mixed variant of `src` uses; image is None when the class has none."""
+def _image_size(sample: Sample) -> tuple[int, int] | None:
+    """(width, height) from the image file's header, or None (not a file: the stage checks it)."""
+    from PIL import Image
+
+    path = sample.inputs.get("image")
+    if not isinstance(path, str):
+        return None
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except OSError:
+        return None  # the stage reports an unreadable image
+
+
+def reference_filter(samples: list[Sample]) -> tuple[list[Sample], dict[str, list[str]]]:
+    """main.py's `is_good_image` at planning (stages/variants_reference.filter_problem): the kept samples
+    and {reason: keys} of the dropped ones. Images whose size is unknown here are checked by the stage."""
+    from ..stages.variants_reference import filter_problem
+
+    kept, dropped = [], {}
+    for s in samples:
+        boxes = s.meta.get("boxes")
+        size = _image_size(s) if boxes is not None and len(boxes) == 1 else None
+        problem = filter_problem(*size, boxes) if size else (
+            None if boxes is not None and len(boxes) == 1 else filter_problem(1, 1, boxes))
+        if problem:
+            reason = ("not exactly one box" if "exactly one box" in problem else
+                      "box over 90 % of the 224 centre crop" if "covers" in problem else
+                      "under half of the box inside the 224 centre crop")
+            dropped.setdefault(reason, []).append(s.key)
+        else:
+            kept.append(s)
+    return kept, dropped
+
+
+def background_for(variant: str, src: Sample, pools: dict, classes: list[str], seed: int,
+                   include_self: bool = False) -> tuple[str, Sample | None]:
+    """(class, image) whose only_bg_t a mixed variant of `src` uses; image is None when the class has none.
+    `include_self`: the reference's pick (any image of the class's folder, the image itself included)."""
     label = str(src.meta["label"])
     rng = rng_for(seed, src.key, variant)
     present = [c for c in classes if pools.get((src.split, c))]
@@ -118,7 +164,7 @@ def background_for(variant: str, src: Sample, pools: dict, classes: list[str], s
     else:
         cls = classes[(classes.index(label) + 1) % len(classes)]
     pool = pools.get((src.split, cls))
-    return cls, (_pick(pool, src.key, rng) if pool else None)
+    return cls, (_pick(pool, None if include_self else src.key, rng) if pool else None)
 
 
 class VariantsPlanner(Planner):
@@ -132,6 +178,10 @@ class VariantsPlanner(Planner):
         seed = int(p.get("seed", 0))
         variants = parse_variants(p.get("variants"))
         samples, classes = labelled_input(p)
+        construction = p.get("construction", "reference")
+        dropped: dict = {}
+        if construction == "reference":
+            samples, dropped = reference_filter(samples)
         pools = {}
         for s in sorted(samples, key=lambda s: s.key):
             pools.setdefault((s.split, str(s.meta["label"])), []).append(s)
@@ -143,9 +193,9 @@ class VariantsPlanner(Planner):
                 meta = {**src.meta, "variant": variant, "label": src.meta["label"], "class_index": classes.index(label),
                         "source_key": src.key, "source_split": src.split, "split_name": variant, "group": label,
                         "group_name": label,
-                        "bg_key": src.key, "bg_label": src.meta["label"], "seed": seed}
+                        "bg_key": src.key, "bg_label": src.meta["label"], "seed": seed, "construction": construction}
                 if variant in MIXED:
-                    bg_class, bg = background_for(variant, src, pools, classes, seed)
+                    bg_class, bg = background_for(variant, src, pools, classes, seed, construction == "reference")
                     if bg is None:
                         skipped.append({"key": f"{src.key}-{variant}", "stage": "plan", "error_type": "NoBackground",
                                         "message": f"no image of class {bg_class} in split {src.split} "
@@ -158,14 +208,26 @@ class VariantsPlanner(Planner):
         return Planned(samples=out, inputs={"input": str(src_dir), "manifest": p.get("manifest")},
                        source_files=input_names(samples),
                        notes=[f"{len(samples)} images, {len(classes)} classes, variants: {', '.join(variants)}",
-                              f"class order (mixed_next: y -> y + 1): {', '.join(classes)}"],
+                              f"class order (mixed_next: y -> y + 1): {', '.join(classes)}",
+                              f"construction: {construction}"] +
+                             [f"dropped as the reference does ({len(keys)}): {why}, e.g. {keys[0]}"
+                              for why, keys in sorted(dropped.items())],
                        skipped=skipped)
 
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         from ..stages.variants import render
 
-        encoding = Encoding.of(params, default_format="png")
+        encoding = Encoding.of(*encoding_params(params))
         return lambda batch: [render(s, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
         parse_variants(params.get("variants"))
+        if params.get("construction", "reference") not in CONSTRUCTIONS:
+            raise BgforgeError(f"construction must be reference or bgforge, got {params.get('construction')!r}")
+
+
+def encoding_params(params: dict) -> tuple[dict, str]:
+    """The reference saves JPEG at PIL's default quality (75); bgforge's default is PNG."""
+    if params.get("construction", "reference") == "reference":
+        return {**params, "jpeg_quality": params.get("jpeg_quality") or REFERENCE_JPEG_QUALITY}, "jpg"
+    return params, "png"

@@ -15,7 +15,7 @@ from ..errors import BgforgeError
 from ..execution import commit as commitmod
 from ..execution import guard
 from ..execution import plan as planmod
-from ..io import file_hashes
+from ..io import file_hashes, strict_json
 from ..io.terminal import printable_tree
 
 MAIN = "main"
@@ -74,6 +74,7 @@ def output_status(out, verify: bool = False) -> dict:
     return {"out": str(out), "state": state, "running": alive,
             "finalized": (out / "manifest.json").exists() and main is not None,
             **({"changed_files": damaged} if verify else {}),
+            **({"versions": versions} if (versions := _versions(out)) else {}),
             "phases": phases,
             **({k: main[k] for k in ("recipe", "seed", "shards_committed", "shards_total", "samples_written",
                                      "samples_planned", "errors")} if main else {})}
@@ -94,4 +95,23 @@ def render_status(status: dict) -> str:
         if "stopped" in status["state"] else ""
     lines.append(f"state: {status['state']}{stopped}")
     lines += [f"changed: {line}" for line in status.get("changed_files", [])]
-    return "\n".join(lines)
+    return "\n".join(lines + _version_lines(status.get("versions") or {}))
+
+
+def _versions(out: Path) -> dict | None:
+    """manifest.json's `versions` (the packages and checkpoints that made the output); None when absent."""
+    try:
+        found = strict_json.loads((out / "manifest.json").read_bytes()).get("versions")
+    except (OSError, ValueError, AttributeError, BgforgeError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _version_lines(versions: dict) -> list[str]:
+    packages = versions.get("packages") if isinstance(versions.get("packages"), dict) else {}
+    lines = [f"made with: {', '.join(f'{k} {v}' for k, v in packages.items())}"] if packages else []
+    checkpoints = versions.get("checkpoints") if isinstance(versions.get("checkpoints"), dict) else {}
+    for model, c in checkpoints.items():
+        if isinstance(c, dict):
+            lines.append(f"checkpoint {model}: {c.get('file')} sha256 {c.get('sha256')}")
+    return lines

@@ -7,6 +7,7 @@ within each class and in the background folder (the reference takes `glob` order
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,11 @@ class Foreground:
     class_index: int
     instance: int          # index within its class
     path: str
-    width: int
+    width: int             # the cut-out's bounding rectangle
     height: int
+    box: tuple | None = None         # COCO: the crop (x0, y0, x1, y1) of `path` ...
+    segmentation: object = None      # ... and the mask that is its alpha
+    image_size: tuple | None = None  # (width, height) of `path`
 
 
 def _images(folder: Path) -> list[str]:
@@ -48,6 +52,29 @@ def foregrounds(root: str | Path | None) -> list[Foreground]:
             out.append(Foreground(name, c, j, str(path), w, h))
     if not out:
         raise BgforgeError(f"foregrounds folder {root} holds no <class>/<image> files")
+    return out
+
+
+def coco_foregrounds(root: str | Path | None, categories: list[str], split: str, per_class: int,
+                     min_box: float) -> list[Foreground]:
+    """COCO objects as cut-outs: per category (sorted), the first `per_class` non-crowd annotations by id
+    whose box is at least min_box on each side, cropped to the box rounded outwards, alpha = the mask."""
+    from .coco import CocoSource, coco_root
+
+    if not categories:
+        raise BgforgeError("foreground_source: coco needs coco_categories, e.g. --set \"coco_categories=[dog, zebra]\"")
+    source = CocoSource(coco_root(root), split)
+    objects = source.objects(categories, min_box=min_box)
+    out = []
+    for c, name in enumerate(sorted(categories)):
+        for j, obj in enumerate([o for o in objects if o.category == name][:per_class]):
+            x, y, w, h = obj.bbox
+            x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
+            x1, y1 = min(obj.width, math.ceil(x + w)), min(obj.height, math.ceil(y + h))
+            out.append(Foreground(name, c, j, str(source.image_path(obj)), x1 - x0, y1 - y0, (x0, y0, x1, y1),
+                                  obj.segmentation, (obj.width, obj.height)))
+    if not out:
+        raise BgforgeError(f"no COCO object of {', '.join(categories)} with a box of at least {min_box:g} px in {split}")
     return out
 
 

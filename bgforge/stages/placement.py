@@ -8,6 +8,7 @@ the stage repeats the same operations on the pixels with PIL.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Sequence
@@ -38,6 +39,7 @@ def area_size(fg_w: int, fg_h: int, bg_w: int, bg_h: int, area: float) -> tuple[
     return int(fg_w * factor), int(fg_h * factor)
 
 
+@functools.lru_cache(maxsize=65536)
 def rotated_size(w: int, h: int, angle: float) -> tuple[int, int]:
     """The size of `Image.rotate(angle, expand=True)` of a w x h image (Pillow's own arithmetic:
     the 15-digit rounded matrix, ceil of the largest corner minus floor of the smallest)."""

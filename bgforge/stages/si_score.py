@@ -9,7 +9,7 @@ from PIL import Image
 
 from ..errors import SampleError
 from ..io.encoding import Encoding
-from ..io.images import pil_open, read_raw, to_mode
+from ..io.images import pil_open, read_raw, read_rgb, to_mode
 from ..records import Failure, Output, Sample
 from .common import Rendered, render_sample
 from .placement import alpha_paste, square_background
@@ -34,7 +34,20 @@ class BackgroundCache:
         return bg
 
 
-def _foreground(path: str) -> Image.Image:
+def _foreground(sample: Sample) -> Image.Image:
+    """The cut-out: an RGBA file, or a COCO image's box with its annotation mask as alpha."""
+    path = sample.inputs["foreground"]
+    if sample.inputs.get("box"):
+        from ..sources.coco import annotation_mask
+
+        width, height = sample.inputs["image_size"]
+        image = read_rgb(path, "read_image")
+        if image.shape[:2] != (height, width):
+            raise SampleError("read_image", f"{path} is {image.shape[1]}x{image.shape[0]}, the annotations say "
+                                            f"{width}x{height}")
+        mask = annotation_mask(sample.inputs["segmentation"], height, width)
+        x0, y0, x1, y1 = sample.inputs["box"]
+        return Image.fromarray(np.dstack([image[y0:y1, x0:x1], mask[y0:y1, x0:x1]]), "RGBA")
     with pil_open(read_raw(path), path) as im:
         if im.mode not in ("RGBA", "LA", "P", "PA"):
             raise SampleError("read_image", f"{path} has no alpha channel (mode {im.mode}); SI-Score pastes each "
@@ -45,7 +58,7 @@ def _foreground(path: str) -> Image.Image:
 
 def render(sample: Sample, encoding: Encoding, cache: BackgroundCache) -> Output | Failure:
     def transform(progress) -> Rendered:
-        fg = _foreground(sample.inputs["foreground"])
+        fg = _foreground(sample)
         progress.stage = "read_background"
         bg = cache.get(sample.inputs["background"], *sample.inputs["bg_size"])
         progress.stage = "paste"

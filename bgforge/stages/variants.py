@@ -122,6 +122,8 @@ def render(sample: Sample, encoding: Encoding) -> Output | Failure:
 def _variant(sample: Sample, progress: Progress) -> Rendered:
     m = sample.meta
     image, _, _ = sample_image(sample.inputs, progress.stage)
+    if m.get("construction") == "reference":
+        return _reference(sample, image, progress)
     progress.stage = "read_mask"
     fg, box = regions(image, sample.inputs, m.get("boxes"))
     background = None
@@ -134,4 +136,25 @@ def _variant(sample: Sample, progress: Progress) -> Rendered:
     out = variant_image(m["variant"], image, fg, box, background)
     meta = {**m, "width": int(image.shape[1]), "height": int(image.shape[0]),
             "fg_frac": round(float(fg.mean()), 6), "box_frac": round(float(box.mean()), 6)}
+    return Rendered(out, meta, label=m["class_index"])
+
+
+def _reference(sample: Sample, image: np.ndarray, progress: Progress) -> Rendered:
+    """`construction: reference`: main.py's filters, tiling, GrabCut and 256 x 256 mixed images
+    (stages/variants_reference.py)."""
+    from . import variants_reference as ref
+
+    m = sample.meta
+    progress.stage = "filter"
+    problem = ref.filter_problem(image.shape[1], image.shape[0], m.get("boxes"))
+    if problem:
+        raise SampleError("filter", problem)
+    background = None
+    if m["variant"] in MIXED:
+        progress.stage = "read_background"
+        bg_image, _, _ = sample_image(sample.inputs["bg"], progress.stage)
+        background = (bg_image, sample.inputs.get("bg_boxes"))
+    progress.stage = m["variant"]
+    out = ref.reference_variant(m["variant"], image, m.get("boxes"), int(m.get("seed", 0)), m["source_key"], background)
+    meta = {**m, "width": int(out.shape[1]), "height": int(out.shape[0])}
     return Rendered(out, meta, label=m["class_index"])

@@ -85,7 +85,7 @@ def test_resume_says_what_it_does_and_summaries_separate_this_run(tmp_path, cub_
     first = invoke(*wb95(cub_root, places_root, out, "--shard-index", 0, "--num-shards", 2))
     assert first.exit_code == 0, first.output
     status = json.loads(invoke("status", out, "--json").output)
-    assert status["state"] == "running" and 0 < status["shards_committed"] < status["shards_total"]
+    assert status["state"] == "stopped" and 0 < status["shards_committed"] < status["shards_total"]
     committed, total = status["shards_committed"], status["shards_total"]
     to_build = status["samples_planned"] - status["samples_written"]
     assert f"this run: {status['samples_written']} samples in {committed} shards" in last_line(first)
@@ -159,7 +159,7 @@ def test_status_understands_phase_folders(tmp_path, cub_root, places_root):
     assert res.exit_code == 0, res.output
     status = invoke("status", out)
     assert status.exit_code == 0, status.output
-    assert "[backgrounds phase]" in status.output and "state: backgrounds phase running" in status.output
+    assert "[backgrounds phase]" in status.output and "state: backgrounds phase stopped" in status.output
     data = json.loads(invoke("status", out, "--json").output)
     assert [p["phase"] for p in data["phases"]] == ["backgrounds"] and not data["finalized"]
 

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from bgforge import recipe as recipemod
 from bgforge.cli import app
-from bgforge.eval import score
 from bgforge.errors import BgforgeError
+from bgforge.eval import score
 from bgforge.eval.dataset import load_split
 from bgforge.planners import BuildContext
 from bgforge.sources.synthetic import make_imagenet
@@ -77,7 +77,8 @@ def test_numbers_equal_the_peers_formulas_on_the_same_predictions(wb):
 
     train = {name: 10 * (k + 1) for k, name in enumerate(result["groups"])}
     adjusted, why = metrics.adjusted_accuracy(result["groups"], train)
-    assert why is None and adjusted == pytest.approx(own_train_weighted_average(y, g, p, np.repeat(np.arange(4), [10, 20, 30, 40])))
+    weights = np.repeat(np.arange(4), [10, 20, 30, 40])
+    assert why is None and adjusted == pytest.approx(own_train_weighted_average(y, g, p, weights))
     assert result["mean_group_accuracy"] == pytest.approx(subpopbench_adjusted_accuracy(y, g, p))
     per_group = {n: v["accuracy"] for n, v in result["groups"].items()}
     assert result["worst_group"]["accuracy"] == pytest.approx(min(per_group.values()))

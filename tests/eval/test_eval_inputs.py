@@ -2,6 +2,7 @@
 silent score (issue 30.4); predictions are streamed, so memory does not grow with the file (30.5)."""
 
 import csv
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -122,10 +123,13 @@ def test_other_splits_keys_are_counted_and_keys_in_no_split_refused(wb, tmp_path
     table = list(csv.DictReader(open(wb / "metadata.csv")))
     path = tmp_path / "all.csv"
     path.write_text("key,pred\n" + "".join(f"{r['key']},{r['y']}\n" for r in table))
-    res = runner.invoke(app, ["eval", str(wb), "-p", str(path), "--split", "test", "--json"])
+    res = runner.invoke(app, ["eval", str(wb), "-p", str(path), "--split", "test"])
     assert res.exit_code == 0, res.output
     others = sum(r["split"] != "2" for r in table)
     assert f"{others} predictions for samples of other splits counted" in res.output
+    res = runner.invoke(app, ["eval", str(wb), "-p", str(path), "--split", "test", "--json"])
+    assert json.loads(res.output)["other_split_keys"] == {"train": sum(r["split"] == "0" for r in table),
+                                                          "val": sum(r["split"] == "1" for r in table)}
     path.write_text(path.read_text() + "cub_999999,1\n")
     one_line_exit_2(runner.invoke(app, ["eval", str(wb), "-p", str(path)]), "is not a sample of any split")
 

@@ -107,6 +107,19 @@ def test_overwrite_removes_surplus_tars_that_no_plan_names(tmp_path, seg_inputs)
     assert dataset(out) == dataset(reference)
 
 
+def test_shards_without_a_plan_are_never_kept_by_a_plain_run(tmp_path, seg_inputs):
+    """The state an older bgforge's killed --overwrite left (plan.json deleted first): a plain re-run kept
+    the old run's shards under the new plan's names and exited 0."""
+    inp, _ = seg_inputs
+    out = tmp_path / "out"
+    assert bgforge(*segment_args(inp, out, 12, 20)).returncode == 0
+    old = shard_bytes(out)
+    (out / "plan.json").unlink()
+    res = bgforge(*segment_args(inp, out, 7, 14))
+    assert res.returncode == 2 and "no plan.json" in res.stderr and "--overwrite" in res.stderr
+    assert shard_bytes(out) == old  # nothing removed without --overwrite
+
+
 def test_overwrite_of_the_seed_in_a_waterbirds_build(tmp_path):
     """The issue's case: a killed `--seed 1 --overwrite`, re-run without --overwrite, kept seed-0 shards."""
     common = ["build", "waterbirds-100", "--demo", "--shard-size", "40", "-q"]

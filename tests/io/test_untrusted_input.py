@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from bgforge.cli import app
 from bgforge.errors import BgforgeError
-from bgforge.io.terminal import printable, printable_tree
 
 runner = CliRunner()
 
@@ -62,6 +61,28 @@ def edit_json(path, fn):
     path.write_text(json.dumps(data))
 
 
+def within(seconds, fn):
+    """fn() in a daemon thread: a read that blocks (a FIFO opened for reading) fails the test, never hangs it."""
+    import threading
+
+    box = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        pytest.fail(f"still blocked after {seconds} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
 # ---------------------------------------------------------------- 5. bgforge.data opens only OUT's own tars
 @pytest.mark.parametrize("shard", ["pipe:touch {marker}", "pipe:cat shards/train-00000.tar", "../other/x.tar",
                                    "{abs}", "shards/../../x.tar", "https://example.com/x.tar",
@@ -95,7 +116,7 @@ def test_data_refuses_links_and_special_files_as_shards(out, tmp_path, what):
         tar.mkdir()
     for kind in ("webdataset", "map"):
         with pytest.raises(BgforgeError, match="regular files inside the output|is a"):
-            list(load(out, "train", kind=kind))
+            within(20, lambda kind=kind: list(load(out, "train", kind=kind)))
 
 
 def test_data_reads_its_own_tars(out):
@@ -139,13 +160,20 @@ def test_html_group_counts_must_be_counts(out):
     assert one_line_exit_2(res) and "groups.json is damaged" in res.output
 
 
+def _memory_cap():
+    """At most 4 GB of address space: a preview read from /dev/zero fails fast instead of filling memory."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
 def _inspect_html_subprocess(out, timeout=60):
     """The CLI in its own process: a FIFO preview would hang the old code (the test must not)."""
     t0 = time.monotonic()
     try:
         res = subprocess.run([sys.executable, "-m", "bgforge", "inspect", str(out), "--html"], capture_output=True,
-                             text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": os.environ.get(
-                                 "PYTHONPATH", "") or os.getcwd()})
+                             text=True, timeout=timeout, preexec_fn=_memory_cap, env={**os.environ, "PYTHONPATH": (
+                                 os.environ.get("PYTHONPATH", "") or os.getcwd())})
     except subprocess.TimeoutExpired:
         pytest.fail(f"inspect --html hung for {timeout} s on a preview")
     return res, time.monotonic() - t0
@@ -192,6 +220,8 @@ ESC_NAME = "\x1b[2J\x1b]0;owned\x07red\u202eevil\nline"
 
 
 def test_printable_escapes_controls_only():
+    from bgforge.io.terminal import printable, printable_tree
+
     assert printable("plain ünïcode 日本 \\x") == "plain ünïcode 日本 \\x"
     assert printable(ESC_NAME) == "\\x1b[2J\\x1b]0;owned\\x07red\\u202eevil\\nline"
     assert printable_tree({ESC_NAME: [ESC_NAME, 3]}) == {printable(ESC_NAME): [printable(ESC_NAME), 3]}

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from bgforge.cli import app
 from bgforge.errors import BgforgeError
-from bgforge.execution.failstreak import FailureStreak, TooManyFailures
 from bgforge.io import images
 from bgforge.recipe import apply_overrides, load
 from bgforge.records import Failure, Output
@@ -169,6 +168,34 @@ def test_set_values_the_recipe_means_still_pass():
     assert r.params["positions"] == ["corner"] and r.params["quota"]["val"] == 0
 
 
+JUNK = ["-1", "[]", "{}", "x", "1e9", "null", "[[]]", "true", "[-5]", "0", "{a: 1}", "[x]", "1.5", "''", ".nan",
+        "2020-01-01"]
+
+
+def test_no_set_value_reaches_the_planner_as_a_crash():
+    """Every parameter of every shipped recipe, set to junk: a one-line BgforgeError or accepted, never
+    another exception from the checks or the planner's own validation."""
+    from bgforge import planners
+    from bgforge.params import check_params
+    from bgforge.recipe import available
+
+    crashes = []
+    for name in available():
+        recipe = load(name)
+        planner = planners.get(recipe.planner)
+        for key in recipe.params:
+            for value in JUNK:
+                try:
+                    changed = apply_overrides(recipe, [f"{key}={value}"])
+                    check_params(changed.params)
+                    planner.validate(changed.params)
+                except BgforgeError:
+                    pass
+                except Exception as exc:  # noqa: BLE001 - what the test looks for
+                    crashes.append(f"{name} {key}={value}: {type(exc).__name__}: {exc}")
+    assert not crashes, crashes[:10]
+
+
 RECIPE_FILES = [b"- a\n- b\n", b"just a string\n", b"42\n", b"", b"name: x\nplanner: waterbirds\nparams: 5\n",
                 b"name: x\nplanner: waterbirds\nparams: [1, 2]\n", b"name: [x]\nplanner: waterbirds\nparams: {}\n",
                 b"name: x\nplanner: waterbirds\nparams: {1: 2}\n", b"name: x\nplanner: {a: 1}\nparams: {}\n",
@@ -227,6 +254,8 @@ def test_a_sample_with_a_dropped_box_is_written_and_not_counted_as_an_error(tmp_
 
 
 def test_failure_streak_counts_failures_in_a_row():
+    from bgforge.execution.failstreak import FailureStreak, TooManyFailures
+
     streak = FailureStreak(3)
     fail = [Failure(f"k{i}", "read_image", "SampleError", f"cannot decode k{i}") for i in range(4)]
     ok = Output(key="good", files={}, meta={})

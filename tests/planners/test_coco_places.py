@@ -95,13 +95,14 @@ def test_full_scale_groups_objects_and_place_indices(full_scale):
             got = [s.meta["ann_id"] for s in samples if s.split == split and s.meta["label"] == c]
             assert got == [a["id"] for a in objs], (name, split)
     # every background index is the reference's formula, from the list the reference reads
+    biased_places = recipemod.load("coco-places").params["biased_places"]
     lists = {"unbiased": ("/k/", "/l/", "/p/", "/r/"), "val_ood": ("/o/", "/v/"), "test_ood": ("/w/", "/z/")}
     for s in samples:
         c, k = s.meta["label"], int(s.key.rsplit("_", 1)[1])
         unbiased = s.meta["place_kind"] in ("unbiased", "ood")
         assert s.meta["place_index"] == ref_index(s.split, unbiased, c, k), s.key
         if s.meta["place_kind"] == "biased":
-            assert s.meta["place_category"] == recipemod.load("coco-places").params["biased_places"][c]
+            assert s.meta["place_category"] == biased_places[c]
         elif s.meta["place_kind"] == "sg":
             assert s.meta["place_class"] not in (c, -1)
         else:
@@ -141,7 +142,8 @@ def test_build_pixels_match_skimage_and_pycocotools(tmp_path):
     for tar in (tmp_path / "o" / "shards").glob("*.tar"):
         with tarfile.open(tar) as t:
             pngs.update({m.name[:-4]: t.extractfile(m).read() for m in t.getmembers() if m.name.endswith(".png")})
-    anns = {a["id"]: a for a in json.loads((roots["coco"] / "annotations" / "instances_train2017.json").read_text())["annotations"]}
+    data = json.loads((roots["coco"] / "annotations" / "instances_train2017.json").read_text())
+    anns = {a["id"]: a for a in data["annotations"]}
     for row in rows[::23]:
         image = np.asarray(Image.open(roots["coco"] / "train2017" / row["coco_file"]).convert("RGB"))
         h, w = image.shape[:2]

@@ -167,3 +167,52 @@ def test_planner_corners_replayed_for_the_random_corner_run():
     for i, key in enumerate(keys):
         got = [draws.corner("test", w, key, bg, s) for bg in ("O", "R") for s in (56, 84, 112)]
         assert tuple(got) == expected[w][i]
+
+
+@pytest.fixture(scope="module")
+def inet1000(tmp_path_factory):
+    """A synthetic ILSVRC tree of 1000 classes: two boxed train images and three val images each."""
+    from bgforge.sources.synthetic import make_imagenet
+
+    classes = {w: f"class {i}" for i, w in enumerate(_wnids(1000))}
+    return make_imagenet(tmp_path_factory.mktemp("inet1000"), classes=classes, n_train=2, n_val=3, size=(24, 20),
+                         seed=5)
+
+
+def _plan(root, recipe_name, overrides):
+    from bgforge import recipe as recipemod
+    from bgforge.planners import BuildContext
+    from bgforge.planners.hard_spurious import HardSpuriousPlanner
+
+    r = recipemod.apply_overrides(recipemod.load(recipe_name), ["segmenter=box", "inpainter=telea", *overrides])
+    return HardSpuriousPlanner().plan(r, BuildContext(roots={"imagenet": str(root)}))
+
+
+def test_the_plan_at_1000_classes_pairs_as_the_reference_test_run(inet1000):
+    planned = _plan(inet1000, "hard-spurious-imagenet", ["splits=[test]"])
+    rows = list(planned.samples)
+    counts = {}
+    for s in rows:
+        if s.meta["group"] == "CeO-56":
+            counts[s.meta["wnid"]] = counts.get(s.meta["wnid"], 0) + 1
+    wnids = _wnids(1000)
+    expected, _ = reference_loop(wnids, {w: counts.get(w, 0) for w in wnids})
+    got = {s.meta["wnid"]: s.meta["bg_class"] for s in rows if s.meta["background"] == "random"}
+    assert got == expected
+    assert any("replayed" in n for n in planned.notes)
+
+
+def test_the_ar_plan_takes_its_corners_from_the_replayed_stream(inet1000):
+    planned = _plan(inet1000, "hard-spurious-imagenet-ar", [])
+    rows = list(planned.samples)
+    wnids = _wnids(1000)
+    keys = {}
+    for s in rows:
+        keys.setdefault(s.meta["wnid"], set()).add(s.meta["fg_key"])
+    pairs, corners = reference_loop(wnids, {w: len(keys.get(w, ())) for w in wnids}, use_random=True)
+    assert {s.meta["wnid"]: s.meta["bg_class"] for s in rows if s.meta["background"] == "random"} == pairs
+    for s in rows:
+        if s.meta["position"] == "corner":
+            i = sorted(keys[s.meta["wnid"]]).index(s.meta["fg_key"])
+            slot = (0 if s.meta["background"] == "own" else 3) + (56, 84, 112).index(s.meta["size"])
+            assert s.meta["corner"] == corners[s.meta["wnid"]][i][slot]

@@ -55,8 +55,10 @@ def tiny(tmp_path_factory):
 
 
 def run(tiny, out, variants="all", seed=0, workers=1):
+    # bgforge's own rules (masks as given, docs/variants.md); the reference construction is
+    # tests/stages/test_variants_reference.py's
     params = {"input": str(tiny), "manifest": str(tiny / "manifest.jsonl"), "variants": variants, "seed": seed,
-              "image_format": "png"}
+              "image_format": "png", "construction": "bgforge"}
     build(Recipe(name="variants", planner="variants", params=params), BuildContext(), out, progress=False,
           workers=workers)
     got = {}
@@ -173,7 +175,8 @@ def test_class_order_and_variant_parsing():
 
 def test_cli_writes_one_split_per_variant(tiny, tmp_path):
     res = CliRunner().invoke(app, ["variants", "--input", str(tiny), "--manifest", str(tiny / "manifest.jsonl"),
-                                   "--out", str(tmp_path / "o"), "--variants", "original,only_bg_t", "-q"])
+                                   "--out", str(tmp_path / "o"), "--variants", "original,only_bg_t", "-q",
+                                   "--construction", "bgforge"])
     assert res.exit_code == 0, res.output
     groups = json.loads((tmp_path / "o" / "groups.json").read_text())
     assert set(groups) == {"original", "only_bg_t"}
