@@ -92,7 +92,8 @@ def inspect_cmd(
         path = Path(out) / REPORT_HTML
         write_text_atomic(path, render_html(report, out), root=out)  # never through a link planted at it
         report["html"] = str(path)
-    typer.echo(json.dumps(report, indent=2) if as_json else render_text(report))
+    shown = {k: v for k, v in report.items() if not k.startswith("_")}   # `_`: the page's working data
+    typer.echo(json.dumps(shown, indent=2) if as_json else render_text(shown))
     if html and not as_json:
         typer.echo(f"bgforge: report -> {report['html']}")
     from ..io.terminal import printable

@@ -85,7 +85,7 @@ Workers = Annotated[int, typer.Option(
                                    "--devices entry and the phases that only paste run this many (at least as many "
                                    "as the GPU workers). Output bytes do not depend on it.")]
 Devices = Annotated[Optional[str], typer.Option(
-    "--devices", help="GPUs for the model stages, one worker per entry: '0,1' ('0,0,1,1': two each). Default: "
+    "--devices", help="GPUs for the model stages, one worker per entry: '0,1' or 'cuda:0,cuda:1' ('0,0,1,1': two each). Default: "
                       "every visible GPU with two workers each (one decodes while the other infers); "
                       "'cpu' forces CPU workers.")]
 BatchSize = Annotated[int, typer.Option(

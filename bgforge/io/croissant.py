@@ -1,7 +1,7 @@
 """OUT/croissant.json: the output described in MLCommons Croissant 1.0 (JSON-LD), which the
 NeurIPS datasets track and the Hugging Face hub read, and `mlcroissant.Dataset` loads.
 
-distribution: metadata.csv, groups.json and manifest.json (each with its sha256), every shard tar
+distribution: metadata.csv and groups.json (each with its sha256), every shard tar
 (its sha256 from the commit marker, hashed as it was written) and a FileSet of the images (inside
 the tars, or the image files of a folder layout). One record set, `samples`, one record per row
 of metadata.csv: key, image (the pixels, joined on the key or the file name), label, group, split
@@ -36,7 +36,9 @@ CONTEXT = {
     "equivalentProperty": "cr:equivalentProperty",
 }
 IMAGE_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
-META_FILES = (("metadata.csv", "text/csv"), ("groups.json", "application/json"), ("manifest.json", "application/json"))
+# manifest.json is left out: its timings change with every run, and croissant.json, like every file a
+# build writes but the manifest, has the same bytes for the same inputs, recipe and seed
+META_FILES = (("metadata.csv", "text/csv"), ("groups.json", "application/json"))
 IMAGES = "images"
 SAMPLES = "samples"
 # metadata.csv columns that say where a sample is stored, not what it is

@@ -13,7 +13,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from .atomic import safe_dir, write_atomic
 from .layout import preview_dir
@@ -21,21 +21,45 @@ from .shards import iter_shard
 
 THUMB = 112
 LABEL_W = 170
-CAPTION_H = 12   # the class (and a random background's class) under each tile
+LINE_H = 13      # a caption line (the class, and a random background's class, under each tile)
+LABEL_FONT, CAPTION_FONT = ImageFont.load_default(size=13), ImageFont.load_default(size=11)
 
 
-def _thumb(data: bytes | Path, thumb: int, mask: bytes | None = None, boxes=None) -> Image.Image:
-    """A thumbnail; with `mask` (a stage's mask.png) the mask tinted red over it and `boxes` outlined,
-    so a segment sheet shows what was segmented, not only the photo."""
+def wrap(text: str, width: int, font=CAPTION_FONT) -> list[str]:
+    """`text` in lines no wider than `width` pixels: broken between words, a word longer than a line
+    broken between characters; never cut."""
+    lines: list[str] = []
+    for word in str(text).split() or [""]:
+        line = f"{lines[-1]} {word}" if lines else word
+        if lines and font.getlength(line) <= width:
+            lines[-1] = line
+            continue
+        piece = ""
+        for ch in word:
+            if piece and font.getlength(piece + ch) > width:
+                lines.append(piece)
+                piece = ""
+            piece += ch
+        lines.append(piece)
+    return lines
+
+
+def _thumb(data: bytes | Path, thumb: int, mask: bytes | None = None, boxes=None, result: bool = False) -> Image.Image:
+    """A thumbnail; with `mask` (a stage's mask.png) the mask's outline drawn over it (a segment
+    sheet: the mask also tinted red, to show what was segmented; an inpaint sheet, `result`: the
+    inpainted pixels left visible inside the outline of the hole) and `boxes` outlined."""
     im = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
     if mask is None:
         # a JPEG decodes at a reduced DCT scale that still leaves both sides >= 2x the thumbnail's
         im.draft("RGB", (thumb, thumb))
     im = im.convert("RGB")
     if mask is not None:
-        m = Image.open(io.BytesIO(mask)).convert("L").resize(im.size)
-        red = Image.new("RGB", im.size, (230, 30, 30))
-        im = Image.composite(Image.blend(im, red, 0.45), im, m)
+        m = Image.open(io.BytesIO(mask)).convert("L").resize(im.size).point(lambda v: 255 if v > 127 else 0)
+        if not result:
+            im = Image.composite(Image.blend(im, Image.new("RGB", im.size, (230, 30, 30)), 0.35), im, m)
+        size = 2 * max(1, im.width // 150) + 1
+        edge = ImageChops.subtract(m, m.filter(ImageFilter.MinFilter(size)))   # the mask's inner border
+        im.paste((255, 220, 0) if result else (230, 30, 30), mask=edge)
         draw = ImageDraw.Draw(im)
         for box in boxes or []:
             if isinstance(box, (list, tuple)) and len(box) == 4:
@@ -59,51 +83,76 @@ def _spread(paths: list, n: int = SPREAD) -> list:
 
 
 def _caption(meta: dict, names: dict) -> str:
-    """A tile's label: its class, and for a random-background composite the background's class."""
+    """A tile's label, whole (the sheet wraps it): its class, and for a random-background composite
+    the background's class."""
     cls = str(meta.get("class_name") or meta.get("label_name") or meta.get("label", ""))
     bg = meta.get("bg_class")
     if bg is not None and meta.get("background") == "random":
-        return f"{cls[:9]} on {str(meta.get('bg_class_name') or names.get(bg, bg))[:9]}"
-    return cls[:20]
+        return f"{cls} on {meta.get('bg_class_name') or names.get(bg, bg)}"
+    return cls
 
 
-def _picks_from_shards(shard_paths, per_group: int, thumb: int, group_counts: dict | None) -> dict:
-    """Up to `per_group` images of each group: at most PER_CLASS of a class while other classes
-    can still be found, read from evenly spaced shards first (`_spread`), then topped up.
-
-    group_counts (group -> samples, from groups.json): reading stops once every group has its
-    picks, instead of decoding every shard of a million-sample split.
-    """
-    chosen, spare = defaultdict(list), defaultdict(list)   # group -> [(bytes, meta)]
-    per_class: dict = defaultdict(int)
-    short = {str(g): min(per_group, n) for g, n in (group_counts or {}).items()}
+def _candidates(shard_paths, per_group: int, group_counts: dict | None) -> tuple[dict, dict]:
+    """group -> class -> up to PER_CLASS (image bytes, mask bytes, meta), from evenly spaced shards
+    first (`_spread`), and the wnid -> class name pairs seen. Every one of those first SPREAD shards is
+    read (so classes planned late still appear); then reading stops once each group of
+    `group_counts` (group -> samples, from groups.json) has its picks, instead of decoding every
+    shard of a million-sample split. A group keeps at most `max_classes` classes' candidates."""
+    found: dict = defaultdict(dict)
     names: dict = {}
-    for path in _spread(shard_paths):
-        if group_counts and not short:
+    groups = {str(g): min(per_group, n) for g, n in (group_counts or {}).items()}
+    max_classes = per_group * max(len(groups), 8)   # more could not be shown on one sheet
+
+    def full() -> bool:
+        return bool(groups) and all(sum(len(v) for v in found[g].values()) >= n for g, n in groups.items())
+
+    for i, path in enumerate(_spread(shard_paths)):
+        if i >= SPREAD and full():
             break
         for _key, files in iter_shard(path):
             meta = json.loads(files["json"])
             if meta.get("wnid") and meta.get("class_name"):
                 names.setdefault(meta["wnid"], meta["class_name"])
-            group = str(meta.get("group_name", meta.get("group", "all")))
             img_ext = next((e for e in ("jpg", "png", "jpeg") if e in files), None)
-            if img_ext is None or len(chosen[group]) >= per_group:
-                continue
+            group = str(meta.get("group_name", meta.get("group", "all")))
             cls = str(meta.get("class_name", meta.get("label", "")))
-            if per_class[(group, cls)] >= PER_CLASS:
-                if len(spare[group]) < per_group:
-                    spare[group].append((files[img_ext], files.get("mask.png"), meta))
+            by_class = found[group]
+            if img_ext is None or (cls not in by_class and len(by_class) >= max_classes):
                 continue
-            per_class[(group, cls)] += 1
-            chosen[group].append((files[img_ext], files.get("mask.png"), meta))
-            if short.get(group) == len(chosen[group]):
-                del short[group]
-                if not short:
-                    break
-    for group, extra in spare.items():  # rows of few classes: their other images after all
-        chosen[group] += extra[:per_group - len(chosen[group])]
-    return {g: [(_thumb(data, thumb, mask, meta.get("boxes") if mask else None), _caption(meta, names))
-                for data, mask, meta in items] for g, items in chosen.items()}
+            items = by_class.setdefault(cls, [])
+            if len(items) < max(PER_CLASS, per_group if len(by_class) == 1 else PER_CLASS):
+                items.append((files[img_ext], files.get("mask.png"), meta))
+    return found, names
+
+
+def _select(found: dict, per_group: int, groups: list) -> dict:
+    """Each group's tiles: classes shown least on the sheet so far first (so every class appears at
+    least once where the sheet has room), at most PER_CLASS of a class while others are left, then
+    the group's other images; a row's tiles in the order its classes were found."""
+    shown: dict = defaultdict(int)
+    picks = {}
+    for group in groups:
+        by_class = found[group]
+        first = {c: i for i, c in enumerate(by_class)}
+        taken: dict = defaultdict(int)
+        row: list = []
+        for limit in (1, PER_CLASS, per_group):
+            for cls in sorted(by_class, key=lambda c: (shown[c], first[c])):
+                while len(row) < per_group and taken[cls] < min(limit, len(by_class[cls])):
+                    row.append((first[cls], taken[cls], by_class[cls][taken[cls]]))
+                    taken[cls] += 1
+                    shown[cls] += 1
+        picks[group] = [item for _, _, item in sorted(row, key=lambda t: t[:2])]
+    return picks
+
+
+def _picks_from_shards(shard_paths, per_group: int, thumb: int, group_counts: dict | None,
+                       order: dict | None = None) -> dict:
+    """Up to `per_group` captioned thumbnails of each group (see _candidates and _select)."""
+    found, names = _candidates(shard_paths, per_group, group_counts)
+    picks = _select(found, per_group, _row_order([g for g in found if found[g]], order))
+    return {g: [(_thumb(data, thumb, mask, meta.get("boxes") if mask else None, "hole_frac" in meta),
+                 _caption(meta, names)) for data, mask, meta in items] for g, items in picks.items()}
 
 
 def _natural(text: str) -> list:
@@ -111,32 +160,43 @@ def _natural(text: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
+def _row_order(groups, order: dict | None) -> list:
+    order = order or {}
+    return [g for g in order if g in groups] + sorted((g for g in groups if g not in order), key=_natural)
+
+
 def _sheet(picks: dict, per_group: int, thumb: int, order: dict | None = None) -> Image.Image | None:
     """`order`: {group: row label} in the recipe's group order (HSI: with its difficulty); other groups
-    follow, naturally sorted."""
+    follow, naturally sorted. Row labels and captions are wrapped, never cut: a row grows to fit."""
     if not picks:
         return None
     order = order or {}
-    groups = [g for g in order if g in picks] + sorted((g for g in picks if g not in order), key=_natural)
-    row_h = thumb + 4 + CAPTION_H
-    sheet = Image.new("RGB", (LABEL_W + per_group * (thumb + 4), len(groups) * row_h), "white")
+    groups = _row_order(picks, order)
+    labels = {g: wrap(order.get(g, g), LABEL_W - 8, LABEL_FONT) for g in groups}
+    captions = {g: [wrap(c, thumb, CAPTION_FONT) if c else [] for _, c in picks[g]] for g in groups}
+    heights = [max(thumb + 4 + LINE_H * max([0] + [len(c) for c in captions[g]]), 16 * len(labels[g]) + 4)
+               for g in groups]
+    sheet = Image.new("RGB", (LABEL_W + per_group * (thumb + 4), sum(heights)), "white")
     draw = ImageDraw.Draw(sheet)
-    for row, group in enumerate(groups):
-        y = row * row_h
-        draw.text((4, y + thumb // 2 - 6), str(order.get(group, group))[:28], fill="black")
-        for col, (im, caption) in enumerate(picks[group]):
+    y = 0
+    for group, row_h in zip(groups, heights):
+        top = y + max(0, thumb // 2 - 8 * len(labels[group]))
+        for i, line in enumerate(labels[group]):
+            draw.text((4, top + 16 * i), line, fill="black", font=LABEL_FONT)
+        for col, ((im, _), lines) in enumerate(zip(picks[group], captions[group])):
             x = LABEL_W + col * (thumb + 4)
             sheet.paste(im, (x + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
-            if caption:
-                draw.text((x + 2, y + thumb + 1), caption[:20], fill=(60, 60, 60))
+            for i, line in enumerate(lines):
+                draw.text((x + 1, y + thumb + 1 + LINE_H * i), line, fill=(60, 60, 60), font=CAPTION_FONT)
+        y += row_h
     return sheet
 
 
 def contact_sheet(shard_paths, per_group: int = 8, thumb: int = THUMB,
                   group_counts: dict | None = None, order: dict | None = None) -> Image.Image | None:
     """A row per group (in `order`, then naturally sorted) of up to `per_group` labelled images
-    spread over the shards' classes (see _picks_from_shards)."""
-    return _sheet(_picks_from_shards(shard_paths, per_group, thumb, group_counts), per_group, thumb, order)
+    spread over the shards' classes, every class at least once where the sheet has room."""
+    return _sheet(_picks_from_shards(shard_paths, per_group, thumb, group_counts, order), per_group, thumb, order)
 
 
 class FilePicks:

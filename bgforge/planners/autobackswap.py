@@ -66,6 +66,8 @@ class AutoBackSwapPlanner(Planner):
     TARGET_FIELD = "class_index"  # the `cls` member
     METADATA_COLUMNS = ["key", "kind", "label", "class_index", "bg_label", "bg_class_index", "split", "group",
                         "source_key", "bg_key", "copy"]
+    INSPECT_TABLES = (("label", "bg_label"),)   # a swap puts a class on another class's background
+    INSPECT_COUNTS = ("kind",)
 
     @classmethod
     def demo_params(cls) -> dict:

@@ -221,6 +221,8 @@ class BapPlanner(Planner):
 
     METADATA_COLUMNS = ["key", "fg_id", "role", "index", "label", "class_name", "split", "bg_category", "bg_filename",
                         "scale"]
+    INSPECT_TABLES = (("class_name", "bg_category"),)
+    INSPECT_COUNTS = ("role",)
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         p = recipe.params

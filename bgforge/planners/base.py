@@ -65,6 +65,8 @@ class Planner(ABC):
     # samples per value of each count field.
     INSPECT_TABLES: ClassVar[Sequence[tuple[str, str]]] = ()
     INSPECT_COUNTS: ClassVar[Sequence[str]] = ()
+    # Names of coded values, shown beside the codes: {field: {"0": "land", "1": "water"}}.
+    INSPECT_NAMES: ClassVar[dict[str, dict[str, str]]] = {}
     # Split name -> the code metadata.csv writes instead (Waterbirds: train 0, val 1, test 2).
     SPLIT_CODES: ClassVar[dict[str, int]] = {}
     # How to try the recipe on embedded data: None means `bgforge build NAME --demo`; else the steps.

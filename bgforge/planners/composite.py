@@ -38,7 +38,7 @@ class CompositePlanner(Planner):
     """`bgforge composite`: one group, foregrounds pasted on the backgrounds of a store."""
 
     METADATA_COLUMNS = ["key", "label", "group", "size", "position", "background", "fg_key", "bg_key", "bg_label"]
-    INSPECT_TABLES = (("label", "group"),)
+    INSPECT_TABLES = (("label", "group"), ("label", "bg_label"))
     INSPECT_COUNTS = ("size", "position", "background")
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:

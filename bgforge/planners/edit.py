@@ -163,6 +163,8 @@ class EditPlanner(Planner):
     TARGET_FIELD = "label_index"  # the `cls` member
     METADATA_COLUMNS = ["key", "source_key", "split", "edit", "phrase", "class_name", "label_index",
                         "pred_before", "pred_after", "flip", "mask_area", "num_objects"]
+    INSPECT_TABLES = (("class_name", "edit"),)
+    INSPECT_COUNTS = ("flip",)
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         from ..backends.classifier import load_class_index

@@ -96,7 +96,8 @@ class ReferenceDraws:
         for run, (classes, keys) in runs.items():
             pairing, corners = replay_run(classes, {w: len(k) for w, k in keys.items()}, random_corners)
             self.pairings[run], self._corners[run] = pairing, corners
-            self._index[run] = {key: i for w in classes for i, key in enumerate(keys.get(w, []))}
+            if random_corners:  # (1.28 M train keys: the index only when corners are read)
+                self._index[run] = {key: i for w in classes for i, key in enumerate(keys.get(w, []))}
 
     def corner(self, run: str, wnid: str, key: str, background: str, size: int) -> str:
         """The corner the reference's `--random` draws gave the image `key` in this group."""
@@ -114,4 +115,6 @@ def replay_blocker(params: dict, n_classes: int) -> str | None:
             return f"{key}: {params.get(key)}"
     if n_classes != REFERENCE_CLASSES:
         return f"{n_classes} classes (the replay is the reference's run over the {REFERENCE_CLASSES} ImageNet classes)"
+    if int(params.get("pairing_block", n_classes // JOBS)) != n_classes // JOBS:
+        return f"pairing_block: {params.get('pairing_block')} (the reference's jobs hold {n_classes // JOBS} classes)"
     return None

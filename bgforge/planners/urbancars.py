@@ -70,6 +70,7 @@ class UrbanCarsPlanner(Planner):
     LABEL_FIELD, ATTR_FIELD = "y", "bg"
     INSPECT_TABLES = (("y", "co_obj"), ("bg", "co_obj"))   # the second cue, against the label and the first
     INSPECT_COUNTS = ("cue",)
+    INSPECT_NAMES = {f: {"0": "urban", "1": "country"} for f in ("y", "bg", "co_obj")}
     TARGET_FIELD = "y"
     EVAL_BREAKDOWNS = ("cell", "bg", "co_obj")
 

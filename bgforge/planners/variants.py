@@ -172,6 +172,7 @@ class VariantsPlanner(Planner):
 
     TARGET_FIELD = "class_index"  # the `cls` member
     METADATA_COLUMNS = ["key", "variant", "label", "class_index", "source_key", "source_split", "bg_key", "bg_label"]
+    INSPECT_TABLES = (("label", "bg_label"),)   # mixed_rand / mixed_next: foregrounds on other classes' backgrounds
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         p = recipe.params

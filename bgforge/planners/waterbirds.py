@@ -58,6 +58,7 @@ class WaterbirdsPlanner(Planner):
 
     METADATA_COLUMNS = ["img_id", "img_filename", "y", "split", "place", "place_filename"]
     LABEL_FIELD, ATTR_FIELD = "y", "place"
+    INSPECT_NAMES = {"y": {"0": "landbird", "1": "waterbird"}, "place": {"0": "land", "1": "water"}}
     SPLIT_CODES = SPLITS
     REFERENCE_PATHS = True  # img_filename: <class_dir>/<file>.jpg, where WILDS and group_DRO read it
 

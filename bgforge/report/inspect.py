@@ -25,6 +25,17 @@ from ..io import readback
 from ..io.layout import preview_dir
 from ..io.terminal import printable_tree
 from ..ordering import ordered_counts, ordered_names, ordered_splits
+from . import inspect_partial as partial_build
+from .inspect_view import (
+    IMAGE_CHECK,
+    PRINT_STYLE,
+    association_words,
+    named,
+    page_image,
+    pick_label,
+    table_association,
+    value_names,
+)
 
 STATS_FIELDS = ("area_frac", "hole_frac")
 
@@ -47,11 +58,14 @@ def _describe(vals):
             "max": vals[-1]}
 
 
-def _read(out: Path) -> tuple[dict, list[dict]]:
+def _read(out: Path) -> tuple[dict, list[dict], dict | None]:
+    """manifest, metadata rows and None; for a build not finalized (running or stopped) the committed
+    shards' rows and what is partial (inspect_partial)."""
+    if partial_build.is_partial(out):
+        return partial_build.read_partial(out)
     if not (out / "metadata.csv").exists() or not (out / "manifest.json").exists():
-        raise BgforgeError(f"{out} has no metadata.csv/manifest.json: not a finished bgforge output "
-                           "(run `bgforge status` / `bgforge finalize` first)")
-    return readback.manifest(out), readback.metadata_rows(out)
+        raise partial_build.not_an_output(out)
+    return readback.manifest(out), readback.metadata_rows(out), None
 
 
 def _check_column(rows: list[dict], field: str | None, option: str) -> None:
@@ -79,10 +93,12 @@ def _value_counts(rows: list[dict], field: str) -> dict:
 
 def inspect_output(out, label=None, attribute=None) -> dict:
     out = Path(out)
-    manifest, rows = _read(out)
+    manifest, rows, partial = _read(out)
     planner = planners.get(manifest["recipe"]["planner"])
     params = manifest["recipe"].get("params") or {}
-    label, attribute = label or planner.LABEL_FIELD, attribute or planner.ATTR_FIELD
+    # without --label / --attribute: the recipe's fields where metadata.csv has them (edit has no `label`)
+    label = label or pick_label(rows, planner.LABEL_FIELD)
+    attribute = attribute or (planner.ATTR_FIELD if not rows or planner.ATTR_FIELD in rows[0] else None)
     _check_column(rows, label, "--label")
     _check_column(rows, attribute, "--attribute")
     split_names = {str(code): name for name, code in planner.SPLIT_CODES.items()}
@@ -100,6 +116,10 @@ def inspect_output(out, label=None, attribute=None) -> dict:
     report = {"out": str(out), "recipe": manifest["recipe"]["name"], "label": label, "attribute": attribute,
               "errors": manifest.get("errors", 0), "construction": manifest.get("construction", {}), "splits": {},
               "class_names": _class_names(rows)}
+    report["value_names"] = value_names(planner.INSPECT_NAMES, report["class_names"])
+    if partial:
+        report["partial"] = {k: v for k, v in partial.items() if k != "shards_by_split"}
+        report["_partial_shards"] = partial   # the committed tars, for the page's sheets (not in --json)
     # groups.json names the groups (metadata.csv may hold only ids, e.g. Waterbirds' 0..3)
     named = readback.groups(out) if (out / "groups.json").exists() else {}
     for split in ordered_splits(by_split):
@@ -107,14 +127,15 @@ def inspect_output(out, label=None, attribute=None) -> dict:
         groups = named.get(split, {}).get("groups") or _value_counts(items, "group")
         groups = {g: groups[g] for g in _in_order(groups, group_order)}
         entry: dict = {"samples": len(items), "groups": groups}
-        if attribute:
+        if attribute and label:
             pairs = [(r[label], r[attribute]) for r in items]
             entry["matrix"] = {f"{x}|{y}": c for (x, y), c in sorted(Counter(pairs).items())}
             assoc = association(pairs)
             entry["mutual_information_bits"], entry["cramers_v"] = assoc["mutual_information_bits"], assoc["cramers_v"]
             if "aligned_fraction" in assoc:
                 entry["correlation"] = {"aligned_fraction": assoc["aligned_fraction"], "phi": assoc["phi"]}
-        entry["tables"] = [cross_table(items, x, y, group_order if y == "group" else None) for x, y in tables]
+        entry["tables"] = [{**cross_table(items, x, y, group_order if y == "group" else None),
+                            **table_association(items, x, y)} for x, y in tables]
         entry["counts"] = {f: _value_counts(items, f) for f in counts}
         for field in STATS_FIELDS:
             stats = _describe(_numbers(items, field))
@@ -122,7 +143,9 @@ def inspect_output(out, label=None, attribute=None) -> dict:
                 entry[field] = stats
         report["splits"][split] = entry
     # contact sheets (OUT/.bgforge/preview) and recipe reports' sheets (OUT/preview, e.g. edit flips)
-    report["previews"] = sorted(str(p.relative_to(out)) for d in (preview_dir(out), out / "preview") for p in d.glob("*.png"))
+    report["previews"] = [] if partial else \
+        sorted(str(p.relative_to(out)) for d in (preview_dir(out), out / "preview") for p in d.glob("*.png"))
+    report["_order"] = {str(g): str(v) for g, v in (planner.preview_rows(params) or {}).items()}
     return report
 
 
@@ -156,19 +179,26 @@ def _association_line(e: dict) -> str:
 
 def render_text(report: dict) -> str:
     report = printable_tree(report)  # names and values from the output's files: control characters escaped
+    names = report.get("value_names") or {}
     lines = [f"{report['out']}: recipe {report['recipe']}, label {report['label']!r}"
              + (f" vs attribute {report['attribute']!r}" if report["attribute"] else "") + f", {report['errors']} errors"]
+    if report.get("partial"):
+        lines.append("  " + partial_build.partial_line(report["partial"]) + " (--html: their contact sheets)")
     for split, e in report["splits"].items():
         lines.append(f"  {split}: {e['samples']} samples" + (f", {_association_line(e)}" if "matrix" in e else ""))
         if "matrix" in e:
             xs, ys, cells = matrix_table(e["matrix"])
-            lines += _grid(f"{report['label']} \\ {report['attribute']}", ys,
-                           [(x, [cells.get((x, y), 0) for y in ys]) for x in xs])
+            lines += _grid(f"{report['label']} \\ {report['attribute']}", [named(names, report["attribute"], y) for y in ys],
+                           [(named(names, report["label"], x), [cells.get((x, y), 0) for y in ys]) for x in xs])
         lines.append("    groups: " + ", ".join(f"{g} {n}" for g, n in e["groups"].items()))
         for t in e.get("tables", []):
-            lines += _grid(f"{t['rows_field']} \\ {t['columns_field']}", t["columns"], list(zip(t["rows"], t["cells"])))
+            x, y = t["rows_field"], t["columns_field"]
+            if "mutual_information_bits" in t:
+                lines.append(f"    {association_words(t, x, y)}")
+            lines += _grid(f"{x} \\ {y}", [named(names, y, c) for c in t["columns"]],
+                           [(named(names, x, r), cells) for r, cells in zip(t["rows"], t["cells"])])
         for field, values in e.get("counts", {}).items():
-            lines.append(f"    {field}: " + ", ".join(f"{v} {n}" for v, n in values.items()))
+            lines.append(f"    {field}: " + ", ".join(f"{named(names, field, v)} {n}" for v, n in values.items()))
         for field in STATS_FIELDS:
             if field in e:
                 s = e[field]
@@ -244,39 +274,68 @@ def _preview_png(out: Path, rel: str) -> bytes | str:
     return data if data.startswith(_PNG) else f"{path} is not a PNG file"
 
 
+def _img(name: str, data: bytes) -> str:
+    mime, data = page_image(data)   # downscaled, JPEG: HSI-10's page 1.4 MB instead of 8.8 MB
+    return f"<img alt='{_esc(name)}' src='data:{mime};base64,{base64.b64encode(data).decode()}'>"
+
+
+def _page_sheets(report: dict, out: Path) -> dict:
+    """name -> the page's <img> (or why it was skipped): a split's sheet under the split's name, others
+    (edit's flips) under their file's stem; a partial build's sheets made from its committed shards."""
+    if report.get("_partial_shards"):
+        made = partial_build.partial_previews(report["_partial_shards"], report.get("_order"))
+        return {split: _img(split, data) for split, data in made.items()}
+    report.setdefault("skipped_previews", [])
+    sheets = {}
+    for rel in report["previews"]:
+        name = Path(rel).stem
+        data = _preview_png(out, rel)
+        if isinstance(data, str):
+            report["skipped_previews"].append(data)
+            sheets[name] = f"<p>preview {_esc(rel)} skipped: {_esc(data)}</p>"
+        else:
+            sheets[name] = _img(name, data)
+    return sheets
+
+
 def render_html(report: dict, out) -> str:
     """One self-contained page that fits the window: tables (scrolling inside their box) plus the
     contact sheets inlined as data URIs. Every value from the output's files is escaped; a preview
     that is not a regular PNG inside OUT is skipped with a note."""
     esc = _esc
+    names = report.get("value_names") or {}
     parts = [f"<!doctype html><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
-             f"<title>bgforge inspect: {esc(report['recipe'])}</title><style>{_STYLE}</style>",
+             f"<title>bgforge inspect: {esc(report['recipe'])}</title><style>{_STYLE}{PRINT_STYLE}</style>",
              f"<h1>{esc(report['recipe'])}</h1><p>{esc(report['out'])}: label <b>{esc(report['label'])}</b>"
              + (f", attribute <b>{esc(report['attribute'])}</b>" if report["attribute"] else "")
              + f", {esc(report['errors'])} errors</p>"]
+    if report.get("partial"):
+        parts.append(f"<p class='partial'><b>{esc(partial_build.partial_line(report['partial']))}</b></p>")
+    sheets = _page_sheets(report, Path(out))   # split (or sheet name) -> <img> or a skipped note
     for split, e in report["splits"].items():
         parts.append(f"<h2>{esc(split)}: {esc(e['samples'])} samples</h2>")
         if "matrix" in e:
-            parts.append(f"<p>{esc(_association_line(e))}</p>")
+            parts.append(f"<p class='assoc'>{esc(_association_line(e))}</p>")
             xs, ys, cells = matrix_table(e["matrix"])
-            parts.append(_html_table("label \\ attribute", ys, [(x, [cells.get((x, y), 0) for y in ys]) for x in xs]))
+            la, at = report["label"], report["attribute"]
+            parts.append(_html_table(f"{la} \\ {at}", [named(names, at, y) for y in ys],
+                                     [(named(names, la, x), [cells.get((x, y), 0) for y in ys]) for x in xs]))
         parts.append(_html_table("group", ["samples"], [(g, [n]) for g, n in e["groups"].items()]))
         for t in e.get("tables", []):
-            parts.append(_html_table(f"{t['rows_field']} \\ {t['columns_field']}", t["columns"],
-                                     list(zip(t["rows"], t["cells"]))))
+            x, y = t["rows_field"], t["columns_field"]
+            if "mutual_information_bits" in t:
+                parts.append(f"<p class='assoc'>{esc(association_words(t, x, y))}</p>")
+            parts.append(_html_table(f"{x} \\ {y}", [named(names, y, c) for c in t["columns"]],
+                                     [(named(names, x, r), cells) for r, cells in zip(t["rows"], t["cells"])]))
         for field, values in e.get("counts", {}).items():
-            parts.append(_html_table(field, list(values), [("samples", list(values.values()))]))
+            parts.append(_html_table(field, [named(names, field, v) for v in values], [("samples", list(values.values()))]))
+        if split in sheets:
+            parts.append(f"<h3>{esc(split)}: contact sheet</h3>{sheets.pop(split)}")
     construction = construction_lines(report.get("construction") or {}, report.get("class_names") or {})
     if construction:
         parts.append("<h2>construction</h2><ul>" + "".join(f"<li>{esc(line.strip())}</li>" for line in construction)
                      + "</ul>")
-    report.setdefault("skipped_previews", [])
-    for rel in report["previews"]:
-        data = _preview_png(Path(out), rel)
-        if isinstance(data, str):
-            report["skipped_previews"].append(data)
-            parts.append(f"<h2>{esc(rel)}</h2><p>preview skipped: {esc(data)}</p>")
-            continue
-        parts.append(f"<h2>{esc(rel)}</h2><img alt='{esc(rel)}' src='data:image/png;base64,"
-                     f"{base64.b64encode(data).decode()}'>")
+    for name, html_img in sheets.items():   # sheets of no split (edit's flips)
+        parts.append(f"<h2>{esc(name)}</h2>{html_img}")
+    parts.append(IMAGE_CHECK)
     return "\n".join(parts)

@@ -86,6 +86,7 @@ class Tally:
                                                   "label_index": None, "phrases": {}, "raw": {}, "correct": set()})
         self.classifier = None
         self.flipped: dict = {}   # key -> the row fields the contact sheet needs
+        self.originals: dict = {}   # source key -> (the original's key, its shard): beside its flips on the sheet
 
     def add(self, r: dict) -> None:
         name = _class_of(r)
@@ -94,6 +95,7 @@ class Tally:
             c["label_index"] = r["label_index"]
         self.classifier = self.classifier or r.get("classifier")
         if r.get("edit") == "original":
+            self.originals[str(r.get("source_key") or r["key"])] = (r["key"], r.get("shard"))
             c["originals"] += 1
             c["originals_correct"] += bool(r.get("correct_before"))
             if r.get("correct_before"):
@@ -120,7 +122,7 @@ class Tally:
             raw["flipped"].append(r["key"])
             s["flipped"].append(r["key"])
             self.flipped[r["key"]] = {"class": name, "phrase": phrase, "shard": r.get("shard"),
-                                      "pred_after_name": r.get("pred_after_name")}
+                                      "pred_after_name": r.get("pred_after_name"), "source_key": r.get("source_key")}
 
     def report(self, top_k: int = 3, examples: int = 3, threshold: float = MERGE_THRESHOLD,
                rank: str = "reference", collapse: str = "reference", occurrences=None) -> dict:
@@ -238,7 +240,7 @@ def write_report(out, top_k: int = 3, rank: str = "reference", collapse: str = "
         tally.add(r)
     report = tally.report(top_k, rank=rank, collapse=collapse,
                           occurrences=phrase_occurrences(phrases_path) if phrases_path else None)
-    sheet = flip_sheet(out, tally.flipped, report)
+    sheet = flip_sheet(out, tally.flipped, report, originals=tally.originals)
     report["contact_sheet"] = None if sheet is None else str(sheet.relative_to(out))
     write_json(out / "spurious.json", report, root=out)
     write_atomic(out / "spurious.md", to_markdown(report).encode(), root=out)
@@ -276,14 +278,33 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def flip_sheet(out, flipped: dict, report: dict, per_class: int = 8, thumb: int = 112):
-    """OUT/.bgforge/preview/flips.png, beside the split previews: a row per class with its flipped
-    edits (top phrases first), captioned with the phrase and the wrong prediction.
-    `flipped`: key -> {class, phrase, shard, pred_after_name}. None when nothing flipped."""
-    from ..io.atomic import write_atomic
-    from ..io.layout import preview_dir
+def _thumbs(out, want: set, thumb: int) -> dict:
+    """key -> thumbnail of each wanted (shard, key)."""
     from ..io.shards import iter_shard
 
+    images = {}
+    for shard in sorted({s for s, _ in want if s}):
+        keys = {k for s, k in want if s == shard}
+        for key, files in iter_shard(Path(out) / shard):
+            ext = next((e for e in ("jpg", "png") if e in files), None)
+            if key in keys and ext:
+                im = Image.open(io.BytesIO(files[ext])).convert("RGB")
+                im.thumbnail((thumb, thumb))
+                images[key] = im
+    return images
+
+
+def flip_sheet(out, flipped: dict, report: dict, per_class: int = 4, thumb: int = 112, originals: dict | None = None):
+    """OUT/.bgforge/preview/flips.png, beside the split previews: a row per class with its flipped
+    edits (top phrases first), each beside its original (left: original, right: edit), captioned
+    with the whole phrase (wrapped) and the wrong prediction.
+    `flipped`: key -> {class, phrase, shard, pred_after_name, source_key}; `originals`: source key ->
+    (original's key, shard). None when nothing flipped."""
+    from ..io.atomic import write_atomic
+    from ..io.layout import preview_dir
+    from ..io.preview import CAPTION_FONT, LABEL_FONT, LINE_H, wrap
+
+    originals = originals or {}
     picks = {}
     for name, c in report["classes"].items():
         keys = [k for e in c["top"] for k in e["flipped_keys"]]
@@ -293,28 +314,31 @@ def flip_sheet(out, flipped: dict, report: dict, per_class: int = 8, thumb: int 
     if not picks:
         return None
     wanted = {k for ks in picks.values() for k in ks}
-    images = {}
-    for shard in sorted({flipped[k]["shard"] for k in wanted if flipped[k]["shard"]}):
-        for key, files in iter_shard(Path(out) / shard):
-            ext = next((e for e in ("jpg", "png") if e in files), None)
-            if key in wanted and ext:
-                im = Image.open(io.BytesIO(files[ext])).convert("RGB")
-                im.thumbnail((thumb, thumb))
-                images[key] = im
-    label_w, cap, pad = 150, 26, 4
-    cell_w, cell_h = thumb + pad, thumb + cap + pad
+    source = {k: originals.get(str(flipped[k].get("source_key"))) for k in wanted}   # edit -> (original, shard)
+    want = {(flipped[k]["shard"], k) for k in wanted} | {(o[1], o[0]) for o in source.values() if o}
+    images = _thumbs(out, want, thumb)
+    label_w, pad = 150, 4
+    cell_w = 2 * thumb + 2 + 3 * pad
+    captions = {k: wrap(flipped[k]["phrase"], cell_w - pad) + wrap(f"-> {flipped[k]['pred_after_name']}", cell_w - pad)
+                for k in wanted}
+    cell_h = thumb + LINE_H * max(len(c) for c in captions.values()) + pad
     sheet = Image.new("RGB", (label_w + per_class * cell_w, len(picks) * cell_h), "white")
     draw = ImageDraw.Draw(sheet)
     for row, (name, keys) in enumerate(picks.items()):
         y = row * cell_h
-        draw.text((4, y + thumb // 2 - 6), name[:22], fill="black")
+        for i, line in enumerate(wrap(name, label_w - 8, LABEL_FONT) + ["(original | edit)"]):
+            draw.text((4, y + 8 + 16 * i), line, fill="black" if line[0] != "(" else "gray", font=LABEL_FONT)
         for col, key in enumerate(keys):
             x = label_w + col * cell_w
-            if key in images:
-                im = images[key]
-                sheet.paste(im, (x + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
-            draw.text((x, y + thumb + 1), flipped[key]["phrase"][:18], fill="black")
-            draw.text((x, y + thumb + 13), f"-> {flipped[key]['pred_after_name']}"[:18], fill="firebrick")
+            orig = source[key][0] if source[key] else None
+            for i, k in enumerate((orig, key)):
+                if k in images:
+                    im = images[k]
+                    sheet.paste(im, (x + i * (thumb + 2) + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
+            draw.line([(x + thumb, y), (x + thumb, y + thumb)], fill="white", width=2)
+            for i, line in enumerate(captions[key]):
+                draw.text((x, y + thumb + 1 + LINE_H * i), line, fill="black" if not line.startswith("->") else "firebrick",
+                          font=CAPTION_FONT)
     path = preview_dir(out) / "flips.png"
     buf = io.BytesIO()
     sheet.save(buf, format="PNG")

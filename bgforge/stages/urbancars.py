@@ -23,6 +23,7 @@ image as `src_dataset/stanford_cars.py:143-144` does) when the plan names one.
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image
@@ -181,10 +182,25 @@ def chain(params: dict, ctx: WorkerContext) -> Chain:
                             "segment")
         masks.update({i: r if isinstance(r, Failure) else (r.masks[0] if len(r.masks) else None)
                       for i, r in zip([i for i in ok if i not in masks], found)})
-        return [cars[i] if isinstance(cars[i], Failure) else masks[i] if isinstance(masks[i], Failure)
-                else _render(s, cars[i], masks[i], params, encoding) for i, s in enumerate(batch)]
+        with one_torch_thread():
+            return [cars[i] if isinstance(cars[i], Failure) else masks[i] if isinstance(masks[i], Failure)
+                    else _render(s, cars[i], masks[i], params, encoding) for i, s in enumerate(batch)]
 
     return run
+
+
+@contextmanager
+def one_torch_thread():
+    """The composites' tensors (256 x 256) are too small for torch's intra-op threads, which on a busy
+    CPU mostly spin: one thread while compositing (~8x faster under load), the caller's count restored."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _render(sample: Sample, car: np.ndarray, car_mask, params: dict, encoding: Encoding):

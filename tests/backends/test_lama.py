@@ -147,9 +147,10 @@ def test_lama_batch_follows_batch_size_unless_the_recipe_sets_it():
 
 
 def test_the_cuda_defaults_frozen_and_channels_last_give_the_same_pixels_on_cpu(lama_stub):
-    """What LaMa does on CUDA by default (torch.jit.freeze, NHWC inputs, non-blocking uint8 uploads), run
-    here on the CPU: frozen, the same pixels; NHWC changes the order of the model's sums, so a hole pixel
-    on a truncation boundary may move one grey level; outside the hole, the input's own pixels."""
+    """What LaMa does on CUDA (torch.jit.freeze by default; NHWC inputs when asked, off until a GPU run measures
+    them faster; non-blocking uint8 uploads), run here on the CPU: frozen, the same pixels; NHWC changes the
+    order of the model's sums, so a hole pixel on a truncation boundary may move one grey level; outside the
+    hole, the input's own pixels."""
     import torch
 
     plain = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript")

@@ -3,6 +3,7 @@
 The checks re-implement the cited lines here, with torchvision's transforms and PIL as main.py
 calls them, and compare with bgforge's `construction: reference`."""
 
+import io
 import json
 
 import numpy as np
@@ -159,6 +160,9 @@ def test_reference_run_seeded_jpeg_and_the_same_bytes_whatever_the_workers(tmp_p
     keys = {k for k in files}
     assert "im0-original" in keys and not any(k.startswith("im5-") for k in keys)   # one box only
     assert decode(files["im0-original"]["jpg"]).shape == (120, 160, 3)           # full size
+    saved = io.BytesIO()
+    Image.fromarray(_scene(0)).save(saved, format="JPEG")                        # main.py:290, PIL's save()
+    assert files["im0-original"]["jpg"] == saved.getvalue()
     assert decode(files["im0-mixed_same"]["jpg"]).shape == (256, 256, 3)
     meta = json.loads(files["im0-mixed_rand"]["json"])
     assert meta["construction"] == "reference"
