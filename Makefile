@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	# simple-lama-inpainting (a chosen package; its tests compare bgforge's LaMa path with it) pins
 	# Pillow < 10 and numpy < 2, which bgforge must not take: installed without its dependencies
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps 'simple-lama-inpainting>=0.1.2'
+	# WILDS (tests/eval/test_eval_wilds.py runs its own WaterbirdsDataset.eval) pulls ogb and old pins
+	# it does not need for that: installed without its dependencies too
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps 'wilds>=2.0'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -154,8 +154,10 @@ def build_cmd(
     layout: Annotated[opt.Layout, typer.Option(
         "--layout", help="shards (WebDataset tars), folder (images at the reference paths beside metadata.csv, as "
                          "group_DRO/WILDS read; no tars), imagefolder (OUT/{split}/{label}/{key}.jpg for torchvision "
-                         "ImageFolder), both (shards + folder), or hsi (hard-spurious-imagenet only: "
-                         "OUT/{split}/{size}/Group_{g}/{wnid}/ as Corner Cases' timm scripts read).")] = opt.Layout.shards,
+                         "ImageFolder), both (shards + folder), hsi (hard-spurious-imagenet only: "
+                         "OUT/{split}/{size}/Group_{g}/{wnid}/ as Corner Cases' timm scripts read), or whac-a-mole "
+                         "(urbancars only: OUT/urbancars/... with the mask files, as Whac-A-Mole's loaders read)."
+                         )] = opt.Layout.shards,
     shard_index: Annotated[Optional[int], typer.Option(
         "--shard-index", help="Run only slice i of --num-shards (array jobs). Env: SLURM_ARRAY_TASK_ID.")] = None,
     num_shards: Annotated[Optional[int], typer.Option(

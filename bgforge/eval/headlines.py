@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from . import foraug
 from . import metrics as m
 from .dataset import EvalSplit
 
@@ -42,6 +43,7 @@ def _wilds_adj_acc_avg(data: EvalSplit, preds: list, result: dict) -> dict:
 COMPUTE: dict[str, Callable[[EvalSplit, list, dict], dict]] = {
     "waterbirds": _wilds_adj_acc_avg,
     "spurious_ood": _wilds_adj_acc_avg,
+    "fornet_eval": foraug.compute,
 }
 
 HEADLINES: dict[str, tuple[Headline, ...]] = {
@@ -52,6 +54,8 @@ HEADLINES: dict[str, tuple[Headline, ...]] = {
                   Headline("co_obj_gap", "CoObj gap", "points", "Whac-A-Mole"),
                   Headline("bg_co_obj_gap", "BG+CoObj gap", "points", "Whac-A-Mole")),
     "hard_spurious": (Headline("difficulty", "difficulty", "breakdown", "Corner Cases"),),
+    "fornet_eval": tuple(Headline(k, n, follows="ForAug") for k, n in (
+        ("background_robustness", "background robustness"), ("centre_bias", "centre bias"), ("size_bias", "size bias"))),
 }
 
 # Across splits (--split all): the backgrounds challenge's BG-gap on ImageNet-9 variants

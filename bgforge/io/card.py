@@ -81,17 +81,19 @@ def data_files(layout: str, splits: dict, image_ext: str) -> list[dict]:
     return [{"split": "full", "path": [f"**/*.{image_ext}", "metadata.csv"]}]
 
 
+_PLACES_CATEGORY = re.compile(r"^/[a-z]/[a-z0-9_]+(/[a-z0-9_]+)?$")
+
+
 def _local(text: str) -> bool:
+    """An absolute path of this (or the building) machine; Places365 category names (/a/airfield,
+    /f/forest/broadleaf) are not, unless such a file exists here."""
     if not os.path.isabs(text) or "\n" in text:
         return False
-    home = os.path.expanduser("~")
-    return os.path.exists(text) or (home not in ("", "/") and text.startswith(home + os.sep)) \
-        or text.startswith(("/tmp/", "/home/", "/root/", "/Users/"))
+    return os.path.exists(text) or not _PLACES_CATEGORY.match(text)
 
 
 def redact(value):
-    """`value` with every local absolute path (one that exists here, or under a home or temporary
-    folder) shown as `<local>/name`; Places365 category names such as /a/airfield stay."""
+    """`value` with every local absolute path shown as `<local>/name`."""
     if isinstance(value, str):
         return f"<local>/{Path(value).name}" if _local(value) else value
     if isinstance(value, dict):
@@ -114,6 +116,7 @@ def citations(manifest: dict) -> list[str]:
     return cites + [SOURCE_CITATIONS[s] for s in sources_of(manifest) if s in SOURCE_CITATIONS]
 
 
+MAX_CARD_LINES = 60   # a longer construction block is referred to, not copied
 NO_SUBSTITUTION = "None: no input was replaced and no parameter differs from a shipped recipe of this name."
 # How each peer layout's own evaluation code reads the folder (docs/format.md, "Peer layouts").
 PEER_READING = {
@@ -139,6 +142,16 @@ def _inputs(manifest: dict) -> list[str]:
     items = [f"`{k}`: {Path(str(v)).name} (local)" if isinstance(v, str) and v and _local(str(v))
              else f"`{k}`: {redact(v)}" for k, v in sorted((manifest.get("inputs") or {}).items()) if v is not None]
     return ["- inputs: " + ("; ".join(items) if items else "none")]
+
+
+def _construction(facts) -> list[str]:
+    """The recipe's construction facts as YAML, or where to find them when long (HSI's pairing of 1,000 classes)."""
+    if not facts:
+        return []
+    text = _yaml_block(redact(facts), sort_keys=True)
+    if text.count("\n") >= MAX_CARD_LINES:
+        return [f"- construction facts: `manifest.json` `construction` ({', '.join(sorted(facts))})", ""]
+    return ["- construction facts:", "", "```yaml", text, "```", ""]
 
 
 def _versions(manifest: dict) -> list[str]:
@@ -198,8 +211,7 @@ def dataset_card(manifest: dict, groups: dict, image_ext: str) -> str:
         *_inputs(manifest), "",
         # sorted: the last slice (as planned) and `bgforge finalize` (read back from plan.json) write one card
         "- parameters:", "", "```yaml", _yaml_block(redact(recipe.get("params") or {}), sort_keys=True), "```", "",
-        *(["- construction facts:", "", "```yaml", _yaml_block(redact(construction), sort_keys=True), "```", ""]
-          if construction else []),
+        *_construction(construction),
         "## Substitutions", "",
         *([f"- {s}" for s in subs] if subs else [NO_SUBSTITUTION]), "",
         "## Groups per split", "",

@@ -132,7 +132,7 @@ def croissant(out: str | Path, manifest: dict, label_field: str, *, shard_sha256
         "description": (("Demo build: synthetic data. " if manifest.get("demo") else "")
                         + (redact(recipe.get("description") or "").strip() or recipe["name"])),
         "license": "other: " + " ".join(SOURCE_TERMS.get(s, f"{s}: see its licence.") for s in sources_of(manifest)),
-        "url": "https://github.com/bgforge/bgforge", "version": "1.0.0",
+        "version": "1.0.0",   # no `url`: the page it will have (the hub's) is not known here
         "citeAs": " ".join(citations(manifest)) or f"{recipe['name']}, built by bgforge {manifest['bgforge_version']}",
         "creator": {"@type": "sc:Organization", "name": "bgforge"},
         "keywords": ["spurious correlations", "group robustness", "bgforge", recipe["planner"]],

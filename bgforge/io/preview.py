@@ -26,21 +26,22 @@ LABEL_FONT, CAPTION_FONT = ImageFont.load_default(size=13), ImageFont.load_defau
 
 
 def wrap(text: str, width: int, font=CAPTION_FONT) -> list[str]:
-    """`text` in lines no wider than `width` pixels: broken between words, a word longer than a line
-    broken between characters; never cut."""
+    """`text` in lines no wider than `width` pixels: broken between words, else after a `-`, `_` or
+    `/` (UrbanCars' `urban_car-urban_bg-urban_obj`), else between characters; never cut."""
     lines: list[str] = []
-    for word in str(text).split() or [""]:
-        line = f"{lines[-1]} {word}" if lines else word
-        if lines and font.getlength(line) <= width:
-            lines[-1] = line
-            continue
-        piece = ""
-        for ch in word:
-            if piece and font.getlength(piece + ch) > width:
-                lines.append(piece)
-                piece = ""
-            piece += ch
-        lines.append(piece)
+    for w, word in enumerate(str(text).split() or [""]):
+        for i, part in enumerate(re.split(r"(?<=[-_/])", word)):
+            line = lines[-1] + (" " if i == 0 else "") + part if lines and (w or i) else part
+            if lines and (w or i) and font.getlength(line) <= width:
+                lines[-1] = line
+                continue
+            piece = ""
+            for ch in part:
+                if piece and font.getlength(piece + ch) > width:
+                    lines.append(piece)
+                    piece = ""
+                piece += ch
+            lines.append(piece)
     return lines
 
 

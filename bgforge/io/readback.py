@@ -56,9 +56,9 @@ def read_regular(path: str | Path, limit: int, links: bool = True) -> bytes:
             raise Refused(f"{path} is {_kind(st.st_mode)}; expected a regular file")
         if st.st_size > limit:
             raise Refused(f"{path} is {st.st_size:,} bytes, over the {limit:,}-byte limit")
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise Refused(f"{path} grew past the {limit:,}-byte limit while read")
+        data = fh.read(st.st_size + 1)  # the buffer is the file's size, never the limit's
+    if len(data) > st.st_size:
+        raise Refused(f"{path} grew while it was read; re-run once nothing writes it")
     return data
 
 

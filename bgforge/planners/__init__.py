@@ -37,6 +37,8 @@ PLANNERS = {
     "spurious_ood": ("bgforge.planners.spurious_ood", "SpuriousOodPlanner"),
     "coco_places": ("bgforge.planners.coco_places", "CocoPlacesPlanner"),
     "si_score": ("bgforge.planners.si_score", "SiScorePlanner"),
+    "fornet": ("bgforge.planners.fornet", "FornetPlanner"),
+    "fornet_eval": ("bgforge.planners.fornet_eval", "FornetEvalPlanner"),
 }
 
 

@@ -121,7 +121,7 @@ def inspect_output(out, label=None, attribute=None) -> dict:
         report["partial"] = {k: v for k, v in partial.items() if k != "shards_by_split"}
         report["_partial_shards"] = partial   # the committed tars, for the page's sheets (not in --json)
     # groups.json names the groups (metadata.csv may hold only ids, e.g. Waterbirds' 0..3)
-    named = readback.groups(out) if (out / "groups.json").exists() else {}
+    named = readback.groups(out) if (out / "groups.json").exists() and not partial else {}
     for split in ordered_splits(by_split):
         items = by_split[split]
         groups = named.get(split, {}).get("groups") or _value_counts(items, "group")
@@ -327,8 +327,10 @@ def render_html(report: dict, out) -> str:
                 parts.append(f"<p class='assoc'>{esc(association_words(t, x, y))}</p>")
             parts.append(_html_table(f"{x} \\ {y}", [named(names, y, c) for c in t["columns"]],
                                      [(named(names, x, r), cells) for r, cells in zip(t["rows"], t["cells"])]))
-        for field, values in e.get("counts", {}).items():
-            parts.append(_html_table(field, [named(names, field, v) for v in values], [("samples", list(values.values()))]))
+        for field, values in e.get("counts", {}).items():   # many values: one row each, never a wide table
+            shown = [named(names, field, v) for v in values]
+            parts.append(_html_table(field, shown, [("samples", list(values.values()))]) if len(values) <= 12 else
+                         _html_table(field, ["samples"], [(v, [n]) for v, n in zip(shown, values.values())]))
         if split in sheets:
             parts.append(f"<h3>{esc(split)}: contact sheet</h3>{sheets.pop(split)}")
     construction = construction_lines(report.get("construction") or {}, report.get("class_names") or {})

@@ -29,7 +29,9 @@ def value_names(declared: dict, class_names: dict) -> dict:
 
 
 def named(names: dict, field: str, value) -> str:
-    """`0 (land)` where the field's code has a name, else the value as it is."""
+    """`0 (land)` where the field's code has a name, else the value as it is (`(empty)` for none)."""
+    if value == "":
+        return "(empty)"
     name = names.get(field, {}).get(str(value))
     return f"{value} ({name})" if name and name != str(value) else str(value)
 
@@ -37,12 +39,13 @@ def named(names: dict, field: str, value) -> str:
 def table_association(rows: list[dict], x: str, y: str) -> dict:
     """I(x; y) in bits and Cramér's V of a cross table's two fields (0 bits: y tells nothing of x)."""
     a = association(Counter((r.get(x, ""), r.get(y, "")) for r in rows))
-    return {"mutual_information_bits": a["mutual_information_bits"], "cramers_v": a["cramers_v"]}
+    return {k: a[k] for k in ("mutual_information_bits", "cramers_v", "aligned_fraction") if k in a}
 
 
 def association_words(a: dict, x: str, y: str) -> str:
     line = f"I({x}; {y}) = {a['mutual_information_bits']:.4f} bits"
-    return line + (f", Cramér's V = {a['cramers_v']:.3f}" if a.get("cramers_v") is not None else "")
+    line += f", Cramér's V = {a['cramers_v']:.3f}" if a.get("cramers_v") is not None else ""
+    return line + (f", P({y} = {x}) = {a['aligned_fraction']:.3f}" if a.get("aligned_fraction") is not None else "")
 
 
 PREVIEW_WIDTH = 1100   # an embedded sheet's widest side on the page, in pixels
@@ -69,9 +72,9 @@ def page_image(data: bytes) -> tuple[str, bytes]:
 
 # Printed, a table shows every row and column (no scroll box, no sticky header); images fit the page.
 PRINT_STYLE = ("@media print{.scroll{overflow:visible;max-height:none;border:0}thead th{position:static}"
-               "body{margin:0}table{font-size:9pt}img{max-width:100%;page-break-inside:avoid}"
-               "h2{page-break-after:avoid}}"
-               ".partial{background:#fff3cd;border:1px solid #e0b000;padding:.5em}"
+               "body{margin:0}table{font-size:9pt}td,th{white-space:normal;padding:1px 3px}"
+               "img{max-width:100%;page-break-inside:avoid}h2{page-break-after:avoid}}"
+               ".scroll{width:fit-content}.partial{background:#fff3cd;border:1px solid #e0b000;padding:.5em}"
                ".assoc{margin:.2em 0 .8em}h3{margin:.8em 0 .2em;font-size:1em}")
 
 # Writes each image's decoded width into data-loaded-width once it loads (0: it did not), so a

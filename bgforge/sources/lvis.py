@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -109,4 +110,7 @@ def lvis_mask(segmentation, height: int, width: int) -> np.ndarray:
             rle["counts"] = rle["counts"].encode("ascii")
     else:
         raise ValueError(f"unknown segmentation form {type(segmentation).__name__}")
-    return np.ascontiguousarray(mask_utils.decode(rle), dtype=np.uint8)
+    with warnings.catch_warnings():  # pycocotools' own numpy-2 notice, once per mask: nothing for a user to do
+        warnings.filterwarnings("ignore", message=".*__array__ implementation doesn't accept a copy keyword",
+                                category=DeprecationWarning)
+        return np.ascontiguousarray(mask_utils.decode(rle), dtype=np.uint8)

@@ -10,6 +10,7 @@ hashes of its files and `status --verify` names a changed one. Real processes an
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -212,9 +213,24 @@ def test_status_text_says_stopped_and_how_to_resume(tmp_path):
 
 
 # ---------------------------------------------------------------- 3. finalize: the lock, its temporaries
-def test_finalize_takes_the_builds_lock(tmp_path):
-    out = tmp_path / "o"
-    assert bgforge(*WB, "--out", out, "-q").returncode == 0
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One finished waterbirds-100 demo build; each test gets a copy (`done`)."""
+    out = tmp_path_factory.mktemp("finished") / "wb"
+    cache = {"BGFORGE_CACHE": str(tmp_path_factory.getbasetemp() / "bgforge-cache")}  # conftest's demo cache
+    assert bgforge(*WB, "--out", out, "-q", env=cache).returncode == 0
+    return out
+
+
+@pytest.fixture
+def done(finished, tmp_path):
+    copy = tmp_path / "o"
+    shutil.copytree(finished, copy)
+    return copy
+
+
+def test_finalize_takes_the_builds_lock(done):
+    out = done
     with guard.locked(out, sliced=False):  # as a running build holds it
         assert guard.lock_held(out) and output_status(out)["running"]
         res = bgforge("finalize", out)
@@ -223,9 +239,8 @@ def test_finalize_takes_the_builds_lock(tmp_path):
     assert bgforge("finalize", out).returncode == 0
 
 
-def test_a_killed_finalizes_temporaries_are_removed_by_the_next_run(tmp_path):
-    out = tmp_path / "o"
-    assert bgforge(*WB, "--out", out, "-q").returncode == 0
+def test_a_killed_finalizes_temporaries_are_removed_by_the_next_run(done):
+    out = done
     dead = _dead_pid()
     leftovers = [out / f".metadata.csv.tmp{dead}", out / f".manifest.json.tmp{dead}",
                  out / ".bgforge" / "preview" / f".train.png.tmp{dead}", out / f".report.html.tmp{dead}"]
@@ -243,9 +258,8 @@ def _dead_pid() -> int:
 
 # ---------------------------------------------------------------- 8. hashes recorded at finalize
 @pytest.mark.parametrize("name", ["groups.json", "metadata.csv", "manifest.json"])
-def test_status_verify_names_a_file_changed_after_finalize(tmp_path, name):
-    out = tmp_path / "o"
-    assert bgforge(*WB, "--out", out, "-q").returncode == 0
+def test_status_verify_names_a_file_changed_after_finalize(done, name):
+    out = done
     ok = bgforge("status", out, "--verify")
     assert ok.returncode == 0 and "changed:" not in ok.stdout
     path = out / name

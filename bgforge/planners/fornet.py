@@ -1,0 +1,260 @@
+"""ForNet (ForAug, Nauen et al., arXiv 2503.09399; tobna/ForAug): ImageNet foregrounds recombined with
+inpainted backgrounds.
+
+Two phases, as HSI's: first every source image is split into pieces once (OUT/pieces: the object mask,
+found from the class name and its WordNet parents, and the background with the object inpainted away);
+then each composite pastes a foreground on a background (stages/fornet.py, ForAug's `recombine`).
+`fornet` makes training composites with ForAug's knobs; `fornet-eval` (fornet_eval.py) the grid of
+position nonant x size factor x background source that its bias metrics read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from ..errors import BgforgeError
+from ..execution.context import Chain, WorkerContext
+from ..io.encoding import Encoding
+from ..recipe import Recipe
+from ..records import LazySamples, Sample
+from ..rng import rng_for
+from ..sources import resolve_root
+from ..stages.fornet import BACKGROUND_COMBINATIONS, SIZE_MODES
+from .base import BuildContext, Phase, Planned, Planner
+
+log = logging.getLogger(__name__)
+
+SPLIT_ORDER = {"train": 0, "val": 1}
+DEMO_CLASSES = 3
+DEMO_IMAGES = 2
+
+
+def resolve_backends(params: dict) -> tuple[str, str]:
+    """`auto`: grounded-sam + LaMa on a GPU machine (ForAug's GroundingDINO -> SAM, LaMa), box + Telea elsewhere."""
+    seg, inp = params.get("segmenter", "auto"), params.get("inpainter", "auto")
+    if "auto" in (seg, inp):
+        import torch
+
+        gpu = torch.cuda.is_available()
+        seg = ("grounded-sam" if gpu else "box") if seg == "auto" else seg
+        inp = ("lama" if gpu else "telea") if inp == "auto" else inp
+    return seg, inp
+
+
+def _wordnet(p: dict, seg: str):
+    from ..backends import registry
+    from ..sources import wordnet
+
+    if not p.get("wordnet"):
+        if seg not in registry.box_prompted():
+            raise BgforgeError(f"the {seg} segmenter is prompted by text: set `wordnet` (ImageNet's wordnet.is_a.txt, "
+                               "ForAug's wordnet_data tree JSON, or nltk) so each class gets its two parents' names")
+        return None
+    return wordnet.load(p["wordnet"], p.get("wordnet_names") or None)
+
+
+def source_records(p: dict, ctx: BuildContext, seg: str):
+    """(source, [(split, wnid, image)] in split, class, key order, the class list)."""
+    from ..backends import registry
+    from ..sources.imagenet import ImageNetSource
+
+    root = (_demo_root() if ctx.demo else
+            resolve_root(ctx.roots.get("imagenet"), "BGFORGE_IMAGENET_ROOT", "--imagenet-root", "ImageNet"))
+    src = ImageNetSource(root, require_boxes=seg in registry.box_prompted())
+    spec = p.get("classes")
+    splits = list(p["splits"])
+    by_split = {s: defaultdict(list) for s in splits}
+    for s in splits:
+        for img in src.images(s):
+            by_split[s][img.wnid].append(img)
+    wnids = sorted({w for s in splits for w in by_split[s]}) if spec in (None, "all") else \
+        sorted(src.wnid_for(c) for c in spec)
+    if not wnids:
+        raise BgforgeError(f"no ImageNet image found under {src.root} for splits {', '.join(splits)}")
+    n = p.get("images_per_class")
+    recs = []
+    for s in splits:
+        for w in wnids:
+            imgs = sorted(by_split[s].get(w, []), key=lambda i: i.key)
+            recs += [(s, w, img) for img in (imgs[: int(n)] if n else imgs)]
+    return src, recs, wnids
+
+
+def _demo_root():
+    from ..sources.demo import demo_imagenet_root
+
+    return demo_imagenet_root()
+
+
+def pieces_phase(recs: list, p: dict, seg: str, inp: str, wn) -> Phase:
+    """One `inpaint` sample per source image: its object mask (object.png) and inpainted background."""
+    parents = int(p.get("parent_labels", 2))
+    in_prompt = bool(p.get("parent_in_prompt", True))
+
+    def piece(r) -> Sample:
+        _, w, img = r
+        meta = {"boxes": [list(b) for b in img.boxes], "wnid": w, "label": w, "split_of_source": img.split}
+        if wn is not None:
+            meta["text"] = " ".join(wn.prompts(w, parents, in_prompt))
+        return Sample(key=img.key, split="pieces", inputs={"image": img.path}, meta=meta)
+
+    params = {"segmenter": seg, "inpainter": inp, "dilation": int(p.get("dilation", 15)), "image_format": "png",
+              "object_mask": True, "object_box": "largest", "remove_objects": "union",
+              "backend_options": p.get("backend_options") or {}}
+    return Phase("pieces", "inpaint", params, LazySamples(sorted(recs, key=lambda r: r[2].key), piece,
+                                                          split_of=lambda r: "pieces"))
+
+
+def background_pools(recs: list) -> tuple[dict, dict]:
+    """Per split: every image's (key, wnid), and per (split, wnid) the class's: the pools `all` and `same` draw from."""
+    every, per_class = defaultdict(list), defaultdict(list)
+    for s, w, img in recs:
+        every[s].append((img.key, w))
+        per_class[(s, w)].append((img.key, w))
+    return every, per_class
+
+
+def candidates(seed: int, key: str, fg_key: str, wnid: str, split: str, source: str, pools: tuple, n: int) -> list:
+    """The backgrounds a composite tries in order (stages/fornet.pick_background keeps the first that
+    survives pruning): its own (orig); else n uniform draws with replacement from the class's (same) or
+    the split's (all) backgrounds, as fornet.py:474-481's np.random.randint."""
+    if source == "orig":
+        return [[fg_key, wnid]]
+    pool = pools[1][(split, wnid)] if source == "same" else pools[0][split]
+    idx = rng_for(seed, "fornet-bg", key).integers(0, len(pool), size=n)
+    return [list(pool[i]) for i in idx]
+
+
+def check_common(params: dict) -> None:
+    if params.get("fg_size_mode", "range") not in SIZE_MODES:
+        raise BgforgeError(f"fg_size_mode must be one of {', '.join(SIZE_MODES)}, got {params.get('fg_size_mode')!r}")
+    for s in params.get("splits", []):
+        if s not in SPLIT_ORDER:
+            raise BgforgeError(f"splits may be train, val; got {s!r}")
+    if not 0.0 <= float(params.get("fg_scale_jitter", 0.3)) < 1.0:
+        raise BgforgeError(f"fg_scale_jitter must be in [0, 1), got {params.get('fg_scale_jitter')}")
+    if float(params.get("mask_smoothing_sigma", 4.0)) < 0:
+        raise BgforgeError("mask_smoothing_sigma must be >= 0 (0: no edge blur)")
+    if int(params.get("bg_candidates", 16)) < 1:
+        raise BgforgeError("bg_candidates must be >= 1")
+
+
+def _demo_params() -> dict:
+    from ..sources.demo import _generated, cache_dir
+    from ..sources.imagenet import HSI10_SYNSETS
+    from ..sources.wordnet import write_synthetic
+
+    folder = _generated(cache_dir() / "wordnet", "the demo WordNet file",
+                        lambda tmp: write_synthetic(tmp, dict(HSI10_SYNSETS)))
+    return {"wordnet": str(folder / "wordnet.is_a.txt"), "classes": sorted(HSI10_SYNSETS)[:DEMO_CLASSES],
+            "images_per_class": DEMO_IMAGES}
+
+
+class FornetBase(Planner):
+    """What both ForNet recipes share: the pieces phase, the composite chain, the checks."""
+
+    LABEL_FIELD = "label"
+    DEMO_HINT = None
+
+    @classmethod
+    def demo_params(cls) -> dict:
+        return _demo_params()
+
+    def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
+        from ..sources.key_index import IndexedStore
+        from ..stages.fornet import render
+
+        store = IndexedStore(ctx.phase_dir("pieces"))
+        encoding = Encoding.of(params)
+        cache: dict = {}   # fg/bg ratio per background key, per worker
+        return lambda batch: [render(s, store, params, encoding, cache) for s in batch]
+
+    def _setup(self, recipe: Recipe, ctx: BuildContext):
+        p = recipe.params
+        seg, inp = resolve_backends(p)
+        wn = _wordnet(p, seg)
+        src, recs, wnids = source_records(p, ctx, seg)
+        names = src.class_names()
+        return p, seg, inp, wn, src, recs, wnids, names
+
+    def _meta(self, recipe, split, w, img, label, names, wn, **extra) -> dict:
+        return {"label": label[w], "wnid": w, "class_name": (names.get(w) or [w])[0], "split": split,
+                "fg_key": img.key, "recipe": recipe.name, "seed": int(recipe.params["seed"]),
+                **({"parents": " > ".join(wn.name(x) for x in wn.parents(w, int(recipe.params.get("parent_labels", 2))))}
+                   if wn is not None else {}), **extra}
+
+    def _planned(self, recipe, grid: Grid, recs, wnids, names, wn, src, seg, inp) -> Planned:
+        p = recipe.params
+        seed = int(p["seed"])
+        label = {w: i for i, w in enumerate(wnids)}
+        pools = background_pools(recs)
+        n = int(p.get("bg_candidates", 16))
+
+        def build(i: int) -> Sample:
+            (split, w, img), group, cell, suffix = grid.parts(i)
+            key = img.key + suffix
+            return Sample(key=key, split=split,
+                          inputs={"image": img.path,
+                                  "bg_candidates": candidates(seed, key, img.key, w, split, cell["bg_source"], pools, n)},
+                          meta=self._meta(recipe, split, w, img, label, names, wn, group=group, group_name=group,
+                                          split_name=split, **cell))
+
+        return Planned(samples=LazySamples(grid.rows(), build, split_of=grid.split_of),
+                       inputs={"imagenet": str(src.root)}, source_files=[r[2].key for r in recs],
+                       notes=[f"pieces: {seg} + {inp}", f"wordnet: {wn.source if wn else 'none (box prompts)'}"],
+                       prerequisites=[pieces_phase(recs, p, seg, inp, wn)])
+
+
+class FornetPlanner(FornetBase):
+    """`fornet`: `copies` composites per foreground (ForAug draws a new one each epoch), ForAug's knobs."""
+
+    METADATA_COLUMNS = ["key", "label", "wnid", "class_name", "split", "group", "fg_key", "bg_key", "bg_class",
+                        "bg_relation", "copy"]
+    INSPECT_TABLES = (("class_name", "group"),)
+    INSPECT_COUNTS = ("bg_relation",)
+
+    def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
+        p, seg, inp, wn, src, recs, wnids, names = self._setup(recipe, ctx)
+        return self._planned(recipe, Grid(recs, fornet_cells(p)), recs, wnids, names, wn, src, seg, inp)
+
+    def validate(self, params: dict) -> None:
+        check_common(params)
+        if params.get("background_combination", "all") not in BACKGROUND_COMBINATIONS:
+            raise BgforgeError(f"background_combination must be one of {', '.join(BACKGROUND_COMBINATIONS)}, "
+                               f"got {params.get('background_combination')!r}")
+        if int(params.get("copies", 1)) < 1:
+            raise BgforgeError("copies must be >= 1")
+
+
+class Grid:
+    """Every foreground (split, class, key order) in every cell: sample i is foreground i // len(cells)
+    in cell i % len(cells). Rows are those ints (6.75 M composites of fornet-eval at ImageNet scale
+    take ~0.25 GB as ints, not ~1 GB as tuples); each Sample is built as its shard is written."""
+
+    def __init__(self, recs: list, cells: list[tuple[str, dict, str]]):
+        self.recs = sorted(recs, key=lambda r: (SPLIT_ORDER[r[0]], r[1], r[2].key))
+        self.cells = cells      # (group, the cell's meta, key suffix)
+
+    def __len__(self) -> int:
+        return len(self.recs) * len(self.cells)
+
+    def rows(self) -> list[int]:
+        return list(range(len(self)))
+
+    def parts(self, i: int) -> tuple[tuple, str, dict, str]:
+        r, c = divmod(i, len(self.cells))
+        return (self.recs[r], *self.cells[c])
+
+    def split_of(self, i: int) -> str:
+        return self.recs[i // len(self.cells)][0]
+
+    def group_of(self, i: int) -> str:
+        return self.cells[i % len(self.cells)][0]
+
+
+def fornet_cells(p: dict) -> list[tuple[str, dict, str]]:
+    """`fornet`: each foreground `copies` times (ForAug: one composite per foreground per epoch,
+    fornet.py:269-276); its one group is the background combination."""
+    combo, copies = p.get("background_combination", "all"), int(p.get("copies", 1))
+    return [(combo, {"bg_source": combo, "copy": c}, "" if copies == 1 else f"-c{c}") for c in range(copies)]
