@@ -322,6 +322,9 @@ def markdown(results: dict) -> str:
     for name, r in checks.items():
         lines += ["", f"{name}: " + ", ".join(f"{k} = {v}" for k, v in r.items())]
     lines += gpu_e2e.targets(results["figures"])
+    spent = results.get("section seconds (wall, CPU incl. finished child processes)") or {}
+    if spent:
+        lines += ["", "Section seconds (wall / CPU): " + ", ".join(f"{k} {w} / {c}" for k, (w, c) in spent.items())]
     for name, why in (results.get("failed") or {}).items():
         lines += ["", f"Section {name} failed: {why.splitlines()[0][:300]}"]
     return "\n".join(lines) + "\n"
@@ -379,10 +382,14 @@ def run_sections(sections: dict, skip: set, results: dict, out: Path) -> None:
     """Each section in its own try: a failure is recorded (its traceback appended to OUT/tracebacks.txt, the one
     file for all of them, so OUT stays small) and the next section runs; a section cut by its time limit keeps
     the figures it measured; only a stop (SIGTERM, Ctrl-C) ends the run, its figures saved."""
+    import resource
+
     results.setdefault("failed", {})
+    spent = results.setdefault("section seconds (wall, CPU incl. finished child processes)", {})
     for name, section in sections.items():
         if name in skip:
             continue
+        t, cpu = time.perf_counter(), _cpu_seconds(resource)
         try:
             results["figures"].update(section())
         except gpu_e2e.Cut as cut:  # a limit: the figures so far are kept
@@ -398,7 +405,14 @@ def run_sections(sections: dict, skip: set, results: dict, out: Path) -> None:
             results["failed"][name] = f"stopped: {type(exc).__name__}: {exc}"[:2000]
             raise
         finally:
+            spent[name] = [round(time.perf_counter() - t, 1), round(_cpu_seconds(resource) - cpu, 1)]
             save_results(out, results)
+
+
+def _cpu_seconds(resource) -> float:
+    """CPU seconds of this process and its finished children: the budget's measure on a busy machine."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def save_results(out: Path, results: dict) -> None:

@@ -96,7 +96,7 @@ RULES: dict[str, Rule] = {
     "val_images_per_class": Rule(int, 0, 10**9), "max_foregrounds": Rule(int, 1, 10**9, nullable=True),
     "demo_sizes": Rule(int, 0, 10**6, each=True, unique_items=False), "pairing_block": Rule(int, 1, 10**6),
     "cue_sets": Rule(str, each=True, allow_empty=True),  # names: the planner checks them (planners/urbancars.py)
-    "alignments": Rule(int, 1, 10**6), "anchors": Rule(int, 1, 10**6), "ratio": Rule(float, 0, 10**6),
+    "alignments": Rule(int, 0, 10**6), "anchors": Rule(int, 0, 10**6), "ratio": Rule(float, 0, 10**6),
     "bg_mode": Rule(str, choices=("original", "random")), "fg_mode": Rule(str, choices=("box", "mask")),
     # fidelity options (docs/fidelity.md): the reference rule first. Waterbirds' resampling is lanczos | fast,
     # Hard-Spurious-ImageNet's bicubic | lanczos: each planner narrows the union to its own.

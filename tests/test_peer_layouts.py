@@ -281,7 +281,7 @@ def test_the_card_loads_a_peer_layout_in_hugging_face_datasets(in9, monkeypatch,
     for var in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"):
         monkeypatch.setenv(var, "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    full = datasets.load_dataset(str(in9))["full"]
+    full = datasets.load_dataset(str(in9), cache_dir=str(tmp_path / "cache"))["full"]   # no earlier run's cache
     table = {r["key"]: r for r in rows(in9)}
     assert sorted(full["key"]) == sorted(table)
     first = full[0]

@@ -109,3 +109,12 @@ def test_a_phase_checkpoints_reach_the_main_manifest(tmp_path):
     (phase / "manifest.json").write_text(json.dumps({"versions": {"checkpoints": {"sam_vit_h": entry}}}))
     versions = provenance.build_versions(tmp_path, {"segmenter": "auto"}, loads_models=False)
     assert versions["checkpoints"] == {"sam_vit_h": {**entry, "phase": "backgrounds"}}
+
+
+def test_redact_hides_paths_of_any_machine_but_keeps_places_categories():
+    from bgforge.io.card import redact
+
+    assert redact({"places": ["/a/airfield", "/f/forest/broadleaf"], "root": "/data/imagenet",
+                   "manifest": ["/home/me/labels.jsonl"], "n": 3}) == \
+        {"places": ["/a/airfield", "/f/forest/broadleaf"], "root": "<local>/imagenet",
+         "manifest": ["<local>/labels.jsonl"], "n": 3}

@@ -95,20 +95,24 @@ def _caption(meta: dict, names: dict) -> str:
 
 def _candidates(shard_paths, per_group: int, group_counts: dict | None) -> tuple[dict, dict]:
     """group -> class -> up to PER_CLASS (image bytes, mask bytes, meta), from evenly spaced shards
-    first (`_spread`), and the wnid -> class name pairs seen. Every one of those first SPREAD shards is
-    read (so classes planned late still appear); then reading stops once each group of
-    `group_counts` (group -> samples, from groups.json) has its picks, instead of decoding every
-    shard of a million-sample split. A group keeps at most `max_classes` classes' candidates."""
+    first (`_spread`), and the wnid -> class name pairs seen. With `group_counts` (group -> samples,
+    from groups.json) reading stops, instead of decoding every shard of a million-sample split, once
+    each group has its picks and either a shard brought no class not seen before (the classes are
+    all there) or the SPREAD evenly spaced shards are read (a plan orders samples class by class,
+    so those hold classes from first to last). A group keeps at most `max_classes` classes' candidates."""
     found: dict = defaultdict(dict)
     names: dict = {}
     groups = {str(g): min(per_group, n) for g, n in (group_counts or {}).items()}
     max_classes = per_group * max(len(groups), 8)   # more could not be shown on one sheet
+    seen: set = set()
 
     def full() -> bool:
         return bool(groups) and all(sum(len(v) for v in found[g].values()) >= n for g, n in groups.items())
 
     for i, path in enumerate(_spread(shard_paths)):
-        if i >= SPREAD and full():
+        before = len(seen)
+        seen = {c for by_class in found.values() for c in by_class}
+        if full() and (i >= SPREAD or (i >= 2 and len(seen) == before)):
             break
         for _key, files in iter_shard(path):
             meta = json.loads(files["json"])

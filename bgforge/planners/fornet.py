@@ -138,6 +138,15 @@ def check_common(params: dict) -> None:
         raise BgforgeError("mask_smoothing_sigma must be >= 0 (0: no edge blur)")
     if int(params.get("bg_candidates", 16)) < 1:
         raise BgforgeError("bg_candidates must be >= 1")
+    n = params.get("images_per_class")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise BgforgeError(f"images_per_class must be a whole number >= 1, or null for all; got {n!r}")
+    classes = params.get("classes")
+    if classes not in (None, "all") and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise BgforgeError(f"classes must be null (all) or a list of wnids / class names; got {classes!r}")
+    for key in ("wordnet", "wordnet_names"):
+        if params.get(key) is not None and not isinstance(params[key], str):
+            raise BgforgeError(f"{key} must be a path (or nltk), got {params[key]!r}")
 
 
 def _demo_params() -> dict:

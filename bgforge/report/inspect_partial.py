@@ -83,5 +83,11 @@ def partial_previews(partial: dict, order: dict | None) -> dict:
 
 
 def not_an_output(out: Path) -> BgforgeError:
+    phases = sorted(p.name for p in out.iterdir() if p.is_dir() and planmod.plan_path(p).exists()) \
+        if out.is_dir() else []
+    if phases:   # a multi-phase build (HSI: backgrounds first) whose main phase is not planned yet
+        return BgforgeError(f"{out}: the build is still in its {phases[-1]} phase; its samples have no committed "
+                            f"shard yet (`bgforge status {out}` shows the progress; `bgforge inspect "
+                            f"{out / phases[-1]}` shows that phase)")
     return BgforgeError(f"{out} has no metadata.csv/manifest.json and no plan.json: not a bgforge output "
                         "(build one with `bgforge build RECIPE --out OUT`)")

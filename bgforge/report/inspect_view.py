@@ -43,8 +43,9 @@ def table_association(rows: list[dict], x: str, y: str) -> dict:
 
 
 def association_words(a: dict, x: str, y: str) -> str:
+    """The table's figures in words (Cramér's V stays in --json: the text keeps it to the label x
+    attribute line)."""
     line = f"I({x}; {y}) = {a['mutual_information_bits']:.4f} bits"
-    line += f", Cramér's V = {a['cramers_v']:.3f}" if a.get("cramers_v") is not None else ""
     return line + (f", P({y} = {x}) = {a['aligned_fraction']:.3f}" if a.get("aligned_fraction") is not None else "")
 
 

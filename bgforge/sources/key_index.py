@@ -23,9 +23,9 @@ import numpy as np
 
 from ..errors import BgforgeError, SampleError
 from ..io import strict_json
+from ..io.atomic import atomic_file
 from ..io.images import decode
 from ..io.layout import bookkeeping_dir
-from ..io.atomic import atomic_file
 from ..io.shards import shard_members
 
 INDEX_NAME = "key-index.npz"

@@ -26,7 +26,7 @@ def test_previews_stop_reading_once_every_group_is_picked(tmp_path, monkeypatch)
     real = preview.iter_shard
     monkeypatch.setattr(preview, "iter_shard", lambda p: opened.append(p) or real(p))
     early = preview.contact_sheet(paths, per_group=2, group_counts={"g0": 6, "g1": 6})
-    assert opened == paths[:1]
+    assert opened == paths[:2]   # the second shard brought no new class: the third is never read
     assert early.tobytes() == full.tobytes()
 
 
@@ -56,8 +56,10 @@ def test_contact_sheets_spread_over_classes_label_tiles_and_sort_rows_naturally(
         w.commit()
         paths.append(tmp_path / f"train-{n:05d}.tar")
     picks = preview._picks_from_shards(paths, 4, 32, None)
-    assert Counter(c for _, c in picks["CeO-56"]) == {"tench": 2, "goldfish": 2}   # two per class, then the next
-    assert {c for _, c in picks["CeR-56"]} == {"tench on goldfish", "goldfish on goldfish"}
+    # every class in every row (the sheet has room), none more than twice
+    assert set(Counter(c for _, c in picks["CeO-56"])) == {"tench", "goldfish", "shark"}
+    assert max(Counter(c for _, c in picks["CeO-56"]).values()) <= 2
+    assert {c for _, c in picks["CeR-56"]} == {"tench on goldfish", "goldfish on goldfish", "shark on goldfish"}
     sheet = preview._sheet(picks, 4, 32)
-    assert sheet is not None and sheet.height == 3 * (32 + 4 + preview.CAPTION_H)
+    assert sheet is not None and sheet.height >= 3 * (32 + 4 + preview.LINE_H)   # captions wrap, never cut
     assert sorted(picks, key=preview._natural) == ["CeO-56", "CeO-112", "CeR-56"]

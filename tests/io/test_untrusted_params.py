@@ -67,6 +67,26 @@ def test_every_decode_applies_the_exif_orientation_as_exif_transpose(tmp_path, f
         assert raw == path.read_bytes()  # an untagged image keeps its bytes
 
 
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_the_exif_parser_reads_what_pillow_reads(endian):
+    """io.orientation parses a JPEG's Exif block itself (no Pillow per image): the same value as getexif(),
+    in both byte orders, for every tag value, and from an XMP packet when there is no Exif tag."""
+    from bgforge.io.orientation import orientation
+
+    small = PIXELS[:8, :12]
+    for o in range(10):
+        ex = Image.Exif()
+        ex.endian = endian
+        ex[0x0112], ex[0x010F] = o, "camera"
+        buf = io.BytesIO()
+        Image.fromarray(small).save(buf, "JPEG", exif=ex.tobytes())
+        assert orientation(buf.getvalue()) == Image.open(io.BytesIO(buf.getvalue())).getexif().get(0x0112, 1)
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+    buf = io.BytesIO()
+    Image.fromarray(small).save(buf, "JPEG", xmp=xmp)
+    assert orientation(buf.getvalue()) == 6
+
+
 def test_masks_are_read_in_their_shown_orientation(tmp_path):
     mask = np.zeros((120, 160), np.uint8)
     mask[:30, :40] = 255
