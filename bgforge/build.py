@@ -5,6 +5,7 @@ This is the library entry point behind `bgforge build`; the CLI only resolves op
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from . import planners
 from .choices import EXECUTORS
 from .errors import BgforgeError
 from .execution import commit as commitmod
-from .execution import guard, interrupts
+from .execution import guard, interrupts, retry
 from .execution import overwrite as overwrite_tx
 from .execution import plan as planmod
 from .execution.context import DEFAULT_RUN, RunConfig
@@ -91,6 +92,8 @@ def _build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig, *, seed, shar
     plan.skipped, notes, inputs, phases = planned.skipped, planned.notes, planned.inputs, planned.prerequisites
     planned.samples, planned.source_files, planned.prerequisites = [], [], []  # consumed (see the docstring)
     del planned
+    if run.retry_errors and not overwrite:  # a fixed input file: same names, new stamps (execution/retry.py)
+        retry.accept_fixed_inputs(out, plan)
     # the new plan is recorded before --overwrite removes anything; an interrupted overwrite is completed
     overwrite_tx.record_plan(out, plan, overwrite, [phase.folder for phase in phases])
     for entry in plan.shards:
@@ -108,6 +111,15 @@ def _build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig, *, seed, shar
     # is rebuilt, not kept: one read of each tar); other slices' shards are theirs to check.
     committed = {s.name for s in plan.shards
                  if commitmod.is_committed(out, s.name, layout, verify=s.name in mine_names)}
+    if run.retry_errors:  # committed shards that recorded failed samples are rebuilt whole
+        failed = retry.failed_shards(out, [s.name for s in mine if s.name in committed], layout)
+        committed -= set(failed)
+        notice(retry.retry_line(out, len(failed), sum(s.size for s in mine if s.name in failed),
+                                sum(failed.values()), len(plan.skipped)))
+        if not failed and all(s.name in committed for s in plan.shards) and (out / "groups.json").exists():
+            return BuildResult(out=out, total_samples=plan.num_samples, seconds=time.monotonic() - t0, notes=notes,
+                               resumed_shards=len(committed), finalized=True,
+                               summary=json.loads((out / "groups.json").read_text()))
     pending = [s for s in mine if s.name not in committed]
     announce_run(out, plan, mine, pending, len(committed), run.slice_index, run.slice_count)
     commitmod.clean_partial(out, {s.name for s in pending})

@@ -6,3 +6,4 @@ EXECUTORS = ("local", "ray")                                 # execution/local.p
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")                # backends/device.py
 POSITIONS = ("center", "corner", "corner-random")            # stages/paste.py
 IMAGE_FORMATS = ("jpg", "png")
+TOP_K_RANKS = ("reference", "frequency")                    # report/spurious.py RANKINGS: edit's flip report order

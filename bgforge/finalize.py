@@ -25,6 +25,7 @@ from .io.croissant import CROISSANT, write_croissant
 from .io.layout import PEER_LAYOUTS, REFERENCE_PATH_LAYOUTS, bookkeeping_dir, preview_dir, writes_tars
 from .io.peer_layouts import write_peer_files
 from .io.preview import FilePicks, write_previews
+from .report import finalize_reports
 
 
 def shard_pattern(split: str, count: int) -> str:
@@ -129,6 +130,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
                               order=planner.preview_rows(plan.recipe["params"]))
     # recipe-specific reports (e.g. edit flips per class) and construction facts for the manifest
     construction = planner.on_finalize(out, plan.recipe["params"]) or {}
+    finalize_reports.write(plan.recipe["planner"], out, plan.recipe["params"])
     manifest = {**({"construction": construction} if construction else {}),
                 "bgforge_version": __version__, "recipe": plan.recipe, "recipe_sha": plan.recipe_sha, "seed": plan.seed,
                 "inputs": plan.inputs, "layout": plan.layout,

@@ -243,7 +243,8 @@ def run_config(run: "RunOptions", needs_gpu: bool, **more: Any) -> "RunConfig":
     from ..execution.devices import parse_devices
 
     return RunConfig(workers=run.workers, devices=tuple(parse_devices(run.devices, needs_gpu) or ()),
-                     batch_size=run.batch_size, io_threads=run.io_threads, progress=not quiet(), **more)
+                     batch_size=run.batch_size, io_threads=run.io_threads, progress=not quiet(),
+                     retry_errors=run.retry_errors, **more)
 
 
 def errors_total(out: Path) -> int:

@@ -16,7 +16,7 @@ import typer
 
 from .. import choices
 from ..backends import registry
-from ..execution.context import BATCH_SIZE
+from ..chain import BATCH_SIZE
 from ..execution.plan import MIN_SHARDS
 from ..io.encoding import JPEG_QUALITY
 
@@ -99,6 +99,10 @@ MinShards = Annotated[int, typer.Option(
     "--min-shards", min=1, help="Fewest shards per split (fewer only for a split with fewer samples), so a "
                                 "DataLoader with that many workers gets a shard each.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Delete an earlier run in --out and start fresh.")]
+RetryErrors = Annotated[bool, typer.Option(
+    "--retry-errors", help="Rebuild the shards whose samples failed (listed in errors.jsonl) once the cause is fixed "
+                           "(a file, the disk, a model): only those shards, each replaced when its new tar commits. "
+                           "Inputs skipped while planning are not retried (--overwrite re-plans).")]
 JpegQuality = Annotated[Optional[int], typer.Option(
     "--jpeg-quality", min=1, max=100,
     help=f"JPEG quality of the written images (default {JPEG_QUALITY}; the Waterbirds and UrbanCars recipes use 75, "
@@ -173,6 +177,7 @@ class RunOptions:
     shard_size: ShardSize = 1000
     min_shards: MinShards = MIN_SHARDS
     overwrite: Overwrite = False
+    retry_errors: RetryErrors = False
 
 
 @dataclass

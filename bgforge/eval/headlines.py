@@ -39,10 +39,34 @@ def _wilds_adj_acc_avg(data: EvalSplit, preds: list, result: dict) -> dict:
     return {"wilds_adj_acc_avg": m.weighted_by(accs, WILDS_TRAIN_COUNTS)}
 
 
-# planner -> eval's own extra figures (the planner's `eval_extras` gives the ones it owns)
+# Whac-A-Mole's I-Avg weights of UrbanCars' cells (`urbancars_trainers/base_trainer.py:336-384`)
+CELL_WEIGHTS = {"both_aligned": 0.9025, "bg_misaligned": 0.0475, "co_obj_misaligned": 0.0475, "both_misaligned": 0.0025}
+
+
+def _urbancars_i_avg(data: EvalSplit, preds: list, result: dict) -> dict:
+    """Whac-A-Mole's numbers (`urbancars_trainers/base_trainer.py:336-384`): each cell's accuracy is
+    the mean of its (car, bg, co_obj) groups' accuracies; I-Avg weighs the cells 0.9025 / 0.0475 /
+    0.0475 / 0.0025; the BG, CoObj and BG+CoObj gaps are a cell's accuracy minus I-Avg."""
+    rows = data.rows
+    groups = m.breakdown(data.labels, [r.get("group") for r in rows], preds)
+    cell_of_group = {str(r.get("group")): r.get("cell") for r in rows}
+    accs: dict[str, float | None] = {}
+    for cell in CELL_WEIGHTS:
+        members = [v["accuracy"] for g, v in groups.items() if cell_of_group.get(g) == cell]
+        if members:
+            accs[cell] = None if any(a is None for a in members) else sum(members) / len(members)
+    i_avg = m.weighted_average(accs, CELL_WEIGHTS)
+    gaps = {name: None if accs.get(cell) is None or i_avg is None else accs[cell] - i_avg
+            for name, cell in (("bg_gap", "bg_misaligned"), ("co_obj_gap", "co_obj_misaligned"),
+                               ("bg_co_obj_gap", "both_misaligned"))}
+    return {"i_avg": i_avg, **gaps}
+
+
+# planner -> eval's own extra figures
 COMPUTE: dict[str, Callable[[EvalSplit, list, dict], dict]] = {
     "waterbirds": _wilds_adj_acc_avg,
     "spurious_ood": _wilds_adj_acc_avg,
+    "urbancars": _urbancars_i_avg,
     "fornet_eval": foraug.compute,
 }
 

@@ -61,7 +61,6 @@ def score_split(data: EvalSplit, preds: list[int | None]) -> dict:
                        for attr in data.planner.EVAL_BREAKDOWNS},
         "index_order": "imagefolder" if data.imagefolder is not None else "label",
     }
-    result.update(data.planner.eval_extras(data.rows, data.labels, preds))
     result.update(headlines.extras(data.recipe.get("planner", ""), data, preds, result))
     if "class_name" in (data.rows[0] if data.rows else {}) and data.planner.EVAL_BREAKDOWNS:  # HSI: Corner Cases' table
         by_class: dict[str, list[int]] = {}   # one pass, not one per class (1,000 classes at ImageNet scale)

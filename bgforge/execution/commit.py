@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from ..chain import Chain
 from ..errors import BgforgeError
 from ..io import strict_json
 from ..io.atomic import atomic_file, open_nofollow, safe_dir, write_atomic
@@ -21,7 +22,6 @@ from ..io.layout import OutputLayout, as_layout, bookkeeping_dir, writes_tars
 from ..io.paths import check_relative, inside
 from ..io.shards import ShardWriter, json_bytes
 from ..records import Failure
-from .context import Chain
 
 
 def shard_tar(out, name: str) -> Path:

@@ -1,40 +1,22 @@
-"""How a build runs (RunConfig), what a worker is handed besides the recipe's parameters
-(WorkerContext), and the shape of a stage chain.
+"""How a build runs (RunConfig) and the worker context it hands out (bgforge/chain.py declares
+WorkerContext and the shape of a stage chain, below the stages, planners and executors).
 
 `RunConfig` is the one run configuration from the CLI to the workers: `bgforge build`, `dry_run`,
 both executors and the worker context read it, and each of its defaults is declared here once.
-The executor makes the worker context (it alone knows the output folder as the workers see it,
-and which device a worker was pinned to); the planner's `make_chain(params, ctx)` reads it.
-Nothing of either is recorded in plan.json: the same plan runs anywhere, and changing them
-never refuses a resume.
+Nothing of it is recorded in plan.json: the same plan runs anywhere, and changing it never
+refuses a resume.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
-from ..records import Failure, Output, Sample
+from ..chain import BATCH_SIZE, WorkerContext, resolve_io_threads
 
-Chain = Callable[[list[Sample]], list[Output | Failure]]
-
-# A GPU worker's CPU threads that decode the next batch and encode the last one while the model
-# runs (stages/pipeline.py). CPU workers need none: they are one process per core already.
-GPU_IO_THREADS = 2
 # Model batches per task when a worker pipelines: the first batch of a task is the only one whose
 # decoding the model waits for.
 PIPELINE_DEPTH = 4
-
-
-BATCH_SIZE = 8   # samples per model call: the one default of --batch-size
-
-
-def resolve_io_threads(io_threads: int | None, device: str | None) -> int:
-    """--io-threads when given, else GPU_IO_THREADS on a GPU and 0 (decode and encode inline) elsewhere."""
-    if io_threads is not None:
-        return max(0, int(io_threads))
-    return GPU_IO_THREADS if (device or "").startswith("cuda") else 0
 
 
 def task_size(batch_size: int, io_threads: int | None, device: str | None) -> int:
@@ -63,6 +45,7 @@ class RunConfig:
     slice_index: int = 0
     slice_count: int = 1
     progress: bool = True               # a bar on a terminal, periodic log lines otherwise
+    retry_errors: bool = False          # rebuild committed shards that recorded failed samples (retry.py)
 
     def __post_init__(self):
         object.__setattr__(self, "devices", tuple(self.devices or ()))
@@ -86,25 +69,6 @@ class RunConfig:
 
     def worker_context(self, out: Path, device: str | None = None) -> WorkerContext:
         return WorkerContext(Path(out), device, self.batch_size, self.io_threads)
-
-
-@dataclass(frozen=True)
-class WorkerContext:
-    out: Path                   # this build's output folder; earlier phases are folders inside it
-    device: str | None = None   # "cuda" once the executor pinned a GPU (CUDA_VISIBLE_DEVICES); None: backend default
-    batch_size: int = BATCH_SIZE  # samples per model call (--batch-size)
-    io_threads: int | None = None   # --io-threads; None: resolve_io_threads' default for the device
-
-    def feeder_threads(self) -> int:
-        """CPU threads that decode and encode around this worker's model calls."""
-        return resolve_io_threads(self.io_threads, self.device)
-
-    def phase_dir(self, folder: str) -> Path:
-        """Where an earlier phase (e.g. `backgrounds`) of this build wrote its shards."""
-        return self.out / folder
-
-
-ChainFactory = Callable[[dict, WorkerContext], Chain]
 
 
 DEFAULT_RUN = RunConfig()  # one worker in this process, batch BATCH_SIZE, the local executor

@@ -21,12 +21,13 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..chain import ChainFactory, WorkerContext
 from ..errors import WorkerDied
 from ..io.layout import OutputLayout
 from . import interrupts
 from . import plan as planmod
 from .commit import ShardCommitter, clean_partial
-from .context import DEFAULT_RUN, ChainFactory, RunConfig, WorkerContext
+from .context import DEFAULT_RUN, RunConfig
 from .devices import pin_worker
 from .failstreak import FailureStreak
 

@@ -16,11 +16,12 @@ import socket
 import time
 from pathlib import Path
 
+from ..chain import ChainFactory, WorkerContext
 from ..errors import BgforgeError, WorkerDied
 from . import commit as commitmod
 from . import plan as planmod
 from .commit import run_shard
-from .context import DEFAULT_RUN, ChainFactory, RunConfig, WorkerContext
+from .context import DEFAULT_RUN, RunConfig
 from .local import RunStats
 
 MAX_RETRIES = 2  # re-runs of a shard whose task raised or whose actor or node died

@@ -6,7 +6,8 @@ Each planner module defines one `Planner` subclass (planners/base.py):
   make_chain(params, ctx) -> chain         the per-worker stage chain: list[Sample] -> list[Output|Failure];
                                            ctx (WorkerContext): the output folder and the worker's device
   validate(params)                         one-line errors before any work
-  on_finalize(out, params)                 recipe-specific reports after the last shard commits
+  on_finalize(out, params)                 construction facts for manifest.json after the last shard
+                                           commits (reports that read the output: report/finalize_reports.py)
   METADATA_COLUMNS, LABEL_FIELD,           metadata.csv's leading columns, the fields whose
   ATTR_FIELD, SPLIT_CODES                  correlation groups.json and `bgforge inspect` report,
                                            split codes written in metadata.csv

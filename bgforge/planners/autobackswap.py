@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample

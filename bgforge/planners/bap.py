@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import recipe as recipemod
+from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Sequence
 
-from ..execution.context import Chain, WorkerContext
+from ..chain import Chain, WorkerContext
 from ..recipe import Recipe
 from ..records import Sample
 
@@ -98,11 +98,6 @@ class Planner(ABC):
         """{group: row label} in the order the contact sheets show the groups; None: natural sort."""
         return None
 
-    def eval_extras(self, rows: list[dict], labels: list[int], preds: list) -> dict:
-        """The recipe's own scores for `bgforge eval` beyond the group table (UrbanCars: I-Avg and
-        the cue gaps); none by default."""
-        return {}
-
     def label_name(self, meta: dict) -> str:
         """The class folder of --layout imagefolder: the sample's class name, else its label."""
         return str(meta.get("class_name", meta.get(self.LABEL_FIELD)))
@@ -111,6 +106,7 @@ class Planner(ABC):
         """Fail in one line before any work (bad values, missing checkpoints); nothing to check by default."""
 
     def on_finalize(self, out: Path, params: dict) -> dict | None:  # noqa: B027 - an optional hook
-        """Recipe-specific reports once every shard is committed; none by default. A dict returned
+        """Once every shard is committed: files the next phase reads (a key index); none by default.
+        Reports that read the output back are report/finalize_reports.py rows. A dict returned
         is written to manifest.json as `construction` (facts about how the data was built: the HSI
         background pairing, a BAP leakage-split warning) and shown by `bgforge inspect`."""

@@ -16,8 +16,8 @@ holding it (in image-id order) whose largest instance of the class has `area` >=
 
 from __future__ import annotations
 
+from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for

@@ -6,9 +6,9 @@ its input's keys) or drawn from another label's backgrounds (`random`, seeded pe
 
 from __future__ import annotations
 
+from ..chain import Chain, WorkerContext
 from ..choices import POSITIONS
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample

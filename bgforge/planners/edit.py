@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ..chain import Chain, WorkerContext
+from ..choices import TOP_K_RANKS
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..recipe import Recipe
 from ..records import Sample
-from ..report.spurious import RANKINGS
 from ..rng import rng_for
 from ..sources.background_pools import BackgroundPool, background_pool
 from ..sources.folder import key_from_path
@@ -145,7 +145,7 @@ def check_classifier(params: dict) -> None:
 def _check_choices(params: dict) -> None:
     from ..backends.base import DILATION_SHAPES
 
-    if params.get("top_k_rank", "reference") not in RANKINGS:
+    if params.get("top_k_rank", "reference") not in TOP_K_RANKS:
         raise BgforgeError(f"--top-k-rank must be reference or frequency, got {params.get('top_k_rank')!r}")
     if params.get("phrase_collapse", "reference") not in ("reference", "bgforge"):
         raise BgforgeError(f"--phrase-collapse must be reference or bgforge, got {params.get('phrase_collapse')!r}")
@@ -265,10 +265,3 @@ class EditPlanner(Planner):
             classifier=classifier_from_params(params, device=ctx.device),
             class_index=load_class_index(params["class_index"]) if params.get("class_index") else None)
         return lambda batch: edit_batch(tools, batch, params)
-
-    def on_finalize(self, out: Path, params: dict) -> None:
-        """After the last shard commits (any slice, or `bgforge finalize`): the spurious-feature report."""
-        from ..report.spurious import write_report
-
-        write_report(out, int(params.get("top_k", 3)), params.get("top_k_rank", "reference"),
-                     params.get("phrase_collapse", "reference"), params.get("phrases"))

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import LazySamples, Sample

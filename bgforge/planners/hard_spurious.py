@@ -14,8 +14,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..io.encoding import Encoding
 from ..io.metadata import write_json
 from ..recipe import Recipe

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..execution.context import Chain, WorkerContext
+from ..chain import Chain, WorkerContext
 from .stage import StagePlanner, backend_options
 
 

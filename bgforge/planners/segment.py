@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..execution.context import Chain, WorkerContext
+from ..chain import Chain, WorkerContext
 from .stage import StagePlanner, backend_options
 
 

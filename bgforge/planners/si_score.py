@@ -15,8 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..recipe import Recipe
 from ..records import Sample
 from ..sources import si_score as src

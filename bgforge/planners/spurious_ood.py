@@ -18,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..recipe import Recipe
 from ..records import Sample
 from ..sources.places365 import PlacesSource

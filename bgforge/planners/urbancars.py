@@ -18,8 +18,8 @@ import random
 import re
 from pathlib import Path
 
+from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..recipe import Recipe
 from ..records import Sample
 from ..sources import resolve_root
@@ -30,7 +30,6 @@ SPLITS = ("train", "val", "test")
 CUES = ("bg_only", "co_obj_only", "car_only")
 CAR_MASKS = ("auto", "files", "segmenter")
 # Whac-A-Mole's I-Avg weighs the four alignment cells by their train frequency at 0.95 / 0.95
-CELL_WEIGHTS = {"both_aligned": 0.9025, "bg_misaligned": 0.0475, "co_obj_misaligned": 0.0475, "both_misaligned": 0.0025}
 
 
 def group_name(y: int, bg: int, co: int) -> str:
@@ -166,25 +165,6 @@ class UrbanCarsPlanner(Planner):
         from ..stages.urbancars import chain
 
         return chain(params, ctx)
-
-    def eval_extras(self, rows: list[dict], labels: list[int], preds: list) -> dict:
-        """Whac-A-Mole's numbers (`urbancars_trainers/base_trainer.py:336-384`): each cell's accuracy is
-        the mean of its (car, bg, co_obj) groups' accuracies; I-Avg weighs the cells 0.9025 / 0.0475 /
-        0.0475 / 0.0025; the BG, CoObj and BG+CoObj gaps are a cell's accuracy minus I-Avg."""
-        from ..eval import metrics as m
-
-        groups = m.breakdown(labels, [r.get("group") for r in rows], preds)
-        cell_of_group = {str(r.get("group")): r.get("cell") for r in rows}
-        accs: dict[str, float | None] = {}
-        for cell in CELL_WEIGHTS:
-            members = [v["accuracy"] for g, v in groups.items() if cell_of_group.get(g) == cell]
-            if members:
-                accs[cell] = None if any(a is None for a in members) else sum(members) / len(members)
-        i_avg = m.weighted_average(accs, CELL_WEIGHTS)
-        gaps = {name: None if accs.get(cell) is None or i_avg is None else accs[cell] - i_avg
-                for name, cell in (("bg_gap", "bg_misaligned"), ("co_obj_gap", "co_obj_misaligned"),
-                                   ("bg_co_obj_gap", "both_misaligned"))}
-        return {"i_avg": i_avg, **gaps}
 
 def _sample(split, y, bg, co, i, parts, recipe, seed, p, car_mask, ratios) -> Sample:
     car, (bg_name, bg_path), obj = parts["car"], parts["bg"], parts["co_obj"]

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample

@@ -11,8 +11,8 @@ import re
 
 import numpy as np
 
+from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
-from ..execution.context import Chain, WorkerContext
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for

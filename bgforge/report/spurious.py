@@ -34,6 +34,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from ..choices import TOP_K_RANKS
 from ..sources.phrases import normalize_phrase
 
 MERGE_THRESHOLD = 0.85
@@ -42,6 +43,7 @@ EDIT_KINDS = ("remove", "background")
 # reference: flips / edits, ties by flips; frequency: the paper's wording ("highest frequencies").
 RANKINGS = {"reference": lambda g: (-g["flip_rate"], -g["flips"], g["phrase"]),
             "frequency": lambda g: (-g["flips"], -g["flip_rate"], g["phrase"])}
+assert tuple(RANKINGS) == TOP_K_RANKS   # the closed set --top-k-rank is checked against
 
 
 def similarity(a: str, b: str) -> float:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..execution.context import Chain, WorkerContext
+from ..chain import Chain, WorkerContext
 from ..records import Failure, Output, Sample
 
 LOAD_AHEAD = 2  # decoded batches waiting for the model: one ready, one on its way

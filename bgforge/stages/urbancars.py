@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ..backends import SegmentRequest, get_segmenter
-from ..execution.context import Chain, WorkerContext
+from ..chain import Chain, WorkerContext
 from ..io.encoding import Encoding
 from ..io.images import decode, open_image
 from ..records import Failure, Sample

@@ -40,8 +40,8 @@ def _init(monkeypatch, device, forked=False):
     """local._init_worker, as a pool worker runs it, with a chain factory that records what it was given."""
     import queue
 
+    from bgforge.chain import WorkerContext
     from bgforge.execution import local
-    from bgforge.execution.context import WorkerContext
 
     seen = {}
 

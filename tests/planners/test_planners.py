@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from bgforge import planners
+from bgforge.chain import WorkerContext
 from bgforge.errors import BgforgeError
-from bgforge.execution.context import WorkerContext
 from bgforge.planners import Planner
 
 

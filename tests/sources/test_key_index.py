@@ -11,7 +11,7 @@ from PIL import Image
 
 from bgforge import planners
 from bgforge import recipe as recipemod
-from bgforge.execution.context import WorkerContext
+from bgforge.chain import WorkerContext
 from bgforge.execution.plan import load_plan
 from bgforge.io.images import decode
 from bgforge.io.shards import iter_shard

@@ -11,7 +11,8 @@ from standins import stand_in
 
 from bgforge.backends import registry
 from bgforge.backends.sam import SamSegmenter
-from bgforge.execution.context import PIPELINE_DEPTH, WorkerContext, resolve_io_threads, task_size
+from bgforge.chain import WorkerContext, resolve_io_threads
+from bgforge.execution.context import PIPELINE_DEPTH, task_size
 from bgforge.planners import BuildContext
 from bgforge.recipe import Recipe
 from bgforge.records import Sample
