@@ -23,6 +23,7 @@ from .finalize import finalize
 from .io.layout import OutputLayout, check_layout
 from .params import check_params
 from .planners import BuildContext, Phase, Planned
+from .planners.limit import apply_limit, check_limit
 from .progress import ProgressBar, announce_run, notice
 from .recipe import Recipe
 
@@ -51,17 +52,18 @@ class BuildResult:
 @guard.releases_locks
 def build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN, *, seed=None, shard_size=1000,
           layout="shards", overwrite=False, planned: Planned | None = None,
-          min_shards: int = planmod.MIN_SHARDS) -> BuildResult:
+          min_shards: int = planmod.MIN_SHARDS, limit: int | None = None) -> BuildResult:
     """Plan (unless `planned` is given), build every earlier phase, execute this slice's pending shards
     and finalize once every shard is committed. `run` says how (workers, devices, batch, executor, slice).
 
     `planned` is consumed: its samples, source files and phases are emptied once plan.json holds them.
+    `limit`: --limit, a partial trial build of a seeded subset (planners/limit.py), recorded in plan.json.
     Ctrl-C or SIGTERM raises interrupts.Interrupted, whose line says how many shards are committed.
     """
     with interrupts.handled():
         try:
             return _build(recipe, ctx, out, run, seed=seed, shard_size=shard_size, layout=layout,
-                          overwrite=overwrite, planned=planned, min_shards=min_shards)
+                          overwrite=overwrite, planned=planned, min_shards=min_shards, limit=limit)
         except KeyboardInterrupt as exc:
             if isinstance(exc, interrupts.Interrupted) and exc.line:  # a phase's build already counted
                 raise
@@ -79,17 +81,23 @@ def _committed_line(out: Path) -> str:
 
 
 def _build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig, *, seed, shard_size, layout, overwrite,
-           planned: Planned | None, min_shards: int) -> BuildResult:
+           planned: Planned | None, min_shards: int, limit: int | None = None) -> BuildResult:
     t0 = time.monotonic()
     out = Path(out)
     planner = prepare(recipe, out, run, seed=seed, layout=layout, shard_size=shard_size, overwrite=overwrite)
     if planned is None:
         planned = planner.plan(recipe, ctx)
+    if limit is not None:
+        told = len(planned.notes)
+        planned = apply_limit(planned, check_limit(limit), int(recipe.params.get("seed", 0)))
+        for line in planned.notes[told:]:
+            notice(line)
     guard.start(out, planned, sliced=run.sliced)  # checks --out, then locks
     # This phase's plan first: once plan.json holds its samples (1.24 M HSI composites) they are
     # dropped, not kept while the earlier phases run; the executor reads them back a shard at a time.
     plan = planmod.make_plan(recipe, planned, int(recipe.params.get("seed", 0)), shard_size, layout, min_shards)
     plan.skipped, notes, inputs, phases = planned.skipped, planned.notes, planned.inputs, planned.prerequisites
+    plan.limit = limit
     planned.samples, planned.source_files, planned.prerequisites = [], [], []  # consumed (see the docstring)
     del planned
     if run.retry_errors and not overwrite:  # a fixed input file: same names, new stamps (execution/retry.py)

@@ -21,6 +21,7 @@ from .execution import plan as planmod
 from .execution.context import DEFAULT_RUN, RunConfig
 from .io.metadata import MetadataWriter
 from .planners import BuildContext, Phase, Planned, Planner
+from .planners.limit import apply_limit, check_limit
 from .progress import NOTICES, set_notices
 from .recipe import Recipe
 from .report.status import MAIN, shard_timings
@@ -108,12 +109,14 @@ def _phase_entry(name: str, planner_name: str, plan: planmod.Plan, timing: dict 
 
 def dry_run(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN, *, seed=None,
             shard_size: int = 1000, layout: str = "shards", min_shards: int = planmod.MIN_SHARDS,
-            calibrate: int = 8) -> dict:
+            calibrate: int = 8, limit: int | None = None) -> dict:
     """The plan of `build(recipe, ctx, out, run, ...)` as a dict: phases with samples, shards and estimated
     seconds, groups (the shape of groups.json), and this slice's share. Nothing is written under `out`."""
     t0 = time.monotonic()
     planner = prepare(recipe, Path(out), run, seed=seed, layout=layout, shard_size=shard_size)
     planned = planner.plan(recipe, ctx)
+    if limit is not None:  # --limit: the seeded subset a build would make, its notes printed below
+        planned = apply_limit(planned, check_limit(limit), int(recipe.params.get("seed", 0)))
     plan_seconds = time.monotonic() - t0
     # timed in this process (one worker, the run's devices and batch), then scaled by the run's workers
     one = replace(run, workers=1, devices=run.devices[:1], progress=False, executor="local", slice_index=0, slice_count=1)
@@ -131,7 +134,7 @@ def dry_run(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN
     estimates = [p["estimate_seconds"] for p in phases]
     if None not in estimates:  # the real build plans again, and sets up and finalises once
         estimates += [plan_seconds, outside]
-    return {"recipe": recipe.name, "out": str(out), "seed": seed_value, "layout": layout,
+    return {"recipe": recipe.name, "out": str(out), "seed": seed_value, "layout": layout, "limit": limit,
             "samples": plan.num_samples, "shards": len(plan.shards),
             "slice": {"index": run.slice_index, "count": run.slice_count,
                       "shards": len(planmod.select_slice(plan, run.slice_index, run.slice_count))},

@@ -132,6 +132,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
     construction = planner.on_finalize(out, plan.recipe["params"]) or {}
     finalize_reports.write(plan.recipe["planner"], out, plan.recipe["params"])
     manifest = {**({"construction": construction} if construction else {}),
+                **({"partial": {"limit": plan.limit}} if plan.limit else {}),   # --limit: a trial subset
                 "bgforge_version": __version__, "recipe": plan.recipe, "recipe_sha": plan.recipe_sha, "seed": plan.seed,
                 "inputs": plan.inputs, "layout": plan.layout,
                 "counts": {split: g["total"] for split, g in groups.items()}, "samples": table.rows, "errors": n_errors,

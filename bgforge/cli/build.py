@@ -207,7 +207,8 @@ def build_cmd(
 
         check_recipe(recipe, seed)  # before --devices is resolved: finding GPUs imports torch (seconds)
         report = plan_only(recipe, ctx, out, run_config(run, needs_gpu(recipe), **run_options), seed=seed,
-                           layout=layout.value, shard_size=run.shard_size, min_shards=run.min_shards)
+                           layout=layout.value, shard_size=run.shard_size, min_shards=run.min_shards,
+                           limit=run.limit)
         typer.echo(json.dumps(report, indent=2) if as_json else render_dry_run(report))
         return
     title = f"built {recipe.name}" if slice_count == 1 else f"{recipe.name} slice {slice_index} of {slice_count}"

@@ -224,7 +224,8 @@ def build_and_report(recipe: "Recipe", out: Path, run: "RunOptions", *, title: s
     announce_command()
     check_recipe(recipe, build_options.get("seed"))  # a bad input is refused before GPUs are looked for (torch)
     result = build(recipe, BuildContext() if ctx is None else ctx, out, run_config(run, needs_gpu, **(run_options or {})),
-                   shard_size=run.shard_size, min_shards=run.min_shards, overwrite=run.overwrite, **build_options)
+                   shard_size=run.shard_size, min_shards=run.min_shards, overwrite=run.overwrite, limit=run.limit,
+                   **build_options)
     if result.finalized:
         say(table_title + format_groups(result.summary))
     for line in extra_summary(result) if extra_summary else ():

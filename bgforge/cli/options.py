@@ -99,6 +99,10 @@ MinShards = Annotated[int, typer.Option(
     "--min-shards", min=1, help="Fewest shards per split (fewer only for a split with fewer samples), so a "
                                 "DataLoader with that many workers gets a shard each.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Delete an earlier run in --out and start fresh.")]
+Limit = Annotated[Optional[int], typer.Option(
+    "--limit", min=1, help="A trial build on real data: at most N samples per split, a seeded subset spread over "
+                           "the groups (at least one each where N allows), earlier phases cut to what it needs. "
+                           "Marked partial in the card and manifest; a full build needs another --out or --overwrite.")]
 RetryErrors = Annotated[bool, typer.Option(
     "--retry-errors", help="Rebuild the shards whose samples failed (listed in errors.jsonl) once the cause is fixed "
                            "(a file, the disk, a model): only those shards, each replaced when its new tar commits. "
@@ -178,6 +182,7 @@ class RunOptions:
     min_shards: MinShards = MIN_SHARDS
     overwrite: Overwrite = False
     retry_errors: RetryErrors = False
+    limit: Limit = None
 
 
 @dataclass

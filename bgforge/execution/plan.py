@@ -72,17 +72,21 @@ class Plan:
     skipped: list = field(default_factory=list)  # error records from planning (e.g. bad boxes)
     input_files: int = 0   # raw files considered; with shard_size, lets a refused resume say what changed
     shard_size: int = 0
+    limit: int | None = None   # --limit N: a partial trial build (planners/limit.py); recorded only when set
 
     def header(self) -> dict:
         return {"format": PLAN_FORMAT, "bgforge_version": __version__, "recipe": self.recipe,
                 "recipe_sha": self.recipe_sha, "seed": self.seed, "inputs": self.inputs,
                 "inputs_sha": self.inputs_sha, "layout": self.layout, "skipped": self.skipped,
-                "num_shards": len(self.shards), "input_files": self.input_files, "shard_size": self.shard_size}
+                "num_shards": len(self.shards), "input_files": self.input_files, "shard_size": self.shard_size,
+                **({"limit": self.limit} if self.limit is not None else {})}
 
     @classmethod
     def from_header(cls, d, shards):
+        limit = d.get("limit")
         return cls(d["recipe"], d["recipe_sha"], d["seed"], d["inputs"], d["inputs_sha"], d.get("layout", "shards"), shards,
-                   d.get("skipped", []), d.get("input_files", 0), d.get("shard_size", 0))
+                   d.get("skipped", []), d.get("input_files", 0), d.get("shard_size", 0),
+                   limit if isinstance(limit, int) and not isinstance(limit, bool) else None)
 
     @property
     def num_samples(self) -> int:

@@ -47,17 +47,19 @@ def plan_changes(old: dict, new: dict) -> list[str]:
             changes.append(f"input files: {was} -> {now}")
         elif not any(line.startswith("input root") for line in changes):
             changes.append(f"input set: same count ({now} files), different files")
+    if old.get("limit") != new.get("limit"):   # --limit: a partial build is no base for another size
+        changes.append(f"limit: {old.get('limit') or 'none'} -> {new.get('limit') or 'none'}")
     if old.get("layout") != new["layout"]:
         changes.append(f"layout: {old.get('layout')} -> {new['layout']}")
     if old.get("shard_size") and old["shard_size"] != new["shard_size"]:
         changes.append(f"shard size: {old['shard_size']} -> {new['shard_size']}")
-    elif old["num_shards"] != new["num_shards"]:
+    elif old["num_shards"] != new["num_shards"] and old.get("limit") == new.get("limit"):
         changes.append(f"shards: {old['num_shards']} -> {new['num_shards']} (another --shard-size or --min-shards?)")
     return changes
 
 
 _KINDS = (("recipe ", "recipe"), ("param ", "recipe"), ("seed", "seed"), ("input", "input set"), ("layout", "layout"),
-          ("shard", "shard size"))
+          ("shard", "shard size"), ("limit", "--limit"))
 
 
 def refusal(out, changes: list[str]) -> str:

@@ -169,10 +169,12 @@ def dataset_card(manifest: dict, groups: dict, image_ext: str) -> str:
     recipe = manifest["recipe"]
     sources = sources_of(manifest)
     demo = bool(manifest.get("demo"))
+    partial = manifest.get("partial") if isinstance(manifest.get("partial"), dict) else None
     header = {
         "license": "other",
         "pretty_name": f"{recipe['name']} (bgforge{' demo, synthetic' if demo else ''})",
-        "tags": ["bgforge", "spurious-correlations", "group-robustness", *(["synthetic"] if demo else [])],
+        "tags": ["bgforge", "spurious-correlations", "group-robustness", *(["synthetic"] if demo else []),
+                 *(["partial"] if partial else [])],
         "task_categories": ["image-classification"],
         "configs": [{"config_name": "default",
                      "data_files": data_files(manifest["layout"], manifest["splits"], image_ext)}],
@@ -189,6 +191,9 @@ def dataset_card(manifest: dict, groups: dict, image_ext: str) -> str:
         *([("> **Demo build: synthetic data.** Every image was made from bgforge's generated demo trees (flat "
             "shapes and colours standing in for the real sources), to try the pipeline; it is not the dataset "
             "the recipe describes and no result on it says anything about a model."), ""] if demo else []),
+        *([(f"> **Partial build (`--limit {partial['limit']}`).** At most {partial['limit']} samples per split, "
+            "a seeded subset spread over the groups, to try the recipe on real data; not the full dataset the "
+            "recipe describes."), ""] if partial else []),
         redact(recipe.get("description") or ""), "",
         f"Built by bgforge {manifest['bgforge_version']} with layout `{manifest['layout']}`: "
         f"{manifest['samples']} samples, {manifest['errors']} failed (see `errors.jsonl`).", "",

@@ -45,7 +45,9 @@ def read_partial(out: Path) -> tuple[dict, list[dict], dict]:
         if commitmod.committed_stats(out, entry.name, plan.layout) is None:
             continue
         marker = commitmod.read_marker(out, entry.name)
-        rows += [{k: _cell(v) for k, v in r.items()} for r in marker["rows"]]
+        # group names as groups.json gives them (a marker's `group` may be an id: UrbanCars' 0..7)
+        rows += [{**{k: _cell(v) for k, v in r.items()}, **({"group": str(r["group_name"])} if "group_name" in r else {})}
+                 for r in marker["rows"]]
         tar = commitmod.shard_tar(out, entry.name)
         if tar.is_file():
             committed.setdefault(entry.split, []).append(tar)
@@ -53,11 +55,9 @@ def read_partial(out: Path) -> tuple[dict, list[dict], dict]:
     partial = {"state": status["state"], "running": status["running"],
                "shards_committed": status.get("shards_committed", 0), "shards_total": len(plan.shards),
                "samples_written": len(rows), "samples_planned": plan.num_samples,
-               "next": ("re-run the same build command to resume it (finalize runs at its end)" if stopped
+               "next": ("re-run the same build command to resume it (it finalizes at its end)" if stopped
                         else "the build is still running: inspect again later"),
                "shards_by_split": {s: [str(p) for p in ps] for s, ps in committed.items()}}
-    if stopped and partial["shards_committed"] == partial["shards_total"]:
-        partial["next"] = "every shard is committed: run `bgforge finalize OUT` (or re-run the build)"
     manifest = {"recipe": plan.recipe, "errors": status.get("errors", 0), "partial": True}
     return manifest, rows, partial
 
