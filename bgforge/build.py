@@ -175,8 +175,8 @@ def prepare(recipe: Recipe, out: Path, run: RunConfig = DEFAULT_RUN, *, seed=Non
     _check_options(out, shard_size, run.executor)  # before any planning or phase runs
     planmod.check_slice(run.slice_index, run.slice_count)
     if overwrite and run.sliced:
-        raise BgforgeError("--overwrite with --num-shards > 1 would let the slices delete each other's shards; "
-                           f"clear {out} once first (remove it, or run one build with --overwrite and no --num-shards), "
+        raise BgforgeError("--overwrite with --slice-count > 1 would let the slices delete each other's shards; "
+                           f"clear {out} once first (remove it, or run one build with --overwrite and no --slice-count), "
                            "then start the slices without --overwrite")
     planner = check_recipe(recipe, seed)
     check_layout(layout, recipe.name, planner.REFERENCE_PATHS, recipe.planner)

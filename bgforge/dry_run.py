@@ -30,10 +30,11 @@ from .report.status import MAIN, shard_timings
 def group_summary(planner: Planner, samples: list) -> dict:
     """groups.json's content as the planned samples predict it (their meta holds the group fields)."""
     rows = [{"split": s.split, **s.meta} for s in samples]
-    fields = (planner.LABEL_FIELD, planner.ATTR_FIELD)
+    fields = (planner.LABEL_FIELD, *planner.ATTR_FIELDS)
     # label/attribute known only after execution (e.g. edit flips): no correlation, as groups.json would lack it
-    known = all(f and f in r for r in rows for f in fields) if rows else False
-    writer = MetadataWriter(io.StringIO(), planner.METADATA_COLUMNS, *(fields if known else (None, None)))
+    known = bool(planner.ATTR_FIELDS) and all(f and f in r for r in rows for f in fields) if rows else False
+    writer = MetadataWriter(io.StringIO(), planner.METADATA_COLUMNS,
+                            *((planner.LABEL_FIELD, planner.ATTR_FIELDS) if known else (None, ())))
     writer.add(rows)
     return writer.summary()
 

@@ -90,7 +90,7 @@ def finalize(out, wall_seconds: float | None = None, plan=None, verify: bool = F
     with ExitStack() as stack:
         table_fh = stack.enter_context(atomic_file(out / "metadata.csv", "w", root=out))
         errors = stack.enter_context(atomic_file(out / "errors.jsonl", "w", root=out))
-        table = metadata.MetadataWriter(table_fh, planner.METADATA_COLUMNS, planner.LABEL_FIELD, planner.ATTR_FIELD,
+        table = metadata.MetadataWriter(table_fh, planner.METADATA_COLUMNS, planner.LABEL_FIELD, planner.ATTR_FIELDS,
                                         tars=writes_tars(plan.layout), files=plan.layout != "shards")
         split_tables = metadata.SplitTables(out, table.columns, stack) if plan.layout == "imagefolder" else None
         classes = (ClassFolders(planner.TARGET_FIELD or planner.LABEL_FIELD, planner.label_name)

@@ -92,6 +92,11 @@ def load(name_or_path: str) -> Recipe:
         if not isinstance(key, str):
             raise BgforgeError(f"recipe {path}: parameter names must be strings, got {key!r}")
         json_like(value, f"recipe {path}: parameter {key}")
+    from .recipe_params import for_planner   # here, not at the top: shell completion imports this module
+
+    family = for_planner(data["planner"])
+    if family is not None:   # a misspelled key (resampeling: fast) is refused, not silently ignored
+        family.check_known(params, f"recipe {path}")
     return Recipe(name=data["name"], planner=data["planner"], params=params,
                   description=str(data.get("description") or "").strip(), sources=list(data.get("sources") or []),
                   path=str(path))

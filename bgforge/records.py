@@ -95,7 +95,9 @@ class Failure:
     stage: str
     error_type: str
     message: str
-    where: str = ""     # the frame that raised, `bgforge/stages/blend.py:88 in fit` ('' when not known)
+    # the frame that raised, `bgforge/stages/blend.py:88 in fit` ('' when not known): where, not what,
+    # so two failures of the same sample, step and cause compare equal
+    where: str = field(default="", compare=False)
 
     def to_dict(self) -> dict:
         d = asdict(self)

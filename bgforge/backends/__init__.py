@@ -7,7 +7,7 @@ option declarations, and importing the interfaces (numpy) there would slow `--he
 from importlib import import_module
 
 _NAMES = {"Inpainter": "base", "Segmenter": "base", "SegmentRequest": "base", "SegmentResult": "base",
-          "dilate": "base", "remove_objects": "base", "INPAINTERS": "registry", "SEGMENTERS": "registry",
+          "dilate": "masks", "remove_objects": "masks", "INPAINTERS": "registry", "SEGMENTERS": "registry",
           "get_inpainter": "registry", "get_segmenter": "registry"}
 
 __all__ = sorted(_NAMES)

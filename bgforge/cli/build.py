@@ -99,15 +99,23 @@ def complete_recipe(incomplete: str) -> list[str]:
     return [n for n in names if n.startswith(incomplete)]
 
 
-def _slice(shard_index: Optional[int], num_shards: Optional[int]) -> tuple[int, int]:
-    """--shard-index/--num-shards, else SLURM's array variables, else the one slice (0 of 1)."""
-    if shard_index is None and os.environ.get("SLURM_ARRAY_TASK_ID"):
+def _slice(slice_index: Optional[int], slice_count: Optional[int],
+           shard_index: Optional[int] = None, num_shards: Optional[int] = None) -> tuple[int, int]:
+    """--slice-index/--slice-count (or their old hidden names --shard-index/--num-shards), else SLURM's
+    array variables, else the one slice (0 of 1)."""
+    for new, old, given, alias in (("--slice-index", "--shard-index", slice_index, shard_index),
+                                   ("--slice-count", "--num-shards", slice_count, num_shards)):
+        if given is not None and alias is not None:
+            fail(f"{new} and {old} (its old name) both given; pass {new} only")
+    slice_index = shard_index if slice_index is None else slice_index
+    slice_count = num_shards if slice_count is None else slice_count
+    if slice_index is None and os.environ.get("SLURM_ARRAY_TASK_ID"):
         from ..params import env_int
 
-        shard_index = env_int("SLURM_ARRAY_TASK_ID", os.environ["SLURM_ARRAY_TASK_ID"])
-        num_shards = num_shards if num_shards is not None else env_int(
+        slice_index = env_int("SLURM_ARRAY_TASK_ID", os.environ["SLURM_ARRAY_TASK_ID"])
+        slice_count = slice_count if slice_count is not None else env_int(
             "SLURM_ARRAY_TASK_COUNT", os.environ.get("SLURM_ARRAY_TASK_COUNT", "1"))
-    return shard_index or 0, 1 if num_shards is None else num_shards
+    return slice_index or 0, 1 if slice_count is None else slice_count
 
 
 def render_dry_run(d: dict) -> str:
@@ -158,10 +166,15 @@ def build_cmd(
                          "OUT/{split}/{size}/Group_{g}/{wnid}/ as Corner Cases' timm scripts read), or whac-a-mole "
                          "(urbancars only: OUT/urbancars/... with the mask files, as Whac-A-Mole's loaders read)."
                          )] = opt.Layout.shards,
-    shard_index: Annotated[Optional[int], typer.Option(
-        "--shard-index", help="Run only slice i of --num-shards (array jobs). Env: SLURM_ARRAY_TASK_ID.")] = None,
-    num_shards: Annotated[Optional[int], typer.Option(
-        "--num-shards", help="Number of slices the run is split into. Env: SLURM_ARRAY_TASK_COUNT.")] = None,
+    slice_index: Annotated[Optional[int], typer.Option(
+        "--slice-index", help="Run only slice i of --slice-count: every slice-count-th shard of the plan, from i "
+                              "(array jobs). Env: SLURM_ARRAY_TASK_ID.")] = None,
+    slice_count: Annotated[Optional[int], typer.Option(
+        "--slice-count", help="Number of slices the run is split into. Env: SLURM_ARRAY_TASK_COUNT.")] = None,
+    shard_index: Annotated[Optional[int], typer.Option("--shard-index", hidden=True,
+                                                       help="Old name of --slice-index.")] = None,
+    num_shards: Annotated[Optional[int], typer.Option("--num-shards", hidden=True,
+                                                      help="Old name of --slice-count.")] = None,
     executor: Annotated[opt.Executor, typer.Option(
         "--executor", help="local (process pools on this machine) or ray (one task per shard on a Ray cluster; "
                            "pip install 'bgforge[ray]').")] = opt.Executor.local,
@@ -194,7 +207,7 @@ def build_cmd(
     recipe = recipemod.apply_overrides(recipe, [*(set_ or []), *(["backend_options.compile=true"] if compile_models else [])])
     if demo:
         recipe = with_demo_params(recipe, set_ or [])
-    slice_index, slice_count = _slice(shard_index, num_shards)  # the flags name slices of an array job
+    slice_index, slice_count = _slice(slice_index, slice_count, shard_index, num_shards)
     ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root, "coco": coco_root,
                               "textures": textures_root, "cars": cars_root, "lvis": lvis_root},
                        demo=demo)

@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 
 def too_wide_skips(out: Path) -> int:
     """Edits in OUT/errors.jsonl that the reference's vertical dilation could not run on (too wide)."""
-    from ..backends.base import TOO_WIDE_FOR_REFERENCE
+    from ..backends.masks import TOO_WIDE_FOR_REFERENCE
 
     path = out / "errors.jsonl"
     if not path.is_file():
@@ -149,7 +149,7 @@ def edit_cmd(
                 yield f"  {name}: {top}"
 
     def report_path(result) -> str:
-        from ..backends.base import OPENCV_MAX_CHANNELS  # numpy: not at import time (--help, completion)
+        from ..backends.masks import OPENCV_MAX_CHANNELS  # numpy: not at import time (--help, completion)
 
         wide = too_wide_skips(Path(out)) if result.finalized else 0
         skipped = (f"; {wide} phrase(s) skipped: image wider than {OPENCV_MAX_CHANNELS} px, where the reference's "

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 def demo_inputs_cmd(folder: Annotated[Path, typer.Argument(help="Where to write the demo inputs (created).")],
                     images: Annotated[int, typer.Option("--images", min=2, help="How many photos.")] = 24) -> None:
     """Write a small photos folder for the stage commands, variants, edit and autobackswap to run on:
-    FOLDER/photos/ (images/, manifest.jsonl with path, label, boxes, text, mask and split), FOLDER/masks/
+    FOLDER/photos/ (images/, manifest.jsonl with path, label, boxes, text, mask and split), FOLDER/photo_masks/
     (outside photos/, so a scan of the folder finds only photos) and FOLDER/phrases.jsonl (the phrases
     `bgforge edit` removes).
 

@@ -18,6 +18,7 @@ from ..execution import plan as planmod
 from ..io.class_folders import read_classes
 from ..io.metadata import group_label
 from ..ordering import ordered_splits
+from ..sample_meta import split_of
 
 WNID_RE = re.compile(r"^n\d{8}$")
 
@@ -69,7 +70,7 @@ class EvalSplit:
 
 
 def _split_of(row: dict) -> str:
-    return str(row.get("split_name", row.get("split")))
+    return str(split_of(row))
 
 
 def splits(out: str | Path) -> list[str]:

@@ -184,7 +184,7 @@ class ShardCommitter:
         self.out, self.entry, self.layout = Path(out), entry, as_layout(layout)
         self.writer = ShardWriter(shard_tar(out, entry.name), root=out) if self.layout.tars else None
         self.rows, self.errors, self.seconds = [], [], 0.0
-        self.journal = None  # plan.image_journal, opened on the first image file this layout writes
+        self.journal = None  # image_journal(out, name), opened on the first image file this layout writes
 
     def add(self, outputs, seconds: float = 0.0) -> None:
         self.seconds += seconds

@@ -32,7 +32,7 @@ def task_size(batch_size: int, io_threads: int | None, device: str | None) -> in
 class RunConfig:
     """How a build executes; none of it changes the output bytes.
 
-    slice_index / slice_count: this run's share of an array job (`--shard-index` / `--num-shards`
+    slice_index / slice_count: this run's share of an array job (`--slice-index` / `--slice-count`
     on the command line): every slice_count-th shard of the plan, starting at slice_index.
     """
 

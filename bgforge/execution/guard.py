@@ -88,7 +88,7 @@ def locked(out: Path, sliced: bool) -> Iterator[None]:
             fcntl.flock(fd, (fcntl.LOCK_SH if sliced else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             raise BgforgeError(f"another bgforge run is writing {out} right now; wait for it to end "
-                               "(or use --shard-index/--num-shards for concurrent slices)") from None
+                               "(or use --slice-index/--slice-count for concurrent slices)") from None
         yield
     finally:
         os.close(fd)  # closing releases the lock

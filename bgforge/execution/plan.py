@@ -284,11 +284,11 @@ def write_plan(path: Path, plan: Plan) -> None:
 
 
 def check_slice(index: int, count: int) -> None:
-    """--shard-index/--num-shards name a real slice (checked before planning: 0 slices is a usage error)."""
+    """--slice-index/--slice-count name a real slice (checked before planning: 0 slices is a usage error)."""
     if count < 1:
-        raise BgforgeError(f"--num-shards must be >= 1, got {count}")
+        raise BgforgeError(f"--slice-count must be >= 1, got {count}")
     if not 0 <= index < count:
-        raise BgforgeError(f"--shard-index must be in [0, --num-shards), got {index} of {count}")
+        raise BgforgeError(f"--slice-index must be in [0, --slice-count), got {index} of {count}")
 
 
 def select_slice(plan: Plan, index: int, count: int) -> list:

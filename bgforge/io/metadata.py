@@ -14,30 +14,32 @@ from pathlib import Path
 
 from ..association import association
 from ..ordering import ordered_counts, ordered_splits
+from ..sample_meta import group_of, split_of
 from .atomic import atomic_file, write_atomic
 from .shards import json_bytes
 
 
 def group_label(row: dict) -> str:
     """A row's group name as groups.json counts it; `all` for outputs without groups (stage commands)."""
-    name = row.get("group_name", row.get("group"))
+    name = group_of(row)
     return "all" if name in (None, "") else str(name)
 
 
 class MetadataWriter:
     """Streams rows into metadata.csv (an open text file) and keeps the group summary."""
 
-    def __init__(self, fh, leading: list[str], label_field=None, attr_field=None, tars: bool = True,
+    def __init__(self, fh, leading: list[str], label_field=None, attr_fields=(), tars: bool = True,
                  files: bool = False):
-        """tars: a `shard` column (the sample's tar); files: a `file_name` column (its image file)."""
-        self.label_field, self.attr_field = label_field, attr_field
+        """attr_fields: the spurious attributes set against label_field (each gets its correlation);
+        tars: a `shard` column (the sample's tar); files: a `file_name` column (its image file)."""
+        self.label_field, self.attr_fields = label_field, tuple(attr_fields or ())
         # every output has one `split` column (stage outputs' rows carry it as split_name only)
         trailing = ("split", "group", *(("shard",) if tars else ()), "key", *(("file_name",) if files else ()))
         self.columns = list(leading) + [c for c in trailing if c not in leading]
         self._csv = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
         self._csv.writeheader()
         self.groups = defaultdict(Counter)
-        self.pairs = defaultdict(Counter)
+        self.pairs = {attr: defaultdict(Counter) for attr in self.attr_fields}
         self.rows = 0
 
     def add(self, rows: list[dict]) -> None:
@@ -47,10 +49,11 @@ class MetadataWriter:
         self._csv.writerows(rows)
         self.rows += len(rows)
         for r in rows:
-            split = r.get("split_name", r.get("split"))
+            split = split_of(r)
             self.groups[split][group_label(r)] += 1
-            if self.label_field and self.attr_field:
-                self.pairs[split][(r[self.label_field], r[self.attr_field])] += 1
+            if self.label_field:
+                for attr, pairs in self.pairs.items():
+                    pairs[split][(r[self.label_field], r[attr])] += 1
 
     def summary(self) -> dict:
         """The groups.json content."""
@@ -58,8 +61,12 @@ class MetadataWriter:
         for split in ordered_splits(self.groups):
             counts = self.groups[split]
             entry = {"total": sum(counts.values()), "groups": ordered_counts(counts)}
-            if self.label_field and self.attr_field:
-                entry["correlation"] = association(self.pairs[split])
+            if self.label_field and self.attr_fields:
+                # the first attribute's under `correlation`; a multi-cue recipe (UrbanCars: bg, co_obj)
+                # adds every cue's, by attribute
+                entry["correlation"] = association(self.pairs[self.attr_fields[0]][split])
+                if len(self.attr_fields) > 1:
+                    entry["correlations"] = {attr: association(self.pairs[attr][split]) for attr in self.attr_fields}
             summary[split] = entry
         return summary
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
+from ..sample_meta import group_of
 from .atomic import safe_dir, write_atomic
 from .layout import preview_dir
 from .shards import iter_shard
@@ -99,12 +100,14 @@ def _candidates(shard_paths, per_group: int, group_counts: dict | None) -> tuple
     from groups.json) reading stops, instead of decoding every shard of a million-sample split, once
     each group has its picks and either a shard brought no class not seen before (the classes are
     all there) or the SPREAD evenly spaced shards are read (a plan orders samples class by class,
-    so those hold classes from first to last). A group keeps at most `max_classes` classes' candidates."""
+    so those hold classes from first to last). A group keeps at most `max_classes` classes' candidates
+    and `per_group` beyond PER_CLASS of a class (for rows of few classes)."""
     found: dict = defaultdict(dict)
     names: dict = {}
     groups = {str(g): min(per_group, n) for g, n in (group_counts or {}).items()}
     max_classes = per_group * max(len(groups), 8)   # more could not be shown on one sheet
     seen: set = set()
+    extra: dict = defaultdict(int)
 
     def full() -> bool:
         return bool(groups) and all(sum(len(v) for v in found[g].values()) >= n for g, n in groups.items())
@@ -119,13 +122,14 @@ def _candidates(shard_paths, per_group: int, group_counts: dict | None) -> tuple
             if meta.get("wnid") and meta.get("class_name"):
                 names.setdefault(meta["wnid"], meta["class_name"])
             img_ext = next((e for e in ("jpg", "png", "jpeg") if e in files), None)
-            group = str(meta.get("group_name", meta.get("group", "all")))
+            group = str(group_of(meta, "all"))
             cls = str(meta.get("class_name", meta.get("label", "")))
             by_class = found[group]
             if img_ext is None or (cls not in by_class and len(by_class) >= max_classes):
                 continue
             items = by_class.setdefault(cls, [])
-            if len(items) < max(PER_CLASS, per_group if len(by_class) == 1 else PER_CLASS):
+            if len(items) < PER_CLASS or (len(items) < per_group and extra[group] < per_group):
+                extra[group] += len(items) >= PER_CLASS   # a few more, for rows of few classes
                 items.append((files[img_ext], files.get("mask.png"), meta))
     return found, names
 
@@ -156,7 +160,8 @@ def _picks_from_shards(shard_paths, per_group: int, thumb: int, group_counts: di
     """Up to `per_group` captioned thumbnails of each group (see _candidates and _select)."""
     found, names = _candidates(shard_paths, per_group, group_counts)
     picks = _select(found, per_group, _row_order([g for g in found if found[g]], order))
-    return {g: [(_thumb(data, thumb, mask, meta.get("boxes") if mask else None, "hole_frac" in meta),
+    # an inpainted hole (inpaint, edit's removals and swaps: their result is the point) is outlined, not tinted
+    return {g: [(_thumb(data, thumb, mask, meta.get("boxes") if mask else None, "hole_frac" in meta or "edit" in meta),
                  _caption(meta, names)) for data, mask, meta in items] for g, items in picks.items()}
 
 
@@ -214,7 +219,7 @@ class FilePicks:
 
     def add(self, split: str, rows: list[dict]) -> None:
         for r in rows:
-            group = str(r.get("group_name", r.get("group", "all")))
+            group = str(group_of(r, "all"))
             files = self.by_split[split][group]
             if r.get("file_name") and len(files) < self.per_group:
                 files.append(self.out / r["file_name"])

@@ -9,7 +9,7 @@ Each planner module defines one `Planner` subclass (planners/base.py):
   on_finalize(out, params)                 construction facts for manifest.json after the last shard
                                            commits (reports that read the output: report/finalize_reports.py)
   METADATA_COLUMNS, LABEL_FIELD,           metadata.csv's leading columns, the fields whose
-  ATTR_FIELD, SPLIT_CODES                  correlation groups.json and `bgforge inspect` report,
+  ATTR_FIELDS, SPLIT_CODES                 correlation groups.json and `bgforge inspect` report,
                                            split codes written in metadata.csv
 `get(name)` returns the planner a recipe's `planner:` names; modules load only when asked for.
 """

@@ -24,6 +24,7 @@ from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
+from ..sample_meta import reserved_meta
 from ..sources.inputs import input_names
 from ..stages.autobackswap import render
 from .base import BuildContext, Phase, Planned, Planner
@@ -95,8 +96,8 @@ class AutoBackSwapPlanner(Planner):
         def meta_for(src, kind, bg, copy):
             label, bg_label = str(src.meta["label"]), str(bg.meta["label"])
             return {**src.meta, "kind": kind, "label": src.meta["label"], "class_index": classes.index(label),
-                    "bg_label": bg.meta["label"], "bg_class_index": classes.index(bg_label), "split": src.split,
-                    "split_name": src.split, "group": f"{label}_on_{bg_label}", "group_name": f"{label}_on_{bg_label}",
+                    "bg_label": bg.meta["label"], "bg_class_index": classes.index(bg_label),
+                    **reserved_meta(src.split, f"{label}_on_{bg_label}", split=src.split),
                     "source_key": src.key, "bg_key": bg.key, "copy": copy, "recipe": recipe.name, "seed": seed,
                     "segmenter": segmenter, "inpainter": inpainter}
 

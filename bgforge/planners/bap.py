@@ -35,6 +35,7 @@ from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
+from ..sample_meta import reserved_meta
 from ..sources import resolve_root
 from .balance import seeded_subset
 from .bap_backgrounds import background_pools, draw_backgrounds
@@ -73,8 +74,8 @@ def _cub_foregrounds(recipe: Recipe, ctx: BuildContext, seed: int) -> tuple[list
     fgs = [Sample(key=f"cub_{im.img_id:06d}", split="train",
                   inputs={"image": str(cub.image_path(im)), "mask": str(cub.mask_path(im))},
                   meta={"fg_id": im.img_id, "label": _cub_label(im.class_dir, classes), "class_name": im.class_dir,
-                        "group": "foreground", "group_name": "foreground", "split": "train",
-                        "split_name": "train", "source": "cub", "img_filename": im.rel_path})
+                        **reserved_meta("train", "foreground", split="train"), "source": "cub",
+                        "img_filename": im.rel_path})
            for im in images if im.img_id not in excluded]
     scanned = [str(cub.image_path(im)) for im in images] + [f"excluded:{i}" for i in sorted(excluded)]
     return fgs, {"cub": str(cub.root)}, [note, f"{len(fgs)} CUB foregrounds kept of {len(images)}"], scanned
@@ -160,8 +161,7 @@ def _coco_foregrounds(p: dict, ctx: BuildContext) -> tuple[list[Sample], dict, l
     fgs = [Sample(key=o.key, split="train",
                   inputs={"image": str(src.image_path(o)), "segmentation": o.segmentation},
                   meta={"fg_id": o.ann_id, "image_id": o.image_id, "label": cats.index(o.category),
-                        "class_name": o.category, "group": "foreground", "group_name": "foreground",
-                        "split": "train", "split_name": "train", "source": "coco",
+                        "class_name": o.category, **reserved_meta("train", "foreground", split="train"), "source": "coco",
                         "bbox": [round(v, 2) for v in o.bbox], "file_name": o.file_name})
            for o in objects]
     counts = {c: sum(o.category == c for o in objects) for c in cats}
@@ -186,7 +186,8 @@ def _split_foregrounds(fgs: list, test_fraction, seed: int) -> list:
         if n_test else set()
     for fg in fgs:
         split = "test" if fg.meta.get("image_id", fg.meta["fg_id"]) in test else "train"
-        fg.split = fg.meta["split"] = fg.meta["split_name"] = split
+        fg.split = split
+        fg.meta.update(reserved_meta(split, split=split))
     return fgs
 
 
@@ -258,8 +259,8 @@ class BapPlanner(Planner):
                 samples.append(Sample(
                     key=f"{fg.key}-{role}-{index:02d}", split=fg.split, inputs={"background": str(path)},
                     meta={"fg_id": fg.meta["fg_id"], "fg_key": fg.key, "role": role, "index": index,
-                          "label": fg.meta["label"], "class_name": fg.meta["class_name"], "split": fg.split,
-                          "split_name": fg.split, "group": role, "group_name": role, "bg_category": category,
+                          "label": fg.meta["label"], "class_name": fg.meta["class_name"],
+                          **reserved_meta(fg.split, role, split=fg.split), "bg_category": category,
                           "bg_filename": name,
                           "scale": None if frac is None else round(float(frac), 6), "source": p["foreground_source"],
                           "recipe": recipe.name, "seed": seed}))

@@ -58,9 +58,10 @@ class Planner(ABC):
     TARGET_FIELD: ClassVar[str | None] = None
     # Attributes `bgforge eval` breaks accuracy down by, besides the group (HSI: difficulty, size, position).
     EVAL_BREAKDOWNS: ClassVar[Sequence[str]] = ()
-    # The spurious attribute set against the label; None: groups.json reports no correlation.
-    ATTR_FIELD: ClassVar[str | None] = None
-    # What `bgforge inspect` shows besides each split's group counts and the ATTR_FIELD association:
+    # The spurious attributes set against the label, each with its correlation in groups.json (the
+    # first under `correlation`, every one under `correlations` when there are several); (): none.
+    ATTR_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # What `bgforge inspect` shows besides each split's group counts and the first ATTR_FIELDS association:
     # cross tables (row field, column field; a `group` column follows preview_rows' order) and the
     # samples per value of each count field.
     INSPECT_TABLES: ClassVar[Sequence[tuple[str, str]]] = ()

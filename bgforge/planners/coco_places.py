@@ -17,18 +17,18 @@ holding it (in image-id order) whose largest instance of the class has `area` >=
 from __future__ import annotations
 
 from ..chain import Chain, WorkerContext
+from ..choices import COCO_PLACES_BACKGROUNDS, PLACE_DRAWS
 from ..errors import BgforgeError
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
+from ..sample_meta import reserved_meta
 from ..sources import resolve_root
 from ..sources.coco import CocoSource
 from ..sources.places365 import PlacesSource
 from .base import BuildContext, Planned, Planner
 
 SPLITS = ("train", "val_id", "val_ood", "val_sg", "test_id", "test_ood", "test_sg")
-PLACE_DRAWS = ("exact", "bernoulli")
-BACKGROUNDS = ("reference", "disjoint")
 
 
 def qualifying(coco: CocoSource, classes: list[str], min_area: float) -> dict[str, list]:
@@ -117,7 +117,7 @@ class CocoPlacesPlanner(Planner):
 
     METADATA_COLUMNS = ["key", "label", "class_name", "split", "place_kind", "place_class", "place_filename",
                         "place_index", "image_id", "ann_id", "coco_file"]
-    LABEL_FIELD, ATTR_FIELD = "label", "place_class"
+    LABEL_FIELD, ATTR_FIELDS = "label", ("place_class",)
     INSPECT_TABLES = (("class_name", "place_kind"),)
     INSPECT_COUNTS = ("place_category",)
 
@@ -166,11 +166,10 @@ class CocoPlacesPlanner(Planner):
                 key=f"{split}_{classes[c]}_{k:04d}", split=split,
                 inputs={"image": str(coco.image_path(obj)), "segmentation": obj.segmentation,
                         "image_size": [obj.width, obj.height], "background": place_path},
-                meta={"label": c, "class_name": classes[c], "split_name": split, "place_kind": kind,
+                meta={"label": c, "class_name": classes[c], **reserved_meta(split, f"{classes[c]}/{kind}"), "place_kind": kind,
                       "place_class": place_class, "place_filename": place_name, "place_index": index,
                       "place_category": place_name.rsplit("/", 1)[0], "image_id": obj.image_id,
                       "ann_id": obj.ann_id, "area": obj.area, "coco_file": obj.file_name,
-                      "group": f"{classes[c]}/{kind}", "group_name": f"{classes[c]}/{kind}",
                       "recipe": recipe.name, "seed": seed}))
         notes = [f"{name}: {len(objects[name])} qualifying images" for name in classes]
         return Planned(samples=samples, inputs={"coco": str(coco.root), "places": str(places.root)},
@@ -186,7 +185,7 @@ class CocoPlacesPlanner(Planner):
     def validate(self, params: dict) -> None:
         if params.get("place_draw") not in PLACE_DRAWS:
             raise BgforgeError(f"place_draw must be exact or bernoulli, got {params.get('place_draw')!r}")
-        if params.get("backgrounds") not in BACKGROUNDS:
+        if params.get("backgrounds") not in COCO_PLACES_BACKGROUNDS:
             raise BgforgeError(f"backgrounds must be reference or disjoint, got {params.get('backgrounds')!r}")
         if len(params["biased_places"]) != len(params["classes"]):
             raise BgforgeError(f"biased_places lists {len(params['biased_places'])} categories for "

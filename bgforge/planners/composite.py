@@ -7,14 +7,14 @@ its input's keys) or drawn from another label's backgrounds (`random`, seeded pe
 from __future__ import annotations
 
 from ..chain import Chain, WorkerContext
-from ..choices import POSITIONS
+from ..choices import CORNERS, POSITIONS
 from ..errors import BgforgeError
 from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
+from ..sample_meta import reserved_meta
 from ..sources.inputs import load_input
-from ..stages.paste import CORNERS
 from .base import BuildContext, Planned, Planner
 from .hsi_backgrounds import object_box
 
@@ -74,10 +74,10 @@ class CompositePlanner(Planner):
             boxes = s.meta.get("boxes")
             inputs = {**s.inputs, "box": object_box(boxes, "largest") if boxes else None, "bg_key": bg_key}
             samples.append(Sample(key=s.key, split=s.split, inputs=inputs, meta={
-                "label": s.meta.get("label"), "group": group, "group_name": group, "size": int(p["size"]),
+                "label": s.meta.get("label"), **reserved_meta(s.split, group), "size": int(p["size"]),
                 "position": "center" if p["position"] == "center" else "corner", "corner": corner,
                 "background": p["bg_mode"], "fg_key": s.key, "bg_key": bg_key,
-                "bg_label": store.meta(bg_key).get("label"), "split_name": s.split}))
+                "bg_label": store.meta(bg_key).get("label")}))
         return Planned(samples=samples, inputs={"fg": p["fg"], "bg": p["bg"]},
                        source_files=[s.key for s in fgs] + sorted(store.records))
 

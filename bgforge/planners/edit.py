@@ -19,7 +19,7 @@ import hashlib
 from pathlib import Path
 
 from ..chain import Chain, WorkerContext
-from ..choices import TOP_K_RANKS
+from ..choices import EDITS, GROUNDINGS, TOP_K_RANKS
 from ..errors import BgforgeError
 from ..recipe import Recipe
 from ..records import Sample
@@ -30,9 +30,6 @@ from ..sources.inputs import input_names, load_input
 from ..sources.phrases import PhraseEntry, load_phrases
 from .base import BuildContext, Planned, Planner
 from .stage import backend_options, check_weights
-
-EDITS = ("remove", "background")
-GROUNDINGS = ("provided", "grounded-sam")
 
 
 def segment_backend(params: dict) -> str:
@@ -143,7 +140,7 @@ def check_classifier(params: dict) -> None:
 
 
 def _check_choices(params: dict) -> None:
-    from ..backends.base import DILATION_SHAPES
+    from ..choices import DILATION_SHAPES
 
     if params.get("top_k_rank", "reference") not in TOP_K_RANKS:
         raise BgforgeError(f"--top-k-rank must be reference or frequency, got {params.get('top_k_rank')!r}")

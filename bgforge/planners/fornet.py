@@ -14,13 +14,13 @@ import logging
 from collections import defaultdict
 
 from ..chain import Chain, WorkerContext
+from ..choices import BACKGROUND_COMBINATIONS, SIZE_MODES
 from ..errors import BgforgeError
 from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import LazySamples, Sample
 from ..rng import rng_for
 from ..sources import resolve_root
-from ..stages.fornet import BACKGROUND_COMBINATIONS, SIZE_MODES
 from .base import BuildContext, Phase, Planned, Planner
 
 log = logging.getLogger(__name__)

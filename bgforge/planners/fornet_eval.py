@@ -10,9 +10,9 @@ ForAug's four bias metrics are computed from these groups by `bgforge eval` (eva
 
 from __future__ import annotations
 
+from ..choices import BACKGROUND_COMBINATIONS
 from ..errors import BgforgeError
 from ..recipe import Recipe
-from ..stages.fornet import BACKGROUND_COMBINATIONS
 from .base import BuildContext, Planned
 from .fornet import FornetBase, Grid, check_common
 

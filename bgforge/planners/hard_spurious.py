@@ -15,20 +15,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..chain import Chain, WorkerContext
+from ..choices import (
+    CORNERS,
+    OBJECT_BOX,
+    PAIRING_DRAWS,
+    PAIRING_SCOPES,
+    PAIRINGS,
+    RANDOM_BACKGROUND,
+    REMOVE_OBJECTS,
+    ROUNDING,
+)
 from ..errors import BgforgeError
 from ..io.encoding import Encoding
 from ..io.metadata import write_json
 from ..recipe import Recipe
 from ..records import LazySamples, Sample
 from ..rng import rng_for
+from ..sample_meta import reserved_meta
 from ..sources import resolve_root
-from ..stages.inpaint import REMOVE_OBJECTS
-from ..stages.paste import CORNERS, OBJECT_BOX, RESAMPLING, ROUNDING
+from ..stages.paste import RESAMPLING
 from .base import BuildContext, Phase, Planned, Planner
 from .hsi_backgrounds import (
-    PAIRING_SCOPES,
-    PAIRINGS,
-    RANDOM_BACKGROUND,
     RUNS,
     RandomBackgrounds,
     object_box,
@@ -39,7 +46,6 @@ from .hsi_replay import SIZES, ReferenceDraws, replay_blocker
 log = logging.getLogger(__name__)
 
 SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
-PAIRING_DRAWS = ("reference", "keyed")  # hsi_replay.py: the reference's draws replayed | bgforge's keyed draws
 
 
 def group_names(params: dict) -> list[str]:
@@ -197,7 +203,7 @@ class HardSpuriousPlanner(Planner):
     EVAL_BREAKDOWNS = ("difficulty", "size", "position", "background")  # Corner Cases: Easy / Medium / Hard, O / R
     METADATA_COLUMNS = ["key", "label", "wnid", "class_name", "split", "group", "difficulty", "size", "position",
                         "background", "fg_key", "bg_key", "bg_class", "bg_class_name"]
-    # No ATTR_FIELD: bg_class is the class itself in O groups and its paired class in R groups, so by
+    # No ATTR_FIELDS: bg_class is the class itself in O groups and its paired class in R groups, so by
     # construction it names the label in every split (Cramer's V = 1 tells nothing). What the recipe
     # varies is the group: inspect shows the groups per class, O / R, difficulty, size, position and
     # the R pairing (`bgforge inspect --attribute bg_class` still computes the association).
@@ -263,8 +269,8 @@ class HardSpuriousPlanner(Planner):
             pos, bg_kind, size = group_parts(group)
             return Sample(key=f"{img.key}-{group}", split=split,
                 inputs={"image": img.path, "box": object_box(img.boxes, box_rule), "bg_key": bg_key},
-                meta={"label": label[w], "wnid": w, "class_name": (names.get(w) or [w])[0], "split": split,
-                      "split_name": split, "group": group, "group_name": group,
+                meta={"label": label[w], "wnid": w, "class_name": (names.get(w) or [w])[0],
+                      **reserved_meta(split, group, split=split),
                       "difficulty": difficulty_of(group, p), "size": size, "position": pos, "corner": corner,
                       "background": "own" if bg_kind == "O" else "random", "fg_key": img.key,
                       "bg_key": bg_key, "bg_class": bg_class,

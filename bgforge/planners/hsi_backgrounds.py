@@ -25,14 +25,11 @@ from ..errors import BgforgeError
 from ..rng import rng_for
 from ..stages.paste import object_index
 
-RANDOM_BACKGROUND = ("per_class", "per_sample")
-PAIRING_SCOPES = ("block", "all")
-PAIRINGS = ("per_run", "shared")
 RUNS = {"train": "trainval", "val": "trainval", "test": "test"}  # the reference's two runs
 
 
 def object_box(boxes: list, rule: str = "last") -> list:
-    """The box [x0, y0, x1, y1] a composite pastes (rule: stages/paste.OBJECT_BOX)."""
+    """The box [x0, y0, x1, y1] a composite pastes (rule: choices.OBJECT_BOX, applied by stages/paste.object_index)."""
     return list(boxes[object_index(boxes, rule)])
 
 

@@ -19,6 +19,7 @@ from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
 from ..recipe import Recipe
 from ..records import Sample
+from ..sample_meta import reserved_meta
 from ..sources import si_score as src
 from ..stages.placement import area_size, grid_values, pct_inside, placement_grid, rotated_size, top_left
 from .base import BuildContext, Planned, Planner
@@ -135,8 +136,7 @@ class SiScorePlanner(Planner):
                       "rotation": rotation, "foreground_class": fg.class_index, "foreground_instance": fg.instance,
                       "background": b, "bg_resolution_width": bg_w, "bg_resolution_height": bg_h,
                       "pct_inside_image": round(pct, 4), "class_name": fg.class_name, "cell": cell,
-                      "group": f"{fg.class_name}/{cell}", "group_name": f"{fg.class_name}/{cell}",
-                      "split_name": SPLIT, "file_name": f"{fg.class_name}/{image_id}.{fmt}",
+                      **reserved_meta(SPLIT, f"{fg.class_name}/{cell}"), "file_name": f"{fg.class_name}/{image_id}.{fmt}",
                       "recipe": recipe.name, "seed": seed}))
         min_pct = float(p["min_pct_inside_image"])
         notes = [f"{len(fgs)} foregrounds in {len({f.class_name for f in fgs})} classes, {len(bgs)} backgrounds; "

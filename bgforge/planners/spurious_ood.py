@@ -19,14 +19,15 @@ import dataclasses
 import os
 
 from ..chain import Chain, WorkerContext
+from ..choices import OOD_SETS
 from ..errors import BgforgeError
 from ..recipe import Recipe
 from ..records import Sample
+from ..sample_meta import reserved_meta
 from ..sources.places365 import PlacesSource
 from .base import BuildContext, Planned
 from .waterbirds import WaterbirdsPlanner
 
-OOD_SETS = ("correct", "released", "none")
 PLACE_NAMES = ("land", "water")
 OOD_SPLIT = "ood"
 
@@ -77,9 +78,9 @@ class SpuriousOodPlanner(WaterbirdsPlanner):
             slug = _slug(name)
             planned.samples.append(Sample(
                 key=f"ood_{os.path.splitext(slug)[0]}", split=OOD_SPLIT, inputs={"image": path},
-                meta={"img_filename": f"placesbg/{PLACE_NAMES[place]}/{slug}", "y": "", "split": 3,
-                      "split_name": OOD_SPLIT, "place": place, "place_filename": name,
-                      "group": f"ood_{PLACE_NAMES[place]}", "group_name": f"ood_{PLACE_NAMES[place]}",
+                meta={"img_filename": f"placesbg/{PLACE_NAMES[place]}/{slug}", "y": "",
+                      **reserved_meta(OOD_SPLIT, f"ood_{PLACE_NAMES[place]}", split=3),
+                      "place": place, "place_filename": name,
                       "recipe": recipe.name, "seed": int(p["seed"])}))
         if p["ood_set"] != "none":
             planned.notes.append(f"OOD set ({p['ood_set']}): {len(ood)} background images"

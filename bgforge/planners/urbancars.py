@@ -19,16 +19,17 @@ import re
 from pathlib import Path
 
 from ..chain import Chain, WorkerContext
+from ..choices import CAR_MASKS
 from ..errors import BgforgeError
 from ..recipe import Recipe
 from ..records import Sample
+from ..sample_meta import reserved_meta
 from ..sources import resolve_root
 from .base import BuildContext, Planned, Planner
 
 TYPES = ("urban", "country")   # index 0 / 1 of every attribute
 SPLITS = ("train", "val", "test")
 CUES = ("bg_only", "co_obj_only", "car_only")
-CAR_MASKS = ("auto", "files", "segmenter")
 # Whac-A-Mole's I-Avg weighs the four alignment cells by their train frequency at 0.95 / 0.95
 
 
@@ -66,7 +67,7 @@ def _shuffled(items: list, seed: int) -> list:
 class UrbanCarsPlanner(Planner):
     METADATA_COLUMNS = ["key", "y", "bg", "co_obj", "group", "split", "cue", "car_class", "car_file", "bg_file",
                         "co_obj_category", "co_obj_ann_id"]
-    LABEL_FIELD, ATTR_FIELD = "y", "bg"
+    LABEL_FIELD, ATTR_FIELDS = "y", ("bg", "co_obj")
     INSPECT_TABLES = (("y", "co_obj"), ("bg", "co_obj"))   # the second cue, against the label and the first
     INSPECT_COUNTS = ("cue",)
     INSPECT_NAMES = {f: {"0": "urban", "1": "country"} for f in ("y", "bg", "co_obj")}
@@ -175,8 +176,8 @@ def _sample(split, y, bg, co, i, parts, recipe, seed, p, car_mask, ratios) -> Sa
     if car_mask:
         inputs["car_mask"] = car_mask
     return Sample(key=key, split=split, inputs=inputs,
-                  meta={"y": y, "bg": bg, "co_obj": co, "group": group, "group_name": group_name(y, bg, co),
-                        "cell": cell_of(y, bg, co), "split": split, "split_name": split, "cue": "all",
+                  meta={"y": y, "bg": bg, "co_obj": co, **reserved_meta(split, group, group_name(y, bg, co), split=split),
+                        "cell": cell_of(y, bg, co), "cue": "all",
                         "car_class": car.class_name, "car_file": f"cars_{car.split}/{car.fname}",
                         "bg_file": bg_name, "co_obj_category": obj.category, "co_obj_ann_id": obj.ann_id,
                         "recipe": recipe.name, "seed": seed,
@@ -187,7 +188,7 @@ def _sample(split, y, bg, co, i, parts, recipe, seed, p, car_mask, ratios) -> Sa
 def _cue_sample(s: Sample, cue: str) -> Sample:
     split = f"test_{cue}"
     return Sample(key=f"{s.key}-{cue.replace('_', '-')}", split=split, inputs=s.inputs,
-                  meta={**s.meta, "cue": cue, "split": split, "split_name": split})
+                  meta={**s.meta, "cue": cue, **reserved_meta(split, split=split)})
 
 
 def _body_types(class_names: list[str], p: dict, metadata) -> list[int]:

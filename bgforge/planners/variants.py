@@ -29,13 +29,15 @@ from pathlib import Path
 import numpy as np
 
 from ..chain import Chain, WorkerContext
+from ..choices import VARIANT_CONSTRUCTIONS, VARIANTS
 from ..errors import BgforgeError
 from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
+from ..sample_meta import reserved_meta
 from ..sources.inputs import input_names, load_input
-from ..stages.variants import MIXED, VARIANTS
+from ..stages.variants import MIXED
 from .base import BuildContext, Planned, Planner
 
 # The ImageNet-9 background challenge's class indices (Xiao et al.).
@@ -105,7 +107,6 @@ def parse_variants(spec: str | list[str] | None) -> list[str]:
     return [v for v in VARIANTS if v in names]
 
 
-CONSTRUCTIONS = ("reference", "bgforge")  # stages/variants_reference.py (main.py's) | bgforge's rules (docs/variants.md)
 REFERENCE_JPEG_QUALITY = 75  # main.py saves with PIL's save(): quality 75
 
 
@@ -192,8 +193,7 @@ class VariantsPlanner(Planner):
                 label = str(src.meta["label"])
                 inputs = dict(src.inputs)
                 meta = {**src.meta, "variant": variant, "label": src.meta["label"], "class_index": classes.index(label),
-                        "source_key": src.key, "source_split": src.split, "split_name": variant, "group": label,
-                        "group_name": label,
+                        "source_key": src.key, "source_split": src.split, **reserved_meta(variant, label),
                         "bg_key": src.key, "bg_label": src.meta["label"], "seed": seed, "construction": construction}
                 if variant in MIXED:
                     bg_class, bg = background_for(variant, src, pools, classes, seed, construction == "reference")
@@ -223,7 +223,7 @@ class VariantsPlanner(Planner):
 
     def validate(self, params: dict) -> None:
         parse_variants(params.get("variants"))
-        if params.get("construction", "reference") not in CONSTRUCTIONS:
+        if params.get("construction", "reference") not in VARIANT_CONSTRUCTIONS:
             raise BgforgeError(f"construction must be reference or bgforge, got {params.get('construction')!r}")
 
 

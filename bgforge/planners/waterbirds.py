@@ -16,6 +16,7 @@ from ..errors import BgforgeError
 from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
+from ..sample_meta import reserved_meta
 from ..sources import resolve_root
 from ..sources.cub import CubSource
 from ..sources.places365 import PlacesSource
@@ -57,7 +58,7 @@ class WaterbirdsPlanner(Planner):
     """Waterbirds / Waterbirds-100 from CUB-200-2011 and Places365."""
 
     METADATA_COLUMNS = ["img_id", "img_filename", "y", "split", "place", "place_filename"]
-    LABEL_FIELD, ATTR_FIELD = "y", "place"
+    LABEL_FIELD, ATTR_FIELDS = "y", ("place",)
     INSPECT_NAMES = {"y": {"0": "landbird", "1": "waterbird"}, "place": {"0": "land", "1": "water"}}
     SPLIT_CODES = SPLITS
     REFERENCE_PATHS = True  # img_filename: <class_dir>/<file>.jpg, where WILDS and group_DRO read it
@@ -114,9 +115,9 @@ class WaterbirdsPlanner(Planner):
                 key=f"cub_{i:06d}", split=split[i],
                 inputs={"image": str(cub.image_path(im)), "mask": str(cub.mask_path(im)),
                         "background": str(background[i][1])},
-                meta={"img_id": i, "img_filename": out_name, "y": y[i], "split": SPLITS[split[i]],
-                      "split_name": split[i], "place": place[i], "place_filename": background[i][0],
-                      "group": group, "group_name": GROUP_NAMES[group], "species": im.class_dir,
+                meta={"img_id": i, "img_filename": out_name, "y": y[i],
+                      **reserved_meta(split[i], group, GROUP_NAMES[group], split=SPLITS[split[i]]),
+                      "place": place[i], "place_filename": background[i][0], "species": im.class_dir,
                       "recipe": recipe.name, "seed": seed}))
         order = {s: k for k, s in enumerate(SPLITS)}
         samples.sort(key=lambda s: (order[s.split], s.meta["img_id"]))

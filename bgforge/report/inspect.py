@@ -1,7 +1,7 @@
 """`bgforge inspect`: what a generated dataset holds, and does it break the correlation it was built to break?
 
 Per split, from metadata.csv: the group counts; where the recipe sets a spurious attribute
-against the label (its planner's ATTR_FIELD: Waterbirds' place, UrbanCars' background), the
+against the label (its planner's first ATTR_FIELDS: Waterbirds' place, UrbanCars' background), the
 label x attribute matrix, the achieved correlation (for two binary variables P(attribute = label)
 and phi; otherwise Cramér's V) and the mutual information I(label; attribute) in bits (0 bits:
 the attribute tells a classifier nothing about the label in that split); then the tables the
@@ -98,7 +98,8 @@ def inspect_output(out, label=None, attribute=None) -> dict:
     params = manifest["recipe"].get("params") or {}
     # without --label / --attribute: the recipe's fields where metadata.csv has them (edit has no `label`)
     label = label or pick_label(rows, planner.LABEL_FIELD)
-    attribute = attribute or (planner.ATTR_FIELD if not rows or planner.ATTR_FIELD in rows[0] else None)
+    first = planner.ATTR_FIELDS[0] if planner.ATTR_FIELDS else None
+    attribute = attribute or (first if not rows or first in rows[0] else None)
     _check_column(rows, label, "--label")
     _check_column(rows, attribute, "--attribute")
     split_names = {str(code): name for name, code in planner.SPLIT_CODES.items()}

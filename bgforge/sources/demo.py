@@ -75,18 +75,18 @@ def demo_coco_roots() -> dict[str, Path]:
 
 
 def write_demo_inputs(folder: Path, images: int = 24) -> tuple[Path, Path]:
-    """FOLDER/photos (images/, manifest.jsonl with path, label, boxes, text, mask and split), FOLDER/masks
+    """FOLDER/photos (images/, manifest.jsonl with path, label, boxes, text, mask and split), FOLDER/photo_masks
     and FOLDER/phrases.jsonl: what `bgforge demo-inputs` writes for the stage commands to run on.
     The masks lie outside photos/, so a scan of that folder (no manifest) finds the photos only."""
     import json
 
     photos = synthetic.make_object_folder(Path(folder) / "photos", n=images, seed=2026)
-    shutil.rmtree(Path(folder) / "masks", ignore_errors=True)
-    os.replace(photos / "masks", Path(folder) / "masks")
+    shutil.rmtree(Path(folder) / "photo_masks", ignore_errors=True)
+    os.replace(photos / "masks", Path(folder) / "photo_masks")
     rows = [json.loads(line) for line in (photos / "manifest.jsonl").read_text().splitlines()]
     for i, row in enumerate(rows):
         row["split"] = "test" if i % 5 == 4 else "train"  # both labels in each split
-        row["mask"] = f"../{row['mask']}"     # the manifest's paths are relative to photos/
+        row["mask"] = "../photo_" + row["mask"]   # masks/x.png -> ../photo_masks/x.png (paths are relative to photos/)
     (photos / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     phrases = [{"key": r["path"], "foreground": [r["label"]], "background": "a plain wall",
                 "alternate_background": "a beach", "boxes": {r["label"]: r["boxes"]}} for r in rows]

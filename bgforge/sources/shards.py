@@ -13,6 +13,7 @@ from ..errors import BgforgeError
 from ..io import strict_json
 from ..io.shards import shard_members
 from ..records import Sample
+from ..sample_meta import split_of
 
 
 def is_shard_dir(path: str | Path) -> bool:
@@ -53,7 +54,7 @@ def _shard_samples(tar_path: Path) -> list[Sample]:
     with open(tar_path, "rb") as fh:
         for key, files in members.items():
             meta = _json_member(fh, tar_path, key, files["json"]) if "json" in files else {}
-            split = str(meta.get("split_name", meta.get("split", "all")))
+            split = str(split_of(meta, "all"))
             samples.append(Sample(key=key, split=split, inputs={"shard": str(tar_path), "members": files}, meta=meta))
     return samples
 

@@ -19,7 +19,7 @@ from ..io.encoding import Encoding
 from ..io.images import decode, sample_image
 from ..records import Failure, Output, Sample
 from .blend import fit_background, soft_composite
-from .common import Progress, Rendered, render_sample, stored_image
+from .common import Rendered, Step, render_sample, stored_image
 
 if TYPE_CHECKING:
     from ..sources.key_index import IndexedStore
@@ -30,7 +30,7 @@ def render(sample: Sample, store: IndexedStore | None, params: dict, encoding: E
     return render_sample(sample, encoding, lambda progress: _swap(sample, store, params, progress, encoding))
 
 
-def _swap(sample: Sample, store: IndexedStore | None, params: dict, progress: Progress,
+def _swap(sample: Sample, store: IndexedStore | None, params: dict, progress: Step,
           encoding: Encoding) -> Rendered | Output:
     m = sample.meta
     image, raw, ext = sample_image(sample.inputs, progress.stage)

@@ -26,7 +26,7 @@ from ..io.encoding import Encoding
 from ..io.images import decode, encode, open_image, open_mask
 from ..records import Failure, Output, Sample
 from .blend import fit_background
-from .common import Progress, Rendered, render_sample
+from .common import Rendered, Step, render_sample
 from .paste import paste, paste_origin
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def extract_foreground(sample: Sample, params: dict) -> Output | Failure:
     return render_sample(sample, FOREGROUND, lambda progress: _foreground(sample, params, progress))
 
 
-def _foreground(sample: Sample, params: dict, progress: Progress) -> Rendered:
+def _foreground(sample: Sample, params: dict, progress: Step) -> Rendered:
     image = np.asarray(open_image(sample.inputs["image"], progress.stage))
     progress.stage = "read_mask"
     mask = _source_mask(sample, image)
@@ -122,7 +122,7 @@ def render_composite(sample: Sample, store: IndexedStore, params: dict, encoding
                          first_stage="read_foreground")
 
 
-def _composite(sample: Sample, store: IndexedStore, params: dict, progress: Progress) -> Rendered:
+def _composite(sample: Sample, store: IndexedStore, params: dict, progress: Step) -> Rendered:
     m = sample.meta
     fg = store.image(m["fg_key"], progress.stage)
     mask = decode(store.read(m["fg_key"], "mask.png", progress.stage), "L")

@@ -14,7 +14,7 @@ import numpy as np
 from ..backends.base import SegmentRequest
 from ..io.images import sample_image, sample_mask
 from ..records import Failure, Output, Sample
-from .common import Progress, attempt
+from .common import Step, attempt
 
 
 class Loaded(NamedTuple):
@@ -39,7 +39,7 @@ def request_for(sample: Sample, image: np.ndarray, params: dict) -> SegmentReque
 
 def load_batch(samples: list[Sample], params: dict, stage: str = "read_image") -> tuple[list[Loaded], list[Failure]]:
     """Decode a batch; a sample that cannot be read becomes a Failure, the rest go on."""
-    progress = Progress(stage)
+    progress = Step(stage)
 
     def load(s: Sample) -> Loaded:
         image, raw, ext = sample_image(s.inputs, stage)

@@ -3,7 +3,7 @@ becomes a `Failure` record (one line of errors.jsonl) and never stops the rest o
 
 `attempt` is the one place where an exception turns into a Failure. On top of it:
   render_sample   one sample at a time: the stage supplies only its transformation, which
-                  names the step it is in (`Progress.stage`) so a failure is charged to it
+                  names the step it is in (`Step.stage`) so a failure is charged to it
   run_batched     a model call over a batch, retried one by one when it fails so that only
                   the bad sample is lost
 """
@@ -25,13 +25,16 @@ log = logging.getLogger(__name__)
 _TRACED: set = set()   # (step, error type) whose traceback this process has logged (-v)
 
 
-class Progress:
+class Step:
     """The step of a stage now running: a failure is charged to it (a SampleError names its own)."""
 
     __slots__ = ("stage",)
 
     def __init__(self, stage: str) -> None:
         self.stage = stage
+
+
+Progress = Step   # the old name, kept while other edits of issue 35 land; remove once nothing imports it
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Rendered:
     folder_path: str | None = None               # the sample's path under --layout folder
 
 
-def attempt(key: str, progress: Progress, fn: Callable[[], T]) -> T | Failure:
+def attempt(key: str, progress: Step, fn: Callable[[], T]) -> T | Failure:
     """fn(), or the Failure of sample `key` at the step `progress` had reached."""
     try:
         return fn()
@@ -59,7 +62,7 @@ def attempt(key: str, progress: Progress, fn: Callable[[], T]) -> T | Failure:
         return failure
 
 
-def render_sample(sample: Sample, encoding: Encoding, transform: Callable[[Progress], Rendered | Output],
+def render_sample(sample: Sample, encoding: Encoding, transform: Callable[[Step], Rendered | Output],
                   first_stage: str = "read_image") -> Output | Failure:
     """decode -> transform -> encode for one sample.
 
@@ -67,7 +70,7 @@ def render_sample(sample: Sample, encoding: Encoding, transform: Callable[[Progr
     returns the pixels to encode (as the chain's `encoding`, read once from its recipe) or, when
     there is nothing to encode, the finished Output.
     """
-    progress = Progress(first_stage)
+    progress = Step(first_stage)
 
     def run() -> Output:
         done = transform(progress)
@@ -92,7 +95,7 @@ def run_batched(fn: Callable[[list], list], items: list, stage: str) -> list:
     try:
         return fn(items)
     except Exception:
-        progress = Progress(stage)
+        progress = Step(stage)
         return [attempt(item[0].key, progress, lambda item=item: fn([item])[0]) for item in items]
 
 

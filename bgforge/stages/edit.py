@@ -15,14 +15,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
-from ..backends.base import GroundedSegmenter, Inpainter, Segmenter, SegmentRequest, SegmentResult, remove_objects_batch
+from ..backends.base import GroundedSegmenter, Inpainter, Segmenter, SegmentRequest, SegmentResult
 from ..backends.classifier import is_flip
+from ..backends.masks import remove_objects_batch
 from ..io.encoding import Encoding, encode_mask
 from ..io.images import decode, sample_image
 from ..records import Failure, Output, Sample
 from .batch import load_batch
 from .blend import fit_background, soft_composite
-from .common import Progress, attempt, run_batched, stored_image
+from .common import Step, attempt, run_batched, stored_image
 
 
 @dataclass
@@ -183,7 +184,7 @@ class _EditBatch:
         for s in edits:
             if s.key in self.found and s.meta["edit"] == "background":
                 image = self.images[s.meta["source_key"]][0]
-                done = attempt(s.key, Progress("composite"),
+                done = attempt(s.key, Step("composite"),
                                lambda s=s, image=image: _background_edit(s, image, self.found[s.key]))
                 if isinstance(done, Failure):
                     self.outputs[s.key] = done

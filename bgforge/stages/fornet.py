@@ -18,10 +18,7 @@ from ..io.encoding import Encoding
 from ..io.images import decode, sample_image
 from ..records import Failure, Output, Sample
 from ..rng import rng_for
-from .common import Progress, Rendered, render_sample
-
-SIZE_MODES = ("range", "min", "max", "mean")
-BACKGROUND_COMBINATIONS = ("orig", "same", "all")   # ForAug's code spells orig "original" (fornet.py:30)
+from .common import Rendered, Step, render_sample
 
 
 def merge_masks(masks: list[np.ndarray], threshold: float = 0.9) -> list[np.ndarray]:
@@ -141,7 +138,7 @@ def render(sample: Sample, store, params: dict, encoding: Encoding, cache: dict)
     return render_sample(sample, encoding, lambda progress: _compose(sample, store, params, progress, cache))
 
 
-def _compose(sample: Sample, store, params: dict, progress: Progress, cache: dict) -> Rendered:
+def _compose(sample: Sample, store, params: dict, progress: Step, cache: dict) -> Rendered:
     m = sample.meta
     if m["fg_key"] not in store:
         raise SampleError("segment", "the pieces phase has no foreground for this image (no detection or a failure)")

@@ -12,7 +12,7 @@ from ..io.encoding import Encoding
 from ..io.images import decode, sample_image
 from ..records import Failure, Output, Sample
 from ..sources.imagenet import clip_box
-from .common import Progress, Rendered, render_sample
+from .common import Rendered, Step, render_sample
 from .paste import RESAMPLING, crop_box, fg_size, paste, paste_origin
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def render(sample: Sample, store: Backgrounds, params: dict, encoding: Encoding)
     return render_sample(sample, encoding, lambda progress: _composite(sample, store, params, progress))
 
 
-def _composite(sample: Sample, store: Backgrounds, params: dict, progress: Progress) -> Rendered:
+def _composite(sample: Sample, store: Backgrounds, params: dict, progress: Step) -> Rendered:
     arr, _, _ = sample_image(sample.inputs, progress.stage)
     image = Image.fromarray(arr)
     box = sample.inputs.get("box") or [0, 0, image.width, image.height]

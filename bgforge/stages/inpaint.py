@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..backends.base import Inpainter, Segmenter, SegmentRequest, dilate, remove_objects_batch
+from ..backends.base import Inpainter, Segmenter, SegmentRequest
+from ..backends.masks import dilate, remove_objects_batch
+from ..choices import REMOVE_OBJECTS
 from ..io.encoding import MASK_PNG_LEVEL, Encoding, encode_mask
 from ..io.images import decode, encode
+from ..recipe_params import InpaintParams
 from ..records import Failure, Output, Sample
 from .batch import Batch, Loaded
 from .common import run_batched
 from .paste import RESAMPLING, object_index
 from .pipeline import ModelStage
-
-REMOVE_OBJECTS = ("union", "sequential")
 
 
 def object_masks(segmenter: Segmenter | None, items: list[Loaded]) -> list[np.ndarray]:
@@ -35,7 +36,7 @@ def object_masks(segmenter: Segmenter | None, items: list[Loaded]) -> list[np.nd
 
 
 def pasted_object(sample: Sample, masks: np.ndarray, rule: str = "largest") -> np.ndarray:
-    """The object a box-crop composite pastes: the mask of the box `rule` picks (paste.OBJECT_BOX);
+    """The object a box-crop composite pastes: the mask of the box `rule` picks (choices.OBJECT_BOX);
     without one mask per box, the largest mask."""
     boxes = sample.meta.get("boxes") or []
     if len(boxes) == len(masks):
@@ -77,9 +78,10 @@ def remove_sequentially(segmenter: Segmenter, inpainter: Inpainter, items: list[
 def inpaint_stage(inpainter: Inpainter, segmenter: Segmenter | None, params: dict) -> ModelStage:
     """decode -> segment and fill -> resize and encode, as the three steps a worker pipelines
     (stages/pipeline.py)."""
-    kernel = int(params.get("dilation", 15))
+    p = InpaintParams.from_plan(params)
+    kernel = int(p.dilation)
     # Corner Cases removes objects one at a time (`remove_objects: sequential`, or --one-by-one)
-    mode = params.get("remove_objects") or ("sequential" if params.get("one_by_one") else "union")
+    mode = p.remove_objects or ("sequential" if p.one_by_one else "union")
     if mode not in REMOVE_OBJECTS:
         raise ValueError(f"remove_objects must be union or sequential, got {mode!r}")
     one_by_one = mode == "sequential"
@@ -95,7 +97,7 @@ def inpaint_stage(inpainter: Inpainter, segmenter: Segmenter | None, params: dic
            "encoding": Encoding.of(params, png_level=MASK_PNG_LEVEL)}
 
     def finish(batch: Batch) -> list[Output | Failure]:
-        return batch.outputs({it.sample.key: done if isinstance(done, Failure) else _encode(it.sample, *done, params, run)
+        return batch.outputs({it.sample.key: done if isinstance(done, Failure) else _encode(it.sample, *done, p, run)
                               for it, done in zip(batch.ok, batch.results)})
 
     return ModelStage(load=lambda samples: Batch.load(samples, params), compute=compute, finish=finish)
@@ -128,24 +130,24 @@ def _remove(inpainter: Inpainter, segmenter: Segmenter | None, ok: list[Loaded],
     return [removed[it.sample.key] for it in ok]
 
 
-def _encode(s: Sample, img: np.ndarray, hole: np.ndarray, m: np.ndarray, params: dict, run: dict) -> Output:
+def _encode(s: Sample, img: np.ndarray, hole: np.ndarray, m: np.ndarray, p: InpaintParams, run: dict) -> Output:
     """The filled image (resized to `resize` when set), its hole mask and, with `object_mask`, the pasted object."""
-    encoding, size = run["encoding"], params.get("resize")
-    if params.get("stored_jpeg_quality"):
+    encoding, size = run["encoding"], p.resize
+    if p.stored_jpeg_quality:
         # Hard-Spurious-ImageNet's reference saves each inpainted background as a JPEG (PIL's quality 75)
         # at full resolution and reads it back before resizing it to the canvas
-        img = decode(encode(img, "jpg", quality=int(params["stored_jpeg_quality"])), "RGB")
+        img = decode(encode(img, "jpg", quality=int(p.stored_jpeg_quality)), "RGB")
     frame = {}
     if size:
         src_h, src_w = img.shape[:2]
-        img = np.asarray(Image.fromarray(img).resize((int(size), int(size)), RESAMPLING[params.get("resampling", "lanczos")]))
+        img = np.asarray(Image.fromarray(img).resize((int(size), int(size)), RESAMPLING[p.resampling]))
         frame = _stored_frame(s.meta.get("boxes"), src_w, src_h, int(size))
         if hole.shape != img.shape[:2]:  # mask.png and boxes in the stored image's frame (docs/format.md)
             hole = np.asarray(Image.fromarray(hole.astype(np.uint8) * 255).resize((int(size), int(size)),
                                                                                    Image.NEAREST)) > 127
     files = {encoding.image_format: encoding.encode(img), "mask.png": encode_mask(hole)}
-    if params.get("object_mask") and len(m):  # the pasted object, undilated, at source size (mask pastes)
-        obj = pasted_object(s, m, params.get("object_box", "largest"))
+    if p.object_mask and len(m):  # the pasted object, undilated, at source size (mask pastes)
+        obj = pasted_object(s, m, p.object_box)
         files["object.png"] = encode_mask(obj)
     meta = {**s.meta, "key": s.key, "split_name": s.split, "inpainter": run["inpainter"],
             "segmenter": run["segmenter"], "num_objects": int(len(m)), "dilation": run["dilation"],

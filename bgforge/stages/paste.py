@@ -17,12 +17,8 @@ import numpy as np
 from PIL import Image
 
 CANVAS = 224
-CORNERS = ("top-right", "top-left", "bottom-left", "bottom-right")
 # Hard-Spurious-ImageNet's reference resizes with PIL's default filter (bicubic); Lanczos is the option.
 RESAMPLING = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
-# Which of an image's boxes is its pasted object: the last listed (the Corner Cases reference's
-# `boxes[-1]`) or the one of largest area (the first such on a tie).
-OBJECT_BOX = ("last", "largest")
 
 
 def object_index(boxes: Sequence[Sequence[float]], rule: str = "last") -> int:
@@ -33,7 +29,6 @@ def object_index(boxes: Sequence[Sequence[float]], rule: str = "last") -> int:
     return len(boxes) - 1
 
 
-ROUNDING = ("truncate", "round")
 
 
 def fg_size(box_w: float, box_h: float, s: int, ar_preserve: bool, canvas: int = CANVAS,

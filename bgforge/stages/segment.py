@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backends.base import Segmenter, dilate
+from ..backends.base import Segmenter
+from ..backends.masks import dilate
 from ..io.encoding import encode_mask
+from ..recipe_params import SegmentParams
 from ..records import Failure, Output
 from .batch import Batch
 from .common import STORE_AS, run_batched, stored_image
@@ -26,7 +28,7 @@ def segment_stage(segmenter: Segmenter, params: dict) -> ModelStage:
 
 def _encode_masks(batch: Batch, params: dict) -> list[Output | Failure]:
     outputs = {}
-    kernel = int(params.get("dilation", 0) or 0)
+    kernel = int(SegmentParams.from_plan(params).dilation or 0)
     for (s, image, raw, ext, req), res in zip(batch.ok, batch.results):
         if isinstance(res, Failure):
             outputs[s.key] = res

@@ -8,7 +8,7 @@ from ..io.encoding import Encoding
 from ..io.images import pil_open, read_raw, to_mode
 from ..io.orientation import orient_image, orientation, shown_size
 from ..records import Failure, Output, Sample
-from .common import Progress, attempt
+from .common import Step, attempt
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 
@@ -16,7 +16,7 @@ JPEG_SUFFIXES = (".jpg", ".jpeg")
 def render_ood(sample: Sample, encoding: Encoding) -> Output | Failure:
     """The source bytes unchanged when the output is JPEG and so is the source (generate_placebg.py
     copies each file); otherwise decoded and encoded in the recipe's format."""
-    progress = Progress("read_image")
+    progress = Step("read_image")
 
     def run() -> Output:
         path = sample.inputs["image"]

@@ -34,7 +34,7 @@ from ..io.encoding import Encoding
 from ..io.images import decode, open_image
 from ..records import Failure, Sample
 from ..sources.lvis import lvis_mask
-from .common import Progress, Rendered, attempt, render_sample, run_batched
+from .common import Rendered, Step, attempt, render_sample, run_batched
 
 CAR_CENTER = (0.5, 0.5)        # (row, col) as fractions of the canvas: (128, 128) at 256
 CO_OBJ_CENTER = (0.5, 0.875)   # (128, 224) at 256: int(0.5 * S), int(0.875 * S)
@@ -169,10 +169,10 @@ def chain(params: dict, ctx: WorkerContext) -> Chain:
         return loaded[0]
 
     def run(batch: list[Sample]):
-        cars = [attempt(s.key, Progress("read_image"), lambda s=s: np.asarray(open_image(s.inputs["car"], "read_image")))
+        cars = [attempt(s.key, Step("read_image"), lambda s=s: np.asarray(open_image(s.inputs["car"], "read_image")))
                 for s in batch]
         ok = [i for i, c in enumerate(cars) if not isinstance(c, Failure)]
-        masks = {i: attempt(batch[i].key, Progress("read_car_mask"),
+        masks = {i: attempt(batch[i].key, Step("read_car_mask"),
                             lambda i=i: reference_car_mask(batch[i].inputs["car_mask"], cars[i].shape[1::-1]))
                  for i in ok if batch[i].inputs.get("car_mask")}
         items = [(batch[i], cars[i], SegmentRequest(boxes=np.array([batch[i].inputs["car_box"]], np.float32)))

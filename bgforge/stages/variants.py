@@ -25,9 +25,8 @@ from ..io.encoding import Encoding
 from ..io.images import sample_image, sample_mask
 from ..records import Failure, Output, Sample
 from .blend import fit_background, soft_composite
-from .common import Progress, Rendered, render_sample
+from .common import Rendered, Step, render_sample
 
-VARIANTS = ("original", "only_bg_b", "only_bg_t", "no_fg", "only_fg", "mixed_same", "mixed_rand", "mixed_next")
 MIXED = ("mixed_same", "mixed_rand", "mixed_next")
 
 
@@ -119,7 +118,7 @@ def render(sample: Sample, encoding: Encoding) -> Output | Failure:
     return render_sample(sample, encoding, lambda progress: _variant(sample, progress))
 
 
-def _variant(sample: Sample, progress: Progress) -> Rendered:
+def _variant(sample: Sample, progress: Step) -> Rendered:
     m = sample.meta
     image, _, _ = sample_image(sample.inputs, progress.stage)
     if m.get("construction") == "reference":
@@ -139,7 +138,7 @@ def _variant(sample: Sample, progress: Progress) -> Rendered:
     return Rendered(out, meta, label=m["class_index"])
 
 
-def _reference(sample: Sample, image: np.ndarray, progress: Progress) -> Rendered:
+def _reference(sample: Sample, image: np.ndarray, progress: Step) -> Rendered:
     """`construction: reference`: main.py's filters, tiling, GrabCut and 256 x 256 mixed images
     (stages/variants_reference.py)."""
     from . import variants_reference as ref

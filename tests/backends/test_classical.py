@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from bgforge.backends import SegmentRequest, dilate, get_inpainter, get_segmenter, remove_objects
-from bgforge.backends.base import remove_objects_batch
+from bgforge.backends.masks import remove_objects_batch
 from bgforge.errors import BgforgeError
 
 

@@ -20,8 +20,10 @@ def test_recipes_lists_shipped_recipes():
 def test_help_reads_like_documentation():
     res = runner.invoke(app, ["build", "--help"])
     assert res.exit_code == 0
-    for flag in ("--demo", "--cub-root", "--places-root", "--workers", "--set", "--layout", "--shard-index"):
+    for flag in ("--demo", "--cub-root", "--places-root", "--workers", "--set", "--layout", "--slice-index", "--slice-count"):
         assert flag in res.output
+    for old in ("--shard-index", "--num-shards"):   # old names still work, hidden from the help
+        assert old not in res.output
 
 
 def test_unknown_recipe_is_one_line_exit_2():

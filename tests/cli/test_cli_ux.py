@@ -82,7 +82,7 @@ def test_json_without_dry_run_is_a_usage_error(tmp_path, cub_root, places_root):
 # ---------------------------------------------------------------- 2, 3, 5. status, resume, slices, one summary format
 def test_resume_says_what_it_does_and_summaries_separate_this_run(tmp_path, cub_root, places_root, caplog):
     out = tmp_path / "o"
-    first = invoke(*wb95(cub_root, places_root, out, "--shard-index", 0, "--num-shards", 2))
+    first = invoke(*wb95(cub_root, places_root, out, "--slice-index", 0, "--slice-count", 2))
     assert first.exit_code == 0, first.output
     status = json.loads(invoke("status", out, "--json").output)
     assert status["state"] == "stopped" and 0 < status["shards_committed"] < status["shards_total"]
@@ -170,7 +170,11 @@ def test_empty_slice_warns_and_zero_slices_is_usage_error(tmp_path, cub_root, pl
     assert res.exit_code == 0, res.output
     assert "slice 99 of 100 has no shards" in caplog.text
     res = invoke(*wb95(cub_root, places_root, tmp_path / "o2", "--num-shards", 0))
-    assert res.exit_code == 2 and "--num-shards must be >= 1" in res.output
+    assert res.exit_code == 2 and "--slice-count must be >= 1" in res.output
+    res = invoke(*wb95(cub_root, places_root, tmp_path / "o3", "--slice-count", 0))
+    assert res.exit_code == 2 and "--slice-count must be >= 1" in res.output
+    res = invoke(*wb95(cub_root, places_root, tmp_path / "o4", "--slice-count", 2, "--num-shards", 2))
+    assert res.exit_code == 2 and "--slice-count and --num-shards (its old name) both given" in res.output
 
 
 # ---------------------------------------------------------------- 4. refused resume
@@ -287,7 +291,7 @@ def test_composite_mask_mode_without_object_masks_is_refused_at_planning(tmp_pat
     assert not (tmp_path / "c").exists()
 
 
-@pytest.mark.parametrize("flag", ["--shard-index", "--set"])
+@pytest.mark.parametrize("flag", ["--slice-index", "--set"])
 def test_build_help_still_lists_options(flag):
     assert flag in invoke("build", "--help").output
 

@@ -135,7 +135,7 @@ def test_overwrite_leaves_nested_datasets_and_empty_user_folders(tmp_path):
 def test_overwrite_with_slices_is_refused(tmp_path, cub_root, places_root):
     res = invoke("build", "waterbirds-95", "--cub-root", cub_root, "--places-root", places_root, "--out",
                  tmp_path / "o", "--overwrite", "--shard-index", "0", "--num-shards", "2")
-    assert res.exit_code == 2 and "--num-shards" in one_line(res)
+    assert res.exit_code == 2 and "--slice-count" in one_line(res)
     assert not (tmp_path / "o").exists()
 
 

@@ -18,10 +18,11 @@ def test_every_registered_planner_is_a_planner(name):
 
 
 def test_defaults_are_declared_once_on_the_base():
-    assert (Planner.LABEL_FIELD, Planner.ATTR_FIELD, dict(Planner.SPLIT_CODES)) == ("label", None, {})
+    assert (Planner.LABEL_FIELD, Planner.ATTR_FIELDS, dict(Planner.SPLIT_CODES)) == ("label", (), {})
     wb = planners.get("waterbirds")
-    assert (wb.LABEL_FIELD, wb.ATTR_FIELD, wb.SPLIT_CODES["val"]) == ("y", "place", 1)
-    assert planners.get("variants").ATTR_FIELD is None
+    assert (wb.LABEL_FIELD, wb.ATTR_FIELDS, wb.SPLIT_CODES["val"]) == ("y", ("place",), 1)
+    assert planners.get("variants").ATTR_FIELDS == ()
+    assert planners.get("urbancars").ATTR_FIELDS == ("bg", "co_obj")
 
 
 def test_unknown_planner_is_one_line_error():

@@ -8,6 +8,7 @@ from helpers import build
 from PIL import Image
 from typer.testing import CliRunner
 
+from bgforge.choices import VARIANTS
 from bgforge.cli import app
 from bgforge.errors import BgforgeError
 from bgforge.io.images import decode
@@ -15,7 +16,7 @@ from bgforge.io.shards import iter_shard
 from bgforge.planners import BuildContext
 from bgforge.planners.variants import class_order, parse_variants
 from bgforge.recipe import Recipe
-from bgforge.stages.variants import VARIANTS, tile_fill, tile_strip
+from bgforge.stages.variants import tile_fill, tile_strip
 
 BOX = [2, 1, 6, 5]          # x0, y0, x1, y1: columns 2..5, rows 1..4
 FG = (slice(2, 4), slice(3, 5))  # a 2x2 foreground inside the box: rows 2..3, columns 3..4

@@ -51,7 +51,7 @@ def test_segment_warns_when_every_mask_is_empty(tmp_path):
 
     assert runner.invoke(app, ["demo-inputs", str(tmp_path / "d"), "--images", "4"]).exit_code == 0
     photos = tmp_path / "d" / "photos"
-    for mask in (tmp_path / "d" / "masks").glob("*.png"):
+    for mask in (tmp_path / "d" / "photo_masks").glob("*.png"):
         Image.fromarray(np.zeros((120, 160), np.uint8)).save(mask)   # a detector that found nothing
     proc = subprocess.run([sys.executable, "-m", "bgforge", "segment", "-i", str(photos), "-m",
                            str(photos / "manifest.jsonl"), "-b", "provided", "-o", str(tmp_path / "m")],

@@ -389,7 +389,7 @@ def test_reference_collapse_and_score_are_aspires():
 def test_vertical_dilation_is_opencv_on_the_references_array():
     import cv2
 
-    from bgforge.backends.base import dilate
+    from bgforge.backends.masks import dilate
     from bgforge.errors import SampleError
 
     rng = np.random.default_rng(0)

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from bgforge.cli import app
 from bgforge.records import Failure
-from bgforge.stages.common import Progress, attempt
+from bgforge.stages.common import Step, attempt
 
 
 def _boom():
@@ -17,8 +17,8 @@ def _boom():
 
 def test_failure_records_the_raising_frame(caplog):
     with caplog.at_level(logging.DEBUG, logger="bgforge.stages.common"):
-        first = attempt("k1", Progress("fit"), _boom)
-        second = attempt("k2", Progress("fit"), _boom)
+        first = attempt("k1", Step("fit"), _boom)
+        second = attempt("k2", Step("fit"), _boom)
     assert isinstance(first, Failure) and first.error_type == "ValueError" and first.stage == "fit"
     assert first.where.startswith("tests/stages/test_failure_where.py:") or first.where.startswith("test_failure_where.py:")
     assert first.where.endswith(" in _boom") and first.to_dict()["where"] == first.where

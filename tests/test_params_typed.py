@@ -1,0 +1,75 @@
+"""Typed recipe parameters (bgforge/recipe_params.py): unknown keys refused with the nearest name,
+one record per family with each default once, and the legacy values a stored plan keeps."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from typer.testing import CliRunner
+
+from bgforge import recipe
+from bgforge.cli import app
+from bgforge.errors import BgforgeError
+from bgforge.recipe_params import FAMILIES, HsiParams, InpaintParams, SegmentParams, WaterbirdsParams
+
+
+def _misspelled_copy(tmp_path, name: str, good: str, bad: str):
+    text = recipe.available()[name].read_text(encoding="utf-8")
+    assert f"\n  {good}:" in text
+    path = tmp_path / f"{name}-typo.yaml"
+    path.write_text(text.replace(f"\n  {good}:", f"\n  {bad}:", 1), encoding="utf-8")
+    return path
+
+
+def test_a_misspelled_key_in_a_recipe_file_is_refused_with_the_nearest_name(tmp_path):
+    path = _misspelled_copy(tmp_path, "waterbirds-95", "resampling", "resampeling")
+    with pytest.raises(BgforgeError) as err:
+        recipe.load(str(path))
+    assert str(err.value) == f"recipe {path}: unknown parameter 'resampeling'; did you mean 'resampling'?"
+
+
+def test_the_cli_refuses_it_in_one_line_with_exit_2(tmp_path):
+    path = _misspelled_copy(tmp_path, "hard-spurious-imagenet", "object_box", "objectbox")
+    res = CliRunner().invoke(app, ["build", str(path), "--out", str(tmp_path / "out"), "--dry-run"])
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert res.exit_code == 2, res.output
+    assert len(lines) == 1 and "unknown parameter 'objectbox'; did you mean 'object_box'?" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_key_with_no_near_name_lists_the_known_ones(tmp_path):
+    path = _misspelled_copy(tmp_path, "bap-waterbirds", "canvas", "zzzzzz")
+    with pytest.raises(BgforgeError, match=r"unknown parameter 'zzzzzz'; known: .*mask_threshold"):
+        recipe.load(str(path))
+
+
+@pytest.mark.parametrize("name", sorted(recipe.available()))
+def test_every_shipped_recipe_builds_its_record(name):
+    r = recipe.load(name)
+    family = FAMILIES.get(r.planner)
+    if family is None:
+        pytest.skip(f"{r.planner} has no typed record")
+    typed = family.from_params(r.params)
+    for key, value in r.params.items():
+        assert getattr(typed, key) == value
+
+
+def test_records_are_frozen_and_defaults_are_the_field_defaults():
+    typed = WaterbirdsParams.from_params({"seed": 3})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        typed.seed = 4
+    assert typed.resampling == "lanczos" and typed.output_size == "original"
+    # dilation: one default per family, not per reading site
+    assert SegmentParams.from_params({}).dilation == 0 and InpaintParams.from_params({}).dilation == 15
+    assert InpaintParams.from_params({}).object_box == "largest" and HsiParams.from_params({}).object_box == "last"
+
+
+def test_a_stored_plan_without_a_key_keeps_its_legacy_value():
+    # a recipe being planned gets the field default; a plan written before the key existed its old value
+    assert HsiParams.from_params({}).resampling == "bicubic" and HsiParams.from_params({}).rounding == "truncate"
+    old = HsiParams.from_plan({"canvas": 64, "some_removed_key": 1})
+    assert (old.resampling, old.rounding, old.canvas) == ("lanczos", "round", 64)
+    assert HsiParams.from_plan({"rounding": "truncate"}).rounding == "truncate"
+    with pytest.raises(BgforgeError, match="unknown parameter 'some_removed_key'"):
+        HsiParams.from_params({"some_removed_key": 1}, "plan")
