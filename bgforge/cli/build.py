@@ -11,7 +11,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from . import options as opt
-from .common import build_and_report, command, fail, format_groups, run_config, say
+from .common import build_and_report, command, echo, fail, format_groups, run_config, say
 from .groups import group
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text (for scripts).")]
@@ -236,7 +236,7 @@ def finalize_cmd(out: Annotated[Path, typer.Argument(help="Output folder of a bu
 
     groups = finalize_locked(out)  # the build's lock: never beside a running build
     say(format_groups(groups))
-    typer.echo(f"bgforge: finalized {out}: {sum(g['total'] for g in groups.values())} samples")
+    echo(f"bgforge: finalized {out}: {sum(g['total'] for g in groups.values())} samples")
 
 
 @command

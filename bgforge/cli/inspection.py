@@ -10,7 +10,7 @@ import typer
 
 from . import options as opt
 from .build import Json
-from .common import command
+from .common import command, echo
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +37,7 @@ def demo_inputs_cmd(folder: Annotated[Path, typer.Argument(help="Where to write 
 
     photos, phrases = write_demo_inputs(Path(folder), images)
     rows = (photos / "manifest.jsonl").read_text().splitlines()
-    typer.echo(f"bgforge: wrote {len(rows)} photos with a manifest to {photos} and {phrases}")
+    echo(f"bgforge: wrote {len(rows)} photos with a manifest to {photos} and {phrases}")
 
 
 @command
@@ -55,14 +55,14 @@ def stats_imagenet(
     size S = mean box area / image area.
     """
     from ..report.stats import class_stats, histogram_png, write_stats_csv
-    from ..sources import resolve_root
+    from ..sources import source_root
     from ..sources.imagenet import ImageNetSource
 
-    src = ImageNetSource(resolve_root(imagenet_root, "BGFORGE_IMAGENET_ROOT", "--imagenet-root", "ImageNet"))
+    src = ImageNetSource(source_root("imagenet", imagenet_root))
     rows = class_stats(src, split=split, wnids=classes.split(",") if classes else None)
     write_stats_csv(rows, out / "class_stats.csv")
     histogram_png(rows, out / "histograms.png")
-    typer.echo(f"bgforge: stats for {len(rows)} classes ({sum(r['images'] for r in rows)} images, "
+    echo(f"bgforge: stats for {len(rows)} classes ({sum(r['images'] for r in rows)} images, "
                f"{len(src.problems)} box problems) -> {out}/class_stats.csv, {out}/histograms.png")
 
 
@@ -95,8 +95,8 @@ def inspect_cmd(
     shown = {k: v for k, v in report.items() if not k.startswith("_")}   # `_`: the page's working data
     typer.echo(json.dumps(shown, indent=2) if as_json else render_text(shown))
     if html and not as_json:
-        typer.echo(f"bgforge: report -> {report['html']}")
+        echo(f"bgforge: report -> {report['html']}")
     from ..io.terminal import printable
 
     for note in report.get("skipped_previews", []):  # a link, FIFO or oversized file where a preview should be
-        typer.echo(f"bgforge: note: preview skipped: {printable(note)}", err=True)
+        echo(f"bgforge: note: preview skipped: {printable(note)}", err=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import command
+from .common import command, echo
 
 
 def register(app: typer.Typer) -> None:
@@ -40,4 +40,4 @@ def models_fetch(
     """Download a model with a progress bar and verify its size and checksum."""
     from ..backends.weights import fetch
 
-    typer.echo(f"bgforge: {name} -> {fetch(name, dest)}")
+    echo(f"bgforge: {name} -> {fetch(name, dest)}")

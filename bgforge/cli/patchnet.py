@@ -91,7 +91,7 @@ def train_cmd(
                f"{res.grid}x{res.grid} patches: train loss {res.loss:.4f}, train patch IoU {res.iou:.3f}, "
                f"{res.seconds:.1f} s -> {out}")
     if res.iou < USELESS_IOU:
-        typer.echo(f"bgforge: warning: the detector finds almost none of its own training patches (patch IoU "
+        echo(f"bgforge: warning: the detector finds almost none of its own training patches (patch IoU "
                    f"{res.iou:.3f} < {USELESS_IOU}); train longer (--epochs), label more images, or start from "
                    "--init; its masks would be empty", err=True)
         raise typer.Exit(EXIT_SAMPLE_ERRORS)

@@ -13,7 +13,7 @@ import typer
 
 from . import options as opt
 from .build import Json
-from .common import command, fail, say
+from .common import command, echo, fail, say
 
 IndexOrder = Enum("IndexOrder", {"imagefolder": "imagefolder", "label": "label"}, type=str)
 
@@ -144,7 +144,7 @@ def _print(out: Path, document: dict, results: dict, planner: str) -> None:
     for result in results.values():
         typer.echo(summary_line(out, result, planner))
     if len(results) > 1 and document.get("bg_gap") is not None:
-        typer.echo(f"bgforge: eval {out}: BG-gap (mixed_same - mixed_rand) {100 * document['bg_gap']:+.1f} points")
+        echo(f"bgforge: eval {out}: BG-gap (mixed_same - mixed_rand) {100 * document['bg_gap']:+.1f} points")
 
 
 def _split_order(names: list[str]) -> list[str]:

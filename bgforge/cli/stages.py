@@ -9,7 +9,7 @@ import typer
 
 from ..backends.registry import uses_torch
 from . import options as opt
-from .common import absolute, command, model_options, run_stage
+from .common import absolute, command, echo, model_options, run_stage
 from .groups import group
 
 
@@ -91,7 +91,7 @@ def _empty_masks(result) -> list[str]:
     with open(table, newline="") as fh:
         areas = [float(r.get("area_frac") or 0) for r in csv.DictReader(fh)]
     if areas and not any(areas):
-        typer.echo(f"bgforge: warning: every one of the {len(areas)} masks is empty; check the backend, its model "
+        echo(f"bgforge: warning: every one of the {len(areas)} masks is empty; check the backend, its model "
                    "and thresholds (for patchnet: `patchnet train` reports its patch IoU)", err=True)
     return []
 

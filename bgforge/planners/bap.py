@@ -36,7 +36,6 @@ from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
-from ..sources import resolve_root
 from .balance import seeded_subset
 from .bap_backgrounds import background_pools, draw_backgrounds
 from .base import BuildContext, Phase, Planned, Planner
@@ -65,7 +64,7 @@ def _cub_foregrounds(recipe: Recipe, ctx: BuildContext, seed: int) -> tuple[list
     from ..sources.cub import CubSource
 
     p = recipe.params
-    cub = CubSource(resolve_root(ctx.roots.get("cub"), "BGFORGE_CUB_ROOT", "--cub-root", "CUB-200-2011"))
+    cub = CubSource(ctx.root("cub"))
     images = cub.images()
     if not images:
         raise BgforgeError(f"CUB root {cub.root} lists no images in images.txt")

@@ -10,7 +10,6 @@ import numpy as np
 
 from ..errors import BgforgeError
 from ..rng import rng_for
-from ..sources import resolve_root
 from ..sources.folder import IMAGE_SUFFIXES
 from .base import BuildContext
 
@@ -46,7 +45,7 @@ def background_pools(p: dict, ctx: BuildContext, seed: int) -> tuple[dict, dict,
 
     categories, inputs, notes = [], {}, []
     if p.get("places_categories"):
-        places = PlacesSource(resolve_root(ctx.roots.get("places"), "BGFORGE_PLACES_ROOT", "--places-root", "Places365"))
+        places = PlacesSource(ctx.root("places"))
         for c in p["places_categories"]:
             files = places.files(c)
             if not files:

@@ -22,6 +22,12 @@ class BuildContext:
     roots: dict = field(default_factory=dict)   # flag values: {"cub": path-or-None, "places": ...}
     demo: bool = False
 
+    def root(self, name: str) -> Path:
+        """Source `name`'s root: its --<name>-root value, else BGFORGE_<NAME>_ROOT (sources.source_root)."""
+        from ..sources import source_root
+
+        return source_root(name, self.roots.get(name))
+
 
 @dataclass
 class Phase:

@@ -23,7 +23,6 @@ from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
-from ..sources import resolve_root
 from ..sources.coco import CocoSource
 from ..sources.places365 import PlacesSource
 from .base import BuildContext, Planned, Planner
@@ -108,8 +107,8 @@ def _roots(ctx: BuildContext) -> dict:
     if ctx.demo:
         from ..sources.synthetic_coco_places import demo_coco_places_roots
         return demo_coco_places_roots()
-    return {"coco": resolve_root(ctx.roots.get("coco"), "BGFORGE_COCO_ROOT", "--coco-root", "COCO 2017"),
-            "places": resolve_root(ctx.roots.get("places"), "BGFORGE_PLACES_ROOT", "--places-root", "Places365")}
+    return {"coco": ctx.root("coco"),
+            "places": ctx.root("places")}
 
 
 class CocoPlacesPlanner(Planner):

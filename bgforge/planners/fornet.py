@@ -20,7 +20,6 @@ from ..io.encoding import Encoding
 from ..recipe import Recipe
 from ..records import LazySamples, Sample
 from ..rng import rng_for
-from ..sources import resolve_root
 from .base import BuildContext, Phase, Planned, Planner
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ def source_records(p: dict, ctx: BuildContext, seg: str):
     from ..sources.imagenet import ImageNetSource
 
     root = (_demo_root() if ctx.demo else
-            resolve_root(ctx.roots.get("imagenet"), "BGFORGE_IMAGENET_ROOT", "--imagenet-root", "ImageNet"))
+            ctx.root("imagenet"))
     src = ImageNetSource(root, require_boxes=seg in registry.box_prompted())
     spec = p.get("classes")
     splits = list(p["splits"])

@@ -32,7 +32,6 @@ from ..recipe import Recipe
 from ..records import LazySamples, Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
-from ..sources import resolve_root
 from ..stages.paste import RESAMPLING
 from .base import BuildContext, Phase, Planned, Planner
 from .hsi_backgrounds import (
@@ -216,7 +215,7 @@ class HardSpuriousPlanner(Planner):
 
         p = recipe.params
         seed = int(p["seed"])
-        src = ImageNetSource(resolve_root(ctx.roots.get("imagenet"), "BGFORGE_IMAGENET_ROOT", "--imagenet-root", "ImageNet")
+        src = ImageNetSource(ctx.root("imagenet")
                              if not ctx.demo else _demo_root())
         fg_wnids = _classes(src, p["classes"])
         pairing = {src.wnid_for(k): src.wnid_for(v) for k, v in (p.get("background_class") or {}).items()}

@@ -24,7 +24,6 @@ from ..errors import BgforgeError
 from ..recipe import Recipe
 from ..records import Sample
 from ..sample_meta import reserved_meta
-from ..sources import resolve_root
 from .base import BuildContext, Planned, Planner
 
 TYPES = ("urban", "country")   # index 0 / 1 of every attribute
@@ -247,7 +246,7 @@ def _roots(ctx: BuildContext) -> dict:
         from ..sources.demo import demo_urbancars_roots
 
         return demo_urbancars_roots()
-    return {"cars": resolve_root(ctx.roots.get("cars"), "BGFORGE_CARS_ROOT", "--cars-root", "Stanford Cars"),
-            "places": resolve_root(ctx.roots.get("places"), "BGFORGE_PLACES_ROOT", "--places-root", "Places365"),
-            "lvis": resolve_root(ctx.roots.get("lvis"), "BGFORGE_LVIS_ROOT", "--lvis-root", "LVIS v1"),
-            "coco": resolve_root(ctx.roots.get("coco"), "BGFORGE_COCO_ROOT", "--coco-root", "COCO 2017")}
+    return {"cars": ctx.root("cars"),
+            "places": ctx.root("places"),
+            "lvis": ctx.root("lvis"),
+            "coco": ctx.root("coco")}

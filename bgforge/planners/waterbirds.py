@@ -17,7 +17,6 @@ from ..recipe import Recipe
 from ..records import Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
-from ..sources import resolve_root
 from ..sources.cub import CubSource
 from ..sources.places365 import PlacesSource
 from .base import BuildContext, Planned, Planner
@@ -50,8 +49,8 @@ def _roots(ctx: BuildContext) -> dict:
     if ctx.demo:
         from ..sources.demo import demo_roots
         return demo_roots()
-    return {"cub": resolve_root(ctx.roots.get("cub"), "BGFORGE_CUB_ROOT", "--cub-root", "CUB-200-2011"),
-            "places": resolve_root(ctx.roots.get("places"), "BGFORGE_PLACES_ROOT", "--places-root", "Places365")}
+    return {"cub": ctx.root("cub"),
+            "places": ctx.root("places")}
 
 
 class WaterbirdsPlanner(Planner):

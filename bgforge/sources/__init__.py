@@ -15,3 +15,14 @@ def resolve_root(value: str | Path | None, env_var: str, flag: str, what: str) -
     if not root.is_dir():
         raise BgforgeError(f"{what} root {root} does not exist or is not a folder (from {flag} / {env_var})")
     return root
+
+
+# Each source's dataset name in messages; its flag is --<name>-root and its env var BGFORGE_<NAME>_ROOT.
+SOURCE_NAMES = {"cub": "CUB-200-2011", "places": "Places365", "imagenet": "ImageNet", "coco": "COCO 2017",
+                "cars": "Stanford Cars", "lvis": "LVIS v1"}
+
+
+def source_root(name: str, value: str | Path | None = None) -> Path:
+    """The root of source `name` (a SOURCE_NAMES key): `value` (its --<name>-root), else
+    BGFORGE_<NAME>_ROOT, checked to exist."""
+    return resolve_root(value, f"BGFORGE_{name.upper()}_ROOT", f"--{name}-root", SOURCE_NAMES[name])

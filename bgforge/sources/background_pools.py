@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BgforgeError
-from . import resolve_root
+from . import source_root
 from .inputs import input_names, load_input
 from .phrases import PhraseEntry, normalize_phrase, stem
 from .places365 import PlacesSource
@@ -166,5 +166,5 @@ def background_pool(params: dict) -> BackgroundPool:
     """The pool that `edit`'s params name: `backgrounds` (a folder), else `places_root` (+ `background_map`)."""
     if params.get("backgrounds"):
         return FolderPool(params["backgrounds"])
-    root = resolve_root(params.get("places_root"), "BGFORGE_PLACES_ROOT", "--places-root", "Places365")
+    root = source_root("places", params.get("places_root"))
     return PlacesPool(root, params.get("background_map"))

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import BgforgeError, SampleError
-from . import resolve_root
+from . import source_root
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ HINT = "pass --coco-root DIR or set BGFORGE_COCO_ROOT (the folder holding annota
 
 
 def coco_root(value: str | Path | None) -> Path:
-    return resolve_root(value, "BGFORGE_COCO_ROOT", "--coco-root", "COCO 2017")
+    return source_root("coco", value)
 
 
 @dataclass(frozen=True)

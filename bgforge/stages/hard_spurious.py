@@ -10,6 +10,7 @@ from PIL import Image
 from ..errors import SampleError
 from ..io.encoding import Encoding
 from ..io.images import decode, sample_image
+from ..recipe_params import HsiParams
 from ..records import Failure, Output, Sample
 from ..sources.imagenet import clip_box
 from .common import Rendered, Step, render_sample
@@ -26,6 +27,7 @@ def render(sample: Sample, store: Backgrounds, params: dict, encoding: Encoding)
 
 
 def _composite(sample: Sample, store: Backgrounds, params: dict, progress: Step) -> Rendered:
+    p = HsiParams.from_plan(params)   # a plan from before `resampling` / `rounding`: recipe_params.LEGACY
     arr, _, _ = sample_image(sample.inputs, progress.stage)
     image = Image.fromarray(arr)
     box = sample.inputs.get("box") or [0, 0, image.width, image.height]
@@ -35,24 +37,23 @@ def _composite(sample: Sample, store: Backgrounds, params: dict, progress: Step)
         raise SampleError("read_image", problem)
     progress.stage = "read_background"
     bg = store.image(sample.inputs["bg_key"])
-    canvas = int(params.get("canvas", 224))
-    # Recipes before the `resampling` parameter resized with Lanczos: a missing key keeps that.
-    resample = RESAMPLING[params.get("resampling", "lanczos")]
+    canvas = int(p.canvas)
+    resample = RESAMPLING[p.resampling]
     if bg.shape[:2] != (canvas, canvas):
         bg = np.asarray(Image.fromarray(bg).resize((canvas, canvas), resample))
     progress.stage = "composite"
     m = sample.meta
-    rounding = params.get("rounding", "round")   # recipes from before the parameter rounded
+    rounding = p.rounding
     fg = crop_box(image, box, rounding)
     alpha = None
-    if params.get("fg_mode", "box") == "mask":
+    if p.fg_mode == "mask":
         obj = Image.fromarray(decode(store.read(m["fg_key"], "object.png"), "L"))
         alpha = crop_box(obj, box, rounding)
-    w, h = fg_size(fg.width, fg.height, m["size"], bool(params.get("ar_preserve")), bg.shape[1], rounding) \
+    w, h = fg_size(fg.width, fg.height, m["size"], bool(p.ar_preserve), bg.shape[1], rounding) \
         if rounding == "truncate" else \
-        fg_size(box[2] - box[0], box[3] - box[1], m["size"], bool(params.get("ar_preserve")), bg.shape[1])
+        fg_size(box[2] - box[0], box[3] - box[1], m["size"], bool(p.ar_preserve), bg.shape[1])
     origin = paste_origin(w, h, m["position"], m.get("corner", "top-right"), bg.shape[1])
     out, paste_box = paste(bg, fg, (w, h), origin, alpha, resample)
     meta = {**m, "paste_box": paste_box, "fg_box": [round(float(v), 2) for v in box],
-            "fg_mode": params.get("fg_mode", "box"), "ar_preserve": bool(params.get("ar_preserve"))}
+            "fg_mode": p.fg_mode, "ar_preserve": bool(p.ar_preserve)}
     return Rendered(out, meta, label=m["label"])
