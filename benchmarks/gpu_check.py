@@ -359,7 +359,7 @@ def main() -> None:
 
         def e2e(name: str):
             _, _, share, limit_share = gpu_e2e.CONFIGS[name]
-            images = (1 if name == "e2e_foraug" else 2) if a.smoke else max(16, int(a.e2e_images * share))
+            images = 1 if a.smoke else max(16, int(a.e2e_images * share))
             return lambda: gpu_e2e.bench_end_to_end(name, ensure_gdino(env), device, e2e_work, images,
                                                     a.e2e_limit * limit_share, out, a.smoke)
 

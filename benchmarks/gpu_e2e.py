@@ -48,19 +48,20 @@ class Cut(Exception):
 
 
 def label(name: str, sam_model: str, batch: int, device: torch.device) -> str:
-    workers = "2 workers on GPU 0" if device.type == "cuda" else "2 CPU workers"
+    workers = "2 workers on GPU 0" if device.type == "cuda" else "CPU"
     what = {"e2e": "bgforge batched", "e2e_foraug": "ForAug's configuration (batch 1)",
             "e2e_vitb": "bgforge batched, ForAug's models"}[name]
     return f"end to end `bgforge inpaint` grounded-sam ({sam_model}) + lama, {what}, batch {batch}, {workers}"
 
 
 def e2e_command(data: Path, out: Path, sam_model: str, device: torch.device, batch: int = 8,
-                shard_size: int = 64) -> list[str]:
+                shard_size: int = 64, cpu_workers: int = 2) -> list[str]:
     """The real `bgforge inpaint` command line: grounded-sam finds the objects from the text prompt (at most 3
     boxes an image: random logits put all 900 queries over any threshold, i.e. thousands of SAM masks an image),
-    LaMa fills them; two workers per GPU (`--devices 0,0`), or two CPU workers. Shards of 64 images: enough
-    commits to time the steady state between the first and the last."""
-    workers = ["--devices", "0,0"] if device.type == "cuda" else ["--devices", "cpu", "--workers", "2"]
+    LaMa fills them; two workers per GPU (`--devices 0,0`), or `cpu_workers` CPU workers (a CPU smoke run: one,
+    in-process, so the models load once). Shards of 64 images: enough commits to time the steady state between
+    the first and the last."""
+    workers = ["--devices", "0,0"] if device.type == "cuda" else ["--devices", "cpu", "--workers", str(cpu_workers)]
     return [sys.executable, "-m", "bgforge", "-q", "inpaint", "--input", str(data), "--manifest",
             str(data / "manifest.jsonl"), "--segmenter", "grounded-sam", "--prompt", "bird", "--backend", "lama",
             "--gdino-max-boxes", "3", "--sam-model", sam_model, "--batch-size", str(batch),
@@ -139,7 +140,7 @@ def bench_end_to_end(name: str, env: dict, device: torch.device, work: Path, ima
             x.pop("boxes", None)
         (data / "manifest.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     target = work / f"out-{name}"
-    cmd = e2e_command(data, target, sam_model, device, batch, 1 if smoke else 64)
+    cmd = e2e_command(data, target, sam_model, device, batch, 1 if smoke else 64, 1 if smoke else 2)
     # the command must import the bgforge this script measures, also where bgforge is not installed
     # (the lent GPU machine runs it from a checkout: benchmarks/device_run.sh)
     source_root = str(Path(bgforge.__file__).resolve().parent.parent)

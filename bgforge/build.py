@@ -87,11 +87,7 @@ def _build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig, *, seed, shar
     planner = prepare(recipe, out, run, seed=seed, layout=layout, shard_size=shard_size, overwrite=overwrite)
     if planned is None:
         planned = planner.plan(recipe, ctx)
-    if limit is not None:
-        told = len(planned.notes)
-        planned = apply_limit(planned, check_limit(limit), int(recipe.params.get("seed", 0)))
-        for line in planned.notes[told:]:
-            notice(line)
+    planned = _limited(planned, limit, int(recipe.params.get("seed", 0)))
     guard.start(out, planned, sliced=run.sliced)  # checks --out, then locks
     # This phase's plan first: once plan.json holds its samples (1.24 M HSI composites) they are
     # dropped, not kept while the earlier phases run; the executor reads them back a shard at a time.
@@ -154,6 +150,17 @@ def _build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig, *, seed, shar
         result.summary = finalize(out, wall_seconds=result.seconds, plan=plan)
         result.finalized = True
     return result
+
+
+def _limited(planned: Planned, limit: int | None, seed: int) -> Planned:
+    """--limit: the seeded subset of planners/limit.py (the earlier phases cut to what it reads), told at once."""
+    if limit is None:
+        return planned
+    told = len(planned.notes)
+    planned = apply_limit(planned, check_limit(limit), seed)
+    for line in planned.notes[told:]:
+        notice(line)
+    return planned
 
 
 def _build_phase(parent: Recipe, phase: Phase, ctx: BuildContext, out: Path, inputs: dict, run: RunConfig,

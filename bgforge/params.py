@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .choices import IMAGE_FORMATS, POSITIONS
+from .choices import IMAGE_FORMATS, PAIRING_DRAWS, PAIRING_SCOPES, PAIRINGS, POSITIONS, ROUNDING
 from .errors import BgforgeError
 
 MAX_SIDE = 8192   # pixels: bounds every size a user can ask for (a 100000-px canvas exhausts memory)
@@ -101,7 +101,10 @@ RULES: dict[str, Rule] = {
     # fidelity options (docs/fidelity.md): the reference rule first. Waterbirds' resampling is lanczos | fast,
     # Hard-Spurious-ImageNet's bicubic | lanczos: each planner narrows the union to its own.
     "random_background": Rule(str, choices=("per_class", "per_sample")),
-    "object_box": Rule(str, choices=("last", "largest")),
+    "object_box": Rule(str, choices=("last", "largest")), "rounding": Rule(str, choices=ROUNDING),
+    # Hard-Spurious-ImageNet's class pairing (planners/hsi_backgrounds.py, hsi_replay.py)
+    "pairing": Rule(str, choices=PAIRINGS), "pairing_scope": Rule(str, choices=PAIRING_SCOPES),
+    "pairing_draws": Rule(str, choices=PAIRING_DRAWS),
     "remove_objects": Rule(str, choices=("sequential", "union")),
     "resampling": Rule(str, choices=("bicubic", "lanczos", "fast")),
     "top_k_rank": Rule(str, choices=("reference", "frequency")),

@@ -10,7 +10,7 @@ PKG = Path(__file__).resolve().parents[1] / "bgforge"
 # the layer of each top-level module or package of bgforge, lowest first
 LAYERS = (
     ("", "errors", "records", "rng", "choices", "ordering", "association", "params", "recipe", "progress",
-     "chain", "recipe_params"),
+     "chain", "recipe_params", "sample_meta"),
     ("io",),
     ("sources",),
     ("backends",),

@@ -15,20 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..chain import Chain, WorkerContext
-from ..choices import (
-    CORNERS,
-    OBJECT_BOX,
-    PAIRING_DRAWS,
-    PAIRING_SCOPES,
-    PAIRINGS,
-    RANDOM_BACKGROUND,
-    REMOVE_OBJECTS,
-    ROUNDING,
-)
+from ..choices import CORNERS
 from ..errors import BgforgeError
 from ..io.encoding import Encoding
 from ..io.metadata import write_json
 from ..recipe import Recipe
+from ..recipe_params import HsiParams
 from ..records import LazySamples, Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
@@ -70,7 +62,8 @@ def difficulty_of(group: str, params: dict) -> str:
 
 def resolve_backends(params: dict) -> tuple[str, str]:
     """`auto`: SAM + LaMa on a GPU machine, box + Telea elsewhere (recorded in the plan)."""
-    seg, inp = params.get("segmenter", "auto"), params.get("inpainter", "auto")
+    typed = HsiParams.from_plan(params)   # also AutoBackSwap's and ForNet's params: their own keys are theirs
+    seg, inp = typed.segmenter, typed.inpainter
     if "auto" in (seg, inp):
         import torch
 
@@ -121,7 +114,7 @@ def _quota(split, group, p) -> int | None:
 
 
 def _check_quotas(pools, fg_wnids, p, splits):
-    if p.get("allow_reuse"):
+    if HsiParams.from_plan(p).allow_reuse:
         return
     short = []
     groups = group_names(p)
@@ -164,7 +157,7 @@ def _reference_draws(p: dict, fg_wnids: list[str], explicit: dict, pools: dict, 
         runs["trainval"] = (fg_wnids, {w: sorted(i.key for i in pools[w]["train"] + pools[w]["val"]) for w in fg_wnids})
     if "test" in splits:
         runs["test"] = (fg_wnids, {w: sorted(i.key for i in pools[w]["test"]) for w in fg_wnids})
-    corners = p.get("corner") == "random" and [int(s) for s in p["sizes"]] == list(SIZES)
+    corners = HsiParams.from_plan(p).corner == "random" and [int(s) for s in p["sizes"]] == list(SIZES)
     return (ReferenceDraws(runs, corners),
             "class pairing: the reference's draws replayed (Corner_Cases create_dataset.py: random.seed(1) per job of "
             f"{len(fg_wnids) // 10} classes{'; the --random corners from the same stream' if corners else ''})")
@@ -213,12 +206,12 @@ class HardSpuriousPlanner(Planner):
         from ..sources.imagenet import ImageNetSource
         from ..sources.imagenet.annotations import box_problem
 
-        p = recipe.params
+        p, typed = recipe.params, HsiParams.from_params(recipe.params)
         seed = int(p["seed"])
         src = ImageNetSource(ctx.root("imagenet")
                              if not ctx.demo else _demo_root())
         fg_wnids = _classes(src, p["classes"])
-        pairing = {src.wnid_for(k): src.wnid_for(v) for k, v in (p.get("background_class") or {}).items()}
+        pairing = {src.wnid_for(k): src.wnid_for(v) for k, v in (typed.background_class or {}).items()}
         missing = [w for w in pairing if w not in fg_wnids]
         if missing:
             raise BgforgeError(f"background_class names foreground classes not in `classes`: {', '.join(missing)}")
@@ -230,11 +223,11 @@ class HardSpuriousPlanner(Planner):
 
         groups = group_names(p)
         reference, draws_note = _reference_draws(p, fg_wnids, pairing, pools, splits)
-        r_backgrounds = RandomBackgrounds(p.get("random_background", RANDOM_BACKGROUND[0]), pools, fg_wnids, pairing,
+        r_backgrounds = RandomBackgrounds(typed.random_background, pools, fg_wnids, pairing,
                                           seed, p, replayed=reference.pairings if reference else None)
         # The mask variant reads each foreground's object mask from the backgrounds phase
-        inpaint_foregrounds = p.get("fg_mode", "box") == "mask"
-        box_rule = p.get("object_box", "last")
+        inpaint_foregrounds = typed.fg_mode == "mask"
+        box_rule = typed.object_box
         blocks, needed, notes = [], {}, [draws_note] if draws_note else []
         for split in splits:
             for w in fg_wnids:
@@ -251,7 +244,7 @@ class HardSpuriousPlanner(Planner):
                         if inpaint_foregrounds:
                             needed.setdefault(img.key, img)
                         corner = "top-right"
-                        if p.get("corner") == "random" and pos == "corner":
+                        if typed.corner == "random" and pos == "corner":
                             corner = (reference.corner(RUNS[split], w, img.key, bg_kind, group_parts(group)[2])
                                       if reference and reference.corners else
                                       CORNERS[int(rng_for(seed, "corner", key).integers(4))])
@@ -281,11 +274,11 @@ class HardSpuriousPlanner(Planner):
         seg, inp = resolve_backends(p)
         backgrounds = LazySamples(sorted(needed.items()), _background_sample, split_of=lambda r: "backgrounds")
         bg_params = {"segmenter": seg, "inpainter": inp, "dilation": int(p["dilation"]), "resize": int(p["canvas"]),
-                     "image_format": "png", "object_mask": True, "backend_options": p.get("backend_options") or {},
-                     "remove_objects": p.get("remove_objects", "sequential"), "object_box": box_rule,
-                     "resampling": p.get("resampling", "bicubic"),
-                     **({"stored_jpeg_quality": int(p["background_jpeg_quality"])}
-                        if p.get("background_jpeg_quality") else {})}
+                     "image_format": "png", "object_mask": True, "backend_options": typed.backend_options or {},
+                     "remove_objects": typed.remove_objects, "object_box": box_rule,
+                     "resampling": typed.resampling,
+                     **({"stored_jpeg_quality": int(typed.background_jpeg_quality)}
+                        if typed.background_jpeg_quality else {})}
         skipped = [box_problem(k, m) for k, m in src.problems]
         return Planned(samples=samples, inputs={"imagenet": str(src.root)},
                        source_files=_SourceKeys(sorted(needed), rows),
@@ -302,19 +295,15 @@ class HardSpuriousPlanner(Planner):
         return lambda batch: [render(s, store, params, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
-        if params.get("fg_mode", "box") not in ("box", "mask"):
-            raise BgforgeError(f"fg_mode must be box or mask, got {params.get('fg_mode')!r}")
+        # fg_mode, object_box, rounding, pairing... are closed sets in params.RULES, checked before this
+        typed = HsiParams.from_params(params)
         for s in params["splits"]:
             if s not in SPLIT_ORDER:
                 raise BgforgeError(f"splits may be train, val, test; got {s!r}")
-        if int(params.get("pairing_block", 100)) < 1:
-            raise BgforgeError(f"pairing_block must be >= 1, got {params.get('pairing_block')}")
-        for name, choices in (("random_background", RANDOM_BACKGROUND), ("pairing_scope", PAIRING_SCOPES),
-                              ("pairing_draws", PAIRING_DRAWS),
-                              ("pairing", PAIRINGS), ("rounding", ROUNDING), ("object_box", OBJECT_BOX),
-                              ("remove_objects", REMOVE_OBJECTS), ("resampling", tuple(RESAMPLING))):
-            if params.get(name, choices[0]) not in choices:
-                raise BgforgeError(f"{name} must be {' or '.join(choices)}, got {params.get(name)!r}")
+        if int(typed.pairing_block) < 1:
+            raise BgforgeError(f"pairing_block must be >= 1, got {typed.pairing_block}")
+        if typed.resampling not in RESAMPLING:   # RULES' union also has Waterbirds' `fast`
+            raise BgforgeError(f"resampling must be {' or '.join(RESAMPLING)}, got {typed.resampling!r}")
 
     def preview_rows(self, params: dict) -> dict:
         """The recipe's groups in its own order, each with its difficulty (CeO-56 (easy), ...)."""
@@ -328,4 +317,4 @@ class HardSpuriousPlanner(Planner):
         for split, pairs in pairing.items():
             groups.setdefault(split, {})["background_pairing"] = pairs
         write_json(out / "groups.json", groups, root=out)
-        return {"background_pairing": pairing, "random_background": params.get("random_background", RANDOM_BACKGROUND[0])}
+        return {"background_pairing": pairing, "random_background": HsiParams.from_plan(params).random_background}

@@ -22,6 +22,7 @@ import csv
 from pathlib import Path
 
 from ..errors import BgforgeError
+from ..recipe_params import HsiParams
 from ..rng import rng_for
 from ..stages.paste import object_index
 
@@ -100,11 +101,10 @@ class RandomBackgrounds:
 
     def __init__(self, mode: str, pools: dict, fg_wnids: list[str], explicit: dict[str, str], seed: int,
                  params: dict | None = None, replayed: dict[str, dict[str, str]] | None = None):
-        p = params or {}
+        p = HsiParams.from_plan(params or {})
         self.per_class, self.pools, self.fg_wnids, self.seed = mode == "per_class", pools, fg_wnids, seed
-        self.per_run = p.get("pairing", "shared") == "per_run"
-        rule = dict(scope=p.get("pairing_scope", "all"), block=int(p.get("pairing_block", 100)),
-                    self_pairing=bool(p.get("self_pairing", False)))
+        self.per_run = p.pairing == "per_run"
+        rule = dict(scope=p.pairing_scope, block=int(p.pairing_block), self_pairing=bool(p.self_pairing))
         runs = sorted(set(RUNS.values())) if self.per_run else [None]
         self.pairings = {run: pair_classes(fg_wnids, explicit, seed, run=run, **rule) if self.per_class
                          else dict(explicit) for run in runs}

@@ -22,6 +22,7 @@ from ..chain import Chain, WorkerContext
 from ..choices import OOD_SETS
 from ..errors import BgforgeError
 from ..recipe import Recipe
+from ..recipe_params import SpuriousOodParams
 from ..records import Sample
 from ..sample_meta import reserved_meta
 from ..sources.places365 import PlacesSource
@@ -98,9 +99,10 @@ class SpuriousOodPlanner(WaterbirdsPlanner):
 
     def validate(self, params: dict) -> None:
         super().validate(params)
-        strength = params.get("confounder_strength")
+        typed = SpuriousOodParams.from_plan(params)
+        strength = typed.confounder_strength
         if not isinstance(strength, (int, float)) or not 0 <= float(strength) <= 1:
             raise BgforgeError(f"confounder_strength must be a fraction in [0, 1] (the paper uses 0.5, 0.7, 0.9), "
                                f"got {strength!r}")
-        if params.get("ood_set") not in OOD_SETS:
-            raise BgforgeError(f"ood_set must be one of {', '.join(OOD_SETS)}, got {params.get('ood_set')!r}")
+        if typed.ood_set not in OOD_SETS:
+            raise BgforgeError(f"ood_set must be one of {', '.join(OOD_SETS)}, got {typed.ood_set!r}")

@@ -14,6 +14,7 @@ import numpy as np
 from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
 from ..recipe import Recipe
+from ..recipe_params import WaterbirdsParams
 from ..records import Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
@@ -133,8 +134,9 @@ class WaterbirdsPlanner(Planner):
         return lambda batch: [render(s, params, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
-        if params.get("resampling", "lanczos") not in ("lanczos", "fast"):
-            raise BgforgeError(f"resampling must be lanczos (reference) or fast, got {params.get('resampling')!r}")
+        resampling = WaterbirdsParams.from_plan(params).resampling   # RULES' union also has HSI's bicubic
+        if resampling not in ("lanczos", "fast"):
+            raise BgforgeError(f"resampling must be lanczos (reference) or fast, got {resampling!r}")
         # output_size, image_format and the strengths are checked by params.RULES, as in every recipe
         for name in params["waterbird_species"]:
             if not re.match(r"^[A-Za-z_]+$", name):

@@ -8,6 +8,7 @@ from PIL import Image
 from ..errors import SampleError
 from ..io.encoding import Encoding
 from ..io.images import open_mask, read_rgb
+from ..recipe_params import WaterbirdsParams
 from ..records import Failure, Output, Sample
 from .blend import fit_background, soft_composite
 from .common import Rendered, render_sample
@@ -33,8 +34,9 @@ def render(sample: Sample, params: dict, encoding: Encoding) -> Output | Failure
 
 
 def _waterbird(sample: Sample, params: dict) -> Rendered:
-    out = composite_sample(sample, params.get("resampling", "lanczos"))
-    size = params.get("output_size", "original")
+    p = WaterbirdsParams.from_plan(params)   # also spurious_ood's: the keys they share
+    out = composite_sample(sample, p.resampling)
+    size = p.output_size
     if size != "original":
         out = np.asarray(Image.fromarray(out).resize((int(size), int(size)), Image.LANCZOS))
     meta = dict(sample.meta)
