@@ -5,7 +5,6 @@ This is the library entry point behind `bgforge build`; the CLI only resolves op
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from .execution import plan as planmod
 from .execution.context import DEFAULT_RUN, RunConfig
 from .execution.local import execute
 from .finalize import finalize
+from .io import readback
 from .io.layout import OutputLayout, check_layout
 from .params import check_params
 from .planners import BuildContext, Phase, Planned
@@ -123,7 +123,7 @@ def _build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig, *, seed, shar
         if not failed and all(s.name in committed for s in plan.shards) and (out / "groups.json").exists():
             return BuildResult(out=out, total_samples=plan.num_samples, seconds=time.monotonic() - t0, notes=notes,
                                resumed_shards=len(committed), finalized=True,
-                               summary=json.loads((out / "groups.json").read_text()))
+                               summary=readback.groups(out))
     pending = [s for s in mine if s.name not in committed]
     announce_run(out, plan, mine, pending, len(committed), run.slice_index, run.slice_count)
     commitmod.clean_partial(out, {s.name for s in pending})

@@ -83,7 +83,8 @@ RULES: dict[str, Rule] = {
     "test_fraction": Rule(float, 0, 1, nullable=True), "patchnet_threshold": FRACTION,
     "size": SIDE, "canvas": SIDE, "min_box": SIDE, "max_side": Rule(int, 1, MAX_SIDE, nullable=True),
     "resize": Rule(int, 1, MAX_SIDE, nullable=True), "sizes": Rule(int, 1, MAX_SIDE, each=True),
-    "dilation": Rule(int, 0, 255), "mask_threshold": Rule(int, 0, 255), "feather": Rule(float, 0, 255),
+    "dilation": Rule(int, 0, 255), "mask_threshold": Rule(int, 0, 254),   # BAP: 255 keeps no pixel (mask > 255)
+    "feather": Rule(float, 0, 255),
     "blur_radius": Rule(float, 0, 255),
     "position": Rule(str, choices=POSITIONS),
     # Hard-Spurious-ImageNet's group axes: an unknown position or corner would silently mean the other one

@@ -100,7 +100,7 @@ MinShards = Annotated[int, typer.Option(
                                 "DataLoader with that many workers gets a shard each.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Delete an earlier run in --out and start fresh.")]
 Limit = Annotated[Optional[int], typer.Option(
-    "--limit", min=1, help="A trial build on real data: at most N samples per split, a seeded subset spread over "
+    "--limit", min=1, help="A trial build on real data: N samples per split, a seeded subset spread over "
                            "the groups (at least one each where N allows), earlier phases cut to what it needs. "
                            "Marked partial in the card and manifest; a full build needs another --out or --overwrite.")]
 RetryErrors = Annotated[bool, typer.Option(

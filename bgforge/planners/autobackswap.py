@@ -22,6 +22,7 @@ from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
 from ..io.encoding import Encoding
 from ..recipe import Recipe
+from ..recipe_params import AutoBackSwapParams
 from ..records import Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
@@ -35,12 +36,13 @@ from .variants import labelled_input
 
 def _background_params(p: dict, inpainter: str) -> dict:
     """Parameters of phase 1 (the `inpaint` stage): segment, keep the object mask, inpaint, store PNG."""
-    options = dict(p.get("backend_options") or {})
-    if p.get("segmenter", "patchnet") == "patchnet":
-        options["patchnet_model"] = str(Path(p["patchnet_model"]).resolve())
-        if p.get("patchnet_threshold") is not None:
-            options["patchnet_threshold"] = float(p["patchnet_threshold"])
-    return {"segmenter": p.get("segmenter", "patchnet"), "inpainter": inpainter, "dilation": int(p.get("dilation", 15)),
+    t = AutoBackSwapParams.from_plan(p)
+    options = dict(t.backend_options or {})
+    if t.segmenter == "patchnet":
+        options["patchnet_model"] = str(Path(t.patchnet_model).resolve())
+        if t.patchnet_threshold is not None:
+            options["patchnet_threshold"] = float(t.patchnet_threshold)
+    return {"segmenter": t.segmenter, "inpainter": inpainter, "dilation": int(t.dilation),
             "image_format": "png", "object_mask": True, "backend_options": options}
 
 
@@ -79,12 +81,11 @@ class AutoBackSwapPlanner(Planner):
         return {"input": str(photos), "manifest": str(photos / "manifest.jsonl"), "segmenter": "box"}
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
-        p = recipe.params
-        seed = int(p.get("seed", 0))
-        ratio = float(p.get("ratio", 1.0))
+        p, t = recipe.params, AutoBackSwapParams.from_params(recipe.params)
+        seed = int(t.seed)
+        ratio = float(t.ratio)
         samples, classes = labelled_input(p)
-        segmenter, inpainter = resolve_backends({"segmenter": p.get("segmenter", "patchnet"),
-                                                 "inpainter": p.get("inpainter", "auto")})
+        segmenter, inpainter = resolve_backends({"segmenter": t.segmenter, "inpainter": t.inpainter})
         by_split, pools = {}, {}
         for s in samples:
             by_split.setdefault(s.split, []).append(s)
@@ -106,7 +107,7 @@ class AutoBackSwapPlanner(Planner):
             extra = extra_copies([s.key for s in items], fraction, seed, split)
             for src in items:
                 label = str(src.meta["label"])
-                if p.get("include_originals", True):
+                if t.include_originals:
                     out.append(Sample(key=src.key, split=split, inputs=dict(src.inputs),
                                       meta=meta_for(src, "original", src, 0)))
                 copies = base + (src.key in extra)
@@ -127,7 +128,7 @@ class AutoBackSwapPlanner(Planner):
                               meta=dict(s.meta))
                        for k, s in sorted(needed.items())]
         prerequisites = [Phase("backgrounds", "inpaint", _background_params(p, inpainter), backgrounds)] if backgrounds else []
-        return Planned(samples=out, inputs={"input": str(Path(p["input"]).resolve()), "manifest": p.get("manifest")},
+        return Planned(samples=out, inputs={"input": str(Path(t.input).resolve()), "manifest": t.manifest},
                        source_files=input_names(samples), prerequisites=prerequisites,
                        notes=[f"{len(samples)} images, {len(classes)} classes, ratio {ratio}: "
                               f"{sum(s.meta['kind'] == 'swap' for s in out)} swaps; backgrounds: {segmenter} + {inpainter}"])
@@ -144,22 +145,23 @@ class AutoBackSwapPlanner(Planner):
     def validate(self, params: dict) -> None:
         from ..backends import registry
 
-        if not params.get("input"):
+        t = AutoBackSwapParams.from_plan(params)
+        if not t.input:
             raise BgforgeError("autobackswap needs an input: `bgforge autobackswap --input DIR --manifest M` or "
                                "`bgforge build autobackswap --set input=DIR --set manifest=M` (images with labels, or shards)")
         try:
-            ratio = float(params.get("ratio", 1.0))
+            ratio = float(t.ratio)
         except (TypeError, ValueError):
             ratio = -1.0
         if not (ratio >= 0 and math.isfinite(ratio)):
-            raise BgforgeError(f"ratio (augmented copies per image) must be a number >= 0, got {params.get('ratio')!r}")
-        registry.check_known(params.get("segmenter", "patchnet"), "segmenter")
-        registry.check_known(params.get("inpainter", "auto"), "inpainter", allow=("auto",))
-        if params.get("segmenter", "patchnet") == "patchnet":
-            model = params.get("patchnet_model")
+            raise BgforgeError(f"ratio (augmented copies per image) must be a number >= 0, got {t.ratio!r}")
+        registry.check_known(t.segmenter, "segmenter")
+        registry.check_known(t.inpainter, "inpainter", allow=("auto",))
+        if t.segmenter == "patchnet":
+            model = t.patchnet_model
             if not model:
                 raise BgforgeError("segmenter patchnet needs a model: pass --patchnet-model M.pt (recipe: --set "
                                    "patchnet_model=M.pt), trained with `bgforge patchnet train`")
             if not Path(model).is_file():
                 raise BgforgeError(f"patchnet model {model} not found; train one with `bgforge patchnet train`")
-        check_weights(_background_params(params, params.get("inpainter", "auto")))
+        check_weights(_background_params(params, t.inpainter))

@@ -33,6 +33,7 @@ from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
 from ..io.encoding import Encoding
 from ..recipe import Recipe
+from ..recipe_params import BapParams
 from ..records import Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
@@ -82,16 +83,17 @@ def _cub_foregrounds(recipe: Recipe, ctx: BuildContext, seed: int) -> tuple[list
 
 def excluded_cub_ids(p: dict, ctx: BuildContext, seed: int, cub_ids: set) -> tuple[set, str]:
     """CUB ids of the Waterbirds val/test split (BAP's leakage rule) and a note saying whence."""
-    codes = {WATERBIRDS_SPLITS.get(str(s), s) for s in p.get("exclude_splits") or [1, 2]}
+    t = BapParams.from_plan(p)
+    codes = {WATERBIRDS_SPLITS.get(str(s), s) for s in t.exclude_splits or [1, 2]}
     codes = {int(c) for c in codes}
-    if p.get("exclude_metadata"):
-        path = Path(str(p["exclude_metadata"])).expanduser()
+    if t.exclude_metadata:
+        path = Path(str(t.exclude_metadata)).expanduser()
         ids = _ids_from_metadata(path, codes)
         if ids and not ids & cub_ids:
             raise BgforgeError(f"exclude_metadata {path} names no image id of this CUB root: is it a Waterbirds "
                                "metadata.csv built from this CUB-200-2011?")
         return ids, f"excluded {len(ids & cub_ids)} CUB images of splits {sorted(codes)} listed in {path}"
-    name = p.get("exclude_from_recipe")
+    name = t.exclude_from_recipe
     if not name:
         return set(), "no exclusion: foregrounds may appear in a downstream val/test split (leakage rule off)"
 
@@ -99,7 +101,7 @@ def excluded_cub_ids(p: dict, ctx: BuildContext, seed: int, cub_ids: set) -> tup
     if wb.planner != "waterbirds":
         raise BgforgeError(f"exclude_from_recipe {name} uses planner {wb.planner}; name a Waterbirds recipe "
                            "(waterbirds-95, waterbirds-100) or pass --set exclude_metadata=metadata.csv")
-    wb_seed = seed if p.get("exclude_seed") is None else int(p["exclude_seed"])
+    wb_seed = seed if t.exclude_seed is None else int(t.exclude_seed)
     wb.params["seed"] = wb_seed
     try:
         planned = WaterbirdsPlanner().plan(wb, ctx)
@@ -121,8 +123,8 @@ DERIVED_SPLIT_WARNING = ("WARNING: the leakage split is DERIVED (bgforge planned
 
 def derived_leakage_split(params: dict) -> bool:
     """True when the CUB leakage rule excludes a split bgforge derived rather than a metadata.csv's."""
-    return params.get("foreground_source") == "cub" and not params.get("exclude_metadata") \
-        and bool(params.get("exclude_from_recipe"))
+    t = BapParams.from_plan(params)
+    return t.foreground_source == "cub" and not t.exclude_metadata and bool(t.exclude_from_recipe)
 
 
 def _ids_from_metadata(path: Path, codes: set) -> set:
@@ -150,13 +152,14 @@ def _ids_from_metadata(path: Path, codes: set) -> set:
 def _coco_foregrounds(p: dict, ctx: BuildContext) -> tuple[list[Sample], dict, list, list]:
     from ..sources.coco import CocoSource, coco_root
 
-    src = CocoSource(coco_root(ctx.roots.get("coco")), p.get("coco_split", "train2017"))
-    cats, withheld = list(p["categories"]), list(p.get("withheld_categories") or [])
+    t = BapParams.from_plan(p)
+    src = CocoSource(coco_root(ctx.roots.get("coco")), t.coco_split)
+    cats, withheld = list(t.categories), list(t.withheld_categories or [])
     both = sorted(set(cats) & set(withheld))
     if both:
         raise BgforgeError(f"categor{'ies' if len(both) > 1 else 'y'} {', '.join(both)} both used and withheld; "
                            "remove them from `categories` or from `withheld_categories`")
-    objects = src.objects(cats, min_box=float(p["min_box"]), include_crowd=bool(p.get("include_crowd")))
+    objects = src.objects(cats, min_box=float(t.min_box), include_crowd=bool(t.include_crowd))
     fgs = [Sample(key=o.key, split="train",
                   inputs={"image": str(src.image_path(o)), "segmentation": o.segmentation},
                   meta={"fg_id": o.ann_id, "image_id": o.image_id, "label": cats.index(o.category),
@@ -192,10 +195,11 @@ def _split_foregrounds(fgs: list, test_fraction, seed: int) -> list:
 
 def _check_sizes(params: dict) -> None:
     """The canvas, and exactly one valid way to size the foreground on it."""
-    canvas = params.get("canvas", 224)
+    t = BapParams.from_plan(params)
+    canvas = t.canvas
     if not isinstance(canvas, int) or canvas < 8:
         raise BgforgeError(f"canvas must be an integer >= 8, got {canvas!r}")
-    sr, ms = params.get("scale_range"), params.get("max_side")
+    sr, ms = t.scale_range, t.max_side
     if bool(sr) == bool(ms):
         raise BgforgeError("set exactly one of scale_range ([lo, hi] fraction of the canvas) and max_side (pixels)")
     if sr and not (isinstance(sr, (list, tuple)) and len(sr) == 2 and 0 < float(sr[0]) <= float(sr[1]) <= 1):
@@ -235,8 +239,9 @@ class BapPlanner(Planner):
             fgs, inputs, notes, scanned = _cub_foregrounds(recipe, ctx, seed)
         else:
             fgs, inputs, notes, scanned = _coco_foregrounds(p, ctx)
-        fgs = _limit(fgs, p.get("max_foregrounds"), seed, bool(p.get("balance_classes")))
-        fgs = _split_foregrounds(fgs, p.get("test_fraction"), seed)
+        t = BapParams.from_params(p)   # after the demo context: it sets places_categories and max_foregrounds
+        fgs = _limit(fgs, t.max_foregrounds, seed, bool(t.balance_classes))
+        fgs = _split_foregrounds(fgs, t.test_fraction, seed)
         inputs.update(bg_inputs)
         notes += bg_notes
 
@@ -252,7 +257,7 @@ class BapPlanner(Planner):
         for fg in fgs:
             rng = rng_for(seed, "backgrounds", fg.key)
             picks = draw_backgrounds(rng, pools[fg.split], per_fg)
-            lo_hi = p.get("scale_range")
+            lo_hi = t.scale_range
             fractions = rng.uniform(float(lo_hi[0]), float(lo_hi[1]), per_fg) if lo_hi else [None] * per_fg
             for (role, index), (category, name, path), frac in zip(roles(k, m), picks, fractions):
                 samples.append(Sample(
@@ -274,7 +279,7 @@ class BapPlanner(Planner):
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
         from ..stages import bap
 
-        if params.get("phase") == "foregrounds":
+        if BapParams.from_plan(params).phase == "foregrounds":
             return lambda batch: [bap.extract_foreground(s, params) for s in batch]
         from ..sources.key_index import IndexedStore
 
@@ -285,31 +290,27 @@ class BapPlanner(Planner):
         return lambda batch: [bap.render_composite(s, store, params, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
-        if params.get("phase") == "foregrounds":
+        t = BapParams.from_plan(params)
+        if t.phase == "foregrounds":
             return
-        if params.get("foreground_source") not in ("cub", "coco"):
-            raise BgforgeError(f"foreground_source must be cub or coco, got {params.get('foreground_source')!r}")
+        if t.foreground_source not in ("cub", "coco"):
+            raise BgforgeError(f"foreground_source must be cub or coco, got {t.foreground_source!r}")
         for name, low in (("anchors", 1), ("alignments", 0)):
-            v = params.get(name)
+            v = getattr(t, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
                 raise BgforgeError(f"{name} must be an integer >= {low}, got {v!r}")
         _check_sizes(params)
-        t = params.get("mask_threshold")
-        if not isinstance(t, int) or not 0 <= t < 255:
-            raise BgforgeError(f"mask_threshold must be an integer in [0, 254], got {t!r}")
-        tf = params.get("test_fraction")
+        # mask_threshold ([0, 254]) and max_foregrounds (>= 1 or null): params.RULES, checked before this
+        tf = t.test_fraction
         if tf is not None and not 0 <= float(tf) < 1:
             raise BgforgeError(f"test_fraction must be in [0, 1) or null, got {tf}")
-        limit = params.get("max_foregrounds")
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
-            raise BgforgeError(f"max_foregrounds must be a positive integer or null, got {limit!r}")
-        if not isinstance(params.get("balance_classes", False), bool):
-            raise BgforgeError(f"balance_classes must be true or false, got {params.get('balance_classes')!r}")
+        if not isinstance(t.balance_classes, bool):
+            raise BgforgeError(f"balance_classes must be true or false, got {t.balance_classes!r}")
 
     def on_finalize(self, out: Path, params: dict) -> dict | None:
         """The foregrounds phase stores its key index, which every composite worker loads; the
         composites' manifest.json says when the leakage split was derived rather than the official one."""
-        if params.get("phase") == "foregrounds":
+        if BapParams.from_plan(params).phase == "foregrounds":
             from ..sources.key_index import write_key_index
 
             write_key_index(out)

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BgforgeError
+from ..recipe_params import BapParams
 from ..rng import rng_for
 from ..sources.folder import IMAGE_SUFFIXES
 from .base import BuildContext
 
 
 def _texture_dir(p: dict, ctx: BuildContext) -> Path:
-    raw = p.get("texture_dir") or ctx.roots.get("textures") or os.environ.get("BGFORGE_TEXTURES_ROOT")
+    raw = BapParams.from_plan(p).texture_dir or ctx.roots.get("textures") or os.environ.get("BGFORGE_TEXTURES_ROOT")
     if not raw:
         raise BgforgeError("this recipe pastes on textures too: pass --set texture_dir=DIR (e.g. dtd/images) "
                            "or set BGFORGE_TEXTURES_ROOT")
@@ -43,17 +44,18 @@ def background_pools(p: dict, ctx: BuildContext, seed: int) -> tuple[dict, dict,
     """{split: [(category, [(bg_filename, path), ...]), ...]}, inputs, notes, scanned file names."""
     from ..sources.places365 import PlacesSource
 
+    t = BapParams.from_plan(p)
     categories, inputs, notes = [], {}, []
-    if p.get("places_categories"):
+    if t.places_categories:
         places = PlacesSource(ctx.root("places"))
-        for c in p["places_categories"]:
+        for c in t.places_categories:
             files = places.files(c)
             if not files:
                 raise BgforgeError(f"Places365 category {c} has no images in {places.category_dir(c)}")
             categories.append((c, files))
         inputs["places"] = str(places.root)
         notes.append(f"Places365 layout: {places.layout}, {len(categories)} categories")
-    if p.get("use_textures"):
+    if t.use_textures:
         tex = _texture_dir(p, ctx)
         groups = texture_categories(tex)
         categories += groups
@@ -62,7 +64,7 @@ def background_pools(p: dict, ctx: BuildContext, seed: int) -> tuple[dict, dict,
     if not categories:
         raise BgforgeError("no backgrounds: list places_categories and/or set use_textures=true")
     scanned = [str(path) for _, files in categories for _, path in files]
-    tf = p.get("test_fraction")
+    tf = t.test_fraction
     if not tf:
         return {"train": categories}, inputs, notes, scanned
     pools = {"train": [], "test": []}

@@ -114,15 +114,15 @@ def background_pools(recs: list) -> tuple[dict, dict]:
     return every, per_class
 
 
-def candidates(seed: int, key: str, fg_key: str, wnid: str, split: str, source: str, pools: tuple, n: int) -> list:
+def candidates(u, fg_key: str, wnid: str, split: str, source: str, pools: tuple) -> list:
     """The backgrounds a composite tries in order (stages/fornet.pick_background keeps the first that
-    survives pruning): its own (orig); else n uniform draws with replacement from the class's (same) or
-    the split's (all) backgrounds, as fornet.py:474-481's np.random.randint."""
+    survives pruning): its own (orig); else uniform draws with replacement from the class's (same) or
+    the split's (all) backgrounds, as fornet.py:474-481's np.random.randint. `u`: the composite's
+    uniforms in [0, 1), one per candidate."""
     if source == "orig":
         return [[fg_key, wnid]]
     pool = pools[1][(split, wnid)] if source == "same" else pools[0][split]
-    idx = rng_for(seed, "fornet-bg", key).integers(0, len(pool), size=n)
-    return [list(pool[i]) for i in idx]
+    return [list(pool[min(int(x * len(pool)), len(pool) - 1)]) for x in u]
 
 
 def check_common(params: dict) -> None:
@@ -186,27 +186,35 @@ class FornetBase(Planner):
         names = src.class_names()
         return p, seg, inp, wn, src, recs, wnids, names
 
-    def _meta(self, recipe, split, w, img, label, names, wn, **extra) -> dict:
-        return {"label": label[w], "wnid": w, "class_name": (names.get(w) or [w])[0], "split": split,
-                "fg_key": img.key, "recipe": recipe.name, "seed": int(recipe.params["seed"]),
+    def _meta(self, recipe, w, names, wn) -> dict:
+        """The fields a class's composites share."""
+        return {"wnid": w, "class_name": (names.get(w) or [w])[0], "recipe": recipe.name,
+                "seed": int(recipe.params["seed"]),
                 **({"parents": " > ".join(wn.name(x) for x in wn.parents(w, int(recipe.params.get("parent_labels", 2))))}
-                   if wn is not None else {}), **extra}
+                   if wn is not None else {})}
 
     def _planned(self, recipe, grid: Grid, recs, wnids, names, wn, src, seg, inp) -> Planned:
         p = recipe.params
         seed = int(p["seed"])
         label = {w: i for i, w in enumerate(wnids)}
         pools = background_pools(recs)
-        n = int(p.get("bg_candidates", 16))
+        # without pruning the first draw is always kept: one candidate, not bg_candidates, in plan.json
+        n = int(p.get("bg_candidates", 16)) if float(p.get("pruning_ratio", 1.1)) <= 1.0 else 1
+
+        per_class = {w: {"label": label[w], **self._meta(recipe, w, names, wn)} for w in wnids}
+        drawn: dict = {}   # the last foreground's uniforms: its cells are consecutive samples
 
         def build(i: int) -> Sample:
             (split, w, img), group, cell, suffix = grid.parts(i)
-            key = img.key + suffix
-            return Sample(key=key, split=split,
+            if img.key not in drawn:   # one keyed generator per foreground, one row of draws per cell
+                drawn.clear()
+                drawn[img.key] = rng_for(seed, "fornet-bg", img.key).random((len(grid.cells), n))
+            u = drawn[img.key][i % len(grid.cells)]
+            return Sample(key=img.key + suffix, split=split,
                           inputs={"image": img.path,
-                                  "bg_candidates": candidates(seed, key, img.key, w, split, cell["bg_source"], pools, n)},
-                          meta=self._meta(recipe, split, w, img, label, names, wn, group=group, group_name=group,
-                                          split_name=split, **cell))
+                                  "bg_candidates": candidates(u, img.key, w, split, cell["bg_source"], pools)},
+                          meta={**per_class[w], "split": split, "split_name": split, "fg_key": img.key,
+                                "group": group, "group_name": group, **cell})
 
         return Planned(samples=LazySamples(grid.rows(), build, split_of=grid.split_of),
                        inputs={"imagenet": str(src.root)}, source_files=[r[2].key for r in recs],

@@ -17,6 +17,7 @@ from PIL import Image
 from ..errors import SampleError
 from ..io.encoding import Encoding
 from ..io.images import decode, sample_image
+from ..recipe_params import AutoBackSwapParams
 from ..records import Failure, Output, Sample
 from .blend import fit_background, soft_composite
 from .common import Rendered, Step, render_sample, stored_image
@@ -51,7 +52,7 @@ def _swap(sample: Sample, store: IndexedStore | None, params: dict, progress: St
     progress.stage = "composite"
     h, w = image.shape[:2]
     fitted = np.asarray(fit_background(Image.fromarray(bg), w, h))
-    sigma = float(params.get("feather", 0) or 0)
+    sigma = float(AutoBackSwapParams.from_plan(params).feather or 0)
     if sigma > 0:  # soften the cut-out's edge; the hard mask is what the segmenter found
         mask = cv2.GaussianBlur(mask, (0, 0), sigma)
     out = soft_composite(image, mask, fitted)

@@ -24,6 +24,7 @@ from PIL import Image, ImageFilter
 from ..errors import SampleError
 from ..io.encoding import Encoding
 from ..io.images import decode, encode, open_image, open_mask
+from ..recipe_params import BapParams
 from ..records import Failure, Output, Sample
 from .blend import fit_background
 from .common import Rendered, Step, render_sample
@@ -52,15 +53,15 @@ def scaled_size(width: int, height: int, longer: int) -> tuple[int, int]:
     return max(1, int(round(width * longer / height))), longer
 
 
-def target_longer_side(width: int, height: int, params: dict, fraction: float | None) -> int:
+def target_longer_side(width: int, height: int, params: BapParams, fraction: float | None) -> int:
     """The pasted object's longer side: a planned fraction of the canvas (BAP-Waterbirds), or
     the object's own size capped at max_side (COCO variant; `upscale` grows smaller objects)."""
-    canvas = int(params.get("canvas", CANVAS))
-    if params.get("scale_range"):
+    canvas = int(params.canvas)
+    if params.scale_range:
         return max(1, int(round(float(fraction) * canvas)))
-    cap = int(params["max_side"])
+    cap = int(params.max_side)
     native = max(width, height)
-    return cap if params.get("upscale") or native > cap else native
+    return cap if params.upscale or native > cap else native
 
 
 def harden_and_blur(mask: Image.Image, threshold: int = 100, radius: float = 1, pad: int = BLUR_PAD) -> Image.Image:
@@ -111,7 +112,7 @@ def _foreground(sample: Sample, params: dict, progress: Step) -> Rendered:
     progress.stage = "read_mask"
     mask = _source_mask(sample, image)
     progress.stage = "crop"
-    crop, mask_crop, box = tight_crop(image, mask, int(params.get("mask_threshold", 100)))
+    crop, mask_crop, box = tight_crop(image, mask, int(BapParams.from_plan(params).mask_threshold))
     return Rendered(crop, {**sample.meta, "crop_box": box}, label=sample.meta["label"],
                     files={"mask.png": encode(mask_crop, "png")})
 
@@ -129,8 +130,8 @@ def _composite(sample: Sample, store: IndexedStore, params: dict, progress: Step
     progress.stage = "read_background"
     bg = open_image(sample.inputs["background"], progress.stage)
     progress.stage = "composite"
-    longer = target_longer_side(mask.shape[1], mask.shape[0], params, m.get("scale"))
-    canvas = int(params.get("canvas", CANVAS))
-    out, box = bap_composite(fg, mask, bg, longer, canvas, int(params.get("mask_threshold", 100)),
-                             float(params.get("blur_radius", 1)))
+    p = BapParams.from_plan(params)
+    longer = target_longer_side(mask.shape[1], mask.shape[0], p, m.get("scale"))
+    canvas = int(p.canvas)
+    out, box = bap_composite(fg, mask, bg, longer, canvas, int(p.mask_threshold), float(p.blur_radius))
     return Rendered(out, {**m, "paste_box": box, "longer_side": longer}, label=m["label"])

@@ -97,7 +97,7 @@ def inpaint_stage(inpainter: Inpainter, segmenter: Segmenter | None, params: dic
            "encoding": Encoding.of(params, png_level=MASK_PNG_LEVEL)}
 
     def finish(batch: Batch) -> list[Output | Failure]:
-        return batch.outputs({it.sample.key: done if isinstance(done, Failure) else _encode(it.sample, *done, p, run)
+        return batch.outputs({it.sample.key: done if isinstance(done, Failure) else _encode(it.sample, *done, params, run)
                               for it, done in zip(batch.ok, batch.results)})
 
     return ModelStage(load=lambda samples: Batch.load(samples, params), compute=compute, finish=finish)
@@ -130,8 +130,9 @@ def _remove(inpainter: Inpainter, segmenter: Segmenter | None, ok: list[Loaded],
     return [removed[it.sample.key] for it in ok]
 
 
-def _encode(s: Sample, img: np.ndarray, hole: np.ndarray, m: np.ndarray, p: InpaintParams, run: dict) -> Output:
+def _encode(s: Sample, img: np.ndarray, hole: np.ndarray, m: np.ndarray, params: dict, run: dict) -> Output:
     """The filled image (resized to `resize` when set), its hole mask and, with `object_mask`, the pasted object."""
+    p = InpaintParams.from_plan(params)
     encoding, size = run["encoding"], p.resize
     if p.stored_jpeg_quality:
         # Hard-Spurious-ImageNet's reference saves each inpainted background as a JPEG (PIL's quality 75)
