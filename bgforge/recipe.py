@@ -75,7 +75,7 @@ def load(name_or_path: str) -> Recipe:
             raise BgforgeError(f"unknown recipe {name_or_path!r}; {hint}available: {names} "
                                "(or pass a path to a .yaml file)")
         path = known[name_or_path]
-    data = _read_yaml(path)
+    data = _with_parents(path)
     missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
     if not isinstance(data, dict):
         raise BgforgeError(f"recipe {path} is a YAML {_kind(data)}, not a mapping; a recipe is a mapping with the "
@@ -100,6 +100,58 @@ def load(name_or_path: str) -> Recipe:
     return Recipe(name=data["name"], planner=data["planner"], params=params,
                   description=str(data.get("description") or "").strip(), sources=list(data.get("sources") or []),
                   path=str(path))
+
+
+MAX_EXTENDS = 8
+
+
+def _with_parents(path: Path, seen: tuple = ()):
+    """A recipe file's YAML with its `extends:` chain merged in: the parent's keys, then the child's on top;
+    `params` merged key by key (a child's value replaces the parent's whole, a nested mapping included).
+    `name` and `description` are the child's own; `planner` and `sources` are inherited unless given."""
+    data = _read_yaml(path)
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    ref = data.pop("extends")
+    if not isinstance(ref, str) or not ref.strip():
+        raise BgforgeError(f"recipe {path}: extends must name a recipe (a shipped name, or a .yaml path relative to "
+                           f"this file), got {ref!r}")
+    if "name" not in data:
+        raise BgforgeError(f"recipe {path} extends {ref} but has no name of its own; give it `name:`")
+    parent_path = _parent_path(path, ref.strip())
+    chain = seen + (path.resolve(),)
+    if parent_path.resolve() in chain or len(chain) > MAX_EXTENDS:
+        raise BgforgeError(f"recipe {path}: extends {ref} makes a loop (or a chain over {MAX_EXTENDS} deep): "
+                           f"{' -> '.join(p.name for p in chain + (parent_path.resolve(),))}")
+    parent = _with_parents(parent_path, chain)
+    if not isinstance(parent, dict):
+        raise BgforgeError(f"recipe {path} extends {parent_path}, which is a YAML {_kind(parent)}, not a recipe")
+    merged = {k: v for k, v in parent.items() if k not in ("name", "description")}
+    merged.update(data)
+    own, inherited = data.get("params"), parent.get("params")
+    if isinstance(inherited, dict) and isinstance(own, (dict, type(None))):
+        merged["params"] = {**inherited, **(own or {})}
+    return merged
+
+
+def _parent_path(path: Path, ref: str) -> Path:
+    """`extends: NAME` is a sibling NAME.yaml, else a shipped recipe; `extends: x.yaml` a path from the child's folder."""
+    if ref.endswith((".yaml", ".yml")):
+        found = path.parent / ref
+        if not found.is_file():
+            raise BgforgeError(f"recipe {path}: extends {ref}, but {found} is not a file")
+        return found
+    sibling = path.parent / f"{ref}.yaml"
+    if sibling.is_file():
+        return sibling
+    known = available()
+    if ref not in known:
+        import difflib
+
+        near = difflib.get_close_matches(ref, list(known), n=1)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        raise BgforgeError(f"recipe {path}: extends unknown recipe {ref!r}{hint}")
+    return known[ref]
 
 
 def _kind(value) -> str:

@@ -6,10 +6,10 @@ head. Here `F.scaled_dot_product_attention` runs a fused kernel with the bias fo
 queries and keys (see `_sdpa_forward`), so no attention matrix or bias is materialised.
 
 The folded width (head dim + window rows + window columns: 80 + 14 + 14 = 108 in ViT-H's windowed
-blocks) is zero-padded to a multiple of 8, and v to the same width while that stays within
-flash attention's 256: the fused CUDA kernels refuse other widths in bf16 and SDPA would fall back
-to its math kernel with an fp32 upcast. Zero columns add exactly zero to every logit, and the padded
-output columns are dropped. `sdpa_kernels` states which kernels a shape is eligible for
+blocks) is zero-padded to a multiple of 8, and on a GPU v to the same width where that costs little
+(`pads_v`): the fused CUDA kernels refuse other widths in bf16 and SDPA would fall back to its math
+kernel with an fp32 upcast. Zero columns add exactly zero to every logit, and the padded output
+columns are dropped. `sdpa_kernels` states which kernels a shape is eligible for
 (tests/backends/test_sam_attention.py checks every real block shape).
 
 No host sync per forward: each block's relative-position index and key one-hot are built once per
@@ -26,6 +26,19 @@ import torch.nn.functional as F
 
 ALIGN = 8          # flash, memory-efficient (bf16/fp16) and cuDNN want head dims that are multiples of 8
 FLASH_MAX_DIM = 256  # flash attention's largest head dim
+# v is padded to q's width (flash wants equal widths) only where that adds at most half of v's own width
+# in zeros: ViT-H's windows (80 -> 112) and vit_b's (64 -> 96), not the global blocks (80 -> 208, 64 -> 192),
+# where the extra P.V work would outweigh flash's edge over the memory-efficient kernel (which takes v as is).
+V_PAD_MAX_RATIO = 1.5
+# On a CPU v stays as is: padded, SDPA took its CPU flash kernel and vit_b's encoder used several times the CPU
+# time of the GEMM-based math kernel (the CPU smoke, on a busy machine)
+PAD_V_ON_CPU = False
+
+
+def pads_v(width: int, head_dim: int, device) -> bool:
+    """Whether the fold pads v to the padded q/k `width` on `device` (the rule above)."""
+    on_device = torch.device(device).type != "cpu" or PAD_V_ON_CPU
+    return on_device and width <= FLASH_MAX_DIM and width <= V_PAD_MAX_RATIO * head_dim
 
 
 def padded_width(width: int) -> int:
@@ -92,10 +105,12 @@ def _sdpa_forward(self, x: torch.Tensor) -> torch.Tensor:
         q_aug[..., hd + H:hd + H + W] = rel_w
         k_aug[..., :hd] = k
         k_aug[..., hd:] = _key_one_hot(self, H, W, width - hd, x.device, k.dtype)
-        if width <= FLASH_MAX_DIM:  # flash attention wants v as wide as q and k; the extra columns are zeros
+        if pads_v(width, hd, x.device):  # flash attention wants v as wide as q and k; the extra columns are zeros
             wide = v.new_zeros(B, H * W, self.num_heads, width).transpose(1, 2)
             wide[..., :hd] = v
             v = wide
+        elif x.device.type != "cpu":  # v in the same (B, tokens, heads, C) layout, which cuDNN's kernel wants
+            v = v.transpose(1, 2).contiguous().transpose(1, 2)
         out = attend(q_aug, k_aug, v, scale=1.0)[..., :hd]
     out = out.reshape(B, self.num_heads, H, W, hd).permute(0, 2, 3, 1, 4).reshape(B, H, W, -1)
     return self.proj(out)

@@ -3,9 +3,9 @@
 Each actor builds the stage chain, models included, once and keeps it for every shard it is
 sent; a shard task runs `commit.run_shard` on its plan entry, so it follows the same commit
 protocol as the local executor (tar renamed into place, the commit marker
-`.bgforge/shards/<name>.stats.json` last) and writes the same bytes. Tasks write straight into OUT: the output folder, the dataset roots and the model
-checkpoints must be on a filesystem that every Ray node mounts at the same path
-(docs/scaling.md). Ray is an optional dependency, imported only when asked for.
+`.bgforge/shards/<name>.stats.json` last) and writes the same bytes. Tasks write straight into
+OUT: the output folder, the dataset roots and the model checkpoints must be on a filesystem that
+every Ray node mounts at the same path (docs/scaling.md). Ray is an optional dependency, imported only when asked for.
 """
 
 from __future__ import annotations

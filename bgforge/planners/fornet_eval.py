@@ -4,7 +4,7 @@ Every foreground of the chosen split (ImageNet val by default) is recombined onc
 `fg_in_nonant` 0-8 (the 3x3 cell it is placed in, with the target area divided by 9; fornet.py:323-324,
 377-381), `size_fact` (a factor on the target scale; fornet.py:338-344) and the background source
 (`orig` its own inpainted background, `same` one of its class, `all` one of any class; fornet.py:474-481).
-A nonant of null places the object freely over the whole image (ForAug's default, fg_in_nonant=None).
+A nonant of -1 is ForAug's fg_in_nonant=-1: a nonant's size, placed anywhere (fornet.py:107, :323, :377).
 ForAug's four bias metrics are computed from these groups by `bgforge eval` (eval/foraug.py).
 """
 
@@ -60,7 +60,7 @@ class FornetEvalPlanner(FornetBase):
         check_common(params)
         for n in params.get("nonants", []):
             if n is not None and not (isinstance(n, int) and -1 <= n <= 8):
-                raise BgforgeError(f"nonants are 0-8 (row-major 3x3 cells), -1 or null; got {n!r}")
+                raise BgforgeError(f"nonants are 0-8 (row-major 3x3 cells) or -1; got {n!r}")
         for f in params.get("size_factors", []):
             if not float(f) > 0:
                 raise BgforgeError(f"size_factors must be > 0, got {f!r}")

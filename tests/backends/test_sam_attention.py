@@ -27,7 +27,9 @@ def _block(dim, heads, size, seed=1):
     (160, 2, (14, 14)),   # ViT-H's windowed width: 80 + 28 = 108 -> 112
     (80, 1, (100, 80)),   # 80 + 180 = 260 > 256: q and k padded to 264, v left at 80
 ])
-def test_padded_fold_equals_segment_anythings_attention(dim, heads, size):
+@pytest.mark.parametrize("pad_v", [False, True])   # True: v padded as on a GPU
+def test_padded_fold_equals_segment_anythings_attention(dim, heads, size, pad_v, monkeypatch):
+    monkeypatch.setattr(sam_attention, "PAD_V_ON_CPU", pad_v)
     block = _block(dim, heads, size)
     x = torch.randn(2, *size, dim)
     with torch.no_grad():
@@ -45,7 +47,9 @@ def test_padded_fold_equals_segment_anythings_attention(dim, heads, size):
     assert torch.equal(got, again)
     hd = dim // heads
     width = padded_width(hd + sum(size))
-    assert width % 8 == 0 and seen[0] == (width, width if width <= 256 else hd)
+    padded = pad_v and width <= 256 and width <= 1.5 * hd
+    assert width % 8 == 0 and seen[0] == (width, width if padded else hd)
+    assert padded == (pad_v and (dim, heads) == (160, 2))  # only the window-like shape pads v
 
 
 def test_relative_position_index_is_built_once_per_block_on_the_device():
@@ -83,10 +87,12 @@ REAL_BLOCKS = {
 
 @pytest.mark.parametrize("name", sorted(REAL_BLOCKS))
 def test_every_real_block_shape_is_eligible_for_the_fused_kernels(name):
-    """The tensors the real forward hands SDPA (built on the meta device in bf16: shapes, dtypes and strides,
-    no arithmetic) meet flash's, memory-efficient's and cuDNN's documented rules on an H100 (sm 9.0, cuDNN
-    9.10); cuDNN's 128 limit on older GPUs leaves the 192/208-wide global blocks to flash. Unpadded (the old
-    fold), a windowed block was eligible for the math kernel only."""
+    """The tensors the real forward hands SDPA (built on the meta device, as on a GPU, in bf16: shapes, dtypes and
+    strides, no arithmetic) meet the documented rules of PyTorch's fused kernels on an H100 (sm 9.0, cuDNN 9.10):
+    windows: flash, memory-efficient and cuDNN (v padded); global blocks: memory-efficient and cuDNN (v left at the
+    head dim: padding it to 192/208 would more than double the P.V work); on an A100 cuDNN's 128 limit leaves
+    the global blocks to the memory-efficient kernel. Unpadded (the old fold), a windowed block was eligible for
+    the math kernel only."""
     dim, heads, size = REAL_BLOCKS[name]
     from segment_anything.modeling.image_encoder import Attention
 
@@ -111,10 +117,12 @@ def test_every_real_block_shape_is_eligible_for_the_fused_kernels(name):
         sam_attention.attend = real
     (q, k, v) = seen[0]
     hd = dim // heads
-    assert q.shape[-1] % 8 == 0 and q.shape[-1] == k.shape[-1] == v.shape[-1] == padded_width(hd + sum(size))
-    assert sdpa_kernels(q, k, v) == {"math", "flash", "efficient", "cudnn"}
+    assert q.shape[-1] % 8 == 0 and q.shape[-1] == k.shape[-1] == padded_width(hd + sum(size))
+    window = "window" in name
+    assert v.shape[-1] == (q.shape[-1] if window else hd)  # v padded for flash in the windows only
+    assert sdpa_kernels(q, k, v) == ({"math", "flash", "efficient", "cudnn"} if window else {"math", "efficient", "cudnn"})
     a100 = sdpa_kernels(q, k, v, sm=(8, 0))
-    assert a100 == ({"math", "flash", "efficient"} if q.shape[-1] > 128 else {"math", "flash", "efficient", "cudnn"})
+    assert a100 == ({"math", "flash", "efficient", "cudnn"} if window else {"math", "efficient"})
     if hd + sum(size) != q.shape[-1]:  # what the unpadded fold gave SDPA
         old_q = torch.empty(*q.shape[:-1], hd + sum(size), dtype=torch.bfloat16, device="meta")
         assert sdpa_kernels(old_q, old_q, v[..., :hd]) == {"math"}

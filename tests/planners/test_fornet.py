@@ -191,3 +191,44 @@ def test_demo_builds_and_eval_metrics(tmp_path, monkeypatch):
     assert res["background_robustness"] == pytest.approx(0.5)        # all: 12/24 right, same: 24/24
     assert res["centre_bias"] == pytest.approx(1 - (24 / 36) / 1.0)   # nonant 0: 24 of 36 right, centre all
     assert res["size_bias"] == pytest.approx(0.0)
+
+
+class _Pieces:
+    """A pieces phase's output as the chain reads it: object.png per key (some keys failed)."""
+
+    def __init__(self, masks: dict):
+        from bgforge.io.encoding import encode_mask
+
+        self.files = {k: encode_mask(m) for k, m in masks.items()}
+
+    def __contains__(self, key):
+        return key in self.files
+
+    def has_member(self, key, ext):
+        return key in self.files and ext == "object.png"
+
+    def read(self, key, ext, stage="read_background"):
+        return self.files[key]
+
+
+def test_pruning_keeps_the_first_candidate_below_the_ratio():
+    """fornet.py:234-241: backgrounds whose object covered >= pruning_ratio are not drawn (only when <= 1.0);
+    fornet.py:163-167: with none left, a fallback; orig is never pruned (:477-478)."""
+    from bgforge.records import Sample
+    from bgforge.stages.fornet import pick_background
+
+    big, small = np.zeros((10, 10), bool), np.zeros((10, 10), bool)
+    big[:6] = True      # ratio 0.6
+    small[:1] = True    # ratio 0.1
+    store = _Pieces({"a": big, "b": small, "c": big})
+
+    def sample(cands, source="all"):
+        return Sample(key="x", split="val", inputs={"bg_candidates": cands}, meta={"bg_source": source})
+
+    cands = [["gone", "n1"], ["a", "n1"], ["b", "n2"], ["c", "n3"]]
+    assert pick_background(store, sample(cands), 0.5, {}) == ("b", "n2", False)
+    assert pick_background(store, sample(cands), 1.1, {}) == ("a", "n1", False)     # no pruning: first produced
+    assert pick_background(store, sample(cands), 0.05, {}) == ("c", "n3", True)     # none passes: the last one
+    assert pick_background(store, sample([["a", "n1"]], "orig"), 0.5, {}) == ("a", "n1", False)
+    with pytest.raises(Exception, match="no candidate background"):
+        pick_background(store, sample([["gone", "n1"]]), 0.5, {})
