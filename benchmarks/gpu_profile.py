@@ -123,20 +123,21 @@ SDPA_OPS = ("_scaled_dot_product_flash_attention", "_scaled_dot_product_efficien
             "_scaled_dot_product_flash_attention_for_cpu")
 
 
-def sdpa_kernels_run(fn, device: torch.device) -> str:
-    """Which SDPA backend `fn` ran (the aten op, on CPU or GPU) and, on CUDA, its attention kernels by name."""
+def sdpa_kernels_run(fn, device: torch.device) -> tuple:
+    """`fn()`'s result, and which SDPA backend it ran (the aten op, on CPU or GPU) and, on CUDA, its attention
+    kernels by name."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
-        fn()
+        result = fn()
         sync(device)
     names = [e.key for e in prof.key_averages()]
     ops = sorted({n.split("::")[-1] for n in names if n.split("::")[-1] in SDPA_OPS})
     # device kernels by name; CUDA runtime/driver calls (cudaLaunchKernel, cuLaunchKernelEx...) are host events
     kernels = sorted({n[:100] for n in names if not n.startswith("aten::") and not re.match(r"cu(da)?[A-Z]", n) and any(
         w in n.lower() for w in ("flash", "fmha", "attention", "sdpa", "cudnn", "softmax"))})
-    return "; ".join(ops + kernels[:4]) or "no SDPA op recorded"
+    return result, "; ".join(ops + kernels[:4]) or "no SDPA op recorded"
 
 
 def sdpa_gate(sam_model, device: torch.device) -> dict:
@@ -163,9 +164,9 @@ def sdpa_gate(sam_model, device: torch.device) -> dict:
             attn.rel_pos_h.zero_(), attn.rel_pos_w.zero_()
             unbiased = type(attn).forward(attn, x).float()
             attn.rel_pos_h.copy_(tables[0]), attn.rel_pos_w.copy_(tables[1])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=True):
-                ours = ours_fn(x).float()
-                ran = sdpa_kernels_run(functools.partial(ours_fn, x), device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=True):  # one call, profiled
+                ours, ran = sdpa_kernels_run(functools.partial(ours_fn, x), device)
+            ours = ours.float()
         err = float((ours - original).norm() / original.norm())
         shape = f"{kind} block ({side}x{side} tokens, {attn.num_heads} heads)"
         out[f"SDPA bf16 vs segment-anything, {shape}, relative error"] = round(err, 5)

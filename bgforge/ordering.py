@@ -22,10 +22,13 @@ def split_key(split: str) -> tuple:
 _RANKED = {"original": -1, "easy": 0, "medium": 1, "hard": 2}
 
 
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?)")   # 56, 112, and decimals: size factor 1.25 before 1.5
+
+
 def natural_key(name) -> tuple:
     text = str(name)
-    parts = tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
-                  for part in re.split(r"(\d+)", text) if part)
+    parts = tuple((0, float(part), "") if _NUMBER.fullmatch(part) else (1, 0, part.casefold())
+                  for part in _NUMBER.split(text) if part)
     return (_RANKED.get(text.casefold(), 0), parts, text)   # the spelling last: a total, stable order
 
 

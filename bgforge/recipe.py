@@ -92,7 +92,7 @@ def load(name_or_path: str) -> Recipe:
         if not isinstance(key, str):
             raise BgforgeError(f"recipe {path}: parameter names must be strings, got {key!r}")
         json_like(value, f"recipe {path}: parameter {key}")
-    from .recipe_params import for_planner   # here, not at the top: shell completion imports this module
+    from .recipe_params import for_planner  # here, not at the top: shell completion imports this module
 
     family = for_planner(data["planner"])
     if family is not None:   # a misspelled key (resampeling: fast) is refused, not silently ignored
@@ -132,6 +132,18 @@ def _with_parents(path: Path, seen: tuple = ()):
     if isinstance(inherited, dict) and isinstance(own, (dict, type(None))):
         merged["params"] = {**inherited, **(own or {})}
     return merged
+
+
+def lineage(path: str | Path) -> list[Path]:
+    """A recipe file and the files it `extends:`, child first (recipe_help reads each one's comments)."""
+    chain = [Path(path)]
+    while len(chain) <= MAX_EXTENDS:
+        data = _read_yaml(chain[-1])
+        ref = data.get("extends") if isinstance(data, dict) else None
+        if not isinstance(ref, str) or not ref.strip():
+            break
+        chain.append(_parent_path(chain[-1], ref.strip()))
+    return chain
 
 
 def _parent_path(path: Path, ref: str) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .recipe import Recipe
+from .recipe import Recipe, lineage
 
 _TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*):")
 _PARAM_KEY = re.compile(r"^(?P<indent>\s+)(?P<key>[A-Za-z_][\w.-]*):")
@@ -72,7 +72,10 @@ def _value(value: object) -> str:
 
 def parameter_rows(recipe: Recipe) -> list[dict]:
     """One row per parameter: name, value (the recipe's default), comment."""
-    comments = param_comments(recipe.path) if recipe.path and Path(recipe.path).is_file() else {}
+    comments: dict[str, str] = {}
+    if recipe.path and Path(recipe.path).is_file():
+        for path in reversed(lineage(recipe.path)):   # a parent's comments, then the file's own (`extends:`)
+            comments.update(param_comments(path))
     return [{"name": k, "default": v, "comment": comments.get(k, "")} for k, v in recipe.params.items()]
 
 

@@ -281,11 +281,70 @@ class InpaintParams(_Backends):
     stored_jpeg_quality: int | None = None
 
 
-# recipe `planner:` name -> its record (families without one are not checked: fornet, fornet_eval,
-# composite, edit, variants)
+@dataclass(frozen=True)
+class EditParams(_Backends):
+    """`bgforge edit` (cli/edit.py passes every key; ASPIRE's README removal kernel, 10, is the CLI's default)."""
+
+    FAMILY: ClassVar[str] = "edit"
+    input: str | None = None
+    manifest: str | None = None
+    phrases: str | None = None
+    edits: list | None = None
+    grounding: str | None = None
+    dilation_shape: str = "vertical"
+    phrase_collapse: str = "reference"
+    classify_stored: bool = False
+    object_phrase: str | None = None
+    backgrounds: str | None = None
+    places_root: str | None = None
+    background_map: str | None = None
+    classifier: str | None = None
+    classifier_weights: str | None = None
+    class_index: str | None = None
+    classifier_preprocess: str = "imagenet"
+    classifier_resize: int | None = None
+    classifier_crop: int | None = None
+    classifier_mean: list | None = None
+    classifier_std: list | None = None
+    classifier_precision: str | None = None
+    top_k: int | None = None
+    top_k_rank: str = "reference"
+
+
+@dataclass(frozen=True)
+class VariantsParams(FamilyParams):
+    """`bgforge variants` (cli/variants.py): ImageNet-9's background variants of a labelled input."""
+
+    FAMILY: ClassVar[str] = "variants"
+    input: str | None = None
+    manifest: str | None = None
+    variants: Any = None
+    construction: str = "reference"
+    class_order: str | None = None
+
+
+@dataclass(frozen=True)
+class CompositeParams(FamilyParams):
+    """`bgforge composite` (cli/stages.py); its chain is Hard-Spurious-ImageNet's paste (stages/hard_spurious.py)."""
+
+    FAMILY: ClassVar[str] = "composite"
+    fg: str | None = None
+    fg_manifest: str | None = None
+    bg: str | None = None
+    bg_manifest: str | None = None
+    size: int | None = None
+    position: str | None = None
+    bg_mode: str | None = None
+    fg_mode: str | None = None
+    ar_preserve: bool = False
+    canvas: int = 224
+
+
+# recipe `planner:` name -> its record (families without one are not checked: fornet, fornet_eval)
 FAMILIES: dict[str, type[FamilyParams]] = {
     c.FAMILY: c for c in (WaterbirdsParams, SpuriousOodParams, HsiParams, BapParams, UrbanCarsParams,
-                          AutoBackSwapParams, CocoPlacesParams, SiScoreParams, SegmentParams, InpaintParams)}
+                          AutoBackSwapParams, CocoPlacesParams, SiScoreParams, SegmentParams, InpaintParams, EditParams,
+                          VariantsParams, CompositeParams)}
 
 
 def for_planner(planner: str) -> type[FamilyParams] | None:

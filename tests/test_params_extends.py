@@ -81,3 +81,11 @@ def test_loops_unknown_parents_and_nameless_children_are_one_line_errors(tmp_pat
     path = _write(tmp_path, "e", name="e", extends=["x"], params={})
     with pytest.raises(BgforgeError, match="extends must name a recipe"):
         recipe.load(str(path))
+
+
+def test_recipes_help_shows_the_parents_comments_for_inherited_keys():
+    from bgforge.recipe_help import parameter_rows
+
+    rows = {r["name"]: r["comment"] for r in parameter_rows(recipe.load("hard-spurious-imagenet-ar"))}
+    assert rows["object_box"].startswith("last (reference: boxes[-1])")      # inherited: the parent's comment
+    assert rows["corner"] == "one of the four corners, drawn per sample"     # overridden: the child's own

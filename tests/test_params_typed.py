@@ -73,3 +73,15 @@ def test_a_stored_plan_without_a_key_keeps_its_legacy_value():
     assert HsiParams.from_plan({"rounding": "truncate"}).rounding == "truncate"
     with pytest.raises(BgforgeError, match="unknown parameter 'some_removed_key'"):
         HsiParams.from_params({"some_removed_key": 1}, "plan")
+
+
+def test_the_choice_checks_planners_repeated_are_rules_now():
+    from bgforge.params import check_params
+
+    # BAP's tight crop keeps mask > threshold: 255 keeps nothing (RULES said 255, the planner 254)
+    with pytest.raises(BgforgeError, match=r"mask_threshold must be in \[0, 254\], got 255"):
+        check_params({"mask_threshold": 255})
+    for key, bad in (("rounding", "floor"), ("pairing", "per_image"), ("pairing_scope", "some"),
+                     ("pairing_draws", "mine")):
+        with pytest.raises(BgforgeError, match=f"parameter {key} must be one of"):
+            check_params({key: bad})

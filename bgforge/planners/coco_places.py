@@ -20,6 +20,7 @@ from ..chain import Chain, WorkerContext
 from ..choices import COCO_PLACES_BACKGROUNDS, PLACE_DRAWS
 from ..errors import BgforgeError
 from ..recipe import Recipe
+from ..recipe_params import CocoPlacesParams
 from ..records import Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
@@ -182,10 +183,11 @@ class CocoPlacesPlanner(Planner):
         return lambda batch: [render(s, params, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
-        if params.get("place_draw") not in PLACE_DRAWS:
-            raise BgforgeError(f"place_draw must be exact or bernoulli, got {params.get('place_draw')!r}")
-        if params.get("backgrounds") not in COCO_PLACES_BACKGROUNDS:
-            raise BgforgeError(f"backgrounds must be reference or disjoint, got {params.get('backgrounds')!r}")
+        t = CocoPlacesParams.from_plan(params)
+        if t.place_draw not in PLACE_DRAWS:
+            raise BgforgeError(f"place_draw must be exact or bernoulli, got {t.place_draw!r}")
+        if t.backgrounds not in COCO_PLACES_BACKGROUNDS:
+            raise BgforgeError(f"backgrounds must be reference or disjoint, got {t.backgrounds!r}")
         if len(params["biased_places"]) != len(params["classes"]):
             raise BgforgeError(f"biased_places lists {len(params['biased_places'])} categories for "
                                f"{len(params['classes'])} classes; give one place per class, in class order")

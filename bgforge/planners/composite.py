@@ -11,6 +11,7 @@ from ..choices import CORNERS, POSITIONS
 from ..errors import BgforgeError
 from ..io.encoding import Encoding
 from ..recipe import Recipe
+from ..recipe_params import CompositeParams
 from ..records import Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
@@ -44,11 +45,11 @@ class CompositePlanner(Planner):
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         from ..sources.store import open_store
 
-        p = recipe.params
-        seed = int(p.get("seed", 0))
-        fgs = load_input({"input": p["fg"], "manifest": p.get("fg_manifest")})
-        store = open_store(p["bg"], p.get("bg_manifest"))
-        if p.get("fg_mode") == "mask":
+        p, t = recipe.params, CompositeParams.from_params(recipe.params)
+        seed = int(t.seed)
+        fgs = load_input({"input": t.fg, "manifest": t.fg_manifest})
+        store = open_store(t.bg, t.bg_manifest)
+        if t.fg_mode == "mask":
             _check_object_masks(store, fgs, p["bg"])
         by_label = {}
         for key in sorted(store.records):

@@ -19,9 +19,10 @@ import hashlib
 from pathlib import Path
 
 from ..chain import Chain, WorkerContext
-from ..choices import EDITS, GROUNDINGS, TOP_K_RANKS
+from ..choices import EDITS, GROUNDINGS
 from ..errors import BgforgeError
 from ..recipe import Recipe
+from ..recipe_params import EditParams
 from ..records import Sample
 from ..rng import rng_for
 from ..sources.background_pools import BackgroundPool, background_pool
@@ -142,16 +143,14 @@ def check_classifier(params: dict) -> None:
 def _check_choices(params: dict) -> None:
     from ..choices import DILATION_SHAPES
 
-    if params.get("top_k_rank", "reference") not in TOP_K_RANKS:
-        raise BgforgeError(f"--top-k-rank must be reference or frequency, got {params.get('top_k_rank')!r}")
-    if params.get("phrase_collapse", "reference") not in ("reference", "bgforge"):
-        raise BgforgeError(f"--phrase-collapse must be reference or bgforge, got {params.get('phrase_collapse')!r}")
-    if params.get("classifier_preprocess", "imagenet") not in ("reference", "imagenet"):
-        raise BgforgeError(f"--preprocess must be reference or imagenet, got {params.get('classifier_preprocess')!r}")
-    if params.get("dilation_shape", "vertical") not in DILATION_SHAPES:
-        raise BgforgeError(f"--dilation-shape must be {' or '.join(DILATION_SHAPES)}, got {params['dilation_shape']!r}")
-    if int(params.get("dilation", 15)) < 0:
-        raise BgforgeError(f"--dilation must be >= 0, got {params['dilation']}")
+    # top_k_rank and dilation (>= 0): params.RULES, checked before this
+    p = EditParams.from_plan(params)
+    if p.phrase_collapse not in ("reference", "bgforge"):
+        raise BgforgeError(f"--phrase-collapse must be reference or bgforge, got {p.phrase_collapse!r}")
+    if p.classifier_preprocess not in ("reference", "imagenet"):
+        raise BgforgeError(f"--preprocess must be reference or imagenet, got {p.classifier_preprocess!r}")
+    if p.dilation_shape not in DILATION_SHAPES:
+        raise BgforgeError(f"--dilation-shape must be {' or '.join(DILATION_SHAPES)}, got {p.dilation_shape!r}")
 
 
 class EditPlanner(Planner):

@@ -18,6 +18,7 @@ import numpy as np
 from ..chain import Chain, WorkerContext
 from ..errors import BgforgeError
 from ..recipe import Recipe
+from ..recipe_params import SiScoreParams
 from ..records import Sample
 from ..sample_meta import reserved_meta
 from ..sources import si_score as src
@@ -42,7 +43,8 @@ def grid(p: dict, demo: bool = False) -> tuple[list, list, list]:
     (--demo: `demo_coord_range` where the recipe has one)."""
     areas = grid_values(p["areas"], p["area_range"])
     rotations = grid_values(p["rotations"], p["rotation_range"])
-    coord_range = p.get("demo_coord_range") if demo and p.get("demo_coord_range") else p["coord_range"]
+    demo_range = SiScoreParams.from_plan(p).demo_coord_range
+    coord_range = demo_range if demo and demo_range else p["coord_range"]
     if coord_range:
         steps = grid_values([], coord_range)
         coords = [(x, y) for x in steps for y in steps]     # itertools.product(steps, steps)
@@ -152,7 +154,7 @@ class SiScorePlanner(Planner):
         return lambda batch: [render(s, encoding, cache) for s in batch]
 
     def validate(self, params: dict) -> None:
-        pct = params.get("min_pct_inside_image")
+        pct = SiScoreParams.from_plan(params).min_pct_inside_image
         if not isinstance(pct, (int, float)) or not 0 <= pct <= 1:
             raise BgforgeError(f"min_pct_inside_image must be a fraction in [0, 1], got {pct!r}")
         for key in ("area_range", "rotation_range", "coord_range"):

@@ -22,6 +22,7 @@ from ..chain import Chain, WorkerContext
 from ..choices import CAR_MASKS
 from ..errors import BgforgeError
 from ..recipe import Recipe
+from ..recipe_params import UrbanCarsParams
 from ..records import Sample
 from ..sample_meta import reserved_meta
 from .base import BuildContext, Planned, Planner
@@ -80,9 +81,10 @@ class UrbanCarsPlanner(Planner):
         for k in ("train_bg_ratio", "train_co_obj_ratio", "eval_ratio"):
             if not 0 <= float(params[k]) <= 1:
                 raise BgforgeError(f"{k} must be in [0, 1], got {params[k]}")
-        if params.get("car_masks", "auto") not in CAR_MASKS:
-            raise BgforgeError(f"car_masks must be one of {', '.join(CAR_MASKS)}, got {params['car_masks']!r}")
-        unknown = [c for c in params.get("cue_sets") or [] if c not in CUES]
+        t = UrbanCarsParams.from_plan(params)
+        if t.car_masks not in CAR_MASKS:
+            raise BgforgeError(f"car_masks must be one of {', '.join(CAR_MASKS)}, got {t.car_masks!r}")
+        unknown = [c for c in t.cue_sets or [] if c not in CUES]
         if unknown:
             raise BgforgeError(f"cue_sets: unknown {', '.join(unknown)}; choose from {', '.join(CUES)}")
         from ..backends.registry import box_prompted
@@ -92,17 +94,17 @@ class UrbanCarsPlanner(Planner):
                                f"got {params['segmenter']!r}")
 
     def loads_models(self, params: dict) -> bool:
-        return params.get("segmenter") == "sam"
+        return UrbanCarsParams.from_plan(params).segmenter == "sam"
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         from ..sources import urbancars_reference as ref
         from ..sources.lvis import LvisSource
         from ..sources.stanford_cars import StanfordCarsSource
 
-        p = recipe.params
+        p, typed = recipe.params, UrbanCarsParams.from_params(recipe.params)
         seed = int(p["seed"])
         roots = _roots(ctx)
-        metadata = ref.check_metadata(p.get("reference_metadata") or "")
+        metadata = ref.check_metadata(typed.reference_metadata or "")
         cars_src = StanfordCarsSource(roots["cars"])
         lvis = LvisSource(roots["lvis"], roots["coco"])
         counts = p["demo_sizes"] if ctx.demo else (p["num_train"], p["num_val"], p["num_test"])
@@ -148,7 +150,7 @@ class UrbanCarsPlanner(Planner):
                     samples.append(_sample(split, y, bg, co, i, parts, recipe, seed, p, masks(parts["car"]),
                                            (r_bg, r_co)))
             start += n
-        for cue in p.get("cue_sets") or []:
+        for cue in typed.cue_sets or []:
             samples += [_cue_sample(s, cue) for s in samples if s.split == "test"]
         files = ([s.inputs["car"] for s in samples] + [s.inputs["background"] for s in samples]
                  + [s.inputs["car_mask"] for s in samples if s.inputs.get("car_mask")])
@@ -196,7 +198,8 @@ def _body_types(class_names: list[str], p: dict, metadata) -> list[int]:
     class name's body type word (a heuristic; docs/fidelity.md lists the classes it labels otherwise)."""
     from ..sources.urbancars_reference import body_types
 
-    path = p.get("body_types_file") or (str(metadata / "stanford_cars" / "body_type.json") if metadata else "")
+    given = UrbanCarsParams.from_plan(p).body_types_file
+    path = given or (str(metadata / "stanford_cars" / "body_type.json") if metadata else "")
     if path:
         return body_types(Path(path), len(class_names))
     words = {w.lower() for w in p["country_body_types"]}
@@ -226,7 +229,7 @@ def _car_masks(cars_root, p: dict):
     car_masks: auto (a car's file when present), files (every drawn car must have one), segmenter."""
     from ..sources.urbancars_reference import car_mask_files, car_mask_path
 
-    mode = p.get("car_masks", "auto")
+    mode = UrbanCarsParams.from_plan(p).car_masks
     present = car_mask_files(cars_root) if mode != "segmenter" else {"train": set(), "test": set()}
 
     def mask_of(car):

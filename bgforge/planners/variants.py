@@ -33,6 +33,7 @@ from ..choices import VARIANT_CONSTRUCTIONS, VARIANTS
 from ..errors import BgforgeError
 from ..io.encoding import Encoding
 from ..recipe import Recipe
+from ..recipe_params import VariantsParams
 from ..records import Sample
 from ..rng import rng_for
 from ..sample_meta import reserved_meta
@@ -176,11 +177,11 @@ class VariantsPlanner(Planner):
     INSPECT_TABLES = (("label", "bg_label"),)   # mixed_rand / mixed_next: foregrounds on other classes' backgrounds
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
-        p = recipe.params
-        seed = int(p.get("seed", 0))
-        variants = parse_variants(p.get("variants"))
+        p, t = recipe.params, VariantsParams.from_params(recipe.params)
+        seed = int(t.seed)
+        variants = parse_variants(t.variants)
         samples, classes = labelled_input(p)
-        construction = p.get("construction", "reference")
+        construction = t.construction
         dropped: dict = {}
         if construction == "reference":
             samples, dropped = reference_filter(samples)
@@ -222,13 +223,14 @@ class VariantsPlanner(Planner):
         return lambda batch: [render(s, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
-        parse_variants(params.get("variants"))
-        if params.get("construction", "reference") not in VARIANT_CONSTRUCTIONS:
-            raise BgforgeError(f"construction must be reference or bgforge, got {params.get('construction')!r}")
+        t = VariantsParams.from_plan(params)
+        parse_variants(t.variants)
+        if t.construction not in VARIANT_CONSTRUCTIONS:
+            raise BgforgeError(f"construction must be reference or bgforge, got {t.construction!r}")
 
 
 def encoding_params(params: dict) -> tuple[dict, str]:
     """The reference saves JPEG at PIL's default quality (75); bgforge's default is PNG."""
-    if params.get("construction", "reference") == "reference":
+    if VariantsParams.from_plan(params).construction == "reference":
         return {**params, "jpeg_quality": params.get("jpeg_quality") or REFERENCE_JPEG_QUALITY}, "jpg"
     return params, "png"

@@ -20,6 +20,7 @@ from ..backends.classifier import is_flip
 from ..backends.masks import remove_objects_batch
 from ..io.encoding import Encoding, encode_mask
 from ..io.images import decode, sample_image
+from ..recipe_params import EditParams
 from ..records import Failure, Output, Sample
 from .batch import load_batch
 from .blend import fit_background, soft_composite
@@ -58,7 +59,7 @@ def segment_edits(segmenter: Segmenter, edits: list[Sample], images: dict, param
     in one request, so SAM encodes an image once however many phrases it has, and each edit
     takes back the masks of its own boxes.
     """
-    if params.get("grounding") != "grounded-sam":
+    if EditParams.from_plan(params).grounding != "grounded-sam":
         boxes_of = {s.key: np.asarray(s.meta.get("boxes") or [], np.float32).reshape(-1, 4) for s in edits}
 
         def segment_fn(imgs: list[np.ndarray], boxes: list[np.ndarray]) -> list[SegmentResult]:
@@ -166,9 +167,10 @@ class _EditBatch:
     def remove(self, edits: list[Sample]) -> None:
         removals = [(s, self.images[s.meta["source_key"]][0], self.found[s.key]) for s in edits
                     if s.key in self.found and s.meta["edit"] == "remove"]
-        kernel = int(self.params.get("dilation", 15))
+        p = EditParams.from_plan(self.params)
+        kernel = int(p.dilation)
         # the reference's effective (vertical) dilation unless asked for the square one (docs/fidelity.md)
-        shape = self.params.get("dilation_shape", "vertical")
+        shape = p.dilation_shape
         filled = run_batched(lambda items: remove_objects_batch(self.tools.inpainter, [i[1] for i in items],
                                                                 [i[2].masks for i in items], kernel, shape=shape),
                              removals, "inpaint")
@@ -194,7 +196,7 @@ class _EditBatch:
     def encode(self) -> None:
         """The classifier sees the edit's in-memory pixels, as the reference classifies `img_inpainted`
         (`classify_stored`: the pixels after the JPEG round trip, what a reader of the shards sees)."""
-        stored = bool(self.params.get("classify_stored", False))
+        stored = bool(EditParams.from_plan(self.params).classify_stored)
         for key, (img, _, _) in self.edited.items():
             data = self.encoding.encode(img)
             self.stored[key] = (data, decode(data) if stored and self.encoding.image_format == "jpg" else img)
@@ -253,8 +255,9 @@ def _base_meta(s, params, image) -> dict:
     meta.update({"key": s.key, "split_name": s.split, "group": s.meta["edit"], "group_name": s.meta["edit"],
                  "height": int(image.shape[0]), "width": int(image.shape[1])})
     if s.meta["edit"] != "original":
-        meta.update({"prompt": s.meta.get("prompt"), "grounding": params.get("grounding"),
-                     "dilation": int(params.get("dilation", 15)) if s.meta["edit"] == "remove" else 0})
+        p = EditParams.from_plan(params)
+        meta.update({"prompt": s.meta.get("prompt"), "grounding": p.grounding,
+                     "dilation": int(p.dilation) if s.meta["edit"] == "remove" else 0})
     return meta
 
 
@@ -269,8 +272,9 @@ def _prediction_meta(tools, truth, before, after, original: bool) -> dict:
 
 
 def _nothing_found(s, params) -> str:
-    if params.get("grounding") == "grounded-sam":
-        opts = params.get("backend_options") or {}
+    p = EditParams.from_plan(params)
+    if p.grounding == "grounded-sam":
+        opts = p.backend_options or {}
         return (f"GroundingDINO found no {s.meta['prompt']!r} above box threshold {opts.get('box_threshold')} / "
                 f"text threshold {opts.get('text_threshold')}; nothing to edit")
     return f"the boxes of {s.meta['prompt']!r} gave an empty mask; nothing to edit"

@@ -13,6 +13,7 @@ runner = CliRunner()
 
 def test_names_sort_by_number_case_and_meaning():
     assert ordered_names(["CeO-112", "CeO-56", "CeO-84"]) == ["CeO-56", "CeO-84", "CeO-112"]
+    assert ordered_names(["1.5", "1.25", "0.5", "1"]) == ["0.5", "1", "1.25", "1.5"]   # ForNet size factors
     assert ordered_names(["hard", "easy", "medium"]) == ["easy", "medium", "hard"]
     assert ordered_names(["mixed_rand", "only_fg", "original", "no_fg"])[0] == "original"
     assert ordered_names(["Chihuahua", "box turtle", "Maltese dog"]) == ["box turtle", "Chihuahua", "Maltese dog"]
