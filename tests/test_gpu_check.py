@@ -124,7 +124,7 @@ def test_every_section_runs_at_smoke_sizes_on_the_cpu(tmp_path, monkeypatch):
     assert (tmp_path / "e2e.log").exists()
     assert any(k.startswith("SAM") for k in figures) and any(k.startswith("GroundingDINO") for k in figures)
     md = (tmp_path / "gpu_check.md").read_text()
-    assert "Targets (one H100" in md and "ForAug's published 1.48 img/s" in md
+    assert "Targets (one H100" in md  # the ForAug ratio line needs a steady rate: 2+ shards (test_targets_... checks it)
     assert len(list(tmp_path.iterdir())) <= 8
     spent = results["section seconds (wall, CPU incl. finished child processes)"]
     assert set(spent) == {"gate", "ceilings", "sam", "lama", "gdino", "calls", "e2e", "e2e_foraug", "e2e_vitb"}
