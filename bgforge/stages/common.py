@@ -34,7 +34,6 @@ class Step:
         self.stage = stage
 
 
-Progress = Step   # the old name, kept while other edits of issue 35 land; remove once nothing imports it
 
 
 @dataclass
