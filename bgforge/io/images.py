@@ -39,6 +39,12 @@ _SOF = {0xC0, 0xC1, 0xC2}
 _MODES = {1: "L", 3: "RGB", 4: "CMYK"}  # what Pillow calls an 8-bit JPEG of 1, 3 or 4 components
 
 
+def _reason(exc: Exception) -> str:
+    """An exception's text without the in-memory buffer PIL names ("<_io.BytesIO object at 0x..>"):
+    the address differs every run, and errors.jsonl must not."""
+    return re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc)) or type(exc).__name__
+
+
 def jpeg_header(raw: bytes) -> tuple[str, tuple[int, int]] | None:
     """(Pillow's mode, (width, height)) from an 8-bit JPEG's frame header, read straight from the
     bytes (~0.2 ms sooner than Image.open); None for anything else, which then goes to Pillow."""
@@ -188,7 +194,7 @@ def open_image(path: str | Path, stage: str = "read", mode: str = "RGB",
     except UnsafeInput as exc:
         raise SampleError(stage, str(exc)) from None
     except Exception as exc:  # PIL raises many types for corrupt data
-        raise SampleError(stage, f"cannot decode {path}: {exc}") from None
+        raise SampleError(stage, f"cannot decode {path}: {_reason(exc)}") from None
 
 
 def _grey8_png(raw: bytes) -> bool:
@@ -215,7 +221,7 @@ def open_mask(path: str | Path, stage: str = "read_mask") -> np.ndarray:
     except UnsafeInput as exc:
         raise SampleError(stage, str(exc)) from None
     except Exception as exc:
-        raise SampleError(stage, f"cannot decode mask {path}: {exc}") from None
+        raise SampleError(stage, f"cannot decode mask {path}: {_reason(exc)}") from None
     return arr
 
 
@@ -293,10 +299,7 @@ def sample_image(inputs: dict, stage: str = "read_image") -> tuple[np.ndarray, b
     except UnsafeInput as exc:
         raise SampleError(stage, f"{inputs.get('image', inputs.get('shard'))}: {exc}") from None
     except Exception as exc:
-        # PIL names the in-memory buffer ("<_io.BytesIO object at 0x..>"): drop the address so
-        # errors.jsonl is the same on every run
-        reason = re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc))
-        raise SampleError(stage, f"cannot decode {inputs.get('image', inputs.get('shard'))}: {reason}") from None
+        raise SampleError(stage, f"cannot decode {inputs.get('image', inputs.get('shard'))}: {_reason(exc)}") from None
     if ext not in ("jpg", "png"):
         raw, ext = encode(arr, "png"), "png"  # keep shards readable by every WebDataset decoder
     elif turned in TRANSPOSE:  # stored as shown, without the tag: a reader that applies it would turn the
@@ -356,7 +359,7 @@ def read_rgb(path: str | Path, stage: str = "read", cover: tuple[int, int] | Non
     except FileNotFoundError:
         raise SampleError(stage, f"file not found: {path}") from None
     except Exception as exc:  # PIL raises many types for a corrupt header
-        raise SampleError(stage, f"cannot decode {path}: {exc}") from None
+        raise SampleError(stage, f"cannot decode {path}: {_reason(exc)}") from None
     turn = orientation(raw)
     if fmt != "JPEG" or (exact and mode not in LIBJPEG_MODES):
         if exact or turn != 1:

@@ -35,3 +35,18 @@ def test_errors_jsonl_names_the_frame_inside_bgforge(tmp_path, cub_root, places_
     assert res.exit_code == 3, res.output
     (record,) = [json.loads(line) for line in (tmp_path / "o" / "errors.jsonl").read_text().splitlines()]
     assert record["where"].startswith("bgforge/") and ".py:" in record["where"] and " in " in record["where"]
+
+
+def test_a_decode_failure_reads_the_same_on_every_run(tmp_path):
+    """PIL names the in-memory buffer with its address; errors.jsonl must not carry it."""
+    from bgforge.errors import SampleError
+    from bgforge.io.images import read_rgb
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"garbage")
+    try:
+        read_rgb(bad)
+    except SampleError as exc:
+        assert "0x" not in str(exc) and str(exc).startswith(f"cannot decode {bad}")
+    else:
+        raise AssertionError("garbage decoded")
