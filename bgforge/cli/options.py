@@ -148,11 +148,21 @@ Multimask = Annotated[bool, typer.Option(
     "--multimask/--single-mask", help="SAM: predict 3 masks per box and keep the best-scoring one.")]
 Prompt = Annotated[Optional[str], typer.Option(
     "--prompt", help="Text prompt for the grounded-sam segmenter, e.g. 'bird . dog'. A manifest's text wins.")]
+def complete_names(*names: str):
+    """Shell completion over a closed list of values (backend names: the registry's rows)."""
+    return lambda incomplete: [n for n in names if n.startswith(incomplete)]
+
+
+COMPLETE_SEGMENTERS = complete_names(*registry.SEGMENTERS, "auto", "none")
+COMPLETE_INPAINTERS = complete_names(*registry.INPAINTERS, "auto")
+
 Segmenter = Annotated[str, typer.Option(
-    "--segmenter", help=f"Finds each object's mask: {SEGMENTER_HELP}. `inpaint` also takes none (masks required); "
-                        "`edit` takes auto (sam on a GPU or with grounded-sam grounding, else grabcut).")]
+    "--segmenter", autocompletion=COMPLETE_SEGMENTERS,
+    help=f"Finds each object's mask: {SEGMENTER_HELP}. `inpaint` also takes none (masks required); "
+         "`edit` takes auto (sam on a GPU or with grounded-sam grounding, else grabcut).")]
 Inpainter = Annotated[str, typer.Option(
-    "--inpainter", help=f"Fills the removed object: {INPAINTER_HELP}; auto = lama on a GPU, else telea.")]
+    "--inpainter", autocompletion=COMPLETE_INPAINTERS,
+    help=f"Fills the removed object: {INPAINTER_HELP}; auto = lama on a GPU, else telea.")]
 Dilation = Annotated[int, typer.Option(
     "--dilation", help="Grow each object mask by a k x k kernel (0 = not at all): inpainting fills the grown hole, "
                        "Corner Cases uses 15; `segment` stores the grown mask as dilated.png.")]

@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
 def segment_cmd(
     out: opt.Out,
     inputs: opt.InputOptions = group(),
-    backend: Annotated[str, typer.Option("--backend", "-b", help=f"The segmenter: {opt.SEGMENTER_HELP}.")] = "sam",
+    backend: Annotated[str, typer.Option("--backend", "-b", autocompletion=opt.COMPLETE_SEGMENTERS,
+                                                        help=f"The segmenter: {opt.SEGMENTER_HELP}.")] = "sam",
     prompt: opt.Prompt = None,
     prompt_from_label: Annotated[bool, typer.Option(
         "--prompt-from-label", help="Use each image's label as its text prompt.")] = False,
@@ -49,7 +50,8 @@ def segment_cmd(
 def inpaint_cmd(
     out: opt.Out,
     inputs: opt.InputOptions = group(),
-    backend: Annotated[str, typer.Option("--backend", "-b", help=f"The inpainter: {opt.INPAINTER_HELP}.")] = "lama",
+    backend: Annotated[str, typer.Option("--backend", "-b", autocompletion=opt.COMPLETE_INPAINTERS,
+                                                        help=f"The inpainter: {opt.INPAINTER_HELP}.")] = "lama",
     segmenter: opt.Segmenter = "box",
     prompt: opt.Prompt = None,
     dilation: opt.Dilation = 15,

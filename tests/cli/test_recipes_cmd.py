@@ -76,3 +76,10 @@ def test_shell_completion_of_recipe_names_is_fast():
 def test_unknown_layout_suggests_the_nearest_value(tmp_path):
     res = runner.invoke(app, ["build", "waterbirds-100", "--demo", "--out", str(tmp_path / "o"), "--layout", "imagefoldr"])
     assert res.exit_code == 2 and "Did you mean 'imagefolder'?" in res.output
+
+
+def test_shell_completion_offers_backend_names():
+    env = {**os.environ, "_BGFORGE_COMPLETE": "complete_bash", "COMP_WORDS": "bgforge segment --backend g",
+           "COMP_CWORD": "3"}
+    proc = subprocess.run([str(Path(sys.executable).parent / "bgforge")], env=env, capture_output=True, text=True)
+    assert proc.stdout.split() == ["grabcut", "grounded-sam"], proc.stdout + proc.stderr
