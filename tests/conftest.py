@@ -34,6 +34,32 @@ def _isolated_env(monkeypatch, tmp_path_factory):
     yield
 
 
+PATCHNET_SIZE, PATCHNET_STRIDE, PATCHNET_GRID = 96, 8, 12  # 96 px input, 8 px patches: a 12 x 12 grid
+
+
+@pytest.fixture(scope="session")
+def trained_patchnet(tmp_path_factory):
+    """The one patch-detector training of a test session (the slowest fixture: shared by the PatchNet and
+    AutoBackSwap tests): 240 patch-labelled images (random colours: texture tells fg from bg), 8 epochs,
+    seeded. Returns (TrainResult, held-out folder, M.pt, seconds)."""
+    import time
+
+    import torch
+
+    from bgforge.backends.patchnet import train_patchnet
+    from bgforge.sources.synthetic_blobs import make_blob_folder
+
+    torch.set_num_threads(2)
+    base = tmp_path_factory.mktemp("patchnet")
+    size, grid = PATCHNET_SIZE, PATCHNET_GRID
+    train = make_blob_folder(base / "train", n=240, size=(size, size), grid=grid, seed=1, classes=())
+    held = make_blob_folder(base / "held", n=40, size=(size, size), grid=grid, seed=2, classes=())
+    t0 = time.monotonic()
+    res = train_patchnet(train / "images", train / "patch_labels.json", base / "M.pt", epochs=8, lr=3e-3, seed=0,
+                         device="cpu", input_size=None, stride=PATCHNET_STRIDE, batch_size=8)
+    return res, held, base / "M.pt", time.monotonic() - t0
+
+
 def read_tree(folder: Path) -> dict:
     """Every file under a folder as bytes, for byte-identity checks (manifest timings excluded)."""
     skip = {"manifest.json", "finalized.sha256.json"}  # the latter holds manifest.json's sha256

@@ -1,11 +1,13 @@
 """The AutoBackSwap patch detector learns, round-trips through the segment stage, and reads both label formats."""
 
 import json
-import time
 
 import numpy as np
 import pytest
 import torch
+from conftest import PATCHNET_GRID as GRID  # the session fixture's sizes
+from conftest import PATCHNET_SIZE as SIZE
+from conftest import PATCHNET_STRIDE as STRIDE
 from helpers import build
 from typer.testing import CliRunner
 
@@ -29,24 +31,15 @@ from bgforge.planners import BuildContext
 from bgforge.recipe import Recipe
 from bgforge.sources.synthetic_blobs import make_blob_folder
 
-SIZE, STRIDE, GRID = 96, 8, 12  # 96 px input, 8 px patches: a 12 x 12 grid
-
 
 def iou(a, b) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """The learning run: 240 patch-labelled images (random colours: texture tells fg from bg), 8 epochs, seeded."""
-    torch.set_num_threads(2)
-    base = tmp_path_factory.mktemp("patchnet")
-    train = make_blob_folder(base / "train", n=240, size=(SIZE, SIZE), grid=GRID, seed=1, classes=())
-    held = make_blob_folder(base / "held", n=40, size=(SIZE, SIZE), grid=GRID, seed=2, classes=())
-    t0 = time.monotonic()
-    res = train_patchnet(train / "images", train / "patch_labels.json", base / "M.pt", epochs=8, lr=3e-3, seed=0,
-                         device="cpu", input_size=None, stride=STRIDE, batch_size=8)
-    return res, held, base / "M.pt", time.monotonic() - t0
+def trained(trained_patchnet):
+    """The session's one learning run (conftest.trained_patchnet: 240 images, 8 epochs, seeded)."""
+    return trained_patchnet
 
 
 def test_detector_learns_masks_of_held_out_images(trained):

@@ -6,12 +6,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import torch
 from helpers import build
 
 from bgforge import planners
 from bgforge import recipe as recipemod
-from bgforge.backends.patchnet import PatchNetSegmenter, train_patchnet
+from bgforge.backends.patchnet import PatchNetSegmenter
 from bgforge.errors import BgforgeError
 from bgforge.io.images import decode, open_image, open_mask
 from bgforge.io.shards import iter_shard
@@ -129,14 +128,9 @@ def test_same_bytes_whatever_the_worker_count(blobs, built, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    """A quickly trained patch detector (8x8 patches at 64 px): good enough to find the blobs."""
-    torch.set_num_threads(2)
-    root = make_blob_folder(tmp_path_factory.mktemp("pn-train") / "t", n=120, size=(64, 64), grid=None, seed=5)
-    path = tmp_path_factory.mktemp("pn") / "m.pt"
-    train_patchnet(root / "images", root / "patch_labels.json", path, epochs=8, lr=3e-3, seed=0, device="cpu",
-                   input_size=64, stride=8, batch_size=8)
-    return path
+def small_model(trained_patchnet):
+    """The session's trained patch detector (conftest.trained_patchnet): it finds the blobs of these images too."""
+    return trained_patchnet[2]
 
 
 def test_default_segmenter_is_the_patch_detector(blobs, small_model, tmp_path):
