@@ -21,7 +21,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import BgforgeError
 from ..io import strict_json
-from ..io.atomic import atomic_file
+from ..io.atomic import atomic_file, pid_alive
 from ..io.paths import SPLIT_RE
 from ..io.shards import json_bytes
 from ..records import LazySamples, Sample
@@ -256,21 +256,11 @@ def _check_entries(out, plan: Plan) -> None:
                            "re-run with --overwrite to rebuild")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_dead_temporaries(path: Path) -> None:
     """`.plan.json.tmp<pid>` files of writers that no longer run (a run killed while writing its plan)."""
     for tmp in path.parent.glob(f".{path.name}.tmp*"):
         pid = tmp.name.rsplit(".tmp", 1)[1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
 

@@ -116,7 +116,8 @@ def write_text_atomic(path: str | Path, text: str, root: str | Path | None = Non
     write_atomic(path, text.encode("utf-8"), root)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (ours always does; another user's counts as running)."""
     if pid == os.getpid():
         return True
     try:
@@ -136,6 +137,6 @@ def stale_temporaries(folder: str | Path) -> list[Path]:
     found = []
     for entry in os.scandir(folder):
         m = _TMP_NAME.match(entry.name)
-        if m and entry.is_file(follow_symlinks=False) and not _pid_alive(int(m["pid"])):
+        if m and entry.is_file(follow_symlinks=False) and not pid_alive(int(m["pid"])):
             found.append(Path(entry.path))
     return sorted(found)
