@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..chain import ChainFactory, WorkerContext
@@ -109,7 +110,7 @@ def _actor_count(ray, gpus_per_task: int, shards: int) -> int:
 
 def _run_on_actors(ray, actors: list, shards, stats: RunStats, progress) -> list[str]:
     """Send the shards to the actors in plan order, a few queued per actor, the next one to whichever
-    actor finished; add each result to `stats`. Returns 'name: error' for each shard that failed."""
+    actor finished; add each result to `stats`. Returns a Failed record for each shard that failed."""
     waiting = list(reversed(shards))  # popped from the end: plan order
     running: dict = {}  # task ref -> (entry, actor)
 
@@ -139,11 +140,11 @@ def _run_on_actors(ray, actors: list, shards, stats: RunStats, progress) -> list
             try:
                 result = ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - the task's error, after Ray's retries
-                result = {"task_error": _describe(exc)}
+                result = {"task_error": _describe(exc), "lost": _lost_worker(ray, exc)}
             if progress is not None:
                 progress.update(entry.size)
             if "task_error" in result:
-                failed.append(f"{entry.name}: {result['task_error']}")
+                failed.append(Failed(f"{entry.name}: {result['task_error']}", result.get("lost", False)))
             else:
                 stats.add(result)
                 stats.streak.see_shard(result)
@@ -186,6 +187,21 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConf
             ray.kill(actor)
         commitmod.clean_partial(out, {e.name for e in shards})  # debris of killed attempts (other pids)
     if failed:
-        raise BgforgeError(f"{len(failed)} of {len(shards)} shard(s) failed on Ray, each tried up to {max_retries + 1} times "
-                           f"(first: {failed[0]}); committed shards are kept: re-run the same command to redo the rest")
+        # a lost actor or node is a failed run (exit 1, as a killed local worker), however Ray reports it;
+        # an error raised by the task itself is the input's or the recipe's (exit 2)
+        error = WorkerDied if any(f.lost for f in failed) else BgforgeError
+        raise error(f"{len(failed)} of {len(shards)} shard(s) failed on Ray, each tried up to {max_retries + 1} times "
+                    f"(first: {failed[0].text}); committed shards are kept: re-run the same command to redo the rest")
     return stats
+
+
+@dataclass(frozen=True)
+class Failed:
+    text: str
+    lost: bool   # the actor, its worker process or its node was lost (not an error of the task's own)
+
+
+def _lost_worker(ray, exc: Exception) -> bool:
+    lost = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+            ray.exceptions.ObjectLostError)
+    return isinstance(exc, lost)
