@@ -27,10 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def wb(tmp_path_factory, cub_root, places_root):
-    out = tmp_path_factory.mktemp("wb") / "o"
-    build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}), out)
-    return out
+def wb(wb95_built):
+    return wb95_built   # conftest: one build for every eval test module
 
 
 def rows(out):

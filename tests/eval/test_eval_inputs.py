@@ -8,24 +8,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import build
 from typer.testing import CliRunner
 
 from bgforge import planners
-from bgforge import recipe as recipemod
 from bgforge.cli import app
 from bgforge.eval.dataset import EvalSplit
 from bgforge.eval.predictions import collect, iter_predictions
-from bgforge.planners import BuildContext
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def wb(tmp_path_factory, cub_root, places_root):
-    out = tmp_path_factory.mktemp("wb-inputs") / "o"
-    build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}), out)
-    return out
+def wb(wb95_built):
+    return wb95_built   # conftest: one build for every eval test module
 
 
 def split_rows(out):
