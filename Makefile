@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,16 @@ demo: $(STAMP)
 	$(BIN)/bgforge build waterbirds-100 --demo --out out/waterbirds-100-demo
 	@echo "output: out/waterbirds-100-demo (shards/, metadata.csv, groups.json, README.md, .bgforge/preview/*.png)"
 
+# The fast tier on every core (a few minutes on 2 cores); `make test-slow` runs the tests marked slow
+# (model training, Ray clusters, the GPU proof's CPU smoke, full builds). CI (.ci/run) runs both.
+# --dist loadscope keeps a module's tests on one worker, so a module's built dataset is built once.
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadscope
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST) -m "not slow"
+
+test-slow: $(STAMP)
+	$(PYTEST) -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check bgforge tests benchmarks

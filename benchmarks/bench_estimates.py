@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bgforge import recipe as recipemod
-from bgforge.build import build
+from bgforge.building import build
 from bgforge.dry_run import dry_run
 from bgforge.execution.context import RunConfig
 from bgforge.planners import BuildContext

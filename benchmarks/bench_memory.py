@@ -52,7 +52,7 @@ def wrap(module, name, label):
             report["phases"].append({"after": label, **status()})
     setattr(module, name, wrapped)
 
-import bgforge.build as build, bgforge.execution.plan as plan, bgforge.planners.waterbirds as waterbirds
+import bgforge.building as build, bgforge.execution.plan as plan, bgforge.planners.waterbirds as waterbirds
 wrap(waterbirds.WaterbirdsPlanner, "plan", "plan")
 wrap(plan, "save_or_check_plan", "plan.json")
 wrap(build, "execute", "execute")

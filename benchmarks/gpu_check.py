@@ -175,7 +175,7 @@ def gate(env: dict, device: torch.device, smoke: bool) -> dict:
     model = model.to(device).eval()
     rng = np.random.default_rng(5)
     images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((375, 500, 3), (480, 360, 3))][:1 if smoke else 2]
-    seg = SamSegmenter(sam_model_obj=model, device=device, precision="fp32", multimask=False)
+    seg = SamSegmenter(model, device=device, precision="fp32", multimask=False)
     got = seg.segment(images, [SegmentRequest(boxes=BOXES) for _ in images])
     pred, ious = SamPredictor(reference), []
     for img, res in zip(images, got):
@@ -203,10 +203,11 @@ def lama_gate(env: dict, device: torch.device) -> dict:
     hole = np.zeros(image.shape[:2], bool)
     hole[30:90, 40:100] = True
     path = env["BGFORGE_LAMA_CHECKPOINT"]
-    want = LamaInpainter(lama_checkpoint=path, device="cpu", freeze=True, channels_last=False).inpaint([image], [hole])[0]
+    cpu = LamaInpainter.from_options(lama_checkpoint=path, device="cpu", freeze=True, channels_last=False)
+    want = cpu.inpaint([image], [hole])[0]
     out = {}
     for layout in (False, True):
-        lama = LamaInpainter(lama_checkpoint=path, device=str(device), freeze=True, channels_last=layout)
+        lama = LamaInpainter.from_options(lama_checkpoint=path, device=str(device), freeze=True, channels_last=layout)
         got = [lama.inpaint([image], [hole])[0] for _ in range(2)][-1]  # the second call: the optimised graph
         name = "channels-last" if layout else "NCHW"
         out[f"LaMa frozen on {device.type} ({name}) vs CPU, max abs diff in the hole"] = int(
@@ -238,11 +239,11 @@ def bench_sam(env: dict, device: torch.device, n: int, smoke: bool) -> dict:
 
     for precision in ["fp32"] + (["bf16"] if bf16 else []):
         for batch in (1,) if smoke else (1, 8, 16):
-            measure(SamSegmenter(sam_model_obj=model, device=device, precision=precision, encoder_batch=batch), batch,
+            measure(SamSegmenter(model, device=device, precision=precision, encoder_batch=batch), batch,
                     precision_label(precision, device))
     if bf16:  # the encoder's weights in bf16 as well (autocast alone keeps fp32 weights and casts them per call)
         encoder = model.image_encoder
-        seg = SamSegmenter(sam_model_obj=model, device=device, precision="bf16", encoder_batch=16)
+        seg = SamSegmenter(model, device=device, precision="bf16", encoder_batch=16)
         try:
             seg.encoder = encoder.to(torch.bfloat16)
             measure(seg, 16, "bf16, bf16 encoder weights")

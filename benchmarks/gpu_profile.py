@@ -197,9 +197,9 @@ def model_calls(env: dict, device: torch.device, out_dir: Path, smoke: bool) -> 
     detector = GroundingDinoDetector(build_grounding_dino(env["BGFORGE_GDINO_CONFIG"], env["BGFORGE_GDINO_CHECKPOINT"],
                                                           env["BGFORGE_GDINO_TEXT_ENCODER"]),
                                      device, precision, min_size=320 if smoke else 800, max_boxes=3)
-    sam = SamSegmenter(sam_model_obj=build_sam(env["sam_model"], env["BGFORGE_SAM_CHECKPOINT"]), device=device,
+    sam = SamSegmenter(build_sam(env["sam_model"], env["BGFORGE_SAM_CHECKPOINT"]), device=device,
                        precision="auto", multimask=False)
-    lama = LamaInpainter(lama_checkpoint=env["BGFORGE_LAMA_CHECKPOINT"], device=str(device), batch_size=n)
+    lama = LamaInpainter.from_options(lama_checkpoint=env["BGFORGE_LAMA_CHECKPOINT"], device=str(device), batch_size=n)
     timer = CallTimer(device)
 
     def one_pass():

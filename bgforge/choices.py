@@ -7,6 +7,13 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")                # backends/device.p
 POSITIONS = ("center", "corner", "corner-random")            # stages/paste.py
 IMAGE_FORMATS = ("jpg", "png")
 TOP_K_RANKS = ("reference", "frequency")                     # report/spurious.py RANKINGS: edit's flip report order
+PHRASE_COLLAPSES = ("reference", "bgforge")                  # report/spurious.py: ASPIRE's clustering | bgforge's
+CLASSIFIER_PRESETS = ("reference", "imagenet")               # backends/classifier.py PREPROCESS_PRESETS
+EDIT_GROUNDINGS = ("auto", "provided", "grounded-sam")       # `bgforge edit --grounding`: auto picks one of GROUNDINGS
+SAM_MODELS = ("vit_h", "vit_l", "vit_b")                     # backends/sam.py (segment-anything's registry)
+STATS_SPLITS = ("train", "val")                              # `bgforge stats imagenet --split`
+BG_MODES = ("original", "random")                            # stages/paste.py: the image's own background | another class's
+FG_MODES = ("box", "mask")                                   # stages/paste.py: the box crop | the object's mask
 
 # Recipe parameters' closed sets, by the module that acts on each value
 CORNERS = ("top-right", "top-left", "bottom-left", "bottom-right")   # stages/paste.py (position: corner)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
-from .build import build, prepare
+from .building import build, prepare
 from .execution import plan as planmod
 from .execution.context import DEFAULT_RUN, RunConfig
 from .io.metadata import MetadataWriter
@@ -24,6 +24,7 @@ from .planners import BuildContext, Phase, Planned, Planner
 from .planners.limit import apply_limit, check_limit
 from .progress import NOTICES, set_notices
 from .recipe import Recipe
+from .recipe_params import seed_of
 from .report.status import MAIN, shard_timings
 
 
@@ -117,13 +118,14 @@ def dry_run(recipe: Recipe, ctx: BuildContext, out, run: RunConfig = DEFAULT_RUN
     planner = prepare(recipe, Path(out), run, seed=seed, layout=layout, shard_size=shard_size)
     planned = planner.plan(recipe, ctx)
     if limit is not None:  # --limit: the seeded subset a build would make, its notes printed below
-        planned = apply_limit(planned, check_limit(limit), int(recipe.params.get("seed", 0)))
+        planned = apply_limit(planned, check_limit(limit), seed_of(recipe.params))
     plan_seconds = time.monotonic() - t0
     # timed in this process (one worker, the run's devices and batch), then scaled by the run's workers
-    one = replace(run, workers=1, devices=run.devices[:1], progress=False, executor="local", slice_index=0, slice_count=1)
+    one = replace(run, workers=1, devices=run.devices[:1], progress=False, executor="local", executor_options=(),
+                  slice_index=0, slice_count=1, fail_fast=False)
     timings, outside = _calibrate(recipe, ctx, planned, calibrate, one) if calibrate > 0 else ({}, 0.0)
     parallel = run.parallel
-    seed_value = int(recipe.params.get("seed", 0))
+    seed_value = seed_of(recipe.params)
     phases = []
     for phase in planned.prerequisites:
         plan = planmod.make_plan(Recipe(name=phase.folder, planner=phase.planner, params=phase.params),

@@ -12,7 +12,20 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .choices import IMAGE_FORMATS, PAIRING_DRAWS, PAIRING_SCOPES, PAIRINGS, POSITIONS, ROUNDING
+from .choices import (
+    BG_MODES,
+    FG_MODES,
+    IMAGE_FORMATS,
+    OBJECT_BOX,
+    PAIRING_DRAWS,
+    PAIRING_SCOPES,
+    PAIRINGS,
+    POSITIONS,
+    RANDOM_BACKGROUND,
+    REMOVE_OBJECTS,
+    ROUNDING,
+    TOP_K_RANKS,
+)
 from .errors import BgforgeError
 
 MAX_SIDE = 8192   # pixels: bounds every size a user can ask for (a 100000-px canvas exhausts memory)
@@ -98,17 +111,17 @@ RULES: dict[str, Rule] = {
     "demo_sizes": Rule(int, 0, 10**6, each=True, unique_items=False), "pairing_block": Rule(int, 1, 10**6),
     "cue_sets": Rule(str, each=True, allow_empty=True),  # names: the planner checks them (planners/urbancars.py)
     "alignments": Rule(int, 0, 10**6), "anchors": Rule(int, 0, 10**6), "ratio": Rule(float, 0, 10**6),
-    "bg_mode": Rule(str, choices=("original", "random")), "fg_mode": Rule(str, choices=("box", "mask")),
+    "bg_mode": Rule(str, choices=BG_MODES), "fg_mode": Rule(str, choices=FG_MODES),
     # fidelity options (docs/fidelity.md): the reference rule first. Waterbirds' resampling is lanczos | fast,
     # Hard-Spurious-ImageNet's bicubic | lanczos: each planner narrows the union to its own.
-    "random_background": Rule(str, choices=("per_class", "per_sample")),
-    "object_box": Rule(str, choices=("last", "largest")), "rounding": Rule(str, choices=ROUNDING),
+    "random_background": Rule(str, choices=RANDOM_BACKGROUND),
+    "object_box": Rule(str, choices=OBJECT_BOX), "rounding": Rule(str, choices=ROUNDING),
     # Hard-Spurious-ImageNet's class pairing (planners/hsi_backgrounds.py, hsi_replay.py)
     "pairing": Rule(str, choices=PAIRINGS), "pairing_scope": Rule(str, choices=PAIRING_SCOPES),
     "pairing_draws": Rule(str, choices=PAIRING_DRAWS),
-    "remove_objects": Rule(str, choices=("sequential", "union")),
+    "remove_objects": Rule(str, choices=REMOVE_OBJECTS),
     "resampling": Rule(str, choices=("bicubic", "lanczos", "fast")),
-    "top_k_rank": Rule(str, choices=("reference", "frequency")),
+    "top_k_rank": Rule(str, choices=TOP_K_RANKS),
 }
 
 

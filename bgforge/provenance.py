@@ -47,25 +47,20 @@ def file_sha256(path: str | Path) -> str:
 
 
 def checkpoint_paths(params: dict) -> dict[str, Path]:
-    """{catalogue name or option: file} of the model checkpoints a phase with these params loads."""
+    """{catalogue name or option: file} of the model checkpoints a phase with these params loads: what the
+    segmenter's and inpainter's registry rows declare (`checkpoints`, `model_files`), and edit's classifier."""
+    from .backends.registry import catalogue_checkpoints, model_file_options
     from .backends.weights import resolve_checkpoint
 
     opts = {k: v for k, v in (params.get("backend_options") or {}).items() if v is not None}
-    names = {params.get("segmenter"), params.get("inpainter")}
-    wanted: dict[str, str | None] = {}
-    if names & {"sam", "grounded-sam"}:
-        wanted[f"sam_{opts.get('sam_model') or 'vit_h'}"] = opts.get("sam_checkpoint")
-    if "grounded-sam" in names:
-        wanted["groundingdino_swint"] = opts.get("gdino_checkpoint")
-    if "lama" in names:
-        wanted["lama"] = opts.get("lama_checkpoint")
+    names = [params.get("segmenter"), params.get("inpainter")]
     found: dict[str, Path] = {}
-    for model, explicit in wanted.items():
+    for model, explicit in catalogue_checkpoints(names, opts).items():
         try:
             found[model] = resolve_checkpoint(model, explicit)
         except BgforgeError:
             continue  # not on this machine (a stand-in backend in tests): nothing to record
-    for option in ("patchnet_model", "classifier"):
+    for option in (*model_file_options(names), "classifier"):
         value = opts.get(option) or params.get(option)
         if isinstance(value, str) and Path(value).expanduser().is_file():
             found[option] = Path(value).expanduser()

@@ -98,9 +98,13 @@ class Failure:
     # the frame that raised, `bgforge/stages/blend.py:88 in fit` ('' when not known): where, not what,
     # so two failures of the same sample, step and cause compare equal
     where: str = field(default="", compare=False)
+    # the formatted traceback, made in the worker (tracebacks do not pickle) for `--fail-fast` to print;
+    # never written to errors.jsonl (its paths differ between machines)
+    traceback: str = field(default="", compare=False, repr=False)
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        del d["traceback"]
         if not self.where:
             del d["where"]
         return d
@@ -108,7 +112,10 @@ class Failure:
     @classmethod
     def of(cls, key: str, exc: Exception, stage: str) -> "Failure":
         """A SampleError names its own stage; anything else is charged to the stage that was running."""
-        return cls(key, getattr(exc, "stage", stage), type(exc).__name__, str(exc), raised_at(exc))
+        import traceback
+
+        return cls(key, getattr(exc, "stage", stage), type(exc).__name__, str(exc), raised_at(exc),
+                   "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
 def raised_at(exc: BaseException) -> str:

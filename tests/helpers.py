@@ -39,16 +39,24 @@ def reference_composite(bird_path, seg_path, place_path):
 
 
 def build(recipe, ctx, out, **options):
-    """bgforge.build.build with the RunConfig fields given as keywords (workers=2, slice_count=3, ...)
-    beside the build's own (shard_size, layout, ...); progress bars off unless asked for."""
+    """The public `bgforge.build` in the shape older tests call it: a BuildContext for the roots and demo,
+    the RunConfig and OutputOptions fields as keywords (workers=2, slice_count=3, shard_size=4, layout=...)
+    beside seed and overwrite; progress bars off unless asked for. Only `planned=` (a plan made
+    beforehand, which the public function does not take) goes to the library's bgforge.building.build."""
     from dataclasses import fields
 
-    from bgforge.build import build as library_build
-    from bgforge.execution.context import RunConfig
+    import bgforge
+    from bgforge.building import build as library_build
 
-    names = {f.name for f in fields(RunConfig)}
-    run = RunConfig(**{"progress": False, **{k: options.pop(k) for k in list(options) if k in names}})
-    return library_build(recipe, ctx, out, run, **options)
+    run = bgforge.RunConfig(**{"progress": False, **{k: options.pop(k) for k in list(options)
+                                                     if k in {f.name for f in fields(bgforge.RunConfig)}}})
+    output = bgforge.OutputOptions(**{k: options.pop(k) for k in list(options)
+                                      if k in {f.name for f in fields(bgforge.OutputOptions)}})
+    if options.get("planned") is not None:
+        return library_build(recipe, ctx, out, run, shard_size=output.shard_size, min_shards=output.min_shards,
+                             layout=output.layout, limit=output.limit, **options)
+    options.pop("planned", None)
+    return bgforge.build(recipe, out, roots=ctx.roots, demo=ctx.demo, output=output, run=run, **options)
 
 
 def write_tar(path, members: dict) -> None:

@@ -7,7 +7,7 @@ import pytest
 from conftest import read_tree
 from helpers import build
 
-import bgforge.build as buildmod
+import bgforge.building as buildmod
 from bgforge import planners
 from bgforge import recipe as recipemod
 from bgforge.cli.common import summary_line
@@ -119,6 +119,7 @@ class Tracked(list):
     """A list a weak reference can watch."""
 
 
+@pytest.mark.slow
 def test_phases_run_with_the_main_samples_dropped(tmp_path, inet, hsi_reference, monkeypatch):
     recipe = recipemod.apply_overrides(recipemod.load("hard-spurious-imagenet"), HSI_SMALL)
     planned = planners.get(recipe.planner).plan(recipe, BuildContext(roots={"imagenet": inet}))
@@ -141,6 +142,7 @@ def test_phases_run_with_the_main_samples_dropped(tmp_path, inet, hsi_reference,
     assert outputs(out) == hsi_reference
 
 
+@pytest.mark.slow
 def test_sliced_phased_build(tmp_path, inet, hsi_reference):
     out = tmp_path / "sl"
     first = hsi(inet, out, slice_index=0, slice_count=2)

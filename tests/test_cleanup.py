@@ -5,17 +5,15 @@ import json
 
 import pytest
 from conftest import read_tree
-from helpers import build
 
-from bgforge import recipe as recipemod
+import bgforge
 from bgforge.execution import commit as commitmod
 from bgforge.execution import guard
-from bgforge.planners import BuildContext
 
 
-def _build(cub_root, places_root, out, **kw):
-    build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}), out,
-          progress=False, **kw)
+def _build(cub_root, places_root, out, layout):
+    bgforge.build("waterbirds-95", out, roots={"cub": cub_root, "places": places_root},
+                  output=bgforge.OutputOptions(layout=layout), run=bgforge.RunConfig(progress=False))
 
 
 def _kill_mid_shard(out):

@@ -167,6 +167,7 @@ def test_layout_folder_without_reference_paths_is_refused_before_planning(tmp_pa
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_an_installed_wheel_knows_its_recipes(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

@@ -74,6 +74,7 @@ def workspaces(tmp_path_factory):
     return get
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("doc, line, block", CASES)
 def test_doc_block_runs(doc, line, block, workspaces, monkeypatch):
     monkeypatch.chdir(workspaces(doc))

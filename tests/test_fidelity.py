@@ -11,6 +11,7 @@ import pytest
 from helpers import build
 from PIL import Image, JpegImagePlugin
 
+import bgforge
 from bgforge import recipe as recipemod
 from bgforge.backends.classical import BoxSegmenter, CvInpainter
 from bgforge.errors import BgforgeError
@@ -53,6 +54,7 @@ def hsi(inet, tmp_path_factory):
     return out, build_hsi(inet, out)
 
 
+@pytest.mark.slow
 def test_r_groups_pair_each_class_with_one_background_class_in_every_split(hsi):
     out, rows = hsi
     pairs = defaultdict(set)
@@ -102,6 +104,7 @@ def test_r_groups_pair_each_class_with_one_background_class_in_every_split(hsi):
     assert page.count("<div class='scroll'>") >= 3 * len(report["splits"]) and "overflow:auto" in page
 
 
+@pytest.mark.slow
 def test_one_background_image_per_source_image_across_its_r_groups(hsi):
     _, rows = hsi
     bg_of = defaultdict(set)
@@ -118,6 +121,7 @@ def test_one_background_image_per_source_image_across_its_r_groups(hsi):
     assert all(len(v) == len(set(v)) for v in per_class.values())
 
 
+@pytest.mark.slow
 def test_only_background_images_are_inpainted(hsi):
     out, rows = hsi
     inpainted = {key for p in sorted((out / "backgrounds" / "shards").glob("*.tar")) for key, _ in iter_shard(p)}
@@ -125,6 +129,7 @@ def test_only_background_images_are_inpainted(hsi):
     assert {r["fg_key"] for r in rows} - inpainted, "an R-only foreground image needs no background"
 
 
+@pytest.mark.slow
 def test_last_box_is_pasted_and_bicubic_is_the_filter(hsi, inet):
     out, rows = hsi
     boxes = {img.key: img.boxes for split in ("train", "val") for img in ImageNetSource(inet).images(split)}
@@ -199,8 +204,8 @@ def test_sequential_removal_segments_the_second_box_on_the_inpainted_image(two_o
 # ---------------------------------------------------------------- Waterbirds JPEG quality (PAPERS §1)
 def test_waterbirds_jpegs_carry_pil_default_q75_tables(cub_root, places_root, tmp_path):
     assert recipemod.load("waterbirds-100").params["jpeg_quality"] == 75
-    r = recipemod.load("waterbirds-95")
-    build(r, BuildContext(roots={"cub": cub_root, "places": places_root}), tmp_path / "o", progress=False)
+    bgforge.build("waterbirds-95", tmp_path / "o", roots={"cub": cub_root, "places": places_root},
+                  run=bgforge.RunConfig(progress=False))
     reference = io.BytesIO()
     Image.new("RGB", (32, 32), (120, 60, 30)).save(reference, format="JPEG")   # PIL's default: what the reference did
     ref = Image.open(reference)

@@ -21,6 +21,7 @@ def load_gpu_check():
     return module
 
 
+@pytest.mark.slow
 def test_a_failing_section_does_not_stop_the_next(tmp_path, monkeypatch):
     gpu_check = load_gpu_check()
     import gpu_e2e
@@ -95,6 +96,7 @@ def test_targets_and_the_foraug_ratio_are_written():
     assert gpu_e2e.FORAUG_IMG_S == 1.48
 
 
+@pytest.mark.slow
 def test_every_section_runs_at_smoke_sizes_on_the_cpu(tmp_path, monkeypatch):
     """What benchmarks/device_run.sh runs on the lent GPU, here on the CPU at smoke sizes: every section
     (gate, ceilings, SAM, LaMa, GroundingDINO, the per-call pass with its profiler table, end to end)

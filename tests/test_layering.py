@@ -18,7 +18,7 @@ LAYERS = (
     ("planners",),
     ("execution",),
     ("report", "eval", "data", "provenance"),
-    ("finalize", "build", "dry_run"),
+    ("finalize", "building", "dry_run", "api"),
     ("cli", "recipe_help", "__main__"),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
@@ -27,6 +27,8 @@ RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 EXCEPTIONS = {
     # a test tree generator writes the patch labels PatchNet's trainer reads, in their one format
     ("bgforge.sources.synthetic_blobs", "bgforge.backends.patchnet"),
+    # the package's face hands out the Python API (bgforge.build, ...) on first use: a lazy re-export
+    ("bgforge", "bgforge.api"),
 }
 
 

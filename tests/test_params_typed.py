@@ -1,4 +1,4 @@
-"""Typed recipe parameters (bgforge/recipe_params.py): unknown keys refused with the nearest name,
+"""Typed recipe parameters (bgforge/recipe_params/): unknown keys refused with the nearest name,
 one record per family with each default once, and the legacy values a stored plan keeps."""
 
 from __future__ import annotations
@@ -47,10 +47,7 @@ def test_a_key_with_no_near_name_lists_the_known_ones(tmp_path):
 @pytest.mark.parametrize("name", sorted(recipe.available()))
 def test_every_shipped_recipe_builds_its_record(name):
     r = recipe.load(name)
-    family = FAMILIES.get(r.planner)
-    if family is None:
-        pytest.skip(f"{r.planner} has no typed record")
-    typed = family.from_params(r.params)
+    typed = FAMILIES[r.planner].from_params(r.params)   # every shipped planner has its record
     for key, value in r.params.items():
         assert getattr(typed, key) == value
 
@@ -85,3 +82,55 @@ def test_the_choice_checks_planners_repeated_are_rules_now():
                      ("pairing_draws", "mine")):
         with pytest.raises(BgforgeError, match=f"parameter {key} must be one of"):
             check_params({key: bad})
+
+
+def test_a_misspelled_fornet_key_is_refused_with_the_nearest_name(tmp_path):
+    for name, good, bad in (("fornet", "fg_bates_n", "fg_bate_n"), ("fornet-eval", "size_factors", "size_factor")):
+        path = _misspelled_copy(tmp_path, name, good, bad)
+        with pytest.raises(BgforgeError) as err:
+            recipe.load(str(path))
+        assert str(err.value) == f"recipe {path}: unknown parameter {bad!r}; did you mean {good!r}?"
+
+
+def test_fornet_records_declare_foraugs_defaults_once():
+    from bgforge.recipe_params import FornetEvalParams, FornetParams
+
+    for family, name in ((FornetParams, "fornet"), (FornetEvalParams, "fornet-eval")):
+        shipped = recipe.load(name).params
+        typed = family.from_params({"splits": shipped["splits"]})
+        # the recipe files state the record's defaults (nothing else reads a default of its own)
+        for key in ("pruning_ratio", "fg_scale_jitter", "fg_size_mode", "fg_bates_n", "mask_smoothing_sigma",
+                    "rel_jut_out", "bg_candidates", "parent_labels", "parent_in_prompt", "segmenter", "inpainter",
+                    "dilation"):
+            assert getattr(typed, key) == shipped[key], (name, key)
+    assert FornetParams.from_params({}).copies == 1 and FornetParams.from_params({}).background_combination == "all"
+    with pytest.raises(BgforgeError, match="unknown parameter 'nonants'; known: .*copies"):
+        FornetParams.from_params({"nonants": [4]})   # a fornet-eval key is not fornet's
+
+
+def test_hsi_replay_reads_the_hsi_records_defaults():
+    """replay_blocker's absent keys are HsiParams' defaults (pairing_scope all, self_pairing false, pairing shared),
+    as the HSI planner reads them: a recipe that omits them is planned with keyed draws, not the replay."""
+    from bgforge.planners.hsi_replay import replay_blocker
+
+    reference = {"pairing_draws": "reference", "random_background": "per_class", "pairing_scope": "block",
+                 "self_pairing": True, "pairing": "per_run", "pairing_block": 100}
+    assert replay_blocker(reference, 1000) is None
+    assert replay_blocker({k: v for k, v in reference.items() if k != "pairing_block"}, 1000) is None   # 100
+    assert replay_blocker({k: v for k, v in reference.items() if k != "pairing_scope"}, 1000) == "pairing_scope: all"
+    assert replay_blocker({k: v for k, v in reference.items() if k != "self_pairing"}, 1000) == "self_pairing: False"
+    assert replay_blocker({k: v for k, v in reference.items() if k != "pairing"}, 1000) == "pairing: shared"
+
+
+def test_planners_refuse_an_unknown_fornet_key_and_reports_read_the_edit_record():
+    from bgforge import planners
+    from bgforge.recipe_params import EditParams
+
+    params = {**recipe.load("fornet").params, "pruning_ration": 0.8}   # a recipe built in code, not loaded
+    with pytest.raises(BgforgeError, match="unknown parameter 'pruning_ration'; did you mean 'pruning_ratio'"):
+        planners.get("fornet").validate(params)
+    no_splits = {k: v for k, v in recipe.load("fornet-eval").params.items() if k != "splits"}
+    with pytest.raises(BgforgeError, match=r"splits: give \[train\], \[val\] or \[train, val\]"):
+        planners.get("fornet_eval").validate(no_splits)   # required: one line, not a crash while planning
+    # the flip report's `top_k` (report/finalize_reports.py) is the record's default, declared once
+    assert EditParams.from_plan({}).top_k == 3

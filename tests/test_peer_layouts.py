@@ -24,6 +24,7 @@ from helpers import build
 from PIL import Image
 from typer.testing import CliRunner
 
+import bgforge
 from bgforge import recipe as recipemod
 from bgforge.cli import app
 from bgforge.errors import BgforgeError
@@ -161,8 +162,8 @@ def test_hsi_folders_read_by_timms_own_create_dataset(hsi):
 
 def test_hsi_layout_is_refused_for_another_recipe(tmp_path, cub_root, places_root):
     with pytest.raises(BgforgeError, match="--layout hsi"):
-        build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}),
-              tmp_path / "o", layout="hsi")
+        bgforge.build("waterbirds-95", tmp_path / "o", roots={"cub": cub_root, "places": places_root},
+                      output=bgforge.OutputOptions(layout="hsi"))
     assert not (tmp_path / "o" / "plan.json").exists()
 
 

@@ -8,14 +8,13 @@ import os
 from importlib import metadata
 
 import pytest
-from helpers import build
 from typer.testing import CliRunner
 
+import bgforge
 from bgforge import __version__, provenance
 from bgforge import recipe as recipemod
 from bgforge.cli import app
 from bgforge.io.card import SOURCE_CITATIONS, SOURCE_TERMS
-from bgforge.planners import BuildContext
 from bgforge.sources.demo import cache_dir
 from bgforge.sources.synthetic import LAND, WATER
 
@@ -55,8 +54,8 @@ def test_demo_card_says_synthetic_and_has_no_local_path(demo_wb):
 
 def test_a_real_build_lists_its_inputs_by_folder_name_only(cub_root, places_root, tmp_path):
     out = tmp_path / "o"
-    build(recipemod.apply_overrides(recipemod.load("waterbirds-95"), ["val_frac=0.3"]),
-          BuildContext(roots={"cub": cub_root, "places": places_root}), out)
+    bgforge.build("waterbirds-95", out, roots={"cub": cub_root, "places": places_root}, overrides={"val_frac": 0.3},
+                  run=bgforge.RunConfig(progress=False))
     card = (out / "README.md").read_text()
     no_local_path(card, cub_root, places_root, out)
     assert "`cub`: CUB_200_2011 (local)" in card and "Demo build" not in card
@@ -65,6 +64,7 @@ def test_a_real_build_lists_its_inputs_by_folder_name_only(cub_root, places_root
     assert manifest["substitutions"] == ["`val_frac`: 0.3 (the recipe: 0.2)"] and "`val_frac`: 0.3" in card
 
 
+@pytest.mark.slow
 def test_bap_demo_records_that_it_uses_the_categories_the_recipe_excludes(tmp_path):
     out = tmp_path / "bap"
     invoke("build", "bap-waterbirds", "--demo", "--out", out, "-q")

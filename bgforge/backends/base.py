@@ -2,6 +2,23 @@
 
 All arrays at this boundary are numpy so the pipeline never needs to know whether a
 backend is classical (OpenCV) or neural (torch).
+
+The contract a backend implements (its registry row is described in registry.py):
+
+  Segmenter          `segment(images, requests) -> results`: one SegmentRequest (boxes, text or
+                     a provided mask) and one SegmentResult ((N,H,W) bool masks, xyxy boxes,
+                     scores) per HxWx3 uint8 RGB image; a whole chunk per call, so a model batches it.
+  GroundedSegmenter  a text-prompted Segmenter in two parts callers may run apart: `detect(images,
+                     captions) -> Detection`s and `segment_boxes(images, boxes) -> SegmentResult`s.
+  Inpainter          `inpaint(images, masks) -> images`: HxW bool holes (already dilated) filled,
+                     each output the size of its input.
+  construction       `Backend(model, **settings)` takes the built model (None for a classical
+                     backend); `Backend.from_options(**options)` loads it from the row's options
+                     (checkpoint, device, ...) and is what the registry calls, once per worker.
+                     Results depend on the image and its prompt only, never on which other images
+                     share the call (deterministic, so bytes do not depend on chunking).
+  errors             a bad setting or file is a BgforgeError (one line, how to fix it); a bad image
+                     raises anything, and the stage turns it into that sample's Failure.
 """
 
 from __future__ import annotations
@@ -49,7 +66,15 @@ class SegmentResult:
         )
 
 
-class Segmenter(ABC):
+class _FromOptions:
+    @classmethod
+    def from_options(cls, *args, **options):
+        """The backend built from its registry row's options; a model backend loads its model here and
+        hands it to its constructor. A backend without a model takes its options as they are."""
+        return cls(*args, **options)
+
+
+class Segmenter(_FromOptions, ABC):
     name: str = "segmenter"
 
     @abstractmethod
@@ -81,7 +106,7 @@ class GroundedSegmenter(Segmenter):
         """(N,4) xyxy boxes per image -> one mask per box."""
 
 
-class Inpainter(ABC):
+class Inpainter(_FromOptions, ABC):
     name: str = "inpainter"
 
     @abstractmethod

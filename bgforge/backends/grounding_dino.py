@@ -23,10 +23,10 @@ from numpy.typing import ArrayLike
 from bgforge.errors import BgforgeError
 
 from .base import Detection, GroundedSegmenter, SegmentRequest, SegmentResult, check_batch
-from .device import autocast, enable_fast_matmul, part_precision, resolve_device, upload
+from .device import autocast, check_precision, enable_fast_matmul, part_precision, resolve_device, upload
 from .needs import hub_offline
 from .normalize import normalize
-from .sam import SamSegmenter
+from .sam import SamSegmenter, build_sam
 from .weights import (
     load_checkpoint,
     resolve_checkpoint,
@@ -241,23 +241,34 @@ class GroundingDinoDetector:
 
 
 class GroundedSamSegmenter(GroundedSegmenter):
+    """`GroundedSamSegmenter(gdino, sam)`: a built GroundingDINO and a built segment-anything `Sam`;
+    `from_options(gdino_config=..., gdino_checkpoint=..., sam_model=..., sam_checkpoint=...)` builds both."""
+
     name = "grounded-sam"
 
-    def __init__(self, device: str | None = None, precision: str = "auto", gdino_config: str | None = None,
-                 gdino_checkpoint: str | None = None, gdino_text_encoder: str | None = None,
+    def __init__(self, gdino: torch.nn.Module, sam, device: str | None = None, precision: str = "auto",
                  box_threshold: float = 0.3, text_threshold: float = 0.25, gdino_min_size: int = 800,
-                 gdino_max_size: int | None = 1333, gdino_model_obj: torch.nn.Module | None = None,
-                 gdino_max_boxes: int | None = None, gdino_bucket: int = 0, **sam_options) -> None:
+                 gdino_max_size: int | None = 1333, gdino_max_boxes: int | None = None, gdino_bucket: int = 0,
+                 **sam_options) -> None:
         self.device = resolve_device(device)
         self.precision = part_precision(precision, self.device, "gdino")  # auto: bf16 on CUDA, fp32 on CPU
         enable_fast_matmul(self.device)
-        model = gdino_model_obj if gdino_model_obj is not None else build_grounding_dino(
-            gdino_config, gdino_checkpoint, gdino_text_encoder)
         self.detector = GroundingDinoDetector(
-            model, self.device, self.precision, box_threshold, text_threshold,
+            gdino, self.device, self.precision, box_threshold, text_threshold,
             gdino_min_size, gdino_max_size, gdino_max_boxes, gdino_bucket)
         # the user's precision, not GroundingDINO's: SAM resolves `auto` per part (fp32 decoder)
-        self.sam = SamSegmenter(device=self.device, precision=precision, **sam_options)
+        self.sam = SamSegmenter(sam, device=self.device, precision=precision, **sam_options)
+
+    @classmethod
+    def from_options(cls, gdino_config: str | None = None, gdino_checkpoint: str | None = None,
+                     gdino_text_encoder: str | None = None, sam_model: str = "vit_h", sam_checkpoint=None,
+                     device: str | None = None, precision: str = "auto", **options) -> "GroundedSamSegmenter":
+        """Load GroundingDINO (config, checkpoint, text encoder), then SAM, on the CPU; a bad device or
+        precision fails before either load."""
+        device = resolve_device(device)
+        check_precision(precision)
+        gdino = build_grounding_dino(gdino_config, gdino_checkpoint, gdino_text_encoder)
+        return cls(gdino, build_sam(sam_model, sam_checkpoint), device=device, precision=precision, **options)
 
     def detect(self, images: list[np.ndarray], captions: list[str]) -> list[Detection]:
         return self.detector.detect(images, captions)

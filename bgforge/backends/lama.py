@@ -60,11 +60,13 @@ def _pad_mode(h: int, w: int, ph: int, pw: int) -> str:
 
 
 class LamaInpainter(Inpainter):
+    """`LamaInpainter(model)`: a built Big-LaMa (the TorchScript module, `model(image, mask)`), moved to
+    `device`; `LamaInpainter.from_options(lama_checkpoint=..., loader=...)` loads big-lama.pt."""
+
     name = "lama"
 
-    def __init__(self, lama_checkpoint=None, device=None, precision="fp32", loader="auto",
-                 batch_size: int = 4, pad_multiple: int = 8, size_bucket: int = 0, lama_model_obj=None,
-                 freeze: bool | None = None, channels_last: bool | None = None):
+    def __init__(self, model, device=None, precision="fp32", batch_size: int = 4, pad_multiple: int = 8,
+                 size_bucket: int = 0, freeze: bool | None = None, channels_last: bool | None = None):
         import torch
 
         self.device = resolve_device(device)
@@ -81,22 +83,7 @@ class LamaInpainter(Inpainter):
         self.bucket = int(size_bucket or 0)
         if self.bucket < 0 or self.bucket % self.mod:
             raise BgforgeError(f"lama_bucket must be 0 (off) or a multiple of {self.mod}, got {size_bucket}")
-        if loader not in LOADERS:
-            raise BgforgeError(
-                f"unknown LaMa loader {loader!r}: expected one of {', '.join(LOADERS)}")
-        if lama_model_obj is not None:
-            self.loader, model = "object", lama_model_obj
-        else:
-            path = resolve_checkpoint("lama", lama_checkpoint)
-            if loader == "simple-lama" and not has_simple_lama():
-                raise BgforgeError(
-                    "loader 'simple-lama' requested but simple-lama-inpainting is not installed "
-                    "(pip install --no-deps simple-lama-inpainting, see docs/models.md); use loader 'torchscript'"
-                )
-            use_sl = loader == "simple-lama"
-            self.loader = "simple-lama" if use_sl else "torchscript"
-            model = (_load_with_simple_lama(path, self.device) if use_sl
-                     else load_torchscript(path, self.device, "lama"))
+        self.loader = "object"  # how the model was loaded: from_options says which loader read the file
         self.model = model.to(self.device).eval()
         # On CUDA (None), and on a CPU when asked (tests): a frozen TorchScript module has its weights
         # inlined as constants. Channels-last (NHWC) inputs only when asked: whether cuDNN's NHWC convolutions
@@ -108,6 +95,26 @@ class LamaInpainter(Inpainter):
             with warnings.catch_warnings():  # TorchScript is deprecated, but big-lama.pt is one
                 warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")
                 self.model = torch.jit.freeze(self.model)
+
+    @classmethod
+    def from_options(cls, lama_checkpoint=None, device=None, loader: str = "auto", **options) -> "LamaInpainter":
+        """Load big-lama.pt (weights.resolve_checkpoint: the option, the environment, models.yaml or the
+        model dir) onto `device` with `loader`: torch.jit.load (`auto`, `torchscript`) or simple-lama's."""
+        if loader not in LOADERS:
+            raise BgforgeError(
+                f"unknown LaMa loader {loader!r}: expected one of {', '.join(LOADERS)}")
+        device = resolve_device(device)
+        path = resolve_checkpoint("lama", lama_checkpoint)
+        if loader == "simple-lama" and not has_simple_lama():
+            raise BgforgeError(
+                "loader 'simple-lama' requested but simple-lama-inpainting is not installed "
+                "(pip install --no-deps simple-lama-inpainting, see docs/models.md); use loader 'torchscript'"
+            )
+        use_sl = loader == "simple-lama"
+        model = _load_with_simple_lama(path, device) if use_sl else load_torchscript(path, device, "lama")
+        inpainter = cls(model, device=device, **options)
+        inpainter.loader = "simple-lama" if use_sl else "torchscript"
+        return inpainter
 
     def _padded(self, h: int, w: int) -> tuple[int, int]:
         step = self.bucket or self.mod

@@ -1,5 +1,6 @@
 """What model backends need on this machine, checked at planning (registry.check_weights names every
-missing file in one message), and Hugging Face lookups kept offline while a model is built.
+missing file in one message: each row's catalogue checkpoints, then its `extra_needs` below), and
+Hugging Face lookups kept offline while a model is built.
 
 Only files are looked at (no model is loaded), so a build refuses in well under a second, before
 any phase runs or any worker starts.
@@ -72,31 +73,24 @@ def _text_encoder_missing(explicit, gdino_config) -> str | None:
             f"cache: run `bgforge models fetch {s.name}`")
 
 
-def _checkpoint(model: str, explicit) -> list[str]:
+def missing_checkpoint(model: str, explicit=None) -> str | None:
+    """Why catalogue checkpoint `model` is not on this machine (how to get it), or None when it is."""
     try:
         resolve_checkpoint(model, explicit)
     except BgforgeError as exc:
-        return [str(exc)]
-    return []
+        return str(exc)
+    return None
 
 
-# What each torch backend needs on this machine (registry.py names them per backend): a list of
-# problems, each saying how to get the file; [] when everything is there. Files only, nothing loads.
-def sam_weights(options: dict) -> list[str]:
-    return _checkpoint(f"sam_{options.get('sam_model') or 'vit_h'}", options.get("sam_checkpoint"))
-
-
-def grounded_sam_weights(options: dict) -> list[str]:
-    problems = sam_weights(options) + _checkpoint("groundingdino_swint", options.get("gdino_checkpoint"))
+# The checks a row adds to its catalogue checkpoints (registry.py `extra_needs`): a list of problems,
+# each saying how to get the file; [] when everything is there. Files only, nothing loads.
+def text_encoder(options: dict) -> list[str]:
+    """GroundingDINO's BERT (its weights live in the checkpoint, its config and vocabulary do not)."""
     bert = _text_encoder_missing(options.get("gdino_text_encoder"), options.get("gdino_config"))
-    return problems + [bert] if bert else problems
+    return [bert] if bert else []
 
 
-def lama_weights(options: dict) -> list[str]:
-    return _checkpoint("lama", options.get("lama_checkpoint"))
-
-
-def patchnet_weights(options: dict) -> list[str]:
+def patchnet_model(options: dict) -> list[str]:
     model = options.get("patchnet_model")
     if model and Path(model).is_file():
         return []

@@ -15,7 +15,7 @@ import numpy as np
 from bgforge.errors import BgforgeError
 
 from .base import Segmenter, SegmentResult, as_boxes, check_batch
-from .device import autocast, enable_fast_matmul, part_precision, resolve_device, upload
+from .device import autocast, check_precision, enable_fast_matmul, part_precision, resolve_device, upload
 from .weights import load_checkpoint, resolve_checkpoint
 
 SAM_MODELS = ("vit_h", "vit_l", "vit_b")
@@ -92,17 +92,18 @@ def resize_longest_side(t, target: int):
 
 
 class SamSegmenter(Segmenter):
+    """`SamSegmenter(sam)`: a built segment-anything `Sam` (SamPredictor's style), moved to `device`;
+    `SamSegmenter.from_options(sam_model=..., sam_checkpoint=...)` builds it from a checkpoint."""
+
     name = "sam"
 
     def __init__(
         self,
-        sam_model: str = "vit_h",
-        sam_checkpoint=None,
+        model,
         device=None,
         precision: str = "auto",
         multimask: bool = True,
         encoder_batch: int | None = None,
-        sam_model_obj=None,
         device_resize: bool | None = None,
         compile: bool = False,
     ):
@@ -122,13 +123,21 @@ class SamSegmenter(Segmenter):
         # resizing on the device saves ~10 ms of CPU per image; on a CPU the reference's PIL
         # resize is kept so masks match SamPredictor.set_image exactly
         self.device_resize = self.device.type == "cuda" if device_resize is None else bool(device_resize)
-        model = sam_model_obj if sam_model_obj is not None else build_sam(sam_model, sam_checkpoint)
         self.model = model.to(self.device).eval()
         use_sdpa(self.model.image_encoder)
         self.encoder = torch_compile(self.model.image_encoder) if compile else self.model.image_encoder
         # SamPredictor only for its ResizeLongestSide transform (matching the model's
         # img_size); we drive the model directly to batch the encoder.
         self.transform = SamPredictor(self.model).transform
+
+    @classmethod
+    def from_options(cls, sam_model: str = "vit_h", sam_checkpoint=None, device=None, precision: str = "auto",
+                     **options) -> "SamSegmenter":
+        """Load SAM `sam_model` from its checkpoint (weights.resolve_checkpoint: the option, the
+        environment, models.yaml or the model dir); a bad device or precision fails before the load."""
+        device = resolve_device(device)
+        check_precision(precision)
+        return cls(build_sam(sam_model, sam_checkpoint), device=device, precision=precision, **options)
 
     # ------------------------------------------------------------------ helpers
     def _input(self, img: np.ndarray):

@@ -4,7 +4,8 @@ Resolution order for a checkpoint (the first place that is *configured* wins, so
 in an explicit path is reported instead of silently using another file):
   1. explicit path (CLI option / backend option)
   2. environment variable (BGFORGE_SAM_CHECKPOINT, BGFORGE_GDINO_CHECKPOINT,
-     BGFORGE_LAMA_CHECKPOINT, BGFORGE_GDINO_CONFIG, BGFORGE_GDINO_TEXT_ENCODER)
+     BGFORGE_LAMA_CHECKPOINT, BGFORGE_GDINO_CONFIG, BGFORGE_GDINO_TEXT_ENCODER; another
+     catalogue kind's is BGFORGE_<KIND>_CHECKPOINT)
   3. user config file: $BGFORGE_CONFIG or ~/.config/bgforge/models.yaml, a flat mapping
      `<model name or kind>: <path>` (e.g. `sam_vit_h: /data/sam.pth`, `lama: ...`,
      `gdino_config: ...`, `model_dir: ...`)
@@ -111,6 +112,12 @@ ENV_VARS = {
 _FLAGS = {"sam": "--sam-checkpoint", "gdino": "--gdino-checkpoint", "lama": "--lama-checkpoint"}
 
 
+def env_var(kind: str) -> str:
+    """The environment variable that points at a kind's file: ENV_VARS entry, else BGFORGE_<KIND>_CHECKPOINT (so a
+    new catalogue kind needs no entry; cli/options.checkpoint_option names it the same way)."""
+    return ENV_VARS.get(kind) or f"BGFORGE_{kind.upper()}_CHECKPOINT"
+
+
 def spec(name: str) -> ModelSpec:
     key = ALIASES.get(name, name)
     if key not in CATALOGUE:
@@ -162,8 +169,8 @@ def _locate(s: ModelSpec, explicit_path) -> tuple[Path, str]:
     if explicit_path:
         p = Path(explicit_path).expanduser()
         return (p / s.filename if p.is_dir() and s.kind != "text_encoder" else p), "given path"
-    env = ENV_VARS.get(s.kind)
-    if env and os.environ.get(env):
+    env = env_var(s.kind)
+    if os.environ.get(env):
         return Path(os.environ[env]).expanduser(), env
     cfg = read_user_config()
     for key in (s.name, s.kind):
@@ -180,7 +187,7 @@ def resolve_checkpoint(model_name: str, explicit_path=None) -> Path:
         flag = _FLAGS.get(s.kind)
         how = f"run `bgforge models fetch {s.name}`"
         if flag:
-            how += f" or pass {flag} / set {ENV_VARS[s.kind]}"
+            how += f" or pass {flag} / set {env_var(s.kind)}"
         raise BgforgeError(f"{s.name} checkpoint not found: expected {path} ({source}); {how}")
     return path
 

@@ -1,7 +1,8 @@
 """The `bgforge` Typer app: global options, and every command family registered on it.
 
 Exit codes: 0 done; 2 bad input or usage (one-line error); 3 done but some samples failed
-(see OUT/errors.jsonl); 1 an unexpected error (a bug: please report it with the traceback).
+(see OUT/errors.jsonl); 1 a stopped run (a lost worker, 1,000 failures in a row, `--fail-fast`: re-run to
+resume) or an unexpected error (a bug: please report it with the traceback); 130 / 143 Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations

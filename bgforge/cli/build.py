@@ -78,18 +78,6 @@ def recipes_cmd(
         typer.echo(f"{n:28s} {summary}\n{'':28s} demo: {demos[n]}")
 
 
-def with_demo_params(recipe, assignments: list[str]):
-    """`--demo`: the planner's demo parameters where the recipe file has none (null) and no --set gave one."""
-    from dataclasses import replace
-
-    from .. import planners
-
-    given = {a.split("=", 1)[0].strip().split(".")[0] for a in assignments}
-    extra = {k: v for k, v in planners.get(recipe.planner).demo_params().items()
-             if k not in given and (recipe.params.get(k) is None or k == "segmenter")}
-    return replace(recipe, params={**recipe.params, **extra}) if extra else recipe
-
-
 def complete_recipe(incomplete: str) -> list[str]:
     """Shell completion of recipe names: the shipped recipe files, no recipe parsed (fast)."""
     from ..recipe import recipes_dir
@@ -186,6 +174,7 @@ def build_cmd(
     as_json: Json = False,
     compile_models: opt.Compile = False,
     run: opt.RunOptions = group(),
+    output: opt.OutputOptions = group(),
 ) -> None:
     """Build a dataset from a recipe and write shards, metadata.csv, groups.json, a manifest and previews.
 
@@ -196,37 +185,37 @@ def build_cmd(
       bgforge build waterbirds-95 --cub-root /data/CUB_200_2011 --places-root /data/places365 --out /data/wb95 --workers 8
     """
     from .. import recipe as recipemod
-    from ..build import check_recipe
+    from ..api import load_recipe
+    from ..building import check_recipe
     from ..execution.devices import needs_gpu
-    from ..planners import BuildContext
 
     recipe = recipemod.load(name)
     if compile_models and "backend_options" not in recipe.params:
         fail(f"--compile: recipe {recipe.name} runs no model")
-    # --compile is the override that hands the model backends compile=true
-    recipe = recipemod.apply_overrides(recipe, [*(set_ or []), *(["backend_options.compile=true"] if compile_models else [])])
-    if demo:
-        recipe = with_demo_params(recipe, set_ or [])
+    # --compile is the override that hands the model backends compile=true; --demo adds the demo parameters
+    recipe = load_recipe(recipe, [*(set_ or []), *(["backend_options.compile=true"] if compile_models else [])],
+                         demo=demo)
     slice_index, slice_count = _slice(slice_index, slice_count, shard_index, num_shards)
-    ctx = BuildContext(roots={"cub": cub_root, "places": places_root, "imagenet": imagenet_root, "coco": coco_root,
-                              "textures": textures_root, "cars": cars_root, "lvis": lvis_root},
-                       demo=demo)
+    roots = {"cub": cub_root, "places": places_root, "imagenet": imagenet_root, "coco": coco_root,
+             "textures": textures_root, "cars": cars_root, "lvis": lvis_root}
     run_options = dict(executor=executor.value, ray_address=ray_address, slice_index=slice_index,
                        slice_count=slice_count)
     if dry_run or as_json:
         if not dry_run:
             fail("--json needs --dry-run (a build reports on stdout in text; `bgforge status --json` after it)")
         from ..dry_run import dry_run as plan_only
+        from ..planners import BuildContext
 
         check_recipe(recipe, seed)  # before --devices is resolved: finding GPUs imports torch (seconds)
-        report = plan_only(recipe, ctx, out, run_config(run, needs_gpu(recipe), **run_options), seed=seed,
-                           layout=layout.value, shard_size=run.shard_size, min_shards=run.min_shards,
-                           limit=run.limit)
+        report = plan_only(recipe, BuildContext(roots=roots, demo=demo), out,
+                           run_config(run, needs_gpu(recipe), **run_options), seed=seed, layout=layout.value,
+                           shard_size=output.shard_size, min_shards=output.min_shards, limit=output.limit)
         typer.echo(json.dumps(report, indent=2) if as_json else render_dry_run(report))
         return
     title = f"built {recipe.name}" if slice_count == 1 else f"{recipe.name} slice {slice_index} of {slice_count}"
-    build_and_report(recipe, out, run, title=title, table_title=f"groups ({out}/groups.json):\n", ctx=ctx,
-                     needs_gpu=needs_gpu(recipe), run_options=run_options, seed=seed, layout=layout.value)
+    build_and_report(recipe, out, run, output=output, layout=layout.value, seed=seed, roots=roots, demo=demo,
+                     title=title, table_title=f"groups ({out}/groups.json):\n", needs_gpu=needs_gpu(recipe),
+                     run_options=run_options)
 
 
 @command

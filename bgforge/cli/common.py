@@ -19,10 +19,10 @@ from ..ordering import ordered_counts, ordered_splits
 from .options import absolute
 
 if TYPE_CHECKING:
-    from ..build import BuildResult
+    from ..building import BuildResult
     from ..execution.context import RunConfig
     from ..recipe import Recipe
-    from .options import ModelOptions, RunOptions
+    from .options import ModelOptions, OutputOptions, RunOptions
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1      # the run itself broke (a worker was killed): one line; committed shards stay
@@ -121,7 +121,7 @@ def command(function: F) -> F:
 
 def model_options(models: "ModelOptions", **stage_options: Any) -> dict:
     """The `backend_options` a stage recipe hands its model backends (`stage_options`: thresholds, multimask)."""
-    return {"patchnet_model": absolute(models.patchnet_model), "sam_model": models.sam_model,
+    return {"patchnet_model": absolute(models.patchnet_model), "sam_model": models.sam_model.value,
             "sam_checkpoint": absolute(models.sam_checkpoint), "gdino_config": absolute(models.gdino_config),
             "gdino_checkpoint": absolute(models.gdino_checkpoint), "lama_checkpoint": absolute(models.lama_checkpoint),
             "precision": models.precision.value, "box_threshold": None, "text_threshold": None, "multimask": None,
@@ -210,22 +210,25 @@ def common_causes(out: Path, top: int = 3) -> list[str]:
 def build_and_report(recipe: "Recipe", out: Path, run: "RunOptions", *, title: str = "",
                      extra_summary: Optional[ExtraSummary] = None,
                      summary_extra: Optional[Callable[["BuildResult"], str]] = None,
-                     table_title: str = "", ctx: Any = None, needs_gpu: bool = False,
-                     run_options: Optional[dict] = None, **build_options: Any) -> None:
-    """Build `recipe` into `out` and report it: the group table and `extra_summary`'s lines (unless -q),
-    then the one summary line; exit EXIT_SAMPLE_ERRORS when the output holds failed samples.
+                     table_title: str = "", needs_gpu: bool = False, run_options: Optional[dict] = None,
+                     output: Optional["OutputOptions"] = None, layout: str = "shards", seed: Optional[int] = None,
+                     roots: Optional[dict] = None, demo: bool = False) -> None:
+    """Build `recipe` into `out` through the Python API (`bgforge.build`) and report it: the group table and
+    `extra_summary`'s lines (unless -q), then the one summary line; exit EXIT_SAMPLE_ERRORS when the output
+    holds failed samples.
 
-    `build_options` go to `bgforge.build.build` (seed, layout); `run_options` to the RunConfig
-    (executor, ray_address, the slice); `ctx` defaults to an empty BuildContext.
+    `output` and `layout` say what is written (bgforge.OutputOptions); `run` and `run_options` (executor, its
+    options, the slice) how (the RunConfig); `roots`, `demo` and `seed` as bgforge.build takes them.
     """
-    from ..build import build, check_recipe
-    from ..planners import BuildContext
+    from ..api import build
+    from ..building import check_recipe
+    from .options import OutputOptions
 
     announce_command()
-    check_recipe(recipe, build_options.get("seed"))  # a bad input is refused before GPUs are looked for (torch)
-    result = build(recipe, BuildContext() if ctx is None else ctx, out, run_config(run, needs_gpu, **(run_options or {})),
-                   shard_size=run.shard_size, min_shards=run.min_shards, overwrite=run.overwrite, limit=run.limit,
-                   **build_options)
+    check_recipe(recipe, seed)  # a bad input is refused before GPUs are looked for (torch)
+    result = build(recipe, out, roots=roots, demo=demo, seed=seed, overwrite=run.overwrite,
+                   output=(output or OutputOptions()).options(layout),
+                   run=run_config(run, needs_gpu, **(run_options or {})))
     if result.finalized:
         say(table_title + format_groups(result.summary))
     for line in extra_summary(result) if extra_summary else ():
@@ -239,13 +242,16 @@ def build_and_report(recipe: "Recipe", out: Path, run: "RunOptions", *, title: s
 
 
 def run_config(run: "RunOptions", needs_gpu: bool, **more: Any) -> "RunConfig":
-    """The library's RunConfig from a command's run options (`more`: executor, ray_address, the slice)."""
+    """The library's RunConfig from a command's run options (`more`: executor, the slice, and executor options
+    such as ray_address, which go to RunConfig.executor_options when given)."""
     from ..execution.context import RunConfig
     from ..execution.devices import parse_devices
+    from ..execution.executors import option_names
 
+    options = {k: v for k in option_names() if k in more and (v := more.pop(k)) is not None}
     return RunConfig(workers=run.workers, devices=tuple(parse_devices(run.devices, needs_gpu) or ()),
                      batch_size=run.batch_size, io_threads=run.io_threads, progress=not quiet(),
-                     retry_errors=run.retry_errors, **more)
+                     retry_errors=run.retry_errors, fail_fast=run.fail_fast, executor_options=options, **more)
 
 
 def errors_total(out: Path) -> int:
@@ -254,7 +260,8 @@ def errors_total(out: Path) -> int:
     return json.loads(path.read_text())["errors"] if path.exists() else 0
 
 
-def run_stage(kind: str, params: dict, out: Path, run: "RunOptions", *, needs_gpu: bool = False,
-              extra_summary: Optional[ExtraSummary] = None) -> None:
+def run_stage(kind: str, params: dict, out: Path, run: "RunOptions", output: "OutputOptions", *,
+              needs_gpu: bool = False, extra_summary: Optional[ExtraSummary] = None) -> None:
     """Build a stage command's recipe and report it with the one summary line."""
-    build_and_report(stage_recipe(kind, params), out, run, needs_gpu=needs_gpu, extra_summary=extra_summary)
+    build_and_report(stage_recipe(kind, params), out, run, output=output, needs_gpu=needs_gpu,
+                     extra_summary=extra_summary)

@@ -50,9 +50,9 @@ def edit_cmd(
     edits: Annotated[str, typer.Option(
         "--edits", help="Comma-separated: remove (each foreground phrase, one at a time), background (swap it; "
                         "needs a pool).")] = "remove",
-    grounding: Annotated[str, typer.Option(
+    grounding: Annotated[opt.EditGrounding, typer.Option(
         "--grounding", help="provided (boxes from the phrases file), grounded-sam (GroundingDINO boxes for each "
-                            "phrase), or auto (provided when every phrase has boxes).")] = "auto",
+                            "phrase), or auto (provided when every phrase has boxes).")] = opt.EditGrounding.auto,
     segmenter: opt.Segmenter = "auto",
     inpainter: opt.Inpainter = "auto",
     box_threshold: opt.BoxThreshold = 0.3,  # ASPIRE's
@@ -62,14 +62,15 @@ def edit_cmd(
     classify_stored: Annotated[bool, typer.Option(
         "--classify-stored", help="Classify each edit after its JPEG round trip (the stored pixels) instead of the "
                                   "in-memory pixels the reference classifies.")] = False,
-    phrase_collapse: Annotated[str, typer.Option(
+    phrase_collapse: Annotated[opt.PhraseCollapse, typer.Option(
         "--phrase-collapse", help="reference (default; ASPIRE's parse_top_k_classes.py: Porter stems, CountVectorizer "
                                   "cosine >= 0.7, clusters ranked by the sum of flips / occurrences) or bgforge "
-                                  "(articles, numbers and plurals dropped, difflib ratio >= 0.85).")] = "reference",
-    dilation_shape: Annotated[str, typer.Option(
+                                  "(articles, numbers and plurals dropped, difflib ratio >= 0.85).")] \
+        = opt.PhraseCollapse.reference,
+    dilation_shape: Annotated[opt.DilationShape, typer.Option(
         "--dilation-shape", help="vertical (default, the reference: its dilate_mask gets a (1, H, W) array, which "
                                  "OpenCV dilates along rows only; on images wider than 512 px it cannot run and the "
-                                 "phrase is skipped, counted in the summary) or square.")] = "vertical",
+                                 "phrase is skipped, counted in the summary) or square.")] = opt.DilationShape.vertical,
     object_phrase: opt.text_option(
         "--object-phrase", help="What to keep in a background swap (default: the image's class name).") = None,
     backgrounds: opt.path_option(
@@ -86,10 +87,10 @@ def edit_cmd(
         "--classifier-weights", help="Local state dict for an architecture name (nothing is downloaded).") = None,
     class_index: opt.path_option(
         "--class-index", help="JSON or TXT: class index -> label name (labels may then be names).") = None,
-    preprocess: Annotated[str, typer.Option(
+    preprocess: Annotated[opt.ClassifierPreset, typer.Option(
         "--preprocess", help="Classifier input preset: reference (ASPIRE's: the image squashed to 224 x 224, PIL "
                              "bilinear, mean and std 0.5) or imagenet (shorter side 256, centre crop 224, ImageNet "
-                             "mean/std). --resize, --crop, --mean, --std override it.")] = "reference",
+                             "mean/std). --resize, --crop, --mean, --std override it.")] = opt.ClassifierPreset.reference,
     resize: Annotated[Optional[int], typer.Option(
         "--resize", help="Classifier input: resized to N (shorter side; reference preset: N x N) (0 = keep).")] = None,
     crop: Annotated[Optional[int], typer.Option(
@@ -99,15 +100,16 @@ def edit_cmd(
     std: opt.text_option(
         "--std", help="Normalisation std R,G,B (default: the --preprocess preset's).") = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Phrases per class in the report.")] = 3,
-    top_k_rank: Annotated[str, typer.Option(
+    top_k_rank: Annotated[opt.TopKRank, typer.Option(
         "--top-k-rank", help="reference (ASPIRE's code; with --phrase-collapse reference its score: sum of flips / "
                              "occurrences, ties by flips; with bgforge: flips / edits, ties by flips) | frequency "
-                             "(most flips first, the paper's wording).")] = "reference",
+                             "(most flips first, the paper's wording).")] = opt.TopKRank.reference,
     image_format: opt.Format = opt.ImageFormat.jpg,
     jpeg_quality: opt.JpegQuality = None,
     seed: opt.Seed = 0,
     models: opt.ModelOptions = group(omit=("patchnet_model",)),
     run: opt.RunOptions = group(),
+    output: opt.OutputOptions = group(),
 ) -> None:
     """Edit images one named object at a time (or swap their background), flag the edits that flip a
     classifier, and rank the flipping phrases per class (OUT/spurious.json, spurious.md, .bgforge/preview/flips.png).
@@ -121,19 +123,19 @@ def edit_cmd(
     from ..planners.edit import resolve_auto
 
     params = {**inputs.params(), "phrases": absolute(phrases),
-              "edits": [e.strip() for e in edits.split(",") if e.strip()], "grounding": grounding,
+              "edits": [e.strip() for e in edits.split(",") if e.strip()], "grounding": grounding.value,
               "segmenter": segmenter, "inpainter": inpainter, "dilation": dilation,
-              "dilation_shape": dilation_shape, "phrase_collapse": phrase_collapse,
+              "dilation_shape": dilation_shape.value, "phrase_collapse": phrase_collapse.value,
               **({"classify_stored": True} if classify_stored else {}),
               "object_phrase": object_phrase, "backgrounds": absolute(backgrounds),
               "places_root": absolute(places_root), "background_map": absolute(background_map),
               "classifier": absolute(classifier) if classifier and Path(classifier).expanduser().exists() else classifier,
               "classifier_weights": absolute(classifier_weights), "class_index": absolute(class_index),
-              "classifier_preprocess": preprocess, "classifier_resize": resize, "classifier_crop": crop,
+              "classifier_preprocess": preprocess.value, "classifier_resize": resize, "classifier_crop": crop,
               "classifier_mean": _floats(mean, "--mean"),
               "classifier_std": _floats(std, "--std"), "classifier_precision": models.precision.value,
               "image_format": image_format.value, "jpeg_quality": jpeg_quality, "seed": seed, "top_k": top_k,
-              "top_k_rank": top_k_rank,
+              "top_k_rank": top_k_rank.value,
               "backend_options": model_options(models, box_threshold=box_threshold, text_threshold=text_threshold,
                                                multimask=multimask)}
     params = resolve_auto(params, run.devices != "cpu" and gpu_available())
@@ -156,6 +158,7 @@ def edit_cmd(
                    "vertical dilation cannot run (--dilation-shape square dilates them)") if wide else ""
         return skipped + (f"; report {Path(out) / 'spurious.md'}" if result.finalized else "")
 
-    build_and_report(stage_recipe("edit", params), out, run, extra_summary=flip_report, summary_extra=report_path,
+    build_and_report(stage_recipe("edit", params), out, run, output=output, extra_summary=flip_report,
+                     summary_extra=report_path,
                      title=f"edit ({params['grounding']} grounding, {params['segmenter']} + {params['inpainter']})",
                      needs_gpu=torch_models)

@@ -45,7 +45,7 @@ def stats_imagenet(
     imagenet_root: opt.ImagenetRoot = None,
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="Folder for class_stats.csv and histograms.png.")] = Path("imagenet-stats"),
-    split: Annotated[str, typer.Option("--split", help="train or val.")] = "train",
+    split: Annotated[opt.StatsSplit, typer.Option("--split", help="train or val.")] = opt.StatsSplit.train,
     classes: opt.text_option(
         "--classes", help="Comma-separated wnids or names (default: all).") = None,
 ) -> None:
@@ -59,7 +59,7 @@ def stats_imagenet(
     from ..sources.imagenet import ImageNetSource
 
     src = ImageNetSource(source_root("imagenet", imagenet_root))
-    rows = class_stats(src, split=split, wnids=classes.split(",") if classes else None)
+    rows = class_stats(src, split=split.value, wnids=classes.split(",") if classes else None)
     write_stats_csv(rows, out / "class_stats.csv")
     histogram_png(rows, out / "histograms.png")
     echo(f"bgforge: stats for {len(rows)} classes ({sum(r['images'] for r in rows)} images, "

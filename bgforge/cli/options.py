@@ -33,6 +33,16 @@ Layout = _choices("Layout", *choices.LAYOUTS)
 Executor = _choices("Executor", *choices.EXECUTORS)
 Position = _choices("Position", *choices.POSITIONS)
 Precision = _choices("Precision", *choices.PRECISIONS)
+SamSize = _choices("SamSize", *choices.SAM_MODELS)
+EditGrounding = _choices("EditGrounding", *choices.EDIT_GROUNDINGS)
+PhraseCollapse = _choices("PhraseCollapse", *choices.PHRASE_COLLAPSES)
+DilationShape = _choices("DilationShape", *choices.DILATION_SHAPES)
+ClassifierPreset = _choices("ClassifierPreset", *choices.CLASSIFIER_PRESETS)
+TopKRank = _choices("TopKRank", *choices.TOP_K_RANKS)
+BgMode = _choices("BgMode", *choices.BG_MODES)
+FgMode = _choices("FgMode", *choices.FG_MODES)
+VariantConstruction = _choices("VariantConstruction", *choices.VARIANT_CONSTRUCTIONS)
+StatsSplit = _choices("StatsSplit", *choices.STATS_SPLITS)
 
 
 def absolute(path: Optional[Path]) -> Optional[str]:
@@ -107,6 +117,10 @@ RetryErrors = Annotated[bool, typer.Option(
     "--retry-errors", help="Rebuild the shards whose samples failed (listed in errors.jsonl) once the cause is fixed "
                            "(a file, the disk, a model): only those shards, each replaced when its new tar commits. "
                            "Inputs skipped while planning are not retried (--overwrite re-plans).")]
+FailFast = Annotated[bool, typer.Option(
+    "--fail-fast", help="Stop at the first failed sample and print its traceback (exit 1): its shard is not "
+                        "committed, the committed ones stay, the failure is added to errors.jsonl. Re-run "
+                        "without it to resume, recording failed samples and going on.")]
 JpegQuality = Annotated[Optional[int], typer.Option(
     "--jpeg-quality", min=1, max=100,
     help=f"JPEG quality of the written images (default {JPEG_QUALITY}; the Waterbirds and UrbanCars recipes use 75, "
@@ -119,7 +133,7 @@ Format = Annotated[ImageFormat, typer.Option(
 ModelPrecision = Annotated[Precision, typer.Option(
     "--precision", help="Model arithmetic: auto (bf16 autocast on a GPU that has it, fp32 on CPU), fp32, or "
                         "bf16/fp16 autocast (LaMa always stays fp32).")]
-SamModel = Annotated[str, typer.Option("--sam-model", help="SAM size: vit_h, vit_l or vit_b.")]
+SamModel = Annotated[SamSize, typer.Option("--sam-model", help="SAM size: vit_h, vit_l or vit_b.")]
 
 
 def checkpoint_option(model: str, what: str) -> Any:
@@ -182,24 +196,39 @@ class InputOptions:
 
 @dataclass
 class RunOptions:
-    """How a run executes; none of it changes the output bytes."""
+    """How a run executes; none of it changes the output bytes, so a build resumes with other values
+    (the library's RunConfig, and bgforge.build's `overwrite`)."""
 
     workers: Workers = 1
     devices: Devices = None
     batch_size: BatchSize = BATCH_SIZE
     io_threads: IoThreads = None
-    shard_size: ShardSize = 1000
-    min_shards: MinShards = MIN_SHARDS
     overwrite: Overwrite = False
     retry_errors: RetryErrors = False
+    fail_fast: FailFast = False
+
+
+@dataclass
+class OutputOptions:
+    """What is written: each changes the output bytes (recorded in plan.json; a resume with another value is
+    refused). With a command's --layout, the library's bgforge.OutputOptions."""
+
+    shard_size: ShardSize = 1000
+    min_shards: MinShards = MIN_SHARDS
     limit: Limit = None
+
+    def options(self, layout: Any = "shards") -> Any:
+        """bgforge.OutputOptions of these values and `layout` (a Layout member or its value)."""
+        from ..api import OutputOptions as Output
+
+        return Output(shard_size=self.shard_size, min_shards=self.min_shards, layout=layout, limit=self.limit)
 
 
 @dataclass
 class ModelOptions:
     """Where the model backends find their weights, and the arithmetic they run in."""
 
-    sam_model: SamModel = "vit_h"
+    sam_model: SamModel = SamSize.vit_h
     sam_checkpoint: SamCheckpoint = None
     gdino_config: GdinoConfig = None
     gdino_checkpoint: GdinoCheckpoint = None

@@ -118,6 +118,7 @@ def autobackswap_cmd(
     seed: opt.Seed = 0,
     models: opt.ModelOptions = group(omit=("gdino_config", "gdino_checkpoint", "precision", "gdino_max_boxes")),
     run: opt.RunOptions = group(),
+    output: opt.OutputOptions = group(),
 ) -> None:
     """Paste every image's foreground onto inpainted backgrounds of images from other classes.
 
@@ -129,11 +130,11 @@ def autobackswap_cmd(
     from .. import recipe as recipemod
 
     params = recipemod.load("autobackswap").params
-    options = {"sam_model": models.sam_model, "sam_checkpoint": absolute(models.sam_checkpoint),
+    options = {"sam_model": models.sam_model.value, "sam_checkpoint": absolute(models.sam_checkpoint),
                "lama_checkpoint": absolute(models.lama_checkpoint), "compile": models.compile or None}
     params.update(**inputs.params(), patchnet_model=absolute(models.patchnet_model),
                   segmenter=segmenter, patchnet_threshold=threshold, inpainter=inpainter, ratio=ratio,
                   include_originals=originals, dilation=dilation, feather=feather, image_format=image_format.value,
                   jpeg_quality=jpeg_quality,
                   seed=seed, backend_options={k: v for k, v in options.items() if v is not None})
-    run_stage("autobackswap", params, out, run, needs_gpu=uses_torch(segmenter, inpainter))
+    run_stage("autobackswap", params, out, run, output, needs_gpu=uses_torch(segmenter, inpainter))

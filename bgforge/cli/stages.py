@@ -34,6 +34,7 @@ def segment_cmd(
     dilation: opt.Dilation = 0,
     models: opt.ModelOptions = group(omit=("lama_checkpoint",)),
     run: opt.RunOptions = group(),
+    output: opt.OutputOptions = group(),
 ) -> None:
     """Cut objects out: write one mask per image (mask.png, the union of its objects) with boxes, scores and area.
 
@@ -43,7 +44,7 @@ def segment_cmd(
               "prompt_from_label": prompt_from_label, "dilation": dilation,
               "backend_options": model_options(models, box_threshold=box_threshold, text_threshold=text_threshold,
                                                multimask=multimask)}
-    run_stage("segment", params, out, run, needs_gpu=uses_torch(backend), extra_summary=_empty_masks)
+    run_stage("segment", params, out, run, output, needs_gpu=uses_torch(backend), extra_summary=_empty_masks)
 
 
 @command
@@ -66,6 +67,7 @@ def inpaint_cmd(
     jpeg_quality: opt.JpegQuality = None,
     models: opt.ModelOptions = group(),
     run: opt.RunOptions = group(),
+    output: opt.OutputOptions = group(),
 ) -> None:
     """Remove the foreground and fill the hole: write clean backgrounds (and the dilated mask used).
 
@@ -79,7 +81,7 @@ def inpaint_cmd(
               "prompt": prompt, "dilation": dilation, "one_by_one": one_by_one, "resize": resize,
               "image_format": image_format.value, "jpeg_quality": jpeg_quality, "backend_options": model_options(models),
               **({"object_mask": True} if object_mask else {})}  # absent when off: older plans still resume
-    run_stage("inpaint", params, out, run, needs_gpu=uses_torch(backend, seg))
+    run_stage("inpaint", params, out, run, output, needs_gpu=uses_torch(backend, seg))
 
 
 def _empty_masks(result) -> list[str]:
@@ -113,18 +115,19 @@ def composite_cmd(
         "--size", min=1, help="Foreground size s: resized to s x s (56/84/112 in Hard-Spurious-ImageNet).")] = 112,
     pos: Annotated[opt.Position, typer.Option(
         "--pos", help="center | corner (top-right) | corner-random (one of four, per sample).")] = opt.Position.center,
-    bg_mode: Annotated[str, typer.Option(
-        "--bg-mode", help="original (the image's own background: same key) | random (another class's).")] = "original",
+    bg_mode: Annotated[opt.BgMode, typer.Option(
+        "--bg-mode", help="original (the image's own background: same key) | random (another class's).")] = opt.BgMode.original,
     ar_preserve: Annotated[bool, typer.Option(
         "--ar-preserve", help="Resize the shorter side to s keeping the aspect ratio (longer side <= canvas).")] = False,
-    fg_mode: Annotated[str, typer.Option(
+    fg_mode: Annotated[opt.FgMode, typer.Option(
         "--fg-mode", help="box (rectangular crop of the box) | mask (paste only the object: needs object.png in "
-                          "--bg, written by `bgforge inpaint --object-mask`).")] = "box",
+                          "--bg, written by `bgforge inpaint --object-mask`).")] = opt.FgMode.box,
     canvas: Annotated[int, typer.Option("--canvas", help="Output size (backgrounds are resized to it).")] = 224,
     image_format: opt.Format = opt.ImageFormat.jpg,
     jpeg_quality: opt.JpegQuality = None,
     seed: opt.Seed = 0,
     run: opt.RunOptions = group(omit=("devices", "io_threads")),  # pasting is CPU work
+    output: opt.OutputOptions = group(),
 ) -> None:
     """Paste foregrounds onto backgrounds at one size and position: one Hard-Spurious-ImageNet group.
 
@@ -132,7 +135,7 @@ def composite_cmd(
     --bg-mode random --out CoR-56/
     """
     params = {"fg": absolute(fg), "fg_manifest": absolute(fg_manifest), "bg": absolute(bg),
-              "bg_manifest": absolute(bg_manifest), "size": size, "position": pos.value, "bg_mode": bg_mode,
-              "ar_preserve": ar_preserve, "fg_mode": fg_mode, "canvas": canvas, "image_format": image_format.value,
+              "bg_manifest": absolute(bg_manifest), "size": size, "position": pos.value, "bg_mode": bg_mode.value,
+              "ar_preserve": ar_preserve, "fg_mode": fg_mode.value, "canvas": canvas, "image_format": image_format.value,
               "seed": seed, "jpeg_quality": jpeg_quality}
-    run_stage("composite", params, out, run)
+    run_stage("composite", params, out, run, output)

@@ -29,10 +29,10 @@ def variants_cmd(
     inputs: opt.InputOptions = group(),
     variants: Annotated[str, typer.Option("--variants", help=VARIANTS_HELP)] = "all",
     seed: opt.Seed = 0,
-    construction: Annotated[str, typer.Option(
+    construction: Annotated[opt.VariantConstruction, typer.Option(
         "--construction", help="reference (the backgrounds challenge's main.py: one box per image, its filters, "
                                "GrabCut foregrounds, tiling from the origin, 256 x 256 mixed images, JPEG q75) or "
-                               "bgforge (masks or boxes as given, docs/variants.md).")] = "reference",
+                               "bgforge (masks or boxes as given, docs/variants.md).")] = opt.VariantConstruction.reference,
     image_format: Annotated[Optional[opt.ImageFormat], typer.Option(
         "--format", help="jpg or png (default: jpg for --construction reference, as the reference saves; else "
                          "png).")] = None,
@@ -45,6 +45,7 @@ def variants_cmd(
                          "or in9 (OUT/{variant}/val/{NN}_{label}/ as backgrounds_challenge's in9_eval.py reads: "
                          "--data-path OUT --eval-dataset mixed_rand).")] = VariantsLayout.shards,
     run: opt.RunOptions = group(omit=("devices", "batch_size", "io_threads")),  # pasting is CPU work
+    output: opt.OutputOptions = group(),
 ) -> None:
     """Write the ImageNet-9 background variants (Xiao et al.) of every image: one split per variant.
 
@@ -56,7 +57,7 @@ def variants_cmd(
 
     Example: bgforge variants --input photos/ --manifest labels.jsonl --out in9/ --variants only_fg,mixed_rand
     """
-    params = {**inputs.params(), "variants": variants, "seed": seed, "construction": construction,
-              "image_format": image_format.value if image_format else ("jpg" if construction == "reference" else "png"),
+    params = {**inputs.params(), "variants": variants, "seed": seed, "construction": construction.value,
+              "image_format": image_format.value if image_format else ("jpg" if construction.value == "reference" else "png"),
               "jpeg_quality": jpeg_quality, "class_order": absolute(class_order)}
-    build_and_report(stage_recipe("variants", params), out, run, layout=layout.value)
+    build_and_report(stage_recipe("variants", params), out, run, output=output, layout=layout.value)

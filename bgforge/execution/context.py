@@ -40,15 +40,25 @@ class RunConfig:
     devices: tuple[str, ...] = ()       # one worker process per entry, e.g. ("cuda:0", "cuda:0")
     batch_size: int = BATCH_SIZE
     io_threads: int | None = None       # None: resolve_io_threads' default for the device
-    executor: str = "local"             # one of choices.EXECUTORS
-    ray_address: str | None = None
+    executor: str = "local"             # a row of execution/executors.py EXECUTORS
+    # the executor's own options, as (name, value) pairs (a dict is accepted): only those its row declares,
+    # e.g. (("ray_address", "10.0.0.1:6379"),) for ray; executors.check refuses the others
+    executor_options: tuple[tuple[str, object], ...] = ()
     slice_index: int = 0
     slice_count: int = 1
     progress: bool = True               # a bar on a terminal, periodic log lines otherwise
     retry_errors: bool = False          # rebuild committed shards that recorded failed samples (retry.py)
+    fail_fast: bool = False             # stop at the first failed sample, printing its traceback (failfast.py)
 
     def __post_init__(self):
         object.__setattr__(self, "devices", tuple(self.devices or ()))
+        options = self.executor_options
+        pairs = options.items() if isinstance(options, dict) else (options or ())
+        object.__setattr__(self, "executor_options", tuple(sorted((str(k), v) for k, v in pairs)))
+
+    def option(self, name: str, default=None):
+        """The executor option `name` (executor_options), or `default` when it was not given."""
+        return dict(self.executor_options).get(name, default)
 
     @property
     def sliced(self) -> bool:

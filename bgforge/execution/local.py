@@ -18,18 +18,18 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ..chain import ChainFactory, WorkerContext
 from ..errors import WorkerDied
 from ..io.layout import OutputLayout
-from . import interrupts
+from . import failfast, interrupts
 from . import plan as planmod
 from .commit import ShardCommitter, clean_partial
 from .context import DEFAULT_RUN, RunConfig
 from .devices import pin_worker
-from .failstreak import FailureStreak
+from .stats import RunStats
 
 _CHAIN = None
 _INIT_ERROR = None
@@ -85,24 +85,6 @@ def _run_chunk(samples):
     return results, time.perf_counter() - t0
 
 
-@dataclass
-class RunStats:
-    shards: int = 0
-    samples: int = 0
-    errors: int = 0
-    errors_by_stage: dict = field(default_factory=dict)
-    streak: FailureStreak = field(default_factory=FailureStreak)  # every sample failing stops the run early
-
-    def add(self, shard_stats: dict) -> None:
-        self.shards += 1
-        self.samples += shard_stats["samples"]
-        self.errors += shard_stats["errors"]
-        for stage, types in shard_stats["errors_by_stage"].items():
-            for t, n in types.items():
-                key = f"{stage}/{t}"
-                self.errors_by_stage[key] = self.errors_by_stage.get(key, 0) + n
-
-
 def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConfig = DEFAULT_RUN,
             layout: str | OutputLayout = "shards", progress=None) -> RunStats:
     """Run the given (pending) shard entries and commit each one.
@@ -115,7 +97,8 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConf
     run.devices: e.g. ("cuda:0", "cuda:1"): one worker process per entry (spawned, so CUDA starts
     clean in each); otherwise `run.workers` forked CPU processes (1 = in this process).
     A task is one model batch (`run.batch_size`), or several when workers pipeline decoding and
-    encoding around the model (context.task_size).
+    encoding around the model (context.task_size). `run.fail_fast`: the parent stops at the first
+    Failure it collects (in plan order), before adding it to its shard. The contract: executors.Executor.
     """
     out = Path(out)
     stats = RunStats()
@@ -139,9 +122,9 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConf
                 result = pool.apply_async(_run_chunk, (task,)) if pool is not None else _Done(_run_chunk(task))
                 in_flight.append((committer, j == starts[-1], result))
                 while len(in_flight) >= limit:
-                    _collect(in_flight.popleft(), stats, progress, watch, in_flight)
+                    _collect(in_flight.popleft(), stats, progress, watch, in_flight, run.fail_fast)
         while in_flight:
-            _collect(in_flight.popleft(), stats, progress, watch, in_flight)
+            _collect(in_flight.popleft(), stats, progress, watch, in_flight, run.fail_fast)
     except BaseException:  # Ctrl-C, SIGTERM, a dead worker, an error: nothing may wait on a worker now
         with interrupts.ignored():  # a second Ctrl-C cannot cut the cleanup short
             for c in {id(c): c for c, _, _ in in_flight}.values():
@@ -282,10 +265,12 @@ class _Done:
         return True
 
 
-def _collect(item, stats: RunStats, progress, watch: _Watch | None, in_flight) -> None:
+def _collect(item, stats: RunStats, progress, watch: _Watch | None, in_flight, fail_fast: bool = False) -> None:
     committer, last, result = item
     try:
         outputs, seconds = watch.get(result, [item, *in_flight]) if watch is not None else result.get()
+        if fail_fast:
+            failfast.check(outputs, committer.entry.name)   # the shard is aborted below, never committed
         committer.add(outputs, seconds)
         stats.streak.see(outputs)
         if progress is not None:

@@ -20,10 +20,11 @@ from pathlib import Path
 from ..chain import ChainFactory, WorkerContext
 from ..errors import BgforgeError, WorkerDied
 from . import commit as commitmod
+from . import failfast
 from . import plan as planmod
 from .commit import run_shard
 from .context import DEFAULT_RUN, RunConfig
-from .local import RunStats
+from .stats import RunStats
 
 MAX_RETRIES = 2  # re-runs of a shard whose task raised or whose actor or node died
 QUEUED_PER_ACTOR = 2  # one running, one waiting: an actor never idles between shards
@@ -72,12 +73,14 @@ class ChainHolder:
         self.ctx: WorkerContext = run.worker_context(self.out, "cuda" if run.devices else "cpu")  # CPU actors stay on it
         self.chunk = run.task_size()
         self.chain = None
+        self.fail_fast = run.fail_fast
 
     def run(self, name: str) -> dict:
         """Read the entry `name` from plan.json, execute and commit it.
 
         Returns the shard's stats without its rows (they stay in the stats file; the driver only
-        needs the counts), or {"task_error": ...} for a BgforgeError, which no retry would fix.
+        needs the counts), {"task_error": ...} for a BgforgeError, which no retry would fix, or
+        failfast.as_result for a --fail-fast stop (the shard aborted, not committed).
         """
         try:
             if not planmod.plan_path(self.out).exists():
@@ -88,7 +91,10 @@ class ChainHolder:
             if self.chain is None:
                 self.chain = self.chain_factory(self.params, self.ctx)  # models load once per actor
             entry = next(planmod.iter_entries(self.out, {name}))  # samples travel through the shared filesystem
-            stats = run_shard(self.out, entry, self.chain, self.layout, self.chunk)
+            chain = failfast.stopping(self.chain, name) if self.fail_fast else self.chain
+            stats = run_shard(self.out, entry, chain, self.layout, self.chunk)
+        except failfast.FailedFast as stop:
+            return failfast.as_result(stop)
         except BgforgeError as exc:
             return {"task_error": str(exc)}
         return {k: v for k, v in stats.items() if k not in ("rows", "error_records")}
@@ -137,10 +143,7 @@ def _run_on_actors(ray, actors: list, shards, stats: RunStats, progress) -> list
                              f"({STALL_ENV} sets the limit)")
         for ref in done:
             entry, actor = running.pop(ref)
-            try:
-                result = ray.get(ref)
-            except Exception as exc:  # noqa: BLE001 - the task's error, after Ray's retries
-                result = {"task_error": _describe(exc), "lost": _lost_worker(ray, exc)}
+            result = _result_of(ray, ref)
             if progress is not None:
                 progress.update(entry.size)
             if "task_error" in result:
@@ -153,10 +156,23 @@ def _run_on_actors(ray, actors: list, shards, stats: RunStats, progress) -> list
     return failed
 
 
+def _result_of(ray, ref) -> dict:
+    """A shard task's result: its stats, or {"task_error", "lost"} for a task that raised after Ray's
+    retries. A --fail-fast stop is raised here (execute's `finally` stops the actors)."""
+    try:
+        result = ray.get(ref)
+    except Exception as exc:  # noqa: BLE001 - the task's error, after Ray's retries
+        return {"task_error": _describe(exc), "lost": _lost_worker(ray, exc)}
+    stop = failfast.from_result(result)
+    if stop is not None:
+        raise stop
+    return result
+
+
 def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConfig = DEFAULT_RUN,
             layout: str = "shards", progress=None, max_retries: int = MAX_RETRIES) -> RunStats:
     """Run the given (pending) shard entries on Ray actors (one GPU each when `run.devices` is set,
-    at `run.ray_address`) and commit each one; returns their RunStats.
+    at the executor option `ray_address`) and commit each one; returns their RunStats.
 
     chain_factory(params, WorkerContext) must pickle by reference (a module-level function or a
     planner's method: every node needs bgforge installed) and the entries be plain data. A shard
@@ -168,7 +184,7 @@ def execute(out, shards, chain_factory: ChainFactory, params: dict, run: RunConf
     stats = RunStats()
     if not shards:
         return stats
-    _connect(ray, run.ray_address)
+    _connect(ray, run.option("ray_address"))
     gpus_per_task = 1 if run.devices else 0
     if gpus_per_task and ray.cluster_resources().get("GPU", 0) < gpus_per_task:
         # Ray would keep such actors pending forever.

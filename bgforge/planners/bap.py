@@ -215,7 +215,7 @@ def _demo_context(recipe: Recipe) -> BuildContext:
     from ..sources.synthetic import LAND, WATER
 
     roots, p = {**demo_roots(), **demo_coco_roots()}, recipe.params
-    p.update(places_categories=list(LAND + WATER), max_foregrounds=min(int(p.get("max_foregrounds") or 60), 60))
+    p.update(places_categories=list(LAND + WATER), max_foregrounds=min(int(BapParams.from_plan(p).max_foregrounds or 60), 60))
     p.update({"texture_dir": str(roots["textures"])} if "texture_dir" in p else {})
     return BuildContext(roots={k: str(v) for k, v in roots.items()})
 

@@ -86,14 +86,12 @@ class CompositePlanner(Planner):
         from ..sources.store import open_store
         from ..stages.hard_spurious import render
 
-        store = open_store(params["bg"], params.get("bg_manifest"))  # index once per worker
+        t = CompositeParams.from_plan(params)
+        store = open_store(t.bg, t.bg_manifest)  # index once per worker
         encoding = Encoding.of(params)
         return lambda batch: [render(s, store, params, encoding) for s in batch]
 
     def validate(self, params: dict) -> None:
         if params["position"] not in POSITIONS:
             raise BgforgeError(f"--pos must be center, corner or corner-random, got {params['position']!r}")
-        if params["bg_mode"] not in ("original", "random"):
-            raise BgforgeError(f"--bg-mode must be original or random, got {params['bg_mode']!r}")
-        if params["fg_mode"] not in ("box", "mask"):
-            raise BgforgeError(f"--fg-mode must be box or mask, got {params['fg_mode']!r}")
+        # bg_mode and fg_mode: params.RULES (choices.BG_MODES / FG_MODES), checked before this

@@ -33,9 +33,9 @@ from .base import BuildContext, Planned, Planner
 from .stage import backend_options, check_weights
 
 
-def segment_backend(params: dict) -> str:
+def segment_backend(t: EditParams) -> str:
     """The segmenter registry name: GroundingDINO grounding runs as the `grounded-sam` backend."""
-    return "grounded-sam" if params.get("grounding") == "grounded-sam" else params["segmenter"]
+    return "grounded-sam" if t.grounding == "grounded-sam" else t.segmenter
 
 
 def resolve_auto(params: dict, gpu: bool) -> dict:
@@ -45,13 +45,15 @@ def resolve_auto(params: dict, gpu: bool) -> dict:
     `grounded-sam`; segmenter: SAM with GroundingDINO or on a GPU, GrabCut elsewhere (it follows
     object outlines, which the background swap needs); inpainter: LaMa on a GPU, Telea elsewhere.
     """
-    p = dict(params)
-    if p.get("grounding") == "auto":
-        entries = load_phrases(p["phrases"]).values()
-        p["grounding"] = "provided" if all(ph in e.boxes for e in entries for ph in e.foreground) else "grounded-sam"
-    if p.get("segmenter") == "auto":
-        p["segmenter"] = "sam" if gpu or p["grounding"] == "grounded-sam" else "grabcut"
-    if p.get("inpainter") == "auto":
+    p, t = dict(params), EditParams.from_plan(params)
+    grounding = t.grounding
+    if grounding == "auto":
+        entries = load_phrases(t.phrases).values()
+        grounding = p["grounding"] = ("provided" if all(ph in e.boxes for e in entries for ph in e.foreground)
+                                      else "grounded-sam")
+    if t.segmenter == "auto":
+        p["segmenter"] = "sam" if gpu or grounding == "grounded-sam" else "grabcut"
+    if t.inpainter == "auto":
         p["inpainter"] = "lama" if gpu else "telea"
     return p
 
@@ -84,15 +86,15 @@ def _source_inputs(src: Sample) -> dict:
     return inputs
 
 
-def _remove_samples(src: Sample, entry: PhraseEntry, common: dict, inputs: dict, p: dict, skip) -> list[Sample]:
+def _remove_samples(src: Sample, entry: PhraseEntry, common: dict, inputs: dict, t: EditParams, skip) -> list[Sample]:
     """Edit `remove`: one sample per foreground phrase of the image."""
-    provided = p["grounding"] == "provided"
+    provided = t.grounding == "provided"
     out = []
     for i, phrase in enumerate(entry.foreground):
         key = f"{src.key}-rm{i}"
         boxes = entry.boxes.get(phrase)
         if provided and not boxes:
-            skip(key, "NoBoxes", f"{p['phrases']}:{entry.line}: no boxes for {phrase!r} "
+            skip(key, "NoBoxes", f"{t.phrases}:{entry.line}: no boxes for {phrase!r} "
                                  "(--grounding provided); add them or use --grounding grounded-sam")
             continue
         out.append(Sample(key, src.split, inputs, {
@@ -100,12 +102,12 @@ def _remove_samples(src: Sample, entry: PhraseEntry, common: dict, inputs: dict,
     return out
 
 
-def _background_samples(src: Sample, entry: PhraseEntry, common: dict, inputs: dict, p: dict, pool: BackgroundPool,
-                        skip) -> list[Sample]:
+def _background_samples(src: Sample, entry: PhraseEntry, common: dict, inputs: dict, t: EditParams,
+                        pool: BackgroundPool, skip) -> list[Sample]:
     """Edit `background`: the class object on a background drawn from the pool (none when it cannot be made)."""
-    provided = p["grounding"] == "provided"
+    provided = t.grounding == "provided"
     key = f"{src.key}-bg"
-    obj = p.get("object_phrase") or common["class_name"]
+    obj = t.object_phrase or common["class_name"]
     boxes = (entry.boxes.get(obj) if obj else None) or src.meta.get("boxes")
     if provided and not boxes:
         skip(key, "NoBoxes", f"no boxes for the object {obj!r}: give them in the phrases file or the "
@@ -115,7 +117,7 @@ def _background_samples(src: Sample, entry: PhraseEntry, common: dict, inputs: d
         skip(key, "NoObjectPhrase", "no class name to ground the object with; pass --object-phrase or --class-index")
         return []
     try:
-        bg_inputs, bg_meta = pool.draw(entry, rng_for(int(p.get("seed", 0)), key))
+        bg_inputs, bg_meta = pool.draw(entry, rng_for(int(t.seed), key))
     except ValueError as exc:
         skip(key, "NoBackground", str(exc))
         return []
@@ -136,19 +138,18 @@ def check_classifier(params: dict) -> None:
     try:
         clf.predict([np.full((64, 64, 3), 128, np.uint8)])
     except Exception as exc:  # noqa: BLE001 - any failure means the model cannot classify images
-        raise BgforgeError(f"--classifier {params['classifier']} fails on a test image "
+        raise BgforgeError(f"--classifier {EditParams.from_plan(params).classifier} fails on a test image "
                            f"({' '.join(str(exc).split())[:160]}); check --resize/--crop and the model's input") from None
 
 
-def _check_choices(params: dict) -> None:
-    from ..choices import DILATION_SHAPES
+def _check_choices(p: EditParams) -> None:
+    from ..choices import CLASSIFIER_PRESETS, DILATION_SHAPES, PHRASE_COLLAPSES
 
     # top_k_rank and dilation (>= 0): params.RULES, checked before this
-    p = EditParams.from_plan(params)
-    if p.phrase_collapse not in ("reference", "bgforge"):
-        raise BgforgeError(f"--phrase-collapse must be reference or bgforge, got {p.phrase_collapse!r}")
-    if p.classifier_preprocess not in ("reference", "imagenet"):
-        raise BgforgeError(f"--preprocess must be reference or imagenet, got {p.classifier_preprocess!r}")
+    if p.phrase_collapse not in PHRASE_COLLAPSES:
+        raise BgforgeError(f"--phrase-collapse must be {' or '.join(PHRASE_COLLAPSES)}, got {p.phrase_collapse!r}")
+    if p.classifier_preprocess not in CLASSIFIER_PRESETS:
+        raise BgforgeError(f"--preprocess must be {' or '.join(CLASSIFIER_PRESETS)}, got {p.classifier_preprocess!r}")
     if p.dilation_shape not in DILATION_SHAPES:
         raise BgforgeError(f"--dilation-shape must be {' or '.join(DILATION_SHAPES)}, got {p.dilation_shape!r}")
 
@@ -165,12 +166,12 @@ class EditPlanner(Planner):
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         from ..backends.classifier import load_class_index
 
-        p = recipe.params
-        edits = list(p["edits"])
+        p, t = recipe.params, EditParams.from_params(recipe.params)
+        edits = list(t.edits)
         sources = load_input(p)
-        phrases = load_phrases(p["phrases"])
-        class_index = load_class_index(p["class_index"]) if p.get("class_index") else None
-        pool = background_pool(p) if "background" in edits else None
+        phrases = load_phrases(t.phrases)
+        class_index = load_class_index(t.class_index) if t.class_index else None
+        pool = background_pool(t.backgrounds, t.places_root, t.background_map) if "background" in edits else None
 
         samples, skipped, unmatched, used = [], [], [], set()
 
@@ -185,17 +186,17 @@ class EditPlanner(Planner):
                 unmatched.append(src.key)
                 continue
             used.add(entry.key)
-            idx, class_name = _label(src, class_index, strict=bool(p.get("classifier")))
+            idx, class_name = _label(src, class_index, strict=bool(t.classifier))
             common = {"source_key": src.key, "source_path": src.meta.get("source_path", src.key),
                       "label": src.meta.get("label"), "label_index": idx, "class_name": class_name}
             inputs = _source_inputs(src)
             samples.append(Sample(f"{src.key}-orig", src.split, inputs, {**common, "edit": "original", "phrase": None}))
             if "remove" in edits:
-                samples += _remove_samples(src, entry, common, inputs, p, skip)
+                samples += _remove_samples(src, entry, common, inputs, t, skip)
             if "background" in edits:
-                samples += _background_samples(src, entry, common, inputs, p, pool, skip)
+                samples += _background_samples(src, entry, common, inputs, t, pool, skip)
         if not samples:
-            raise BgforgeError(f"no image of {p['input']} has a line in {p['phrases']} (keys such as "
+            raise BgforgeError(f"no image of {t.input} has a line in {t.phrases} (keys such as "
                                f"{sources[0].key if sources else '?'} vs {next(iter(phrases))}); "
                                "the phrases' key must be the image's key or its path in the input")
         notes = []
@@ -204,49 +205,50 @@ class EditPlanner(Planner):
         extra = [k for k in phrases if k not in used]
         if extra:
             notes.append(f"{len(extra)} phrases line(s) name images that are not in the input (e.g. {extra[0]})")
-        inputs = {"input": str(Path(p["input"]).resolve()), "manifest": p.get("manifest"), "phrases": p["phrases"],
-                  "phrases_sha256": _sha(p["phrases"]), "class_index_sha256": _sha(p.get("class_index")),
-                  "background_map_sha256": _sha(p.get("background_map")),
-                  "backgrounds": p.get("backgrounds") or (str(pool.src.root) if pool is not None else None)}
+        inputs = {"input": str(Path(t.input).resolve()), "manifest": t.manifest, "phrases": t.phrases,
+                  "phrases_sha256": _sha(t.phrases), "class_index_sha256": _sha(t.class_index),
+                  "background_map_sha256": _sha(t.background_map),
+                  "backgrounds": t.backgrounds or (str(pool.src.root) if pool is not None else None)}
         files = input_names(sources) + (pool.files() if pool else [])
         return Planned(samples=samples, inputs=inputs, source_files=files, notes=notes, skipped=skipped)
 
     def validate(self, params: dict) -> None:
         from ..backends import registry
 
-        edits = params.get("edits") or []
+        t = EditParams.from_params(params)
+        edits = t.edits or []
         bad = [e for e in edits if e not in EDITS]
         if not edits or bad:
             raise BgforgeError(f"--edits takes a comma-separated subset of {', '.join(EDITS)}, "
                                f"got {','.join(edits) or 'nothing'}")
-        if params.get("grounding") not in GROUNDINGS:
-            raise BgforgeError(f"--grounding must be one of {', '.join(GROUNDINGS)}, got {params.get('grounding')!r}")
-        if params["grounding"] == "grounded-sam" and params.get("segmenter") != "sam":
+        if t.grounding not in GROUNDINGS:
+            raise BgforgeError(f"--grounding must be one of {', '.join(GROUNDINGS)}, got {t.grounding!r}")
+        if t.grounding == "grounded-sam" and t.segmenter != "sam":
             raise BgforgeError("--grounding grounded-sam segments its boxes with SAM; use --segmenter sam "
                                "(or --grounding provided with boxes in the phrases file)")
-        if params.get("segmenter") not in registry.box_prompted():
+        if t.segmenter not in registry.box_prompted():
             raise BgforgeError(f"--segmenter must be one of {', '.join(registry.box_prompted())} (edits prompt it "
-                               f"with boxes), got {params.get('segmenter')!r}")
+                               f"with boxes), got {t.segmenter!r}")
         if "remove" in edits:
-            registry.check_known(params.get("inpainter"), "inpainter")
-        if "background" in edits and not (params.get("backgrounds") or params.get("places_root")):
+            registry.check_known(t.inpainter, "inpainter")
+        if "background" in edits and not (t.backgrounds or t.places_root):
             import os
 
             if not os.environ.get("BGFORGE_PLACES_ROOT"):
                 raise BgforgeError("--edits background needs a pool: --backgrounds DIR (any image folder) or "
                                    "--places-root DIR [--background-map MAP]")
-        if params.get("backgrounds") and not Path(params["backgrounds"]).is_dir():
-            raise BgforgeError(f"--backgrounds {params['backgrounds']} is not a folder")
-        _check_choices(params)
-        check_weights({**params, "segmenter": segment_backend(params),
-                       "inpainter": params.get("inpainter") if "remove" in edits else None})
-        if params.get("classifier"):
+        if t.backgrounds and not Path(t.backgrounds).is_dir():
+            raise BgforgeError(f"--backgrounds {t.backgrounds} is not a folder")
+        _check_choices(t)
+        check_weights({**params, "segmenter": segment_backend(t), "inpainter": t.inpainter if "remove" in edits else None})
+        if t.classifier:
             check_classifier(params)
 
     def loads_models(self, params: dict) -> bool:
         from ..backends.registry import uses_torch
 
-        return bool(params.get("classifier")) or uses_torch(params.get("segmenter"), params.get("inpainter"))
+        t = EditParams.from_plan(params)
+        return bool(t.classifier) or uses_torch(t.segmenter, t.inpainter)
 
 
     def make_chain(self, params: dict, ctx: WorkerContext) -> Chain:
@@ -254,10 +256,11 @@ class EditPlanner(Planner):
         from ..backends.classifier import classifier_from_params, load_class_index
         from ..stages.edit import EditTools, edit_batch
 
+        t = EditParams.from_plan(params)
         opts = backend_options(params, ctx.device, ctx.batch_size)   # models load once per worker, on its device
         tools = EditTools(
-            segmenter=get_segmenter(segment_backend(params), **opts),
-            inpainter=get_inpainter(params["inpainter"], **opts) if "remove" in params["edits"] else None,
+            segmenter=get_segmenter(segment_backend(t), **opts),
+            inpainter=get_inpainter(t.inpainter, **opts) if "remove" in t.edits else None,
             classifier=classifier_from_params(params, device=ctx.device),
-            class_index=load_class_index(params["class_index"]) if params.get("class_index") else None)
+            class_index=load_class_index(t.class_index) if t.class_index else None)
         return lambda batch: edit_batch(tools, batch, params)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from typing import ClassVar
 
 from ..chain import Chain, WorkerContext
 from ..choices import BACKGROUND_COMBINATIONS, SIZE_MODES
 from ..errors import BgforgeError
 from ..io.encoding import Encoding
 from ..recipe import Recipe
+from ..recipe_params import FornetCommon, FornetParams
 from ..records import LazySamples, Sample
 from ..rng import rng_for
 from .base import BuildContext, Phase, Planned, Planner
@@ -29,9 +31,9 @@ DEMO_CLASSES = 3
 DEMO_IMAGES = 2
 
 
-def resolve_backends(params: dict) -> tuple[str, str]:
+def resolve_backends(t: FornetCommon) -> tuple[str, str]:
     """`auto`: grounded-sam + LaMa on a GPU machine (ForAug's GroundingDINO -> SAM, LaMa), box + Telea elsewhere."""
-    seg, inp = params.get("segmenter", "auto"), params.get("inpainter", "auto")
+    seg, inp = t.segmenter, t.inpainter
     if "auto" in (seg, inp):
         import torch
 
@@ -41,19 +43,19 @@ def resolve_backends(params: dict) -> tuple[str, str]:
     return seg, inp
 
 
-def _wordnet(p: dict, seg: str):
+def _wordnet(t: FornetCommon, seg: str):
     from ..backends import registry
     from ..sources import wordnet
 
-    if not p.get("wordnet"):
+    if not t.wordnet:
         if seg not in registry.box_prompted():
             raise BgforgeError(f"the {seg} segmenter is prompted by text: set `wordnet` (ImageNet's wordnet.is_a.txt, "
                                "ForAug's wordnet_data tree JSON, or nltk) so each class gets its two parents' names")
         return None
-    return wordnet.load(p["wordnet"], p.get("wordnet_names") or None)
+    return wordnet.load(t.wordnet, t.wordnet_names or None)
 
 
-def source_records(p: dict, ctx: BuildContext, seg: str):
+def source_records(t: FornetCommon, ctx: BuildContext, seg: str):
     """(source, [(split, wnid, image)] in split, class, key order, the class list)."""
     from ..backends import registry
     from ..sources.imagenet import ImageNetSource
@@ -61,8 +63,8 @@ def source_records(p: dict, ctx: BuildContext, seg: str):
     root = (_demo_root() if ctx.demo else
             ctx.root("imagenet"))
     src = ImageNetSource(root, require_boxes=seg in registry.box_prompted())
-    spec = p.get("classes")
-    splits = list(p["splits"])
+    spec = t.classes
+    splits = list(t.splits)
     by_split = {s: defaultdict(list) for s in splits}
     for s in splits:
         for img in src.images(s):
@@ -71,7 +73,7 @@ def source_records(p: dict, ctx: BuildContext, seg: str):
         sorted(src.wnid_for(c) for c in spec)
     if not wnids:
         raise BgforgeError(f"no ImageNet image found under {src.root} for splits {', '.join(splits)}")
-    n = p.get("images_per_class")
+    n = t.images_per_class
     recs = []
     for s in splits:
         for w in wnids:
@@ -86,10 +88,10 @@ def _demo_root():
     return demo_imagenet_root()
 
 
-def pieces_phase(recs: list, p: dict, seg: str, inp: str, wn) -> Phase:
+def pieces_phase(recs: list, t: FornetCommon, seg: str, inp: str, wn) -> Phase:
     """One `inpaint` sample per source image: its object mask (object.png) and inpainted background."""
-    parents = int(p.get("parent_labels", 2))
-    in_prompt = bool(p.get("parent_in_prompt", True))
+    parents = int(t.parent_labels)
+    in_prompt = bool(t.parent_in_prompt)
 
     def piece(r) -> Sample:
         _, w, img = r
@@ -98,9 +100,9 @@ def pieces_phase(recs: list, p: dict, seg: str, inp: str, wn) -> Phase:
             meta["text"] = " ".join(wn.prompts(w, parents, in_prompt))
         return Sample(key=img.key, split="pieces", inputs={"image": img.path}, meta=meta)
 
-    params = {"segmenter": seg, "inpainter": inp, "dilation": int(p.get("dilation", 15)), "image_format": "png",
+    params = {"segmenter": seg, "inpainter": inp, "dilation": int(t.dilation), "image_format": "png",
               "object_mask": True, "object_box": "largest", "remove_objects": "union",
-              "backend_options": p.get("backend_options") or {}}
+              "backend_options": t.backend_options or {}}
     return Phase("pieces", "inpaint", params, LazySamples(sorted(recs, key=lambda r: r[2].key), piece,
                                                           split_of=lambda r: "pieces"))
 
@@ -125,27 +127,30 @@ def candidates(u, fg_key: str, wnid: str, split: str, source: str, pools: tuple)
     return [list(pool[min(int(x * len(pool)), len(pool) - 1)]) for x in u]
 
 
-def check_common(params: dict) -> None:
-    if params.get("fg_size_mode", "range") not in SIZE_MODES:
-        raise BgforgeError(f"fg_size_mode must be one of {', '.join(SIZE_MODES)}, got {params.get('fg_size_mode')!r}")
-    for s in params.get("splits", []):
+def check_common(t: FornetCommon) -> None:
+    if t.fg_size_mode not in SIZE_MODES:
+        raise BgforgeError(f"fg_size_mode must be one of {', '.join(SIZE_MODES)}, got {t.fg_size_mode!r}")
+    if t.splits is None:
+        raise BgforgeError("splits: give [train], [val] or [train, val] (the ImageNet splits to take foregrounds from)")
+    for s in t.splits:
         if s not in SPLIT_ORDER:
             raise BgforgeError(f"splits may be train, val; got {s!r}")
-    if not 0.0 <= float(params.get("fg_scale_jitter", 0.3)) < 1.0:
-        raise BgforgeError(f"fg_scale_jitter must be in [0, 1), got {params.get('fg_scale_jitter')}")
-    if float(params.get("mask_smoothing_sigma", 4.0)) < 0:
+    if not 0.0 <= float(t.fg_scale_jitter) < 1.0:
+        raise BgforgeError(f"fg_scale_jitter must be in [0, 1), got {t.fg_scale_jitter}")
+    if float(t.mask_smoothing_sigma) < 0:
         raise BgforgeError("mask_smoothing_sigma must be >= 0 (0: no edge blur)")
-    if int(params.get("bg_candidates", 16)) < 1:
+    if int(t.bg_candidates) < 1:
         raise BgforgeError("bg_candidates must be >= 1")
-    n = params.get("images_per_class")
+    n = t.images_per_class
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise BgforgeError(f"images_per_class must be a whole number >= 1, or null for all; got {n!r}")
-    classes = params.get("classes")
+    classes = t.classes
     if classes not in (None, "all") and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
         raise BgforgeError(f"classes must be null (all) or a list of wnids / class names; got {classes!r}")
     for key in ("wordnet", "wordnet_names"):
-        if params.get(key) is not None and not isinstance(params[key], str):
-            raise BgforgeError(f"{key} must be a path (or nltk), got {params[key]!r}")
+        value = getattr(t, key)
+        if value is not None and not isinstance(value, str):
+            raise BgforgeError(f"{key} must be a path (or nltk), got {value!r}")
 
 
 def _demo_params() -> dict:
@@ -164,6 +169,7 @@ class FornetBase(Planner):
 
     LABEL_FIELD = "label"
     DEMO_HINT = None
+    PARAMS: ClassVar[type[FornetCommon]] = FornetParams   # the family's record (FornetEvalPlanner: its own)
 
     @classmethod
     def demo_params(cls) -> dict:
@@ -175,33 +181,32 @@ class FornetBase(Planner):
 
         store = IndexedStore(ctx.phase_dir("pieces"))
         encoding = Encoding.of(params)
+        typed = self.PARAMS.from_plan(params)
         cache: dict = {}   # fg/bg ratio per background key, per worker
-        return lambda batch: [render(s, store, params, encoding, cache) for s in batch]
+        return lambda batch: [render(s, store, typed, encoding, cache) for s in batch]
 
     def _setup(self, recipe: Recipe, ctx: BuildContext):
-        p = recipe.params
-        seg, inp = resolve_backends(p)
-        wn = _wordnet(p, seg)
-        src, recs, wnids = source_records(p, ctx, seg)
+        t = self.PARAMS.from_params(recipe.params)
+        seg, inp = resolve_backends(t)
+        wn = _wordnet(t, seg)
+        src, recs, wnids = source_records(t, ctx, seg)
         names = src.class_names()
-        return p, seg, inp, wn, src, recs, wnids, names
+        return t, seg, inp, wn, src, recs, wnids, names
 
-    def _meta(self, recipe, w, names, wn) -> dict:
+    def _meta(self, recipe, t: FornetCommon, w, names, wn) -> dict:
         """The fields a class's composites share."""
-        return {"wnid": w, "class_name": (names.get(w) or [w])[0], "recipe": recipe.name,
-                "seed": int(recipe.params["seed"]),
-                **({"parents": " > ".join(wn.name(x) for x in wn.parents(w, int(recipe.params.get("parent_labels", 2))))}
+        return {"wnid": w, "class_name": (names.get(w) or [w])[0], "recipe": recipe.name, "seed": int(t.seed),
+                **({"parents": " > ".join(wn.name(x) for x in wn.parents(w, int(t.parent_labels)))}
                    if wn is not None else {})}
 
-    def _planned(self, recipe, grid: Grid, recs, wnids, names, wn, src, seg, inp) -> Planned:
-        p = recipe.params
-        seed = int(p["seed"])
+    def _planned(self, recipe, t: FornetCommon, grid: Grid, recs, wnids, names, wn, src, seg, inp) -> Planned:
+        seed = int(t.seed)
         label = {w: i for i, w in enumerate(wnids)}
         pools = background_pools(recs)
         # without pruning the first draw is always kept: one candidate, not bg_candidates, in plan.json
-        n = int(p.get("bg_candidates", 16)) if float(p.get("pruning_ratio", 1.1)) <= 1.0 else 1
+        n = int(t.bg_candidates) if float(t.pruning_ratio) <= 1.0 else 1
 
-        per_class = {w: {"label": label[w], **self._meta(recipe, w, names, wn)} for w in wnids}
+        per_class = {w: {"label": label[w], **self._meta(recipe, t, w, names, wn)} for w in wnids}
         drawn: dict = {}   # the last foreground's uniforms: its cells are consecutive samples
 
         def build(i: int) -> Sample:
@@ -219,7 +224,7 @@ class FornetBase(Planner):
         return Planned(samples=LazySamples(grid.rows(), build, split_of=grid.split_of),
                        inputs={"imagenet": str(src.root)}, source_files=[r[2].key for r in recs],
                        notes=[f"pieces: {seg} + {inp}", f"wordnet: {wn.source if wn else 'none (box prompts)'}"],
-                       prerequisites=[pieces_phase(recs, p, seg, inp, wn)])
+                       prerequisites=[pieces_phase(recs, t, seg, inp, wn)])
 
 
 class FornetPlanner(FornetBase):
@@ -231,15 +236,16 @@ class FornetPlanner(FornetBase):
     INSPECT_COUNTS = ("bg_relation",)
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
-        p, seg, inp, wn, src, recs, wnids, names = self._setup(recipe, ctx)
-        return self._planned(recipe, Grid(recs, fornet_cells(p)), recs, wnids, names, wn, src, seg, inp)
+        t, seg, inp, wn, src, recs, wnids, names = self._setup(recipe, ctx)
+        return self._planned(recipe, t, Grid(recs, fornet_cells(t)), recs, wnids, names, wn, src, seg, inp)
 
     def validate(self, params: dict) -> None:
-        check_common(params)
-        if params.get("background_combination", "all") not in BACKGROUND_COMBINATIONS:
+        t = FornetParams.from_params(params)
+        check_common(t)
+        if t.background_combination not in BACKGROUND_COMBINATIONS:
             raise BgforgeError(f"background_combination must be one of {', '.join(BACKGROUND_COMBINATIONS)}, "
-                               f"got {params.get('background_combination')!r}")
-        if int(params.get("copies", 1)) < 1:
+                               f"got {t.background_combination!r}")
+        if int(t.copies) < 1:
             raise BgforgeError("copies must be >= 1")
 
 
@@ -269,8 +275,8 @@ class Grid:
         return self.cells[i % len(self.cells)][0]
 
 
-def fornet_cells(p: dict) -> list[tuple[str, dict, str]]:
+def fornet_cells(t: FornetParams) -> list[tuple[str, dict, str]]:
     """`fornet`: each foreground `copies` times (ForAug: one composite per foreground per epoch,
     fornet.py:269-276); its one group is the background combination."""
-    combo, copies = p.get("background_combination", "all"), int(p.get("copies", 1))
+    combo, copies = t.background_combination, int(t.copies)
     return [(combo, {"bg_source": combo, "copy": c}, "" if copies == 1 else f"-c{c}") for c in range(copies)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..choices import BACKGROUND_COMBINATIONS
 from ..errors import BgforgeError
 from ..recipe import Recipe
+from ..recipe_params import FornetEvalParams
 from .base import BuildContext, Planned
 from .fornet import FornetBase, Grid, check_common
 
@@ -26,10 +27,10 @@ def size_name(f) -> str:
     return f"s{round(float(f) * 100):03d}"
 
 
-def cells(p: dict) -> list[dict]:
+def cells(t: FornetEvalParams) -> list[dict]:
     """The grid in group order: nonant slowest, then size factor, then background source."""
     return [{"nonant": None if n is None else int(n), "size_fact": float(f), "bg_source": b}
-            for n in p["nonants"] for f in p["size_factors"] for b in p["background_sources"]]
+            for n in t.nonants for f in t.size_factors for b in t.background_sources]
 
 
 def group_of(cell: dict) -> str:
@@ -37,12 +38,13 @@ def group_of(cell: dict) -> str:
     return f"{nonant_name(cell['nonant'])}-{size_name(cell['size_fact'])}-{cell['bg_source']}"
 
 
-def eval_cells(p: dict) -> list[tuple[str, dict, str]]:
+def eval_cells(t: FornetEvalParams) -> list[tuple[str, dict, str]]:
     """(group, cell, key suffix) per cell: a composite's key is its foreground's key plus `-<group>`."""
-    return [(group_of(c), c, f"-{group_of(c)}") for c in cells(p)]
+    return [(group_of(c), c, f"-{group_of(c)}") for c in cells(t)]
 
 
 class FornetEvalPlanner(FornetBase):
+    PARAMS = FornetEvalParams
     METADATA_COLUMNS = ["key", "label", "wnid", "class_name", "split", "group", "nonant", "size_fact", "bg_source",
                         "fg_key", "bg_key", "bg_class", "bg_relation"]
     EVAL_BREAKDOWNS = ("nonant", "size_fact", "bg_source")
@@ -50,22 +52,23 @@ class FornetEvalPlanner(FornetBase):
     INSPECT_COUNTS = ("nonant", "size_fact", "bg_source", "bg_relation")
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
-        p, seg, inp, wn, src, recs, wnids, names = self._setup(recipe, ctx)
-        return self._planned(recipe, Grid(recs, eval_cells(p)), recs, wnids, names, wn, src, seg, inp)
+        t, seg, inp, wn, src, recs, wnids, names = self._setup(recipe, ctx)
+        return self._planned(recipe, t, Grid(recs, eval_cells(t)), recs, wnids, names, wn, src, seg, inp)
 
     def preview_rows(self, params: dict) -> dict:
-        return {group_of(c): group_of(c) for c in cells(params)}
+        return {group_of(c): group_of(c) for c in cells(FornetEvalParams.from_plan(params))}
 
     def validate(self, params: dict) -> None:
-        check_common(params)
-        for n in params.get("nonants", []):
+        t = FornetEvalParams.from_params(params)
+        check_common(t)
+        for n in t.nonants or []:
             if n is not None and not (isinstance(n, int) and -1 <= n <= 8):
                 raise BgforgeError(f"nonants are 0-8 (row-major 3x3 cells) or -1; got {n!r}")
-        for f in params.get("size_factors", []):
+        for f in t.size_factors or []:
             if not float(f) > 0:
                 raise BgforgeError(f"size_factors must be > 0, got {f!r}")
-        for b in params.get("background_sources", []):
+        for b in t.background_sources or []:
             if b not in BACKGROUND_COMBINATIONS:
                 raise BgforgeError(f"background_sources are {', '.join(BACKGROUND_COMBINATIONS)}; got {b!r}")
-        if not (params.get("nonants") and params.get("size_factors") and params.get("background_sources")):
+        if not (t.nonants and t.size_factors and t.background_sources):
             raise BgforgeError("nonants, size_factors and background_sources each need at least one value")

@@ -62,7 +62,7 @@ def difficulty_of(group: str, params: dict) -> str:
 
 def resolve_backends(params: dict) -> tuple[str, str]:
     """`auto`: SAM + LaMa on a GPU machine, box + Telea elsewhere (recorded in the plan)."""
-    typed = HsiParams.from_plan(params)   # also AutoBackSwap's and ForNet's params: their own keys are theirs
+    typed = HsiParams.from_plan(params)   # also AutoBackSwap's params: its own keys are its own
     seg, inp = typed.segmenter, typed.inpainter
     if "auto" in (seg, inp):
         import torch

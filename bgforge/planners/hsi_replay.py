@@ -28,6 +28,7 @@ import random
 from collections.abc import Sequence
 
 from ..errors import BgforgeError
+from ..recipe_params import HsiParams
 
 JOBS = 10            # create_dataset.py:63
 CHOICE_RANGE = 1000  # create_dataset.py:149: range(1000), hard-coded
@@ -105,16 +106,18 @@ class ReferenceDraws:
 
 
 def replay_blocker(params: dict, n_classes: int) -> str | None:
-    """Why the replay does not apply to this build (None: it does)."""
-    if params.get("pairing_draws", "reference") != "reference":
+    """Why the replay does not apply to this build (None: it does). An absent key is HsiParams' default,
+    as the planner reads it (pairing_scope all, self_pairing false, pairing shared: each blocks the replay)."""
+    t = HsiParams.from_plan(params)
+    if t.pairing_draws != "reference":
         return "pairing_draws: keyed"
-    if params.get("random_background", "per_class") != "per_class":
+    if t.random_background != "per_class":
         return "random_background: per_sample"
     for key, want in (("pairing_scope", "block"), ("self_pairing", True), ("pairing", "per_run")):
-        if params.get(key, want) != want:
-            return f"{key}: {params.get(key)}"
+        if getattr(t, key) != want:
+            return f"{key}: {getattr(t, key)}"
     if n_classes != REFERENCE_CLASSES:
         return f"{n_classes} classes (the replay is the reference's run over the {REFERENCE_CLASSES} ImageNet classes)"
-    if int(params.get("pairing_block", n_classes // JOBS)) != n_classes // JOBS:
-        return f"pairing_block: {params.get('pairing_block')} (the reference's jobs hold {n_classes // JOBS} classes)"
+    if int(t.pairing_block) != n_classes // JOBS:
+        return f"pairing_block: {t.pairing_block} (the reference's jobs hold {n_classes // JOBS} classes)"
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..chain import Chain, WorkerContext
+from ..recipe_params import InpaintParams
 from .stage import StagePlanner, backend_options
 
 
@@ -14,9 +15,10 @@ class InpaintPlanner(StagePlanner):
         from ..stages.inpaint import inpaint_stage
         from ..stages.pipeline import pipelined
 
+        t = InpaintParams.from_plan(params)
         opts = backend_options(params, ctx.device, ctx.batch_size)
-        inpainter = get_inpainter(params["inpainter"], **opts)
-        segmenter = get_segmenter(params["segmenter"], **opts) if params.get("segmenter") else None
+        inpainter = get_inpainter(t.inpainter, **opts)
+        segmenter = get_segmenter(t.segmenter, **opts) if t.segmenter else None
         return pipelined(inpaint_stage(inpainter, segmenter, params), ctx)
 
     def on_finalize(self, out: Path, params: dict) -> None:

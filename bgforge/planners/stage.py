@@ -22,13 +22,9 @@ log = logging.getLogger(__name__)
 
 def backend_options(params: dict, device: str | None, batch_size: int | None = None) -> dict:
     """The `backend_options` that are set, plus the worker's device when the executor gave it one and,
-    unless the recipe sets `lama_batch`, LaMa's batch from --batch-size (it was a fixed 4)."""
-    opts = {k: v for k, v in (params.get("backend_options") or {}).items() if v is not None}
-    if device:
-        opts["device"] = device
-    if batch_size and params.get("inpainter") == "lama":
-        opts.setdefault("lama_batch", int(batch_size))
-    return opts
+    unless the recipe sets it, each backend row's batch option from --batch-size (LaMa's `lama_batch`)."""
+    return registry.worker_options([params.get("segmenter"), params.get("inpainter")],
+                                   params.get("backend_options"), device, batch_size)
 
 
 def check_weights(params: dict) -> None:

@@ -94,7 +94,9 @@ class UrbanCarsPlanner(Planner):
                                f"got {params['segmenter']!r}")
 
     def loads_models(self, params: dict) -> bool:
-        return UrbanCarsParams.from_plan(params).segmenter == "sam"
+        from ..backends.registry import uses_torch
+
+        return uses_torch(UrbanCarsParams.from_plan(params).segmenter)
 
     def plan(self, recipe: Recipe, ctx: BuildContext) -> Planned:
         from ..sources import urbancars_reference as ref

@@ -86,14 +86,15 @@ def class_order(labels: Iterable, given: list[str] | None = None) -> list[str]:
     return names
 
 
-def labelled_input(params: dict) -> tuple[list[Sample], list[str]]:
-    """The input samples (folder + manifest, or shards), each with a label, and the class list in index order."""
+def labelled_input(params: dict, class_order_file: str | None = None) -> tuple[list[Sample], list[str]]:
+    """The input samples (folder + manifest, or shards), each with a label, and the class list in index order
+    (`class_order_file`: VariantsParams.class_order; AutoBackSwap has none)."""
     samples = load_input(params)
     unlabelled = [s.key for s in samples if s.meta.get("label") in (None, "")]
     if unlabelled:
         raise BgforgeError(f"{len(unlabelled)} input image(s) have no label (e.g. {unlabelled[0]}); give every image "
                            "a `label` in the manifest")
-    return samples, class_order((s.meta["label"] for s in samples), read_class_order(params.get("class_order")))
+    return samples, class_order((s.meta["label"] for s in samples), read_class_order(class_order_file))
 
 
 def parse_variants(spec: str | list[str] | None) -> list[str]:
@@ -180,7 +181,7 @@ class VariantsPlanner(Planner):
         p, t = recipe.params, VariantsParams.from_params(recipe.params)
         seed = int(t.seed)
         variants = parse_variants(t.variants)
-        samples, classes = labelled_input(p)
+        samples, classes = labelled_input(p, t.class_order)
         construction = t.construction
         dropped: dict = {}
         if construction == "reference":
@@ -206,8 +207,8 @@ class VariantsPlanner(Planner):
                     inputs.update(bg=dict(bg.inputs), bg_boxes=bg.meta.get("boxes"))
                     meta.update(bg_key=bg.key, bg_label=bg.meta["label"])
                 out.append(Sample(key=f"{src.key}-{variant}", split=variant, inputs=inputs, meta=meta))
-        src_dir = Path(p["input"]).resolve()
-        return Planned(samples=out, inputs={"input": str(src_dir), "manifest": p.get("manifest")},
+        src_dir = Path(t.input).resolve()
+        return Planned(samples=out, inputs={"input": str(src_dir), "manifest": t.manifest},
                        source_files=input_names(samples),
                        notes=[f"{len(samples)} images, {len(classes)} classes, variants: {', '.join(variants)}",
                               f"class order (mixed_next: y -> y + 1): {', '.join(classes)}",
@@ -231,6 +232,7 @@ class VariantsPlanner(Planner):
 
 def encoding_params(params: dict) -> tuple[dict, str]:
     """The reference saves JPEG at PIL's default quality (75); bgforge's default is PNG."""
-    if VariantsParams.from_plan(params).construction == "reference":
-        return {**params, "jpeg_quality": params.get("jpeg_quality") or REFERENCE_JPEG_QUALITY}, "jpg"
+    t = VariantsParams.from_plan(params)
+    if t.construction == "reference":
+        return {**params, "jpeg_quality": t.jpeg_quality or REFERENCE_JPEG_QUALITY}, "jpg"
     return params, "png"

@@ -14,10 +14,11 @@ from typing import Callable
 
 def _edit_flips(out: Path, params: dict) -> None:
     """`bgforge edit`'s spurious-feature report (ASPIRE's flips per class)."""
+    from ..recipe_params import EditParams
     from .spurious import write_report
 
-    write_report(out, int(params.get("top_k", 3)), params.get("top_k_rank", "reference"),
-                 params.get("phrase_collapse", "reference"), params.get("phrases"))
+    t = EditParams.from_plan(params)
+    write_report(out, int(t.top_k), t.top_k_rank, t.phrase_collapse, t.phrases)
 
 
 REPORTS: dict[str, Callable[[Path, dict], None]] = {

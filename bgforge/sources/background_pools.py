@@ -162,9 +162,10 @@ def load_background_map(path: str | Path, src: PlacesSource) -> dict[str, str]:
 BackgroundPool = FolderPool | PlacesPool
 
 
-def background_pool(params: dict) -> BackgroundPool:
-    """The pool that `edit`'s params name: `backgrounds` (a folder), else `places_root` (+ `background_map`)."""
-    if params.get("backgrounds"):
-        return FolderPool(params["backgrounds"])
-    root = source_root("places", params.get("places_root"))
-    return PlacesPool(root, params.get("background_map"))
+def background_pool(backgrounds: str | None, places_root: str | None = None,
+                    background_map: str | None = None) -> BackgroundPool:
+    """The pool `edit`'s params name (recipe_params.EditParams): `backgrounds` (a folder), else `places_root`
+    (+ `background_map`)."""
+    if backgrounds:
+        return FolderPool(backgrounds)
+    return PlacesPool(source_root("places", places_root), background_map)

@@ -16,6 +16,7 @@ from PIL import Image, ImageFilter
 from ..errors import SampleError
 from ..io.encoding import Encoding
 from ..io.images import decode, sample_image
+from ..recipe_params import FornetCommon
 from ..records import Failure, Output, Sample
 from ..rng import rng_for
 from .common import Rendered, Step, render_sample
@@ -66,16 +67,16 @@ def bates(rng: np.random.Generator, n: int) -> float:
     return z + 0.5 - floor(z + 0.5) if n < 0 else z
 
 
-def recombine(fg: Image.Image, bg: Image.Image, r_fg: float, r_bg: float, p: dict, rng: np.random.Generator,
+def recombine(fg: Image.Image, bg: Image.Image, r_fg: float, r_bg: float, p: FornetCommon, rng: np.random.Generator,
               nonant: int | None = None, size_fact: float = 1.0, train: bool = True) -> tuple[Image.Image, dict]:
     """fornet.py:311-400 on PIL images; returns the composite and where the foreground went."""
     bw, bh = bg.size
     fill = float(np.asarray(fg.split()[-1], np.float32).mean() / 255.0)                  # :319
     bg_area = bw * bh / (9 if nonant is not None else 1)                                 # :322-324
-    mode = p.get("fg_size_mode", "range")
+    mode = p.fg_size_mode
     lo, hi = {"max": (max(r_fg, r_bg),) * 2, "min": (min(r_fg, r_bg),) * 2,
               "mean": ((r_fg + r_bg) / 2,) * 2}.get(mode, (min(r_fg, r_bg), max(r_fg, r_bg)))   # :327-336
-    jitter = float(p.get("fg_scale_jitter", 0.3))
+    jitter = float(p.fg_scale_jitter)
     scale = float(rng.uniform(lo * (1 - jitter), hi * (1 + jitter))) / max(fill, 1e-6) * float(size_fact)  # :338-344
     gh = max(1, round(float(np.sqrt(bg_area * scale * fg.size[1] / fg.size[0]))))          # :347-348
     gw = max(1, round(float(np.sqrt(bg_area * scale * fg.size[0] / fg.size[1]))))
@@ -87,10 +88,10 @@ def recombine(fg: Image.Image, bg: Image.Image, r_fg: float, r_bg: float, p: dic
         else:       # CenterCrop
             top, left = int(round((gh - ch) / 2.0)), int(round((gw - cw) / 2.0))
         fg = fg.crop((left, top, left + cw, top + ch))
-    n = int(p.get("fg_bates_n", 1))
+    n = int(p.fg_bates_n)
     z1 = bates(rng, n)
     z2 = bates(rng, n)
-    jut = float(p.get("rel_jut_out", 0.0))
+    jut = float(p.rel_jut_out)
     fw, fh = fg.size
     x_min, x_max = -jut * fw, bw - fw * (1 - jut)                                        # :372-375
     y_min, y_max = -jut * fh, bh - fh * (1 - jut)
@@ -103,7 +104,7 @@ def recombine(fg: Image.Image, bg: Image.Image, r_fg: float, r_bg: float, p: dic
         y_min = y_max = (y_min + y_max) / 2
     ox, oy = round(z1 * (x_max - x_min) + x_min), round(z2 * (y_max - y_min) + y_min)   # :389-390
     mask = fg.split()[-1]
-    sigma_max = float(p.get("mask_smoothing_sigma", 4.0))
+    sigma_max = float(p.mask_smoothing_sigma)
     if sigma_max > 0.0:                                                                  # :394-397
         sigma = (float(rng.random()) * 0.9 + 0.1) * sigma_max
         mask = mask.filter(ImageFilter.GaussianBlur(radius=sigma)).point(lambda v: 2 * v - 255 if v > 128 else 0)
@@ -134,11 +135,11 @@ def pick_background(store, sample: Sample, pruning_ratio: float, cache: dict) ->
     return (*produced[-1], True)
 
 
-def render(sample: Sample, store, params: dict, encoding: Encoding, cache: dict) -> Output | Failure:
+def render(sample: Sample, store, params: FornetCommon, encoding: Encoding, cache: dict) -> Output | Failure:
     return render_sample(sample, encoding, lambda progress: _compose(sample, store, params, progress, cache))
 
 
-def _compose(sample: Sample, store, params: dict, progress: Step, cache: dict) -> Rendered:
+def _compose(sample: Sample, store, params: FornetCommon, progress: Step, cache: dict) -> Rendered:
     m = sample.meta
     if m["fg_key"] not in store:
         raise SampleError("segment", "the pieces phase has no foreground for this image (no detection or a failure)")
@@ -148,12 +149,12 @@ def _compose(sample: Sample, store, params: dict, progress: Step, cache: dict) -
         raise SampleError("read_image", f"object mask {obj.shape} does not match the image {arr.shape[:2]}")
     fg = foreground_rgba(arr, obj)
     progress.stage = "read_background"
-    bg_key, bg_class, fallback = pick_background(store, sample, float(params.get("pruning_ratio", 1.1)), cache)
+    bg_key, bg_class, fallback = pick_background(store, sample, float(params.pruning_ratio), cache)
     bg = Image.fromarray(store.image(bg_key))
     r_fg = fg_bg_ratio(obj)
     r_bg = _ratio(store, bg_key, cache) or 0.0
     progress.stage = "composite"
-    rng = rng_for(int(params["seed"]), "fornet", sample.key)
+    rng = rng_for(int(params.seed), "fornet", sample.key)
     out, where = recombine(fg, bg, r_fg, r_bg, params, rng, m.get("nonant"), float(m.get("size_fact", 1.0)),
                            train=m.get("split") == "train")
     meta = {**m, **where, "bg_key": bg_key, "bg_fallback": fallback, "fg_ratio": round(r_fg, 6),

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ..backends import SegmentRequest, get_segmenter
+from ..backends.registry import worker_options
 from ..chain import Chain, WorkerContext
 from ..io.encoding import Encoding
 from ..io.images import decode, open_image
@@ -157,15 +158,14 @@ def bg_only(img: np.ndarray) -> np.ndarray:
 def chain(params: dict, ctx: WorkerContext) -> Chain:
     """Per batch: the car masks the plan names as files read, the others from their boxes in one
     segmenter call (the segmenter is loaded only when a car needs it), then each composite."""
-    options = dict(params.get("backend_options") or {})
-    if params["segmenter"] == "sam" and ctx.device:
-        options["device"] = ctx.device
+    # the worker's device reaches a torch segmenter (a CPU one's row takes no `device`)
+    options = worker_options([params["segmenter"]], params.get("backend_options"), ctx.device)
     encoding = Encoding.of(params)
     loaded = []
 
     def segmenter():
         if not loaded:
-            loaded.append(get_segmenter(params["segmenter"], **{k: v for k, v in options.items() if v is not None}))
+            loaded.append(get_segmenter(params["segmenter"], **options))
         return loaded[0]
 
     def run(batch: list[Sample]):

@@ -58,6 +58,7 @@ def test_text_masks_from_cpu_ids_equal_upstreams(gdino_model, captions):
     assert len(got[2]) == len(want[2]) and all(torch.equal(a, b) for a, b in zip(got[2], want[2]))
 
 
+@pytest.mark.slow
 def test_detect_is_bit_identical_to_upstream_predict(gdino_model):
     """The batch-1 API Grounded-SAM calls, on the same preprocessed tensor: equal boxes and scores, not just close."""
     from groundingdino.util.inference import predict
@@ -74,6 +75,7 @@ def test_detect_is_bit_identical_to_upstream_predict(gdino_model):
     assert phrases == [" ".join(t for t in p.split() if t not in ("[CLS]", "[SEP]")) for p in ref_phrases]
 
 
+@pytest.mark.slow
 def test_outside_the_block_upstream_runs_unchanged(gdino_model, pixels):
     gdino_nosync.install()
     with torch.inference_mode(), ReadBacks() as counted:

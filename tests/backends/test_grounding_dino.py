@@ -6,6 +6,7 @@ from bgforge.backends.base import GroundedSegmenter
 from bgforge.backends.grounding_dino import (
     GroundedSamSegmenter,
     GroundingDinoDetector,
+    build_grounding_dino,
     cxcywh_to_xyxy,
     preprocess_caption,
     resized_shape,
@@ -70,9 +71,8 @@ def image224():
 
 def test_grounded_sam_shapes_through_the_real_loaders(
         gdino_config, gdino_checkpoint, gdino_model, tiny_sam, image224):
-    seg = GroundedSamSegmenter(device="cpu", gdino_config=str(gdino_config),
-        gdino_checkpoint=str(gdino_checkpoint), sam_model_obj=tiny_sam,
-        box_threshold=0.0, text_threshold=0.0, gdino_min_size=128)
+    seg = GroundedSamSegmenter(build_grounding_dino(str(gdino_config), str(gdino_checkpoint)), tiny_sam,
+                               device="cpu", box_threshold=0.0, text_threshold=0.0, gdino_min_size=128)
     # the file's weights (with "module." prefixes stripped) are the ones in use
     loaded = seg.detector.model.state_dict()
     for k, v in list(gdino_model.state_dict().items())[::50]:
@@ -89,6 +89,7 @@ def test_grounded_sam_shapes_through_the_real_loaders(
     assert all(set(p.split()) <= {"bird", "dog"} for p in res.phrases)
 
 
+@pytest.mark.slow
 def test_detector_batches_by_size_without_changing_results(gdino_model, image224):
     import torch
 
@@ -108,16 +109,15 @@ def test_detector_batches_by_size_without_changing_results(gdino_model, image224
 
 
 def test_high_threshold_gives_no_objects(gdino_model, tiny_sam, image224):
-    seg = GroundedSamSegmenter(device="cpu", gdino_model_obj=gdino_model,
-                        sam_model_obj=tiny_sam, box_threshold=1.0, gdino_min_size=128)
+    seg = GroundedSamSegmenter(gdino_model, tiny_sam, device="cpu", box_threshold=1.0, gdino_min_size=128)
     (res,) = seg.segment([image224], [SegmentRequest(text="bird")])
     assert res.masks.shape == (0, 224, 224) and res.phrases == []
 
 
+@pytest.mark.slow
 def test_detect_then_segment_boxes_is_segment(gdino_model, tiny_sam, image224):
     """The two declared parts of a grounded segmenter, run apart, give what `segment` gives."""
-    seg = GroundedSamSegmenter(device="cpu", gdino_model_obj=gdino_model,
-                        sam_model_obj=tiny_sam, box_threshold=0.0, gdino_min_size=128)
+    seg = GroundedSamSegmenter(gdino_model, tiny_sam, device="cpu", box_threshold=0.0, gdino_min_size=128)
     assert isinstance(seg, GroundedSegmenter)
     (det,) = seg.detect([image224], ["bird . dog"])
     (parts,) = seg.segment_boxes([image224], [det.boxes])
@@ -127,16 +127,16 @@ def test_detect_then_segment_boxes_is_segment(gdino_model, tiny_sam, image224):
 
 
 def test_missing_text_and_missing_checkpoint(gdino_model, tiny_sam, image224, tmp_path):
-    seg = GroundedSamSegmenter(device="cpu", gdino_model_obj=gdino_model,
-                        sam_model_obj=tiny_sam, gdino_min_size=128)
+    seg = GroundedSamSegmenter(gdino_model, tiny_sam, device="cpu", gdino_min_size=128)
     with pytest.raises(BgforgeError, match="needs a text prompt"):
         seg.segment([image224], [SegmentRequest(boxes=np.array([[0, 0, 5, 5]]))])
     with pytest.raises(BgforgeError) as e:
-        GroundedSamSegmenter(device="cpu", sam_model_obj=tiny_sam)
+        GroundedSamSegmenter.from_options(device="cpu")
     assert str(tmp_path / "models" / "groundingdino_swint_ogc.pth") in str(e.value)
     assert "bgforge models fetch groundingdino_swint" in str(e.value)
 
 
+@pytest.mark.slow
 def test_size_buckets_batch_mixed_sizes_without_changing_results(gdino_model, image224, monkeypatch):
     """gdino_bucket pads by the image's own size only: batched = alone, and one model call for all."""
     import torch
@@ -161,6 +161,7 @@ def test_size_buckets_batch_mixed_sizes_without_changing_results(gdino_model, im
         assert got[0].shape == (20, 4) and (got[0][:, 2] <= w).all() and (got[0][:, 3] <= h).all()
 
 
+@pytest.mark.slow
 def test_different_captions_never_share_a_forward_pass(gdino_model, image224):
     """Upstream's text enhancer mixes the phrase masks of a batch with different captions
     (Open-GroundingDino#115): detect([a, b], ["cat", "bird . dog"])[0] must be detect([a], ["cat"])."""
@@ -189,6 +190,7 @@ def test_different_captions_never_share_a_forward_pass(gdino_model, image224):
     assert pair[0][2] == alone[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bucket", [0, 32])
 def test_batched_and_bucketed_detections_equal_upstream_predict(gdino_model, image224, bucket):
     """The same preprocessed tensor through groundingdino.util.inference.predict (batch 1, the API

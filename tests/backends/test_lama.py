@@ -31,7 +31,7 @@ LOADERS = ["torchscript"] + (["simple-lama"] if lama_mod.has_simple_lama() else 
 
 @pytest.mark.parametrize("loader", LOADERS)
 def test_lama_crops_back_and_only_touches_the_hole(lama_stub, loader):
-    inp = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader=loader)
+    inp = LamaInpainter.from_options(lama_checkpoint=str(lama_stub), device="cpu", loader=loader)
     assert inp.loader == loader
     # 45x61 and 48x64 share the 48x64 padded bucket, 33x30 is alone, the last has no hole
     scenes = [_scene(45, 61, corner=True), _scene(48, 64), _scene(33, 30, corner=True),
@@ -51,16 +51,16 @@ def test_lama_crops_back_and_only_touches_the_hole(lama_stub, loader):
 
 
 def test_auto_loader_is_torchscript_on_every_python(lama_stub):
-    assert LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu").loader == "torchscript"
+    assert LamaInpainter.from_options(lama_checkpoint=str(lama_stub), device="cpu").loader == "torchscript"
 
 
 def test_simple_lama_loader_restores_env_and_matches_direct_load(lama_stub, monkeypatch):
     if not lama_mod.has_simple_lama():
         pytest.skip("the optional extra bgforge[simple-lama] is not installed")
     monkeypatch.setenv("LAMA_MODEL", "/elsewhere/model.pt")
-    a = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="simple-lama")
+    a = LamaInpainter.from_options(lama_checkpoint=str(lama_stub), device="cpu", loader="simple-lama")
     assert os.environ["LAMA_MODEL"] == "/elsewhere/model.pt"
-    b = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript")
+    b = LamaInpainter.from_options(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript")
     img, mask = _scene(40, 56)
     assert np.array_equal(a.inpaint([img], [mask])[0], b.inpaint([img], [mask])[0])
 
@@ -86,7 +86,7 @@ def test_matches_simple_lama_reference_pipeline(lama_stub):
 
 
 def test_bf16_autocast_path_runs(lama_stub):
-    inp = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu",
+    inp = LamaInpainter.from_options(lama_checkpoint=str(lama_stub), device="cpu",
                         loader="torchscript", precision="bf16")
     img, mask = _scene(45, 61)
     out = inp.inpaint([img], [mask])[0]
@@ -103,13 +103,13 @@ def test_missing_corrupt_and_unavailable_loader(tmp_path, monkeypatch):
     bad.write_bytes(np.random.default_rng(1).bytes(2048))
     for loader in LOADERS:
         with pytest.raises(BgforgeError, match=str(bad)):
-            LamaInpainter(lama_checkpoint=str(bad), device="cpu", loader=loader)
+            LamaInpainter.from_options(lama_checkpoint=str(bad), device="cpu", loader=loader)
 
     monkeypatch.setattr(lama_mod, "has_simple_lama", lambda: False)
     with pytest.raises(BgforgeError, match="simple-lama-inpainting is not installed"):
-        LamaInpainter(lama_checkpoint=str(bad), device="cpu", loader="simple-lama")
+        LamaInpainter.from_options(lama_checkpoint=str(bad), device="cpu", loader="simple-lama")
     with pytest.raises(BgforgeError, match="unknown LaMa loader"):
-        LamaInpainter(lama_checkpoint=str(bad), device="cpu", loader="onnx")
+        LamaInpainter.from_options(lama_checkpoint=str(bad), device="cpu", loader="onnx")
 
 
 def test_mask_size_mismatch_is_a_user_error(lama_stub):
@@ -153,9 +153,9 @@ def test_the_cuda_defaults_frozen_and_channels_last_give_the_same_pixels_on_cpu(
     hole, the input's own pixels."""
     import torch
 
-    plain = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript")
-    frozen = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript", freeze=True)
-    nhwc = LamaInpainter(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript", freeze=True,
+    plain = LamaInpainter.from_options(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript")
+    frozen = LamaInpainter.from_options(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript", freeze=True)
+    nhwc = LamaInpainter.from_options(lama_checkpoint=str(lama_stub), device="cpu", loader="torchscript", freeze=True,
                          channels_last=True)
     assert not plain.channels_last and nhwc.channels_last
     assert isinstance(frozen.model, torch.jit.ScriptModule) and frozen.model is not plain.model

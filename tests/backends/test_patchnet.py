@@ -42,11 +42,12 @@ def trained(trained_patchnet):
     return trained_patchnet
 
 
+@pytest.mark.slow
 def test_detector_learns_masks_of_held_out_images(trained):
     res, held, model, seconds = trained
     assert res.grid == GRID and res.input_size == SIZE  # inferred from the 12x12 label grids
     assert res.history[-1] < res.history[0] / 5
-    seg = PatchNetSegmenter(model, device="cpu")
+    seg = PatchNetSegmenter.from_options(model, device="cpu")
     ious = []
     for j in range(40):
         image = np.asarray(open_image(held / "images" / f"blob_{j:04d}.png"))
@@ -56,6 +57,7 @@ def test_detector_learns_masks_of_held_out_images(trained):
     assert np.mean(ious) >= 0.8 and min(ious) >= 0.6
 
 
+@pytest.mark.slow
 def test_checkpoint_is_self_describing(trained):
     _, _, model, _ = trained
     ckpt = torch.load(model, map_location="cpu", weights_only=True)
@@ -67,6 +69,7 @@ def test_checkpoint_is_self_describing(trained):
     assert net(torch.zeros(1, 3, SIZE, SIZE)).shape == (1, 1, GRID, GRID)
 
 
+@pytest.mark.slow
 def test_round_trip_through_the_segment_stage(trained, tmp_path):
     """What `bgforge segment --backend patchnet --patchnet-model M.pt` builds: the stage over a folder."""
     _, held, model, _ = trained
@@ -85,16 +88,17 @@ def test_round_trip_through_the_segment_stage(trained, tmp_path):
         assert json.loads(files["json"])["backend"] == "patchnet"
 
 
+@pytest.mark.slow
 def test_segmenter_upsamples_and_thresholds(trained):
     _, held, model, _ = trained
     image = np.asarray(open_image(held / "images" / "blob_0000.png"))
     wide = np.concatenate([image, image], axis=1)  # any image size: 96 x 192
-    seg = PatchNetSegmenter(model, device="cpu", threshold=0.5)
+    seg = PatchNetSegmenter.from_options(model, device="cpu", threshold=0.5)
     patches = seg.predict_patches([wide])[0]
     prob = seg.probabilities(patches, *wide.shape[:2])
     assert patches.shape == (GRID, GRID) and prob.shape == wide.shape[:2]
     assert np.array_equal(seg.segment([wide], [None])[0].union(), prob >= 0.5)
-    strict = PatchNetSegmenter(model, device="cpu", threshold=0.9).segment([wide], [None])[0].union()
+    strict = PatchNetSegmenter.from_options(model, device="cpu", threshold=0.9).segment([wide], [None])[0].union()
     assert strict.sum() < (prob >= 0.5).sum() and np.array_equal(strict, prob >= 0.9)
 
 
@@ -132,6 +136,7 @@ def test_label_errors_are_one_line(tmp_path):
         read_labels(root / "images", bad)
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_and_seeded(tmp_path):
     torch.set_num_threads(2)
     root = make_blob_folder(tmp_path / "d", n=6, size=(32, 32), grid=4, seed=0, classes=())
@@ -162,6 +167,7 @@ def test_init_loads_a_torchvision_backbone(tmp_path):
         load_init(build_patchnet(8), tmp_path / "other.pth")
 
 
+@pytest.mark.slow
 def test_cli_train_and_missing_model(tmp_path):
     root = make_blob_folder(tmp_path / "d", n=4, size=(32, 32), grid=None, seed=0, classes=())
     res = CliRunner().invoke(app, ["patchnet", "train", "--images", str(root / "images"), "--labels",
@@ -179,6 +185,7 @@ def test_cli_train_and_missing_model(tmp_path):
         get_segmenter("patchnet")
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_are_recalibrated_so_eval_mode_finds_the_foreground(tmp_path):
     """12 labelled images, 30 steps: eval mode used to find nothing (patch IoU 0.000) because BatchNorm's
     running averages lagged the weights; after the recalibration pass it finds what train mode finds."""
@@ -189,6 +196,7 @@ def test_batchnorm_statistics_are_recalibrated_so_eval_mode_finds_the_foreground
     assert res.iou > 0.3, res.iou
 
 
+@pytest.mark.slow
 def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path):
     """A checkpoint every epoch (M.pt.resume): stopped after epoch 2 of 3 and run again, training ends with
     the weights of an uninterrupted run; other settings are refused, not mixed in."""
@@ -214,6 +222,7 @@ def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_cli_logs_loss_and_seconds_per_epoch(tmp_path):
     root = make_blob_folder(tmp_path / "d", n=4, size=(32, 32), grid=None, seed=0, classes=())
     res = CliRunner().invoke(app, ["patchnet", "train", "--images", str(root / "images"), "--labels",

@@ -23,7 +23,7 @@ def test_sam_matches_the_reference_predictor(tiny_sam):
     from segment_anything import SamPredictor
 
     a, _ = _images()
-    seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu")
+    seg = SamSegmenter(tiny_sam, device="cpu")
     (res,) = seg.segment([a], [SegmentRequest(boxes=BOXES_A)])
     assert res.masks.shape == (2, 96, 128) and res.masks.dtype == bool
     assert res.scores.dtype == np.float32 and res.boxes.dtype == np.float32
@@ -40,7 +40,7 @@ def test_sam_matches_the_reference_predictor(tiny_sam):
 
 def test_batch_equals_one_by_one_and_handles_empty_prompts(tiny_sam):
     a, b = _images()
-    seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu")
+    seg = SamSegmenter(tiny_sam, device="cpu")
     reqs = [SegmentRequest(boxes=BOXES_A), SegmentRequest(boxes=None),
             SegmentRequest(boxes=BOXES_B)]
     batch = seg.segment([a, a, b], reqs)
@@ -55,12 +55,13 @@ def test_batch_equals_one_by_one_and_handles_empty_prompts(tiny_sam):
 def test_single_mask_output_and_bf16_autocast_run(tiny_sam):
     a, _ = _images()
     for opts in ({"multimask": False}, {"precision": "bf16"}):
-        seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", **opts)
+        seg = SamSegmenter(tiny_sam, device="cpu", **opts)
         (res,) = seg.segment([a], [SegmentRequest(boxes=BOXES_A)])
         assert res.masks.shape == (2, 96, 128) and res.scores.dtype == np.float32
         assert np.isfinite(res.scores).all()
 
 
+@pytest.mark.slow
 def test_vit_b_checkpoint_loads_from_a_file(tmp_path):
     """Real build + load path with a random vit_b (build only: encoding takes ~20 s)."""
     from segment_anything import sam_model_registry
@@ -102,13 +103,13 @@ def test_unknown_sam_model_and_precision(tiny_sam):
     with pytest.raises(BgforgeError, match="unknown SAM model 'vit_x'"):
         get_segmenter("sam", sam_model="vit_x", device="cpu")
     with pytest.raises(BgforgeError, match="unknown precision"):
-        SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="fp8")
+        SamSegmenter(tiny_sam, device="cpu", precision="fp8")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
 def test_cuda_request_without_cuda_is_a_user_error(tiny_sam):
     with pytest.raises(BgforgeError, match="CUDA is not available"):
-        SamSegmenter(sam_model_obj=tiny_sam, device="cuda")
+        SamSegmenter(tiny_sam, device="cuda")
 
 
 def _three_images_nine_boxes():
@@ -130,7 +131,7 @@ def test_one_decoder_call_over_every_image_equals_sam_predictor(tiny_sam, monkey
 
     monkeypatch.setattr(sam_mod, "DECODER_BOXES", decoder_boxes)
     images, boxes = _three_images_nine_boxes()
-    seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", multimask=False)
+    seg = SamSegmenter(tiny_sam, device="cpu", multimask=False)
     got = seg.segment_boxes(images, boxes)
     pred = SamPredictor(tiny_sam)
     identical = 0
@@ -147,7 +148,7 @@ def test_one_decoder_call_over_every_image_equals_sam_predictor(tiny_sam, monkey
 def test_bf16_masks_stay_close_to_fp32(tiny_sam):
     """bf16 everywhere vs fp32, and bf16 encoder + fp32 decoder (what `auto` gives on CUDA): mask IoU."""
     images, boxes = _three_images_nine_boxes()
-    ref = SamSegmenter(sam_model_obj=tiny_sam, device="cpu").segment_boxes(images, boxes)
+    ref = SamSegmenter(tiny_sam, device="cpu").segment_boxes(images, boxes)
 
     def worst_iou(seg):
         ious = []
@@ -157,7 +158,7 @@ def test_bf16_masks_stay_close_to_fp32(tiny_sam):
                 ious.append((x & y).sum() / union if union else 1.0)
         return min(ious)
 
-    bf16 = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="bf16")
-    mixed = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="bf16")
+    bf16 = SamSegmenter(tiny_sam, device="cpu", precision="bf16")
+    mixed = SamSegmenter(tiny_sam, device="cpu", precision="bf16")
     mixed.decoder_precision = "fp32"
     assert worst_iou(bf16) >= 0.98 and worst_iou(mixed) >= 0.99   # measured: 0.993 and 0.997 (tiny random SAM)

@@ -21,6 +21,7 @@ def _block(dim, heads, size, seed=1):
     return block
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dim, heads, size", [
     (32, 2, (7, 7)),      # 16 + 14 = 30 -> padded to 32, v padded too
     (32, 2, (6, 10)),     # non-square grid: 16 + 16 = 32, no pad

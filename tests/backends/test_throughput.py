@@ -65,7 +65,7 @@ def test_device_resize_path_gives_the_predictors_masks(tiny_sam):
 
 
     rng = np.random.default_rng(0)
-    seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", device_resize=True)
+    seg = SamSegmenter(tiny_sam, device="cpu", device_resize=True)
     pred = SamPredictor(tiny_sam)
     for shape in ((96, 128), (120, 80)):
         img = cv2.GaussianBlur(rng.integers(0, 255, (*shape, 3), dtype=np.uint8), (0, 0), 2)
@@ -81,7 +81,7 @@ def test_device_resize_path_gives_the_predictors_masks(tiny_sam):
 
 
 def test_sam_encodes_a_whole_call_in_one_pass(tiny_sam):
-    seg = SamSegmenter(sam_model_obj=tiny_sam, device="cpu")
+    seg = SamSegmenter(tiny_sam, device="cpu")
     calls = []
     real = seg.encoder
     seg.encoder = lambda x: calls.append(len(x)) or real(x)
@@ -94,7 +94,7 @@ def test_sam_encodes_a_whole_call_in_one_pass(tiny_sam):
 def test_precision_auto_is_fp32_on_cpu_and_never_reaches_lama(tiny_sam, lama_stub):
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
-    assert SamSegmenter(sam_model_obj=tiny_sam, device="cpu").precision == "fp32"
+    assert SamSegmenter(tiny_sam, device="cpu").precision == "fp32"
     # a recipe's backend_options.precision is meant for SAM/GroundingDINO: LaMa's FFTs stay fp32
     lama = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", precision="bf16")
     assert lama.precision == "fp32"
@@ -102,24 +102,24 @@ def test_precision_auto_is_fp32_on_cpu_and_never_reaches_lama(tiny_sam, lama_stu
     assert get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", lama_precision="bf16").precision == "bf16"
 
 
+@pytest.mark.slow
 def test_gdino_max_boxes_keeps_the_best_scored(gdino_model, tiny_sam):
     img = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
-    opts = dict(device="cpu", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam, box_threshold=0.0,
-                gdino_min_size=128)
-    (every,) = GroundedSamSegmenter(**opts).detect([img], ["bird"])
-    (top,) = GroundedSamSegmenter(gdino_max_boxes=2, **opts).detect([img], ["bird"])
+    opts = dict(device="cpu", box_threshold=0.0, gdino_min_size=128)
+    (every,) = GroundedSamSegmenter(gdino_model, tiny_sam, **opts).detect([img], ["bird"])
+    (top,) = GroundedSamSegmenter(gdino_model, tiny_sam, gdino_max_boxes=2, **opts).detect([img], ["bird"])
     assert len(every.scores) > 2 and len(top.scores) == 2
     np.testing.assert_allclose(np.sort(top.scores), np.sort(every.scores)[-2:])
 
 
+@pytest.mark.slow
 def test_grounded_sam_under_bf16_autocast_hands_back_float32_and_bool(gdino_model, tiny_sam):
     """The dtype path of a CUDA run (precision auto = bf16), on the CPU: numpy has no bf16, so every
     tensor must leave the models as float32 or bool, with size buckets too."""
     img = np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)
-    opts = dict(device="cpu", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam, box_threshold=0.0,
-                gdino_min_size=128, precision="bf16")
+    opts = dict(device="cpu", box_threshold=0.0, gdino_min_size=128, precision="bf16")
     for bucket in (0, 64):
-        seg = GroundedSamSegmenter(gdino_bucket=bucket, **opts)
+        seg = GroundedSamSegmenter(gdino_model, tiny_sam, gdino_bucket=bucket, **opts)
         results = seg.segment([img, img[:200]], [SegmentRequest(text="bird")] * 2)
         for res, h in zip(results, (224, 200)):
             assert res.masks.dtype == bool and res.masks.shape[1:] == (h, 224) and len(res.masks) > 0
@@ -130,10 +130,10 @@ def test_auto_precision_runs_the_sam_decoder_in_fp32(tiny_sam):
     """`auto` (bf16 on CUDA) keeps the prompt encoder and mask decoder in fp32; an explicit bf16 does not.
     Run here on the CPU with bf16 forced: the decoder sees an fp32 embedding under auto-like settings."""
 
-    assert SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="auto").decoder_precision == "fp32"
-    bf16 = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="bf16")
+    assert SamSegmenter(tiny_sam, device="cpu", precision="auto").decoder_precision == "fp32"
+    bf16 = SamSegmenter(tiny_sam, device="cpu", precision="bf16")
     assert bf16.decoder_precision == "bf16"
-    mixed = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="bf16")
+    mixed = SamSegmenter(tiny_sam, device="cpu", precision="bf16")
     mixed.decoder_precision = "fp32"   # what `auto` gives on a GPU: bf16 encoder, fp32 decoder
     seen = []
     decoder = tiny_sam.mask_decoder.transformer   # what the image embedding (plus the prompt's) goes through
@@ -153,6 +153,7 @@ def test_auto_precision_runs_the_sam_decoder_in_fp32(tiny_sam):
 
 
 
+@pytest.mark.slow
 def test_auto_is_resolved_per_part_for_every_caller_with_the_cuda_branch_forced(gdino_model, tiny_sam, lama_stub,
                                                                                 monkeypatch):
     """What `auto` gives on a bf16 GPU, run on the CPU (the device decision forced to bf16): GroundingDINO and SAM's
@@ -161,14 +162,14 @@ def test_auto_is_resolved_per_part_for_every_caller_with_the_cuda_branch_forced(
     from bgforge.backends import device as devmod
 
     monkeypatch.setattr(devmod, "_bf16_device", lambda dev: True)
-    alone = SamSegmenter(sam_model_obj=tiny_sam, device="cpu", precision="auto")
-    grounded = GroundedSamSegmenter(device="cpu", precision="auto", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam,
+    alone = SamSegmenter(tiny_sam, device="cpu", precision="auto")
+    grounded = GroundedSamSegmenter(gdino_model, tiny_sam, device="cpu", precision="auto",
                                     box_threshold=0.0, gdino_min_size=128, gdino_max_boxes=2)
     lama = get_inpainter("lama", lama_checkpoint=str(lama_stub), device="cpu", lama_precision="auto")
     assert (alone.precision, alone.decoder_precision) == ("bf16", "fp32")
     assert (grounded.detector.precision, grounded.sam.precision, grounded.sam.decoder_precision) == ("bf16", "bf16", "fp32")
     assert lama.precision == "fp32"
-    explicit = GroundedSamSegmenter(device="cpu", precision="bf16", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam)
+    explicit = GroundedSamSegmenter(gdino_model, tiny_sam, device="cpu", precision="bf16")
     assert explicit.sam.decoder_precision == "bf16"  # an explicit precision applies to every part
     seen = []
     transformer = tiny_sam.mask_decoder.transformer

@@ -46,6 +46,7 @@ def test_dry_run_writes_nothing_and_predicts_groups_json(tmp_path, cub_root, pla
     assert plan["groups"] == json.loads((out / "groups.json").read_text())  # exactly the shape (and counts)
 
 
+@pytest.mark.slow
 def test_dry_run_of_a_two_phase_recipe_lists_its_phases(tmp_path):
     res = invoke("build", "hard-spurious-imagenet-10", "--demo", "--out", tmp_path / "hsi", "--dry-run", "--json")
     assert res.exit_code == 0, res.output
@@ -56,6 +57,7 @@ def test_dry_run_of_a_two_phase_recipe_lists_its_phases(tmp_path):
     assert not (tmp_path / "hsi").exists()
 
 
+@pytest.mark.slow
 def test_dry_run_estimate_is_within_2x_of_the_build(tmp_path):
     """Timed after a warm-up shard (first calls, caches), planning and finalising counted once: the HSI-10
     demo said ~10 min for a 45 s build when 2 samples were timed warm-up included
@@ -122,6 +124,7 @@ def test_run_messages_are_plain_lines_unless_verbose(capsys, caplog):
     assert capsys.readouterr().err == "" and not caplog.records
 
 
+@pytest.mark.slow
 def test_info_log_lines_show_only_with_verbose(tmp_path):
     """By default a run prints its notices, warnings and the summary; `INFO name: ...` lines need -v."""
     import subprocess

@@ -152,6 +152,7 @@ def _train_tiny(out: Path) -> torch.nn.Module:
     return net.eval()
 
 
+@pytest.mark.slow
 def test_a_model_trained_on_the_demo_shows_the_shortcut_and_rescores_the_same(tmp_path):
     out = tmp_path / "wb100"
     assert runner.invoke(app, ["build", "waterbirds-100", "--demo", "--out", str(out), "-q"]).exit_code == 0

@@ -45,6 +45,7 @@ def scored(out, path, *extra):
     return json.loads(res.output)
 
 
+@pytest.mark.slow
 def test_a_perfect_imagefolder_classifier_scores_1_on_urbancars(urbancars_if, tmp_path):
     out = urbancars_if
     classes = json.loads((out / "classes.json").read_text())
@@ -65,6 +66,7 @@ def test_a_perfect_imagefolder_classifier_scores_1_on_urbancars(urbancars_if, tm
     assert scored(out, tmp_path / "names.csv")["accuracy"] == 1.0
 
 
+@pytest.mark.slow
 def test_imagefolder_index_outside_its_classes_is_one_line(urbancars_if, tmp_path):
     key = next(r["key"] for r in csv.DictReader(open(urbancars_if / "metadata.csv")) if r["split"] == "test")
     path = tmp_path / "p.csv"
@@ -113,6 +115,7 @@ def test_colliding_names_get_unique_stable_folders_and_score_through_imagefolder
 
 
 # ---------------------------------------------------------------- recipe headlines, printed by name (30.7)
+@pytest.mark.slow
 def test_urbancars_headlines_on_the_console_and_in_scores_md(urbancars_if, tmp_path):
     """A background-only classifier (metadata.csv's `bg`, read as the label column's indices): Whac-A-Mole's
     I-Avg and gaps recomputed here from y / bg / co_obj, printed by name, and 0/1 codes named."""
@@ -174,6 +177,7 @@ class AlwaysFirstFolder(torch.nn.Module):
         return torch.stack([x.mean(dim=(1, 2, 3)) * 0 + 1, x.mean(dim=(1, 2, 3)) * 0], dim=1)
 
 
+@pytest.mark.slow
 def test_a_models_logits_are_read_in_imagefolder_order_and_its_predictions_rescore(urbancars_if, tmp_path):
     out = urbancars_if
     torch.jit.script(AlwaysFirstFolder()).save(str(tmp_path / "m.pt"))

@@ -12,12 +12,10 @@ import sys
 import types
 
 import pytest
-from helpers import build
 from typer.testing import CliRunner
 
-from bgforge import recipe as recipemod
+import bgforge
 from bgforge.cli import app
-from bgforge.planners import BuildContext
 
 wilds_waterbirds = pytest.importorskip("wilds.datasets.waterbirds_dataset")
 torch = pytest.importorskip("torch")
@@ -42,8 +40,8 @@ WILDS_GROUP = {"landbird_land": "acc_y:landbird_background:land", "landbird_wate
 @pytest.fixture(scope="module")
 def wilds_root(tmp_path_factory, cub_root, places_root):
     root = tmp_path_factory.mktemp("wilds")
-    build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}),
-          root / "waterbirds_v1.0", layout="folder")
+    bgforge.build("waterbirds-95", root / "waterbirds_v1.0", roots={"cub": cub_root, "places": places_root},
+                  output=bgforge.OutputOptions(layout="folder"), run=bgforge.RunConfig(progress=False))
     return root
 
 

@@ -124,7 +124,7 @@ def test_only_phases_that_run_a_torch_model_take_gpu_workers():
 def test_a_gpu_run_pastes_on_cpu_workers(tmp_path, monkeypatch):
     """HSI with --devices: each phase that runs no model goes to forked CPU workers (--workers, at
     least as many as the GPU workers), not to one spawned process per GPU entry."""
-    from bgforge import build as buildmod
+    from bgforge import building as buildmod
     from bgforge import recipe as recipemod
     from bgforge.execution.context import RunConfig
     from bgforge.planners import BuildContext

@@ -11,7 +11,7 @@ from conftest import read_tree, shard_bytes
 from helpers import build
 
 from bgforge import recipe as recipemod
-from bgforge.build import finalize
+from bgforge.building import finalize
 from bgforge.errors import BgforgeError
 from bgforge.planners import BuildContext
 

@@ -69,6 +69,7 @@ def seg_inputs(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- 1. --overwrite as a transaction
+@pytest.mark.slow
 @pytest.mark.parametrize("rerun_overwrite", [True, False], ids=["rerun-overwrite", "rerun-plain"])
 @pytest.mark.parametrize("step", overwrite_tx.STEPS)
 def test_overwrite_killed_at_each_step_then_rerun_gives_the_clean_run(tmp_path, seg_inputs, step, rerun_overwrite):
@@ -121,6 +122,7 @@ def test_shards_without_a_plan_are_never_kept_by_a_plain_run(tmp_path, seg_input
     assert shard_bytes(out) == old  # nothing removed without --overwrite
 
 
+@pytest.mark.slow
 def test_overwrite_of_the_seed_in_a_waterbirds_build(tmp_path):
     """The issue's case: a killed `--seed 1 --overwrite`, re-run without --overwrite, kept seed-0 shards."""
     common = ["build", "waterbirds-100", "--demo", "--shard-size", "40", "-q"]
@@ -181,6 +183,7 @@ def _interrupt_once(out: Path, sig: int, to_group: bool, wait_commit: bool):
     return proc.returncode, stdout + stderr, [int(c) for c in children]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, to_group, tries", [(signal.SIGINT, True, 10), (signal.SIGTERM, False, 4),
                                                   (signal.SIGTERM, True, 3)],
                          ids=["ctrl-c", "sigterm", "sigterm-group"])
@@ -229,6 +232,7 @@ def done(finished, tmp_path):
     return copy
 
 
+@pytest.mark.slow
 def test_finalize_takes_the_builds_lock(done):
     out = done
     with guard.locked(out, sliced=False):  # as a running build holds it
@@ -239,6 +243,7 @@ def test_finalize_takes_the_builds_lock(done):
     assert bgforge("finalize", out).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_killed_finalizes_temporaries_are_removed_by_the_next_run(done):
     out = done
     dead = _dead_pid()
@@ -257,6 +262,7 @@ def _dead_pid() -> int:
 
 
 # ---------------------------------------------------------------- 8. hashes recorded at finalize
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["groups.json", "metadata.csv", "manifest.json"])
 def test_status_verify_names_a_file_changed_after_finalize(done, name):
     out = done

@@ -94,6 +94,7 @@ def misconfigured_chain(params, ctx, attempts):
     raise BgforgeError("sam checkpoint /models/sam.pth not found; pass --sam-checkpoint")
 
 
+@pytest.mark.slow
 def test_ray_output_is_byte_identical_to_local(ray_cluster, local_build, tmp_path, cub_root, places_root):
     res = run(cub_root, places_root, tmp_path / "ray", executor="ray")
     assert res.finalized and res.ran_shards == len(list((local_build / "shards").glob("*.tar"))) >= 6
@@ -101,6 +102,7 @@ def test_ray_output_is_byte_identical_to_local(ray_cluster, local_build, tmp_pat
     assert read_tree(tmp_path / "ray") == read_tree(local_build)
 
 
+@pytest.mark.slow
 def test_each_actor_builds_the_chain_once(ray_cluster, local_build, tmp_path, cub_root, places_root, monkeypatch):
     builds = tmp_path / "builds"
     monkeypatch.setattr(WaterbirdsPlanner, "make_chain", functools.partial(counting_chain, builds=str(builds)))
@@ -110,6 +112,7 @@ def test_each_actor_builds_the_chain_once(ray_cluster, local_build, tmp_path, cu
     assert read_tree(tmp_path / "ray") == read_tree(local_build)
 
 
+@pytest.mark.slow
 def test_actor_builds_its_chain_on_the_first_shard_only(local_build, tmp_path, cub_root, places_root):
     """The actor body without Ray: one chain build for every shard it runs; same bytes."""
     from bgforge.execution.context import RunConfig
@@ -128,6 +131,7 @@ def test_actor_builds_its_chain_on_the_first_shard_only(local_build, tmp_path, c
     assert read_tree(out) == read_tree(local_build)
 
 
+@pytest.mark.slow
 def test_crashed_worker_is_retried_and_leaves_no_debris(ray_cluster, local_build, tmp_path, cub_root, places_root,
                                                         monkeypatch):
     marker = tmp_path / "crashed"
@@ -140,6 +144,7 @@ def test_crashed_worker_is_retried_and_leaves_no_debris(ray_cluster, local_build
     assert read_tree(tmp_path / "ray") == read_tree(local_build)
 
 
+@pytest.mark.slow
 def test_shard_failing_after_retries_is_one_error_naming_it(ray_cluster, local_build, tmp_path, cub_root,
                                                             places_root, monkeypatch):
     out = tmp_path / "ray"
@@ -161,6 +166,7 @@ def test_shard_failing_after_retries_is_one_error_naming_it(ray_cluster, local_b
     assert read_tree(out) == read_tree(local_build)
 
 
+@pytest.mark.slow
 def test_configuration_error_in_a_task_is_not_retried(ray_cluster, local_build, tmp_path, cub_root, places_root,
                                                        monkeypatch):
     attempts = tmp_path / "attempts"
@@ -177,3 +183,62 @@ def test_ray_missing_is_one_line_error(monkeypatch, tmp_path, cub_root, places_r
         run(cub_root, places_root, tmp_path / "o", executor="ray")
     assert str(info.value) == "--executor ray needs Ray: pip install 'bgforge[ray]'"
     assert not list((tmp_path / "o" / "shards").glob("*.tar"))
+
+
+def _broken_cub(tmp_path, cub_root):
+    """A copy of the CUB tree with one image in the middle of the plan made undecodable."""
+    import shutil
+
+    cub = tmp_path / "CUB"
+    shutil.copytree(cub_root, cub)
+    images = sorted((cub / "images").rglob("*.jpg"))
+    images[len(images) // 2].write_bytes(b"garbage")
+    return cub, images[len(images) // 2]
+
+
+def _shard_reading(out, image) -> str:
+    from bgforge.execution import plan as planmod
+
+    return next(e.name for e in planmod.iter_entries(out) if any(s.inputs.get("image") == str(image) for s in e.samples))
+
+
+def test_actor_stops_at_the_first_failure_under_fail_fast(tmp_path, cub_root, places_root):
+    """The actor body without Ray: with fail_fast a shard holding a failed sample is not committed and the
+    failure, its worker-side traceback included, comes back as data; without it the shard commits."""
+    from bgforge.execution import commit as commitmod
+    from bgforge.execution import failfast
+    from bgforge.execution.context import RunConfig
+    from bgforge.execution.ray import ChainHolder
+
+    cub, broken = _broken_cub(tmp_path, cub_root)
+    out = tmp_path / "o"
+    run(cub, places_root, out)
+    shard = _shard_reading(out, broken)
+    commitmod.shard_stats(out, shard).unlink()   # pending again
+    commitmod.shard_tar(out, shard).unlink()
+    params = json.loads((out / "plan.json").read_text())["recipe"]["params"]
+    holder = ChainHolder(str(out), real_make_chain, params, "shards", RunConfig(batch_size=3, fail_fast=True))
+    stop = failfast.from_result(holder.run(shard))
+    assert stop is not None and stop.shard == shard and str(broken) in stop.failure["message"]
+    assert "Traceback (most recent call last)" in stop.failure["traceback"] and "in read_rgb" in stop.failure["traceback"]
+    assert not commitmod.is_committed(out, shard) and not list(out.rglob(".*.tmp*"))
+    holder = ChainHolder(str(out), real_make_chain, params, "shards", RunConfig(batch_size=3))
+    assert holder.run(shard)["errors"] == 1 and commitmod.is_committed(out, shard)
+
+
+@pytest.mark.slow
+def test_fail_fast_on_ray_stops_records_and_resumes(ray_cluster, tmp_path, cub_root, places_root):
+    from bgforge.execution import commit as commitmod
+    from bgforge.execution.failfast import FailedFast
+
+    cub, broken = _broken_cub(tmp_path, cub_root)
+    out = tmp_path / "ray"
+    with pytest.raises(FailedFast) as stop:
+        run(cub, places_root, out, executor="ray", fail_fast=True)
+    assert "Traceback (most recent call last)" in str(stop.value) and "in read_rgb" in str(stop.value)
+    assert stop.value.shard == _shard_reading(out, broken) and not commitmod.is_committed(out, stop.value.shard)
+    assert (out / "errors.jsonl").read_text().splitlines() == [stop.value.record_line]
+    assert not list(out.rglob(".*.tmp*"))
+    run(cub, places_root, out, executor="ray")   # without --fail-fast: resumes, the failure recorded as usual
+    run(cub, places_root, tmp_path / "clean")
+    assert read_tree(out) == read_tree(tmp_path / "clean")

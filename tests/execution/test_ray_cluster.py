@@ -50,6 +50,7 @@ def _kill_node2():
         os.kill(int(pid), signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_a_node_stopped_mid_run_is_reported_and_a_rerun_resumes(two_nodes, tmp_path):
     address, env = two_nodes
     common = [sys.executable, "-m", "bgforge", "build", "waterbirds-100", "--demo", "--shard-size", "10",

@@ -182,6 +182,7 @@ def test_resume_rebuilds_a_committed_tar_with_a_flipped_byte(built):
 
 
 # ---------------------------------------------------------------- a killed worker
+@pytest.mark.slow
 def test_killed_worker_ends_the_run_and_a_rerun_resumes(tmp_path):
     common = ["build", "waterbirds-100", "--demo", "--shard-size", "10", "--batch-size", "2"]  # 320 samples
     ref = tmp_path / "ref"

@@ -8,12 +8,10 @@ import logging
 
 import numpy as np
 import pytest
-from helpers import build
 from PIL import Image
 
-from bgforge import recipe as recipemod
+import bgforge
 from bgforge.io.shards import iter_shard
-from bgforge.planners import BuildContext
 
 mlc = pytest.importorskip("mlcroissant")
 
@@ -21,8 +19,8 @@ mlc = pytest.importorskip("mlcroissant")
 @pytest.fixture(scope="module", params=["shards", "imagefolder"])
 def built(request, cub_root, places_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("croissant") / request.param
-    build(recipemod.load("waterbirds-95"), BuildContext(roots={"cub": cub_root, "places": places_root}), out,
-          layout=request.param)
+    bgforge.build("waterbirds-95", out, roots={"cub": cub_root, "places": places_root},
+                  output=bgforge.OutputOptions(layout=request.param), run=bgforge.RunConfig(progress=False))
     return out
 
 

@@ -133,12 +133,13 @@ def small_model(trained_patchnet):
     return trained_patchnet[2]
 
 
+@pytest.mark.slow
 def test_default_segmenter_is_the_patch_detector(blobs, small_model, tmp_path):
     assert recipemod.load("autobackswap").params["segmenter"] == "patchnet"
     out = tmp_path / "pn"
     p = params(blobs, segmenter="patchnet", patchnet_model=str(small_model), ratio=1)
     build(Recipe(name="autobackswap", planner="autobackswap", params=p), BuildContext(), out, progress=False)
-    seg = PatchNetSegmenter(small_model, device="cpu")
+    seg = PatchNetSegmenter.from_options(small_model, device="cpu")
     manifest = [json.loads(line) for line in (blobs / "manifest.jsonl").read_text().splitlines()]
     bgs = members(out / "backgrounds")
     found = 0

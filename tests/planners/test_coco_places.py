@@ -68,6 +68,7 @@ def ref_index(split, unbiased, c, k, s=0.8):
             ("test_sg", False): k + int(s * 900)}[split, unbiased]                           # :455
 
 
+@pytest.mark.slow
 def test_full_scale_groups_objects_and_place_indices(full_scale):
     root, data = full_scale
     samples = plan(root)
@@ -110,6 +111,7 @@ def test_full_scale_groups_objects_and_place_indices(full_scale):
             assert s.meta["place_filename"].startswith(lists[pool]), s.key
 
 
+@pytest.mark.slow
 def test_disjoint_backgrounds_and_bernoulli_draws(full_scale):
     root, _ = full_scale
     samples = plan(root, "backgrounds=disjoint")
@@ -129,6 +131,7 @@ def reference_composite(image, mask, place):
     return resize(place, (64, 64)) * (1 - m) + resize(image, (64, 64)) * m
 
 
+@pytest.mark.slow
 def test_build_pixels_match_skimage_and_pycocotools(tmp_path):
     pytest.importorskip("skimage")
     mask_utils = pytest.importorskip("pycocotools.mask")

@@ -16,6 +16,7 @@ from bgforge import recipe as recipemod
 from bgforge.errors import BgforgeError
 from bgforge.planners import BuildContext
 from bgforge.planners.fornet import Grid, fornet_cells
+from bgforge.recipe_params import FornetParams
 from bgforge.sources import wordnet
 from bgforge.stages.fornet import bates, merge_masks, recombine
 
@@ -43,6 +44,7 @@ def full_val(tmp_path_factory):
     return root, wn
 
 
+@pytest.mark.slow
 def test_fornet_eval_full_scale_groups(full_val):
     """ForAug's ForNet(train=False, fg_in_nonant=n, size_fact=f, background_combination=b) has one sample per
     foreground (fornet.py:269-276), so each (n, f, b) cell of the grid holds every val foreground once."""
@@ -71,6 +73,7 @@ def test_fornet_eval_full_scale_groups(full_val):
     assert piece.meta["text"].startswith("a class ") and ", a type of " in piece.meta["text"]
 
 
+@pytest.mark.slow
 def test_fornet_full_scale_one_composite_per_foreground():
     """`fornet`, ForAug's README full dataset: len(ForNet) = number of foregrounds per split (fornet.py:269-276)."""
     img = SimpleNamespace(key="k", path="p", boxes=())
@@ -78,10 +81,10 @@ def test_fornet_full_scale_one_composite_per_foreground():
     recs += [("train", f"n{c:08d}", img) for c in range(TRAIN_TOTAL % N_CLASSES)]
     recs += [("val", f"n{c:08d}", img) for c in range(N_CLASSES) for _ in range(VAL_PER_CLASS)]
     p = recipemod.load("fornet").params
-    grid = Grid(recs, fornet_cells(p))
+    grid = Grid(recs, fornet_cells(FornetParams.from_params(p)))
     counts = Counter((grid.split_of(i), grid.group_of(i)) for i in grid.rows())
     assert counts == {("train", "all"): 1_281_167, ("val", "all"): 50_000}
-    grid2 = Grid(recs[:10], fornet_cells({**p, "copies": 3}))
+    grid2 = Grid(recs[:10], fornet_cells(FornetParams.from_params({**p, "copies": 3})))
     assert len(grid2) == 30 and [grid2.parts(i)[3] for i in range(3)] == ["-c0", "-c1", "-c2"]
 
 
@@ -115,6 +118,7 @@ def test_wordnet_formats_and_prompts(tmp_path):
         wordnet.load(None)
 
 
+@pytest.mark.slow
 def test_text_prompted_segmenter_needs_wordnet(full_val):
     root, _ = full_val
     r = recipemod.apply_overrides(recipemod.load("fornet-eval"), ["segmenter=grounded-sam", "inpainter=lama"])
@@ -150,7 +154,7 @@ def test_recombine_follows_fornet_formulas():
     fg = Image.new("RGBA", (40, 20), (255, 0, 0, 255))
     bg = Image.new("RGB", (300, 240), (0, 0, 255))
     p = {"fg_scale_jitter": 0.0, "fg_size_mode": "max", "fg_bates_n": 0, "mask_smoothing_sigma": 0.0}
-    out, where = recombine(fg, bg, 0.1, 0.2, p, np.random.default_rng(0), nonant=4, size_fact=1.5, train=False)
+    out, where = recombine(fg, bg, 0.1, 0.2, FornetParams(**p), np.random.default_rng(0), nonant=4, size_fact=1.5, train=False)
     area = 300 * 240 / 9
     scale = 0.2 / 1.0 * 1.5
     gw, gh = round(np.sqrt(area * scale * 40 / 20)), round(np.sqrt(area * scale * 20 / 40))
@@ -162,16 +166,17 @@ def test_recombine_follows_fornet_formulas():
     assert (arr[oy:oy + gh, ox:ox + gw] == [255, 0, 0]).all()
     assert (arr[:oy] == [0, 0, 255]).all() and (arr[oy + gh:] == [0, 0, 255]).all()
     # an object larger than the background is centre-cropped in eval (fornet.py:352-355)
-    out2, where2 = recombine(fg, bg, 0.9, 0.9, {**p, "fg_size_mode": "range"}, np.random.default_rng(0),
+    out2, where2 = recombine(fg, bg, 0.9, 0.9, FornetParams(**{**p, "fg_size_mode": "range"}), np.random.default_rng(0),
                              size_fact=4.0, train=False)
     x0, y0, x1, y1 = where2["paste_box"]
     gw2, gh2 = round(np.sqrt(300 * 240 * 3.6 * 2)), round(np.sqrt(300 * 240 * 3.6 / 2))   # 720 x 360
     assert (x1 - x0, y1 - y0) == (min(gw2, 300), min(gh2, 240)) and (x0, y0) == (0, 0)
 
 
+@pytest.mark.slow
 def test_demo_builds_and_eval_metrics(tmp_path, monkeypatch):
     monkeypatch.setenv("BGFORGE_CACHE", str(tmp_path / "cache"))
-    from bgforge.cli.build import with_demo_params
+    from bgforge.api import with_demo_params
     from bgforge.eval import headlines
 
     r = with_demo_params(recipemod.apply_overrides(recipemod.load("fornet-eval"),

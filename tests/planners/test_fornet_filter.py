@@ -54,6 +54,7 @@ def _versions():
     return out
 
 
+@pytest.mark.slow
 def test_scores_equal_the_reference_steps_on_random_weights():
     torch.manual_seed(0)
     models = ensemble(("resnet18", "mobilenet_v3_small"))

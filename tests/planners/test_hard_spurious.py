@@ -40,6 +40,7 @@ def rows(out):
     return list(csv.DictReader(open(out / "metadata.csv")))
 
 
+@pytest.mark.slow
 def test_paper_counts_per_class_and_group(hsi):
     table = Counter((r["wnid"], r["split"], r["group"]) for r in rows(hsi))
     params = recipemod.load("hard-spurious-imagenet").params
@@ -58,6 +59,7 @@ def test_paper_counts_per_class_and_group(hsi):
     assert len(groups) == 12
 
 
+@pytest.mark.slow
 def test_no_image_in_two_splits_and_draws_without_replacement_within_a_group(hsi):
     split_of = {}
     seen = set()
@@ -67,6 +69,7 @@ def test_no_image_in_two_splits_and_draws_without_replacement_within_a_group(hsi
         seen.add((r["fg_key"], r["group"]))
 
 
+@pytest.mark.slow
 def test_background_rules(hsi):
     wnid_of = {}
     bg_meta = {}
@@ -84,6 +87,7 @@ def test_background_rules(hsi):
             assert r["bg_key"].startswith("ILSVRC2012_val") == (r["split"] == "test")
 
 
+@pytest.mark.slow
 def test_cor56_pixels_are_the_resized_box_crop_on_the_chosen_background(hsi, inet):
     bgs = {}
     for p in sorted((hsi / "backgrounds" / "shards").glob("*.tar")):
@@ -108,6 +112,7 @@ def test_cor56_pixels_are_the_resized_box_crop_on_the_chosen_background(hsi, ine
     assert checked >= 3
 
 
+@pytest.mark.slow
 def test_bad_boxes_are_logged_not_silently_dropped(hsi):
     errors = [json.loads(line) for line in (hsi / "errors.jsonl").read_text().splitlines()]
     messages = " | ".join(e["message"] for e in errors)
@@ -123,6 +128,7 @@ def test_too_few_images_is_said_up_front(inet, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_mask_variant_and_ar_variant(inet, tmp_path):
     sets = ["quota.train.easy=2", "quota.train.medium=1", "quota.train.hard=1", "quota.val=1", "val_images_per_class=2"]
     sets += ["fg_mode=mask", "classes=[n01440764, n01443537]"]

@@ -129,6 +129,7 @@ def _pools(wnids, train_counts, test_counts):
     return out
 
 
+@pytest.mark.slow
 def test_planner_uses_the_replay_at_1000_classes_and_keyed_blocks_below():
     wnids = _wnids(1000)
     train = {w: n + 2 for w, n in _train_counts(wnids).items()}
@@ -158,7 +159,9 @@ def test_planner_corners_replayed_for_the_random_corner_run():
     wnids = _wnids(1000)
     test = {w: 50 for w in wnids}
     pools = _pools(wnids, {w: 3 for w in wnids}, test)
-    params = {"pairing_draws": "reference", "corner": "random", "sizes": [56, 84, 112]}
+    # the reference's pairing rules named: absent, they are HsiParams' defaults (keyed draws)
+    params = {"pairing_draws": "reference", "pairing_scope": "block", "self_pairing": True, "pairing": "per_run",
+              "corner": "random", "sizes": [56, 84, 112]}
     draws, note = _reference_draws(params, wnids, {}, pools, ["test"])
     assert "corners" in note
     _, expected = reference_loop(wnids, test, use_random=True)
@@ -188,6 +191,7 @@ def _plan(root, recipe_name, overrides):
     return HardSpuriousPlanner().plan(r, BuildContext(roots={"imagenet": str(root)}))
 
 
+@pytest.mark.slow
 def test_the_plan_at_1000_classes_pairs_as_the_reference_test_run(inet1000):
     planned = _plan(inet1000, "hard-spurious-imagenet", ["splits=[test]"])
     rows = list(planned.samples)
@@ -202,6 +206,7 @@ def test_the_plan_at_1000_classes_pairs_as_the_reference_test_run(inet1000):
     assert any("replayed" in n for n in planned.notes)
 
 
+@pytest.mark.slow
 def test_the_ar_plan_takes_its_corners_from_the_replayed_stream(inet1000):
     planned = _plan(inet1000, "hard-spurious-imagenet-ar", [])
     rows = list(planned.samples)

@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+import bgforge
 from bgforge import planners
 from bgforge import recipe as recipemod
 from bgforge.errors import BgforgeError
@@ -12,11 +13,18 @@ from bgforge.io.metadata import group_label
 from bgforge.planners import BuildContext
 from bgforge.planners.limit import apply_limit, limit_samples, quotas
 from bgforge.records import Sample
-from tests.helpers import build
+
+QUIET = bgforge.RunConfig(progress=False)
 
 
 def _ctx(cub_root, places_root):
     return BuildContext(roots={"cub": cub_root, "places": places_root})
+
+
+def _build(cub_root, places_root, out, run=QUIET, **output):
+    """Waterbirds-95 on the synthetic trees through the public API; `output`: OutputOptions (limit, shard_size)."""
+    return bgforge.build("waterbirds-95", out, roots={"cub": cub_root, "places": places_root},
+                         output=bgforge.OutputOptions(**output), run=run)
 
 
 def _samples(sizes: dict, split="train") -> list:
@@ -59,10 +67,10 @@ def test_runs_that_share_a_shard_stay_whole():
 def test_limited_build_same_bytes_whatever_the_workers(tmp_path, cub_root, places_root):
     r = recipemod.load("waterbirds-95")
     one, two = tmp_path / "one", tmp_path / "two"
-    build(r, _ctx(cub_root, places_root), one, limit=6, shard_size=2)
+    _build(cub_root, places_root, one, limit=6, shard_size=2)
     for i in range(2):   # two slices of an array job, two workers each
-        build(recipemod.load("waterbirds-95"), _ctx(cub_root, places_root), two, limit=6, shard_size=2, workers=2,
-              slice_index=i, slice_count=2)
+        _build(cub_root, places_root, two, limit=6, shard_size=2,
+               run=bgforge.RunConfig(workers=2, slice_index=i, slice_count=2, progress=False))
     tars = sorted(p.name for p in (one / "shards").glob("*.tar"))
     assert tars and tars == sorted(p.name for p in (two / "shards").glob("*.tar"))
     for name in [*(f"shards/{t}" for t in tars), "metadata.csv", "groups.json"]:
@@ -79,18 +87,18 @@ def test_limited_build_same_bytes_whatever_the_workers(tmp_path, cub_root, place
 
 def test_partial_in_card_and_manifest_and_refused_as_resume_base(tmp_path, cub_root, places_root):
     out = tmp_path / "o"
-    build(recipemod.load("waterbirds-95"), _ctx(cub_root, places_root), out, limit=6)
+    _build(cub_root, places_root, out, limit=6)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["partial"] == {"limit": 6}
     card = (out / "README.md").read_text()
     assert "Partial build (`--limit 6`)" in card and "- partial" in card
     assert json.loads((out / "plan.json").read_text())["limit"] == 6
     with pytest.raises(BgforgeError, match=r"limit: 6 -> none"):
-        build(recipemod.load("waterbirds-95"), _ctx(cub_root, places_root), out)
+        _build(cub_root, places_root, out)
     with pytest.raises(BgforgeError, match=r"limit: 6 -> 8"):
-        build(recipemod.load("waterbirds-95"), _ctx(cub_root, places_root), out, limit=8)
+        _build(cub_root, places_root, out, limit=8)
     full = tmp_path / "full"
-    build(recipemod.load("waterbirds-95"), _ctx(cub_root, places_root), full)
+    _build(cub_root, places_root, full)
     assert "partial" not in json.loads((full / "manifest.json").read_text())
     assert "limit" not in json.loads((full / "plan.json").read_text())   # an unlimited plan is unchanged
     assert "Partial build" not in (full / "README.md").read_text()
@@ -98,9 +106,10 @@ def test_partial_in_card_and_manifest_and_refused_as_resume_base(tmp_path, cub_r
 
 def test_bad_limit_is_a_one_line_error(tmp_path, cub_root, places_root):
     with pytest.raises(BgforgeError, match="--limit must be"):
-        build(recipemod.load("waterbirds-95"), _ctx(cub_root, places_root), tmp_path / "o", limit=0)
+        _build(cub_root, places_root, tmp_path / "o", limit=0)
 
 
+@pytest.mark.slow
 def test_earlier_phase_keeps_only_what_the_subset_reads():
     r = recipemod.load("hard-spurious-imagenet-10")
     planned = planners.get(r.planner).plan(r, BuildContext(demo=True))

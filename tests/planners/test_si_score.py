@@ -58,6 +58,7 @@ def reference_counts(fgs, coords, areas, rotations, bg, min_pct):
     return counts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,n_cells", [("si-score-size", 100), ("si-score-rotation", 72), ("si-score-location", 441)])
 def test_full_scale_counts_follow_the_reference(full_scale, name, n_cells):
     p = recipemod.load(name).params
@@ -92,6 +93,7 @@ def test_background_draws_are_numpy_seed_zero(full_scale):
     assert background_draws(N_FOREGROUNDS, N_BACKGROUNDS, 2, 0) == expected
 
 
+@pytest.mark.slow
 def test_full_scale_plan_groups(full_scale):
     r = recipemod.apply_overrides(recipemod.load("si-score-rotation"),
                                   [f"foregrounds={full_scale / 'fg'}", f"backgrounds={full_scale / 'bg'}"])

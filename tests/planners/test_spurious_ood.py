@@ -72,6 +72,7 @@ def group_table(samples) -> dict:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("r", [0.5, 0.7, 0.9])
 def test_full_scale_group_counts_follow_the_reference_rules(full_scale, r):
     cub, places = full_scale
@@ -101,6 +102,7 @@ def test_full_scale_group_counts_follow_the_reference_rules(full_scale, r):
     assert dict(table["ood"]) == {"ood_land": 2 * PLACES_PER_CATEGORY, "ood_water": 2 * PLACES_PER_CATEGORY}
 
 
+@pytest.mark.slow
 def test_released_ood_set_is_the_ocean_only_under_land(full_scale):
     cub, places = full_scale
     samples = plan(cub, places, "ood_set=released")

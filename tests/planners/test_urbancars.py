@@ -53,6 +53,7 @@ def test_composition_counts_are_the_references():
     assert set(composition_counts(500, 0.5, 0.5).values()) == {125}
 
 
+@pytest.mark.slow
 def test_counts_per_group_are_exact(built):
     table = rows(built)
     by_split = Counter((r["split"], int(r["group"])) for r in table)
@@ -67,6 +68,7 @@ def test_counts_per_group_are_exact(built):
     assert groups["train"]["groups"]["urban_car-urban_bg-urban_obj"] == 54
 
 
+@pytest.mark.slow
 def test_pools_are_disjoint_across_splits_and_compositions(built):
     table = rows(built)
     for column in ("car_file", "bg_file", "co_obj_ann_id"):
@@ -75,6 +77,7 @@ def test_pools_are_disjoint_across_splits_and_compositions(built):
         assert int(r["group"]) == 4 * int(r["y"]) + 2 * int(r["bg"]) + int(r["co_obj"])
 
 
+@pytest.mark.slow
 def test_paste_geometry_is_the_references(roots, tmp_path):
     out = tmp_path / "cues"
     urbancars(roots, out, ["cue_sets=[car_only, co_obj_only, bg_only]"], shard_size=64)
@@ -96,6 +99,7 @@ def test_paste_geometry_is_the_references(roots, tmp_path):
     assert (img[96:160, 192:] == img[96:160, 0:64]).all()
 
 
+@pytest.mark.slow
 def test_byte_identical_across_workers_and_slices(roots, built, tmp_path):
     urbancars(roots, tmp_path / "w2", shard_size=16, workers=2)
     assert shard_bytes(tmp_path / "w2") == shard_bytes(built)
@@ -104,12 +108,14 @@ def test_byte_identical_across_workers_and_slices(roots, built, tmp_path):
     assert shard_bytes(tmp_path / "sl") == shard_bytes(built)
 
 
+@pytest.mark.slow
 def test_the_csv_mirror_of_stanford_cars_gives_the_same_dataset(built, tmp_path):
     csv_roots = make_urbancars_sources(tmp_path / "src", seed=5, car_layout="csv")
     urbancars(csv_roots, tmp_path / "o", shard_size=16)
     assert shard_bytes(tmp_path / "o") == shard_bytes(built)
 
 
+@pytest.mark.slow
 def test_imagefolder_and_hugging_face_load_it(roots, built, tmp_path):
     from torchvision.datasets import ImageFolder
 
@@ -121,6 +127,7 @@ def test_imagefolder_and_hugging_face_load_it(roots, built, tmp_path):
     assert ds["test"].num_rows == 24 and ds["test"][0]["json"]["group_name"] in group_names()
 
 
+@pytest.mark.slow
 def test_eval_reports_whac_a_moles_i_avg_and_gaps(built):
     table = [r for r in rows(built) if r["split"] == "test"]
     perfect = score({r["key"]: int(r["y"]) for r in table}, built, "test")
@@ -131,6 +138,7 @@ def test_eval_reports_whac_a_moles_i_avg_and_gaps(built):
     assert by_bg["bg_gap"] == pytest.approx(-by_bg["i_avg"]) and by_bg["co_obj_gap"] == pytest.approx(1 - by_bg["i_avg"])
 
 
+@pytest.mark.slow
 def test_demo_runs_and_missing_roots_are_one_line(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["build", "urbancars", "--out", str(tmp_path / "x")], env={"BGFORGE_CARS_ROOT": ""})

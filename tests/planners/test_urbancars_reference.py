@@ -149,6 +149,7 @@ def bgforge_draws(planned):
              s.meta["bg_file"], s.meta["co_obj_ann_id"]) for s in planned.samples if s.meta["cue"] == "all"]
 
 
+@pytest.mark.slow
 def test_every_random0_draw_is_the_references(world):
     roots, meta = world
     recipe = recipe_with(f"reference_metadata={meta}")
@@ -167,6 +168,7 @@ def test_every_random0_draw_is_the_references(world):
     assert "easyformat" in notes and "166 from the reference's mask files" in notes
 
 
+@pytest.mark.slow
 def test_without_name_lists_the_draws_follow_the_reference_on_all_files(world, tmp_path):
     """data_256 (one split, no lists): the pools are every file, the filter and draws still the reference's."""
     roots = make_urbancars_sources(tmp_path / "src", seed=3)
@@ -187,6 +189,7 @@ def test_without_name_lists_the_draws_follow_the_reference_on_all_files(world, t
     assert bgforge_draws(planned) == reference_draws(pools, (60, 12, 12))
 
 
+@pytest.mark.slow
 def test_lvis_filter_is_the_union_rasterisation(world):
     """A second piece 1 px away: two components as pycocotools rasterises the polygons (the reference
     drops the object); OpenCV's fillPoly would join them and keep it."""
@@ -263,6 +266,7 @@ def reference_scores(labels, preds, bg_ratio=0.95, co_ratio=0.95):
             "bg_co_obj_gap": cells[(0, 0)] - weighted}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split", ["val", "test", "train"])
 def test_whac_a_mole_reads_the_layout_and_scores_equal_bgforge_eval(wam, split):
     files, labels = reference_read(str(wam), split)
@@ -286,6 +290,7 @@ def test_whac_a_mole_reads_the_layout_and_scores_equal_bgforge_eval(wam, split):
     assert abs(expected["bg_gap"]) > 0.05
 
 
+@pytest.mark.slow
 def test_the_augmentation_datasets_find_their_files(wam):
     """urbancars_aug.py:67-105 lists the train split; :186-205 open <stem>_mask.png, <stem>_bg_only.png and
     <stem>_co_occur_obj_mask.png beside each image; the bg-only image is urbancars_aug_gen_bg_only.py:34-61
@@ -327,6 +332,7 @@ def test_the_layout_is_refused_for_other_recipes(tmp_path):
     check_layout("whac-a-mole", "urbancars", False, "urbancars")
 
 
+@pytest.mark.slow
 def test_no_non_writable_warning_from_decoded_images(world):
     from bgforge.stages.urbancars import to_float
 
@@ -339,6 +345,7 @@ def test_no_non_writable_warning_from_decoded_images(world):
         to_float(arr)
 
 
+@pytest.mark.slow
 def test_body_type_heuristic_and_reference_flags(world):
     from bgforge.planners.urbancars import _body_types
 
@@ -348,6 +355,7 @@ def test_body_type_heuristic_and_reference_flags(world):
     assert _body_types(CAR_CLASSES, p, meta) == BODY_TYPES
 
 
+@pytest.mark.slow
 def test_overwrite_knows_the_files_beside_the_images(wam):
     from bgforge.execution import guard
 

@@ -49,6 +49,7 @@ def test_inspect_on_a_known_table(tmp_path):
     assert test["correlation"]["phi"] == pytest.approx(0.0)
 
 
+@pytest.mark.slow
 def test_inspect_cli_html_is_self_contained(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["build", "waterbirds-100", "--demo", "--out", str(tmp_path / "d"), "-q"])

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from bgforge.cli import app
@@ -20,6 +21,7 @@ def test_names_sort_by_number_case_and_meaning():
     assert ordered_splits(["test", "val", "train", "extra"]) == ["train", "val", "test", "extra"]
 
 
+@pytest.mark.slow
 def test_groups_json_lists_splits_in_order(tmp_path):
     out = tmp_path / "wb"
     res = runner.invoke(app, ["build", "waterbirds-100", "--demo", "--out", str(out), "-q"])

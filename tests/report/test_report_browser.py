@@ -69,6 +69,7 @@ def page(tmp_path_factory):
     return out, html
 
 
+@pytest.mark.slow
 def test_page_in_headless_chromium(page, tmp_path):
     exe = browser()
     if exe is None:

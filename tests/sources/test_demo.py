@@ -11,6 +11,7 @@ from bgforge.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["bap-waterbirds", "bap-coco-vehicles", "bap-coco-person"])
 def test_bap_recipes_have_a_demo(tmp_path, recipe):
     res = runner.invoke(app, ["build", recipe, "--demo", "--out", str(tmp_path / "o"), "-q"])
@@ -21,6 +22,7 @@ def test_bap_recipes_have_a_demo(tmp_path, recipe):
                                                                   "/o/ocean", "/l/lake/natural"]
 
 
+@pytest.mark.slow
 def test_demo_inputs_feed_the_stage_commands_and_autobackswap(tmp_path):
     assert runner.invoke(app, ["demo-inputs", str(tmp_path / "d")]).exit_code == 0
     photos, manifest = tmp_path / "d" / "photos", tmp_path / "d" / "photos" / "manifest.jsonl"

@@ -61,6 +61,7 @@ def test_autobackswap_workers_do_not_scan_the_backgrounds(tmp_path, monkeypatch)
     check_main_phase_reads_the_stored_index(out, "backgrounds", monkeypatch)
 
 
+@pytest.mark.slow
 def test_bap_workers_do_not_scan_the_foregrounds(tmp_path, monkeypatch):
     places = tmp_path / "places"
     cats = recipemod.load("bap-waterbirds").params["places_categories"]

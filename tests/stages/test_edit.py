@@ -222,6 +222,7 @@ def test_same_bytes_whatever_the_worker_count(dataset, classifier, tmp_path, run
     assert (out / "spurious.json").read_bytes() == (tmp_path / "w2" / "spurious.json").read_bytes()
 
 
+@pytest.mark.slow
 def test_grabcut_places_backgrounds_and_sam(dataset, classifier, tmp_path, places_root, tiny_sam, monkeypatch):
     # GrabCut masks + Places365 categories picked from the alternate-background phrase
     res = edit(dataset, classifier, tmp_path / "gc", "--grounding", "provided", "--segmenter", "grabcut",
@@ -240,7 +241,7 @@ def test_grabcut_places_backgrounds_and_sam(dataset, classifier, tmp_path, place
             return super().segment(images, requests)
 
     monkeypatch.setitem(registry.SEGMENTERS, "sam-tiny",
-                        stand_in("segmenter", lambda o: CountingSam(sam_model_obj=tiny_sam, device="cpu")))
+                        stand_in("segmenter", lambda o: CountingSam(tiny_sam, device="cpu")))
     res = edit(dataset, classifier, tmp_path / "sam", "--grounding", "provided", "--segmenter", "sam-tiny",
                "--inpainter", "telea", "--batch-size", "8")
     assert res.exit_code == 3, res.output
@@ -255,6 +256,7 @@ def test_grabcut_places_backgrounds_and_sam(dataset, classifier, tmp_path, place
     assert all(e["stage"] in ("read_image", "ground") for e in errors)
 
 
+@pytest.mark.slow
 def test_grounded_sam_thresholds_reach_the_detector(dataset, classifier, tmp_path, tiny_sam, gdino_model,
                                                    gdino_checkpoint, gdino_config, monkeypatch):
     """GroundingDINO (tiny, random) -> SAM per phrase. Threshold 0 keeps every query; threshold 1 finds
@@ -265,7 +267,7 @@ def test_grounded_sam_thresholds_reach_the_detector(dataset, classifier, tmp_pat
 
     def tiny_grounded(o):
         seen.append((o["box_threshold"], o["text_threshold"]))
-        return GroundedSamSegmenter(device="cpu", gdino_model_obj=gdino_model, sam_model_obj=tiny_sam,
+        return GroundedSamSegmenter(gdino_model, tiny_sam, device="cpu",
                                     box_threshold=o["box_threshold"], text_threshold=o["text_threshold"],
                                     gdino_min_size=96)
 

@@ -85,13 +85,14 @@ def folder(tmp_path_factory):
     return make_object_folder(tmp_path_factory.mktemp("objs") / "in", n=11)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planner,extra", [("segment", {"dilation": 5}), ("inpaint", {"inpainter": "telea",
                                                                                     "image_format": "png"})])
 def test_pipelined_workers_write_the_same_bytes(folder, tmp_path, tiny_sam, monkeypatch, planner, extra):
     """The real stage chain through the real executor: a real (tiny, random) SAM per batch, decoding and
     encoding on threads; shards byte-identical to the inline run, whatever the thread count."""
     monkeypatch.setitem(registry.SEGMENTERS, "sam-tiny",
-                        stand_in("segmenter", lambda o: SamSegmenter(sam_model_obj=tiny_sam, device="cpu")))
+                        stand_in("segmenter", lambda o: SamSegmenter(tiny_sam, device="cpu")))
     params = {"input": str(folder), "manifest": str(folder / "manifest.jsonl"), "segmenter": "sam-tiny", **extra}
     outs = {}
     for threads in (0, 2, 3):

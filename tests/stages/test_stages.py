@@ -57,7 +57,7 @@ def test_segment_box_backend_masks_are_the_boxes(folder, tmp_path):
 def test_segment_with_sam_stage_runs_the_real_predictor_code(folder, tmp_path, tiny_sam, monkeypatch):
     # A registry entry that builds the real SamSegmenter around the tiny random SAM.
     monkeypatch.setitem(registry.SEGMENTERS, "sam-tiny",
-                        stand_in("segmenter", lambda o: SamSegmenter(sam_model_obj=tiny_sam, device="cpu")))
+                        stand_in("segmenter", lambda o: SamSegmenter(tiny_sam, device="cpu")))
     res = invoke("segment", "-i", folder, "-m", folder / "manifest.jsonl", "-b", "sam-tiny", "-o", tmp_path / "seg",
                  "--batch-size", "4", "-q")
     assert res.exit_code == 0, res.output

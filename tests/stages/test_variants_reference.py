@@ -139,6 +139,7 @@ def _scene(seed, w=160, h=120):
     return img
 
 
+@pytest.mark.slow
 def test_reference_run_seeded_jpeg_and_the_same_bytes_whatever_the_workers(tmp_path):
     root = tmp_path / "in"
     root.mkdir()

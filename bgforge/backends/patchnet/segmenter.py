@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     import torch
 
 
+def _threshold(value) -> float:
+    threshold = float(value)
+    if not 0 < threshold < 1:
+        raise BgforgeError(f"patchnet threshold must lie strictly between 0 and 1, got {threshold}")
+    return threshold
+
+
 class PatchNetSegmenter(Segmenter):
     """Mask = (patch probabilities, upsampled bilinearly to the image size) >= threshold.
 
@@ -26,18 +33,24 @@ class PatchNetSegmenter(Segmenter):
 
     name = "patchnet"
 
-    def __init__(self, model_path: str | Path | None = None, threshold: float = 0.5,
-                 device: str | torch.device | None = None, batch_size: int = 16):
-        if model_path is None:
-            raise BgforgeError("segmenter 'patchnet' needs a model: pass --patchnet-model M.pt (backend option "
-                               "patchnet_model), made by `bgforge patchnet train`")
-        threshold = float(threshold)
-        if not 0 < threshold < 1:
-            raise BgforgeError(f"patchnet threshold must lie strictly between 0 and 1, got {threshold}")
-        self.model, self.info = load_patchnet(model_path, device)
+    def __init__(self, model: torch.nn.Module, info: dict, threshold: float = 0.5, batch_size: int = 16):
+        """`model` and `info` as `load_patchnet` returns them (the network on its device, the checkpoint's
+        input size and stride); the segmenter runs on the model's device."""
+        threshold = _threshold(threshold)
+        self.model, self.info = model, info
         self.device = next(self.model.parameters()).device
         self.input_size = int(self.info["input_size"])
         self.threshold, self.batch_size = threshold, int(batch_size)
+
+    @classmethod
+    def from_options(cls, model_path: str | Path | None = None, threshold: float = 0.5,
+                     device: str | torch.device | None = None, batch_size: int = 16) -> "PatchNetSegmenter":
+        """Load M.pt (`bgforge patchnet train`'s checkpoint) onto `device`."""
+        if model_path is None:
+            raise BgforgeError("segmenter 'patchnet' needs a model: pass --patchnet-model M.pt (backend option "
+                               "patchnet_model), made by `bgforge patchnet train`")
+        _threshold(threshold)  # before the load
+        return cls(*load_patchnet(model_path, device), threshold=threshold, batch_size=batch_size)
 
     def predict_patches(self, images: list[np.ndarray]) -> np.ndarray:
         """(N, g, g) float32 foreground probability per patch."""

@@ -1,6 +1,7 @@
 """Build a dataset: recipe -> planner -> plan -> executor -> shards -> finalize.
 
-This is the library entry point behind `bgforge build`; the CLI only resolves options.
+The build of one resolved recipe, behind the public `bgforge.build` (api.py: the recipe by name, path or
+object, its overrides, roots and options), which `bgforge build` and every stage command call.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import planners
-from .choices import EXECUTORS
 from .errors import BgforgeError
 from .execution import commit as commitmod
-from .execution import guard, interrupts, retry
+from .execution import executors, guard, interrupts, retry
 from .execution import overwrite as overwrite_tx
 from .execution import plan as planmod
 from .execution.context import DEFAULT_RUN, RunConfig
-from .execution.local import execute
+from .execution.executors import execute
 from .finalize import finalize
 from .io import readback
 from .io.layout import OutputLayout, check_layout
@@ -26,6 +26,7 @@ from .planners import BuildContext, Phase, Planned
 from .planners.limit import apply_limit, check_limit
 from .progress import ProgressBar, announce_run, notice
 from .recipe import Recipe
+from .recipe_params import seed_of
 
 
 @dataclass
@@ -87,11 +88,11 @@ def _build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig, *, seed, shar
     planner = prepare(recipe, out, run, seed=seed, layout=layout, shard_size=shard_size, overwrite=overwrite)
     if planned is None:
         planned = planner.plan(recipe, ctx)
-    planned = _limited(planned, limit, int(recipe.params.get("seed", 0)))
+    planned = _limited(planned, limit, seed_of(recipe.params))
     guard.start(out, planned, sliced=run.sliced)  # checks --out, then locks
     # This phase's plan first: once plan.json holds its samples (1.24 M HSI composites) they are
     # dropped, not kept while the earlier phases run; the executor reads them back a shard at a time.
-    plan = planmod.make_plan(recipe, planned, int(recipe.params.get("seed", 0)), shard_size, layout, min_shards)
+    plan = planmod.make_plan(recipe, planned, seed_of(recipe.params), shard_size, layout, min_shards)
     plan.skipped, notes, inputs, phases = planned.skipped, planned.notes, planned.inputs, planned.prerequisites
     plan.limit = limit
     planned.samples, planned.source_files, planned.prerequisites = [], [], []  # consumed (see the docstring)
@@ -133,12 +134,8 @@ def _build(recipe: Recipe, ctx: BuildContext, out, run: RunConfig, *, seed, shar
     bar = ProgressBar(sum(s.size for s in pending), f"build {recipe.name}", enabled=run.progress)
     t_exec = time.monotonic()
     try:
-        if run.executor == "ray":
-            from .execution.ray import execute as ray_execute
-
-            stats = ray_execute(out, pending, planner.make_chain, recipe.params, run, layout=written, progress=bar)
-        else:
-            stats = execute(out, pending, planner.make_chain, recipe.params, run, layout=written, progress=bar)
+        # the row of run.executor (execution/executors.py EXECUTORS), its module imported now
+        stats = execute(out, pending, planner.make_chain, recipe.params, run, layout=written, progress=bar)
     finally:
         bar.close()
     result = BuildResult(out=out, total_samples=plan.num_samples, ran_shards=stats.shards, ran_samples=stats.samples,
@@ -179,7 +176,7 @@ def prepare(recipe: Recipe, out: Path, run: RunConfig = DEFAULT_RUN, *, seed=Non
 
     Shared by `build` and `bgforge build --dry-run`, so a dry run refuses exactly what a build refuses.
     """
-    _check_options(out, shard_size, run.executor)  # before any planning or phase runs
+    _check_options(out, shard_size, run)  # before any planning or phase runs
     planmod.check_slice(run.slice_index, run.slice_count)
     if overwrite and run.sliced:
         raise BgforgeError("--overwrite with --slice-count > 1 would let the slices delete each other's shards; "
@@ -201,10 +198,9 @@ def check_recipe(recipe: Recipe, seed=None) -> planners.Planner:
     return planner
 
 
-def _check_options(out: Path, shard_size: int, executor: str) -> None:
+def _check_options(out: Path, shard_size: int, run: RunConfig) -> None:
     if out.exists() and not out.is_dir():
         raise BgforgeError(f"--out {out} is a file; pass a folder (it is created if missing)")
     if shard_size < 1:
         raise BgforgeError(f"--shard-size must be >= 1, got {shard_size}")
-    if executor not in EXECUTORS:
-        raise BgforgeError(f"--executor must be local or ray, got {executor!r}")
+    executors.check(run)  # a known executor, given only the options its row declares
