@@ -7,7 +7,7 @@ first use, so `import bgforge` and `bgforge --help` stay fast.
 
 __version__ = "0.1.0"
 
-API = ("build", "load_recipe", "OutputOptions", "RunConfig", "BgforgeError")
+API = ("build", "load_recipe", "OutputOptions", "RunConfig", "BgforgeError", "WorkerDied")
 __all__ = ["__version__", *API]
 
 
@@ -15,7 +15,7 @@ def __getattr__(name: str):
     if name in API:
         from . import api, errors
 
-        return getattr(errors if name == "BgforgeError" else api, name)
+        return getattr(errors if name in ("BgforgeError", "WorkerDied") else api, name)
     raise AttributeError(f"module 'bgforge' has no attribute {name!r}")
 
 

@@ -21,7 +21,6 @@ Heavy modules are imported inside the functions: `import bgforge` and `bgforge -
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
@@ -45,7 +44,7 @@ class OutputOptions:
     with another value is refused). The command line's `--shard-size`, `--min-shards`, `--layout`, `--limit`.
 
     shard_size: most samples per shard.  min_shards: fewest shards per split (fewer only for a split with
-    fewer samples).  layout: one of `choices.LAYOUTS` (shards, folder, imagefolder, both, hsi, whac-a-mole).
+    fewer samples).  layout: one of `choices.LAYOUTS` (shards, folder, imagefolder, both, hsi, in9, whac-a-mole).
     limit: a trial build of N samples per split (a seeded subset), marked partial; None builds everything.
     """
 
@@ -100,7 +99,10 @@ def build(recipe: Union[str, os.PathLike, "Recipe"], out: Union[str, os.PathLike
 
     Returns the BuildResult (`finalized`, `summary`: groups.json's content, `errors`, ...). Samples that
     fail are listed in OUT/errors.jsonl and counted in `errors`, never raised; a bad input raises
-    BgforgeError before anything is written.
+    BgforgeError before anything is written. A run that stops early raises `bgforge.WorkerDied` (a lost
+    worker; the last 1,000 samples all failed; with `run.fail_fast`, the first failed sample, whose
+    traceback is in the message) or KeyboardInterrupt (Ctrl-C, SIGTERM): committed shards stay, and the
+    same call resumes.
     """
     from .building import build as build_recipe
     from .planners import BuildContext
@@ -129,15 +131,19 @@ def with_demo_params(recipe: "Recipe", assignments: Sequence[str]) -> "Recipe":
 
 
 def _assignments(overrides: Overrides) -> list[str]:
-    """Overrides as `--set` strings: a mapping's values written as JSON, which `--set` reads as YAML."""
+    """Overrides as `--set` strings: a mapping's values written as flow-style YAML, which `--set` reads back
+    as the same value (JSON would not do: YAML reads JSON's `1e-05` as a string)."""
     if overrides is None:
         return []
     if isinstance(overrides, Mapping):
+        import yaml
+
         out = []
         for key, value in overrides.items():
             try:
-                out.append(f"{key}={json.dumps(value)}")
-            except (TypeError, ValueError):
+                text = yaml.safe_dump(value, default_flow_style=True, width=10**9)
+                out.append(f"{key}={text.removesuffix(chr(10) + '...' + chr(10)).strip()}")
+            except yaml.YAMLError:
                 raise BgforgeError(f"override {key}: {value!r} is not a plain value (numbers, strings, booleans, "
                                    "None, lists and mappings of them)") from None
         return out

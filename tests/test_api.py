@@ -98,6 +98,13 @@ def test_output_options_change_the_bytes_run_options_do_not(tmp_path):
     assert fresh.ran_shards == 6 and written(out) == before
 
 
+@pytest.mark.parametrize("value", [1e-5, 5e16, 0.25, [0.5, 2e-7], "1e-5", "yes", None, True])
+def test_a_mapping_override_reaches_the_recipe_as_the_same_value(value):
+    """A mapping's values travel as `--set` text: each must read back as itself (JSON's 1e-05 reads as a string)."""
+    recipe = bgforge.load_recipe("hard-spurious-imagenet-10", {"backend_options": {"box_threshold": value}})
+    assert recipe.params["backend_options"] == {"box_threshold": value}
+
+
 def test_import_bgforge_stays_light():
     """bgforge.build is found on first use; `import bgforge` (and so `bgforge --help`) loads no build code."""
     code = ("import sys, bgforge; assert 'bgforge.api' not in sys.modules and 'bgforge.building' not in sys.modules; "

@@ -59,6 +59,13 @@ def _pad_mode(h: int, w: int, ph: int, pw: int) -> str:
     return "reflect" if ph < h and pw < w else "replicate"
 
 
+def _checked_bucket(size_bucket, pad_multiple: int) -> int:
+    bucket = int(size_bucket or 0)
+    if bucket < 0 or bucket % pad_multiple:
+        raise BgforgeError(f"lama_bucket must be 0 (off) or a multiple of {pad_multiple}, got {size_bucket}")
+    return bucket
+
+
 class LamaInpainter(Inpainter):
     """`LamaInpainter(model)`: a built Big-LaMa (the TorchScript module, `model(image, mask)`), moved to
     `device`; `LamaInpainter.from_options(lama_checkpoint=..., loader=...)` loads big-lama.pt."""
@@ -80,9 +87,7 @@ class LamaInpainter(Inpainter):
         # The padding depends on the image's own size only: a result never depends on which
         # images share its batch. But the Fourier blocks see the whole padded canvas, so a bigger
         # pad changes the fill slightly against the reference (which pads to 8): opt-in.
-        self.bucket = int(size_bucket or 0)
-        if self.bucket < 0 or self.bucket % self.mod:
-            raise BgforgeError(f"lama_bucket must be 0 (off) or a multiple of {self.mod}, got {size_bucket}")
+        self.bucket = _checked_bucket(size_bucket, self.mod)
         self.loader = "object"  # how the model was loaded: from_options says which loader read the file
         self.model = model.to(self.device).eval()
         # On CUDA (None), and on a CPU when asked (tests): a frozen TorchScript module has its weights
@@ -104,6 +109,8 @@ class LamaInpainter(Inpainter):
             raise BgforgeError(
                 f"unknown LaMa loader {loader!r}: expected one of {', '.join(LOADERS)}")
         device = resolve_device(device)
+        # settings first: a bad one is refused before seconds of loading
+        _checked_bucket(options.get("size_bucket"), max(1, int(options.get("pad_multiple", 8))))
         path = resolve_checkpoint("lama", lama_checkpoint)
         if loader == "simple-lama" and not has_simple_lama():
             raise BgforgeError(

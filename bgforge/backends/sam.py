@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from bgforge.choices import SAM_MODELS  # segment-anything's registry names
 from bgforge.errors import BgforgeError
 
 from .base import Segmenter, SegmentResult, as_boxes, check_batch
 from .device import autocast, check_precision, enable_fast_matmul, part_precision, resolve_device, upload
 from .weights import load_checkpoint, resolve_checkpoint
-
-SAM_MODELS = ("vit_h", "vit_l", "vit_b")
-
 
 DECODER_BOXES = 64  # boxes per mask-decoder call: its activations are ~4 MB (fp32) a box
 

@@ -17,14 +17,15 @@ the chain that `commit.run_shard` calls (ray.py: the shard aborts, the actor ret
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 
 from ..chain import Chain
-from ..errors import BgforgeError, WorkerDied
-from ..io.atomic import atomic_file, open_nofollow
+from ..errors import WorkerDied
+from ..io import readback
+from ..io.atomic import atomic_file
 from ..records import Failure
+
+_ERRORS_LIMIT = 1 << 30   # errors.jsonl bytes read back to append the stopping failure
 
 ERRORS_FILE = "errors.jsonl"
 
@@ -111,15 +112,12 @@ def record(out, stop: FailedFast) -> None:
 
 
 def _read_lines(path: Path) -> list[str]:
-    """errors.jsonl's lines (none when it is missing, not a regular file or not UTF-8)."""
+    """errors.jsonl's lines (none when it is missing, a link, not a regular file or not UTF-8)."""
     try:
-        fd = open_nofollow(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except (OSError, BgforgeError):   # missing, or a link (atomic_file replaces the link itself)
+        data = readback.read_regular(path, limit=_ERRORS_LIMIT, links=False)
+    except (FileNotFoundError, readback.Refused):   # atomic_file replaces a link itself
         return []
-    with open(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return []
-        try:
-            return [line for line in fh.read().decode("utf-8").splitlines() if line]
-        except UnicodeDecodeError:
-            return []
+    try:
+        return [line for line in data.decode("utf-8").splitlines() if line]
+    except UnicodeDecodeError:
+        return []

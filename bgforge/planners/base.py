@@ -53,7 +53,20 @@ class Planned:
 
 
 class Planner(ABC):
-    """One recipe's rules. Instances hold no state: a worker may rebuild one from its class."""
+    """One recipe family's rules. Instances hold no state: a worker may rebuild one from its class.
+
+    The contract (docs/architecture.md, "A recipe family"):
+      validate(params)    files and parameters only, in well under a second, no model loaded
+                          (`registry.check_weights` for weights; edit alone loads its classifier once, to
+                          try it on one image); a bad value is one BgforgeError line.
+      plan(recipe, ctx)   pure and seeded: every random choice from `rng.rng_for(seed, ...)`; each sample's
+                          reserved meta keys from `sample_meta.reserved_meta`; roots from `ctx.root(name)`;
+                          parameters read through the family's typed record (`recipe_params.FAMILIES`).
+      make_chain(params, ctx)  runs once per worker: models load here, never per sample; the chain maps a
+                          list of Samples to one Output or Failure each, in order, depending on each sample
+                          and the plan's params only (so bytes do not depend on workers or chunking).
+      loads_models(params)  True only when the chain runs a torch model (that phase takes the GPU workers).
+    """
 
     # Leading metadata.csv columns, in the reference dataset's order (the rest follow).
     METADATA_COLUMNS: ClassVar[Sequence[str]] = ()

@@ -22,6 +22,7 @@ from ..recipe import Recipe
 from ..recipe_params import FornetCommon, FornetParams
 from ..records import LazySamples, Sample
 from ..rng import rng_for
+from ..sample_meta import reserved_meta
 from .base import BuildContext, Phase, Planned, Planner
 
 log = logging.getLogger(__name__)
@@ -218,8 +219,8 @@ class FornetBase(Planner):
             return Sample(key=img.key + suffix, split=split,
                           inputs={"image": img.path,
                                   "bg_candidates": candidates(u, img.key, w, split, cell["bg_source"], pools)},
-                          meta={**per_class[w], "split": split, "split_name": split, "fg_key": img.key,
-                                "group": group, "group_name": group, **cell})
+                          meta={**per_class[w], **reserved_meta(split, group, split=split), "fg_key": img.key,
+                                **cell})
 
         return Planned(samples=LazySamples(grid.rows(), build, split_of=grid.split_of),
                        inputs={"imagenet": str(src.root)}, source_files=[r[2].key for r in recs],

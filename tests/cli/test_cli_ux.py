@@ -232,7 +232,7 @@ def test_quiet_and_verbose_work_anywhere(tmp_path, cub_root, places_root):
         assert res.output.strip().count("\n") == 0 and res.output.startswith("bgforge: built waterbirds-95")
     assert invoke(*wb95(cub_root, places_root, tmp_path / "c", "--dry-run", "-v")).exit_code == 0
     # -v is bgforge's debug detail, not every library's (Pillow would log each PNG chunk it reads)
-    assert logging.getLogger("bgforge.build").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("bgforge.building").isEnabledFor(logging.DEBUG)
     assert not logging.getLogger("PIL.PngImagePlugin").isEnabledFor(logging.DEBUG)
     assert "--show-completion" in invoke("--help").output
 
