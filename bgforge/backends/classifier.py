@@ -15,6 +15,7 @@ edited one is not.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from .weights import load_checkpoint, load_torchscript
 
 if TYPE_CHECKING:
     import torch
+
+    from ..recipe_params import EditParams
 
 _WNID = re.compile(r"^n\d{8}$")
 
@@ -286,11 +289,11 @@ class Classifier:
         return out
 
 
-def classifier_from_params(params: dict, device: str | torch.device | None = None) -> Classifier | None:
-    if not params.get("classifier"):
+def classifier_from_params(p: EditParams, device: str | torch.device | None = None) -> Classifier | None:
+    """The classifier an edit recipe names (None without one), from its typed parameters."""
+    if not p.classifier:
         return None
-    ci = load_class_index(params["class_index"]) if params.get("class_index") else None
-    return Classifier(params["classifier"], params.get("classifier_weights"), device=device,
-                      precision=params.get("classifier_precision", "fp32"), preprocess=Preprocess.from_params(params),
-                      num_classes=None if ci is None else max(ci.names) + 1,
-                      batch_size=int(params.get("classifier_batch", 32)))
+    ci = load_class_index(p.class_index) if p.class_index else None
+    return Classifier(p.classifier, p.classifier_weights, device=device, precision=p.classifier_precision,
+                      preprocess=Preprocess.from_params(dataclasses.asdict(p)),
+                      num_classes=None if ci is None else max(ci.names) + 1, batch_size=p.classifier_batch)

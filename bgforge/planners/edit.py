@@ -134,7 +134,7 @@ def check_classifier(params: dict) -> None:
 
     from ..backends.classifier import classifier_from_params
 
-    clf = classifier_from_params(params, device="cpu")
+    clf = classifier_from_params(EditParams.from_plan(params), device="cpu")
     try:
         clf.predict([np.full((64, 64, 3), 128, np.uint8)])
     except Exception as exc:  # noqa: BLE001 - any failure means the model cannot classify images
@@ -261,6 +261,6 @@ class EditPlanner(Planner):
         tools = EditTools(
             segmenter=get_segmenter(segment_backend(t), **opts),
             inpainter=get_inpainter(t.inpainter, **opts) if "remove" in t.edits else None,
-            classifier=classifier_from_params(params, device=ctx.device),
+            classifier=classifier_from_params(t, device=ctx.device),
             class_index=load_class_index(t.class_index) if t.class_index else None)
         return lambda batch: edit_batch(tools, batch, params)

@@ -238,7 +238,8 @@ class EditParams(_Backends):
     classifier_crop: int | None = None
     classifier_mean: list | None = None
     classifier_std: list | None = None
-    classifier_precision: str | None = None
+    classifier_precision: str = "fp32"   # the CLI passes --precision's value
+    classifier_batch: int = 32          # images per classifier call
     top_k: int = 3                      # phrases per class in the flip report (cli --top-k)
     top_k_rank: str = "reference"
 

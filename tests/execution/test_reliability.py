@@ -201,7 +201,7 @@ def test_killed_worker_ends_the_run_and_a_rerun_resumes(tmp_path):
         _, stderr = proc.communicate(timeout=30)  # before: waited forever
     finally:
         proc.kill()
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 25   # ends at once (before: waited forever); slack for a loaded machine
     assert proc.returncode == 1, stderr
     line = one_line(subprocess.CompletedProcess([], 1, "", stderr))
     assert "killed by SIGKILL" in line and "shard " in line and "re-run" in line
@@ -330,7 +330,7 @@ def test_yaml_alias_bomb_in_set_is_exit_2_at_once(tmp_path):
                                                         ("a" if i == 0 else f"a{i - 1}") + "]" for i in range(30)]) + "]"
     t0 = time.monotonic()
     res = invoke("build", "waterbirds-100", "--demo", "--out", tmp_path / "o", "--dry-run", "--set", f"seed={bomb}")
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 20   # refused at parse (expanded, it would take minutes and gigabytes)
     assert res.exit_code == 2 and "aliases" in one_line(res)
 
 
