@@ -46,14 +46,15 @@ def file_sha256(path: str | Path) -> str:
     return _HASHED[key]
 
 
-def checkpoint_paths(params: dict) -> dict[str, Path]:
+def checkpoint_paths(params: dict, backends=None) -> dict[str, Path]:
     """{catalogue name or option: file} of the model checkpoints a phase with these params loads: what the
-    segmenter's and inpainter's registry rows declare (`checkpoints`, `model_files`), and edit's classifier."""
+    registry rows of its `backends` (the planner's `backends(params)`; default: the params' segmenter and
+    inpainter) declare (`checkpoints`, `model_files`), and edit's classifier."""
     from .backends.registry import catalogue_checkpoints, model_file_options
     from .backends.weights import resolve_checkpoint
 
     opts = {k: v for k, v in (params.get("backend_options") or {}).items() if v is not None}
-    names = [params.get("segmenter"), params.get("inpainter")]
+    names = list(backends) if backends is not None else [params.get("segmenter"), params.get("inpainter")]
     found: dict[str, Path] = {}
     for model, explicit in catalogue_checkpoints(names, opts).items():
         try:
@@ -67,12 +68,12 @@ def checkpoint_paths(params: dict) -> dict[str, Path]:
     return found
 
 
-def checkpoints(params: dict) -> dict:
+def checkpoints(params: dict, backends=None) -> dict:
     """{model: {file, sha256, catalogue}}: catalogue says whether the hash is the published one."""
     from .backends.weights import CATALOGUE
 
     out = {}
-    for model, path in checkpoint_paths(params).items():
+    for model, path in checkpoint_paths(params, backends).items():
         digest = file_sha256(path)
         known = CATALOGUE.get(model)
         out[model] = {"file": path.name, "sha256": digest,
@@ -94,9 +95,10 @@ def phase_manifests(out: str | Path) -> dict[str, dict]:
     return found
 
 
-def build_versions(out: str | Path, params: dict, loads_models: bool) -> dict:
-    """manifest.json `versions`: packages, and the checkpoints of this phase and of its earlier phases."""
-    ckpts = checkpoints(params) if loads_models else {}
+def build_versions(out: str | Path, params: dict, loads_models: bool, backends=None) -> dict:
+    """manifest.json `versions`: packages, and the checkpoints of this phase (its `backends`, see
+    checkpoint_paths) and of its earlier phases."""
+    ckpts = checkpoints(params, backends) if loads_models else {}
     for folder, manifest in phase_manifests(out).items():
         for model, entry in ((manifest.get("versions") or {}).get("checkpoints") or {}).items():
             ckpts.setdefault(model, {**entry, "phase": entry.get("phase", folder)})

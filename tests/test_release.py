@@ -101,6 +101,23 @@ def test_checkpoints_are_recorded_by_file_name_and_sha256_hashed_once(tmp_path):
     assert provenance.checkpoints(params) == got
 
 
+def test_edit_grounded_by_groundingdino_records_its_checkpoint_too(tmp_path):
+    """Edit keeps `segmenter: sam` but runs the `grounded-sam` backend: the planner's backends() say so,
+    and the manifest records GroundingDINO's file beside SAM's (before: SAM's only)."""
+    from bgforge.planners import get
+
+    files = {}
+    for name in ("sam", "gdino"):
+        files[name] = tmp_path / f"{name}.pth"
+        files[name].write_bytes(name.encode() * 100)
+    params = {"segmenter": "sam", "inpainter": "telea", "grounding": "grounded-sam", "edits": ["remove"],
+              "backend_options": {"sam_checkpoint": str(files["sam"]), "gdino_checkpoint": str(files["gdino"])}}
+    backends = get("edit").backends(params)
+    assert backends == ("grounded-sam", "telea")
+    assert set(provenance.checkpoints(params, backends)) == {"sam_vit_h", "groundingdino_swint"}
+    assert set(provenance.checkpoints(params)) == {"sam_vit_h"}   # the params' names alone miss it
+
+
 def test_a_phase_checkpoints_reach_the_main_manifest(tmp_path):
     phase = tmp_path / "backgrounds"
     phase.mkdir()

@@ -66,6 +66,8 @@ class Planner(ABC):
                           list of Samples to one Output or Failure each, in order, depending on each sample
                           and the plan's params only (so bytes do not depend on workers or chunking).
       loads_models(params)  True only when the chain runs a torch model (that phase takes the GPU workers).
+      backends(params)    the registry names the chain builds, when not the params' segmenter/inpainter
+                          (manifest.json records their checkpoints).
     """
 
     # Leading metadata.csv columns, in the reference dataset's order (the rest follow).
@@ -113,6 +115,11 @@ class Planner(ABC):
         """Whether this phase's chain runs a torch model. Only such phases take one worker per GPU
         entry (--devices); the others (pasting, encoding) run on CPU workers. None do by default."""
         return False
+
+    def backends(self, params: dict) -> tuple:
+        """The registry names of the segmenter and inpainter this phase's chain builds (None: none): what
+        manifest.json records the checkpoints of. The recipe's `segmenter` and `inpainter` by default."""
+        return params.get("segmenter"), params.get("inpainter")
 
     def preview_rows(self, params: dict) -> dict | None:
         """{group: row label} in the order the contact sheets show the groups; None: natural sort."""

@@ -240,9 +240,15 @@ class EditPlanner(Planner):
         if t.backgrounds and not Path(t.backgrounds).is_dir():
             raise BgforgeError(f"--backgrounds {t.backgrounds} is not a folder")
         _check_choices(t)
-        check_weights({**params, "segmenter": segment_backend(t), "inpainter": t.inpainter if "remove" in edits else None})
+        segmenter, inpainter = self.backends(params)
+        check_weights({**params, "segmenter": segmenter, "inpainter": inpainter})
         if t.classifier:
             check_classifier(params)
+
+    def backends(self, params: dict) -> tuple:
+        """GroundingDINO grounding runs as the `grounded-sam` backend; the inpainter only for removals."""
+        t = EditParams.from_plan(params)
+        return segment_backend(t), t.inpainter if "remove" in (t.edits or ()) else None
 
     def loads_models(self, params: dict) -> bool:
         from ..backends.registry import uses_torch
