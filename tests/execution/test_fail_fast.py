@@ -58,6 +58,8 @@ def test_fail_fast_stops_at_the_first_failure_then_a_rerun_resumes(tmp_path, cub
         assert committed == names[:names.index(shard)] and committed
         assert not commitmod.shard_tar(out, shard).exists() and not list(out.rglob(".*.tmp*"))
         assert not (out / "manifest.json").exists()
+        status = runner.invoke(app, ["status", str(out)]).output
+        assert "state: stopped" in status and "stopped at a failed sample: 1 in errors.jsonl" in status, status
         kept = {n: commitmod.shard_stats(out, n).stat().st_mtime_ns for n in committed}
 
         res = _build(cub, places_root, out, "--quiet", "--workers", workers)   # without --fail-fast: resumes
