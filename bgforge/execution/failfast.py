@@ -103,7 +103,7 @@ def record(out, stop: FailedFast) -> None:
     The lines already there stay (a finalized output's, or an earlier stop's); finalize replaces the
     whole file with every committed shard's failures once the build completes."""
     path = Path(out) / ERRORS_FILE
-    lines = _read_lines(path)
+    lines = listed(out)
     if stop.record_line not in lines:
         with atomic_file(path, "w", root=out) as fh:
             for line in [*lines, stop.record_line]:
@@ -111,13 +111,14 @@ def record(out, stop: FailedFast) -> None:
     stop.recorded = path
 
 
-def _read_lines(path: Path) -> list[str]:
-    """errors.jsonl's lines (none when it is missing, a link, not a regular file or not UTF-8)."""
+def listed(out, limit: int = _ERRORS_LIMIT) -> list[str]:
+    """OUT/errors.jsonl's non-empty lines (none when it is missing, a link, not a regular file, over `limit`
+    bytes or not UTF-8). Before a build's first finalize they are the --fail-fast stops (`bgforge status`)."""
     try:
-        data = readback.read_regular(path, limit=_ERRORS_LIMIT, links=False)
+        data = readback.read_regular(Path(out) / ERRORS_FILE, limit=limit, links=False)
     except (FileNotFoundError, readback.Refused):   # atomic_file replaces a link itself
         return []
     try:
-        return [line for line in data.decode("utf-8").splitlines() if line]
+        return [line for line in data.decode("utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError:
         return []

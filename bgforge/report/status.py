@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..errors import BgforgeError
 from ..execution import commit as commitmod
-from ..execution import guard
+from ..execution import failfast, guard
 from ..execution import plan as planmod
-from ..io import file_hashes, readback, strict_json
+from ..io import file_hashes, strict_json
 from ..io.terminal import printable_tree
 
 MAIN = "main"
@@ -71,12 +71,12 @@ def output_status(out, verify: bool = False) -> dict:
     else:
         state = verb if running is main else f"{running['phase']} phase {verb}"
     damaged = file_hashes.changed_files(out) if verify and main is not None else []
+    finalized = main is not None and (out / "manifest.json").exists()
     # before the first finalize, errors.jsonl holds only what stopped a --fail-fast run (its shard not committed)
-    never_finalized = main is not None and not (out / "manifest.json").exists()
-    stopped_at = _failures_listed(out) if never_finalized else 0
+    stopped_at = len(failfast.listed(out, 64 << 20)) if main is not None and not finalized else 0
     return {"out": str(out), "state": state, "running": alive,
             **({"uncommitted_failures": stopped_at} if stopped_at else {}),
-            "finalized": (out / "manifest.json").exists() and main is not None,
+            "finalized": finalized,
             **({"changed_files": damaged} if verify else {}),
             **({"versions": versions} if (versions := _versions(out)) else {}),
             "phases": phases,
@@ -103,15 +103,6 @@ def render_status(status: dict) -> str:
                      "committed yet (a --fail-fast stop; fix it, or re-run without --fail-fast to record and go on)")
     lines += [f"changed: {line}" for line in status.get("changed_files", [])]
     return "\n".join(lines + _version_lines(status.get("versions") or {}))
-
-
-def _failures_listed(out: Path) -> int:
-    """Lines of OUT/errors.jsonl (0 when it is missing, not a regular file, or over 64 MB)."""
-    try:
-        return sum(1 for line in readback.read_regular(out / "errors.jsonl", 64 << 20, links=False).splitlines()
-                   if line.strip())
-    except (OSError, readback.Refused):
-        return 0
 
 
 def _versions(out: Path) -> dict | None:
