@@ -67,6 +67,10 @@ class Checkpoint:
     def name(self, options: dict) -> str:
         return self.model(options) if callable(self.model) else self.model
 
+    def given(self, options: dict) -> str | None:
+        """The path the options give it (None: found the other ways)."""
+        return options.get(self.option) if self.option else None
+
 
 @dataclass(frozen=True)
 class BackendSpec:
@@ -87,8 +91,7 @@ class BackendSpec:
 
     def missing(self, options: dict) -> list[str]:
         """What this backend needs on this machine and lacks, each saying how to get it (files only)."""
-        found = [needs.missing_checkpoint(c.name(options), options.get(c.option) if c.option else None)
-                 for c in self.checkpoints]
+        found = [needs.missing_checkpoint(c.name(options), c.given(options)) for c in self.checkpoints]
         return [p for p in found if p] + self.extra_needs(options)
 
 
@@ -208,7 +211,7 @@ def catalogue_checkpoints(names: Iterable[str | None], options: dict) -> dict[st
     wanted: dict[str, str | None] = {}
     for row in filter(None, map(spec, names)):
         for c in row.checkpoints:
-            wanted.setdefault(c.name(options), options.get(c.option) if c.option else None)
+            wanted.setdefault(c.name(options), c.given(options))
     return wanted
 
 
