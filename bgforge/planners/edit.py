@@ -127,18 +127,18 @@ def _background_samples(src: Sample, entry: PhraseEntry, common: dict, inputs: d
         "alternate_background": entry.alternate_background})]
 
 
-def check_classifier(params: dict) -> None:
+def check_classifier(t: EditParams) -> None:
     """Load the classifier once on the CPU and run it on one grey image: a wrong file, architecture,
     state dict or class index fails here in one line, before any image is edited."""
     import numpy as np
 
     from ..backends.classifier import classifier_from_params
 
-    clf = classifier_from_params(EditParams.from_plan(params), device="cpu")
+    clf = classifier_from_params(t, device="cpu")
     try:
         clf.predict([np.full((64, 64, 3), 128, np.uint8)])
     except Exception as exc:  # noqa: BLE001 - any failure means the model cannot classify images
-        raise BgforgeError(f"--classifier {EditParams.from_plan(params).classifier} fails on a test image "
+        raise BgforgeError(f"--classifier {t.classifier} fails on a test image "
                            f"({' '.join(str(exc).split())[:160]}); check --resize/--crop and the model's input") from None
 
 
@@ -243,7 +243,7 @@ class EditPlanner(Planner):
         segmenter, inpainter = self.backends(params)
         check_weights({**params, "segmenter": segmenter, "inpainter": inpainter})
         if t.classifier:
-            check_classifier(params)
+            check_classifier(t)
 
     def backends(self, params: dict) -> tuple:
         """GroundingDINO grounding runs as the `grounded-sam` backend; the inpainter only for removals."""
